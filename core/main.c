@@ -1,0 +1,50 @@
+/* main.c - the jungbench executable: one binary, one subcommand per job.
+ *
+ * Each module offers `int <module>_main(int argc, char **argv)` in its
+ * public header; this table is the only place that knows them all. */
+#include "core/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Module entry points, one include per module. */
+/* [commands-includes] */
+
+static const jb_command commands[] = {
+    /* [commands-table] {"name", "one-line summary", module_main}, */
+    {NULL, NULL, NULL},
+};
+
+static void print_help(FILE *out)
+{
+    fprintf(out, "Usage: jungbench COMMAND [ARGS...]\n\n"
+                 "A benchmark harness for the Jung IoT platform on native processes,\n"
+                 "Docker containers and KVM guests (OSv, Linux microVMs).\n\n"
+                 "Commands:\n");
+    for (const jb_command *c = commands; c->name; c++)
+        fprintf(out, "  %-12s %s\n", c->name, c->summary);
+    fprintf(out, "\nRun 'jungbench COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_help(stderr);
+        return JB_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "help") == 0) {
+        print_help(stdout);
+        return JB_EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+        printf("jungbench %s\n", JB_VERSION);
+        return JB_EXIT_OK;
+    }
+    for (const jb_command *c = commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "jungbench: unknown command '%s'\n", name);
+    print_help(stderr);
+    return JB_EXIT_USAGE;
+}

@@ -1,0 +1,186 @@
+/* store.c - opening the results database and keeping its schema. */
+#include "core/store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);\n"
+    /* One experiment run: what was asked and where it ran. */
+    "CREATE TABLE IF NOT EXISTS runs(\n"
+    "  run_id TEXT PRIMARY KEY, name TEXT, config TEXT, environment TEXT,\n"
+    "  started_ms REAL, finished_ms REAL, status TEXT);\n"
+    /* status: running | done | failed | interrupted. accel: native | kvm | emulated. */
+    "CREATE TABLE IF NOT EXISTS iterations(\n"
+    "  run_id TEXT, platform TEXT, iteration INTEGER, started_ms REAL, finished_ms REAL,\n"
+    "  status TEXT, accel TEXT, error TEXT,\n"
+    "  PRIMARY KEY(run_id, platform, iteration));\n"
+    /* One HTTP request, with exactly what a JMeter JTL row needs. phase is
+     * 'setup' for the users/devices/rules the load generator creates before
+     * measuring, 'measure' for measured samples. */
+    "CREATE TABLE IF NOT EXISTS samples(\n"
+    "  run_id TEXT, platform TEXT, iteration INTEGER, phase TEXT,\n"
+    "  time_stamp INTEGER, elapsed INTEGER, latency INTEGER, connect INTEGER,\n"
+    "  idle_time INTEGER, label TEXT, response_code TEXT, response_message TEXT,\n"
+    "  success INTEGER, failure_message TEXT, bytes INTEGER, sent_bytes INTEGER,\n"
+    "  thread_name TEXT, grp_threads INTEGER, all_threads INTEGER, url TEXT,\n"
+    "  seq INTEGER, intended_ms REAL, elapsed_us INTEGER);\n"
+    "CREATE INDEX IF NOT EXISTS samples_by_iteration ON samples(run_id, platform, iteration);\n"
+    "CREATE TABLE IF NOT EXISTS load_summaries(\n"
+    "  run_id TEXT, platform TEXT, iteration INTEGER, samples INTEGER, errors INTEGER,\n"
+    "  error_pct REAL, throughput REAL, received_kbs REAL, sent_kbs REAL,\n"
+    "  avg_ms REAL, min_ms REAL, max_ms REAL, p50_ms REAL, p90_ms REAL, p95_ms REAL,\n"
+    "  p99_ms REAL, p999_ms REAL, duration_ms REAL,\n"
+    "  PRIMARY KEY(run_id, platform, iteration));\n"
+    /* grp: a service instance (user_registry-1) or a runtime daemon (dockerd).
+     * kind: service | runtime. source says where memory figures came from
+     * (procfs, cgroup2, cgroup1). */
+    "CREATE TABLE IF NOT EXISTS metric_samples(\n"
+    "  run_id TEXT, platform TEXT, iteration INTEGER, grp TEXT, kind TEXT, t_ms REAL,\n"
+    "  cpu_pct REAL, rss_kb INTEGER, pss_kb INTEGER, cgroup_mem_kb INTEGER,\n"
+    "  cgroup_cpu_pct REAL, nprocs INTEGER, source TEXT);\n"
+    "CREATE INDEX IF NOT EXISTS metric_samples_by_iteration\n"
+    "  ON metric_samples(run_id, platform, iteration, grp);\n"
+    "CREATE TABLE IF NOT EXISTS metric_summaries(\n"
+    "  run_id TEXT, platform TEXT, iteration INTEGER, grp TEXT, kind TEXT,\n"
+    "  cpu_mean REAL, cpu_sd REAL, rss_mean_kb REAL, rss_peak_kb INTEGER,\n"
+    "  pss_mean_kb REAL, pss_peak_kb INTEGER, cpu_seconds REAL, samples INTEGER, source TEXT,\n"
+    "  PRIMARY KEY(run_id, platform, iteration, grp));\n"
+    /* boot_ms: start call to process/container/VM running; ready_ms: start call
+     * to the service's readiness line. */
+    "CREATE TABLE IF NOT EXISTS boot_times(\n"
+    "  run_id TEXT, platform TEXT, iteration INTEGER, service TEXT, instance TEXT,\n"
+    "  boot_ms REAL, ready_ms REAL, accel TEXT);\n"
+    /* bytes: this service's image alone; shared_bytes: the part shared with
+     * the other services' images (Docker layers), counted once in totals. */
+    "CREATE TABLE IF NOT EXISTS image_sizes(\n"
+    "  run_id TEXT, platform TEXT, service TEXT, kind TEXT, bytes INTEGER,\n"
+    "  shared_bytes INTEGER, PRIMARY KEY(run_id, platform, service));\n";
+
+const char *jb_store_schema_sql(void)
+{
+    return schema_sql;
+}
+
+static bool fail(jb_store *store, char *err, size_t errlen, const char *what)
+{
+    snprintf(err, errlen, "%s: %s: %s", store->path, what,
+             store->db ? sqlite3_errmsg(store->db) : "out of memory");
+    jb_store_close(store);
+    return false;
+}
+
+bool jb_store_exec(jb_store *store, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(store->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        if (err)
+            snprintf(err, errlen, "%s", msg ? msg : "unknown SQLite error");
+        sqlite3_free(msg);
+        return false;
+    }
+    return true;
+}
+
+static int read_schema_version(jb_store *store)
+{
+    sqlite3_stmt *st = NULL;
+    int version = -1;
+    if (sqlite3_prepare_v2(store->db, "SELECT value FROM meta WHERE key='schema_version'", -1,
+                           &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return version;
+}
+
+/* A file with tables but no meta table is someone else's database: writing
+ * our schema into it would corrupt their data, so refuse. */
+static bool is_foreign(jb_store *store)
+{
+    sqlite3_stmt *st = NULL;
+    int tables = 0, has_meta = 0;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT count(*), sum(name='meta') FROM sqlite_master WHERE type='table'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return true;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        tables = sqlite3_column_int(st, 0);
+        has_meta = sqlite3_column_int(st, 1);
+    }
+    sqlite3_finalize(st);
+    return tables > 0 && !has_meta;
+}
+
+static bool open_common(jb_store *store, const char *path, int flags, char *err, size_t errlen)
+{
+    memset(store, 0, sizeof *store);
+    snprintf(store->path, sizeof store->path, "%s", path);
+    if (sqlite3_open_v2(path, &store->db, flags, NULL) != SQLITE_OK)
+        return fail(store, err, errlen, "cannot open database");
+    sqlite3_busy_timeout(store->db, 5000);
+    /* Touch the file now so a non-database file is reported here, clearly. */
+    if (sqlite3_exec(store->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) !=
+        SQLITE_OK)
+        return fail(store, err, errlen, "not a SQLite database");
+    return true;
+}
+
+bool jb_store_open(jb_store *store, const char *path, char *err, size_t errlen)
+{
+    if (!open_common(store, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err, errlen))
+        return false;
+    if (is_foreign(store)) {
+        snprintf(err, errlen, "%s: not a jungbench results database (no meta table)", path);
+        jb_store_close(store);
+        return false;
+    }
+    int version = read_schema_version(store);
+    if (version > JB_STORE_SCHEMA_VERSION) {
+        snprintf(err, errlen, "%s: schema version %d is newer than this jungbench's (%d)", path,
+                 version, JB_STORE_SCHEMA_VERSION);
+        jb_store_close(store);
+        return false;
+    }
+    char setup[128];
+    snprintf(setup, sizeof setup,
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+    if (!jb_store_exec(store, setup, NULL, 0) || !jb_store_exec(store, schema_sql, NULL, 0))
+        return fail(store, err, errlen, "cannot apply schema");
+    snprintf(setup, sizeof setup,
+             "INSERT OR REPLACE INTO meta VALUES('schema_version','%d');",
+             JB_STORE_SCHEMA_VERSION);
+    if (!jb_store_exec(store, setup, NULL, 0))
+        return fail(store, err, errlen, "cannot write schema version");
+    return true;
+}
+
+bool jb_store_open_readonly(jb_store *store, const char *path, char *err, size_t errlen)
+{
+    if (!open_common(store, path, SQLITE_OPEN_READONLY, err, errlen))
+        return false;
+    if (read_schema_version(store) < 0) {
+        snprintf(err, errlen, "%s: not a jungbench results database (no schema version)", path);
+        jb_store_close(store);
+        return false;
+    }
+    return true;
+}
+
+void jb_store_close(jb_store *store)
+{
+    if (store->db)
+        sqlite3_close(store->db);
+    store->db = NULL;
+}
+
+bool jb_store_begin(jb_store *store)
+{
+    return jb_store_exec(store, "BEGIN", NULL, 0);
+}
+
+bool jb_store_commit(jb_store *store)
+{
+    return jb_store_exec(store, "COMMIT", NULL, 0);
+}

@@ -1,0 +1,45 @@
+/* store.h - the SQLite results database every module writes and the
+ * report reads: results/<run-id>/results.db.
+ *
+ * One schema for the whole harness (docs/results-db.md explains every
+ * column). The load generator writes `samples` and `load_summaries`, the
+ * metrics layer `metric_samples` and `metric_summaries`, the platforms
+ * `boot_times` and `image_sizes`, the controller `runs` and `iterations`.
+ * Times are milliseconds: *_ms columns since the Unix epoch unless named
+ * otherwise. The database runs in WAL mode, so a reader (a report on a run
+ * in progress) never blocks the writers.
+ */
+#ifndef JB_CORE_STORE_H
+#define JB_CORE_STORE_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define JB_STORE_SCHEMA_VERSION 1
+
+typedef struct jb_store {
+    sqlite3 *db;
+    char path[4096];
+} jb_store;
+
+/* Opens (creating if needed) the database at path, in WAL mode, with the
+ * schema applied. A database that is not a jungbench database, or has a newer
+ * schema, is refused with a message in err. */
+bool jb_store_open(jb_store *store, const char *path, char *err, size_t errlen);
+/* Opens read-only, for reports; does not create anything. */
+bool jb_store_open_readonly(jb_store *store, const char *path, char *err, size_t errlen);
+void jb_store_close(jb_store *store);
+
+/* Runs SQL with no result rows; false with sqlite's message in err. */
+bool jb_store_exec(jb_store *store, const char *sql, char *err, size_t errlen);
+
+/* Batched writes: wrap many inserts in one transaction (a commit per row
+ * would cap the load generator at a few hundred rows a second). */
+bool jb_store_begin(jb_store *store);
+bool jb_store_commit(jb_store *store);
+
+/* The schema's SQL, for tests and docs. */
+const char *jb_store_schema_sql(void);
+
+#endif

@@ -1,0 +1,165 @@
+/* jung.h - libjung, the small library every Jung service shares.
+ *
+ * Jung's services never call each other directly: they publish tasks on
+ * `<service>_tasks` and read answers on `<service>_results` (dissertation
+ * section 4.1, figures 18 and 20). This header offers:
+ *
+ *   - the task bus: serve the tasks of one service, and call other services
+ *     with a synchronous request/reply that has a timeout;
+ *   - the in-memory registry the registries and the rule engine keep;
+ *   - the service scaffolding (configuration from argv/environment,
+ *     readiness line, clean exit on SIGTERM).
+ *
+ * Wire format (docs/tasks.md is the reference):
+ *   task   {"v":1, "id":"<uuid>", "type":"GET", "reply_to":"<topic>", "payload":{...}}
+ *   result {"v":1, "task_id":"<uuid>", "status":"ok", "data":{...}}
+ *          {"v":1, "task_id":"<uuid>", "status":"error",
+ *           "error":{"code":404, "message":"unknown user 'bob'"}}
+ * Error codes borrow HTTP's meaning so the API gateway can pass them through.
+ *
+ * Services must run unmodified as a process, in a FROM scratch container and
+ * as the only application of an OSv or microVM guest: no fork/exec, no C11
+ * threads (OSv's libc lacks them: use pthreads), logs on stdout.
+ */
+#ifndef JUNG_H
+#define JUNG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define JUNG_WIRE_VERSION 1
+#define JUNG_UUID_LEN 36
+
+/* ---- errors -------------------------------------------------------- */
+
+typedef struct jung_error {
+    int code;          /* HTTP-like: 400, 401, 403, 404, 409, 500, 504 */
+    char message[256];
+} jung_error;
+
+void jung_error_set(jung_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- tasks ----------------------------------------------------------- */
+
+typedef struct jung_task {
+    char id[JUNG_UUID_LEN + 1];
+    char type[32];      /* GET, CREATE, ADD_DEVICE, AUTH, WRITE, READ, COMMAND, ... */
+    char reply_to[128]; /* topic the result goes to; empty for fire-and-forget */
+    json_t *payload;    /* borrowed: valid during the handler call */
+} jung_task;
+
+/* Parses one task message. A malformed message (bad JSON, missing id or
+ * type, payload not an object, wrong version) returns false with a reason
+ * in err; the caller logs it and skips the message. */
+bool jung_task_parse(const char *buf, size_t len, jung_task *task, json_t **root, jung_error *err);
+
+/* ---- the bus --------------------------------------------------------- */
+
+typedef struct jung_bus jung_bus;
+
+typedef struct jung_bus_config {
+    const char *service;     /* e.g. "user_registry": topics and group name */
+    const char *instance;    /* unique per replica, e.g. "user_registry-1" */
+    const char *brokers;     /* bootstrap servers, "127.0.0.1:9092" */
+    /* Extra librdkafka properties, "key=value" strings, NULL-terminated;
+     * applied after jungbench's latency defaults, so they win. */
+    const char *const *kafka_props;
+    /* Rewrite the broker's advertised address on connect: "FROM=TO", e.g.
+     * "127.0.0.1=10.0.2.2" inside a QEMU guest. NULL for none. */
+    const char *broker_map;
+    int workers;             /* task handler threads; 0 means a default */
+    int call_timeout_ms;     /* default timeout of jung_bus_call; 0 means 5000 */
+} jung_bus_config;
+
+/* Handles one task. On success set *data (owned reference, may stay NULL
+ * for an empty object) and return true; on failure fill err and return
+ * false. Called concurrently from the bus's worker threads. */
+typedef bool (*jung_task_handler)(void *ctx, jung_bus *bus, const jung_task *task, json_t **data,
+                                  jung_error *err);
+
+jung_bus *jung_bus_open(const jung_bus_config *cfg, jung_error *err);
+
+/* Subscribe to `<service>_tasks` in consumer group `<service>` (so replicas
+ * share the load) and dispatch tasks to handler on worker threads, until
+ * jung_bus_stop. Results go to the task's reply_to topic. Returns false when
+ * the bus fails. */
+bool jung_bus_serve(jung_bus *bus, jung_task_handler handler, void *ctx, jung_error *err);
+
+/* Synchronous request/reply: publishes a task on `<service>_tasks` and waits
+ * for its result on `<service>_results`, matched by task id. payload is
+ * stolen. timeout_ms <= 0 uses the configured default. On an error result or
+ * a timeout (code 504) returns false with err filled. */
+bool jung_bus_call(jung_bus *bus, const char *service, const char *type, json_t *payload,
+                   int timeout_ms, json_t **data, jung_error *err);
+
+/* Fire-and-forget task (no reply_to): the device gateway's WRITEs, the
+ * device registry's ADD_DEVICE. payload is stolen. */
+bool jung_bus_send(jung_bus *bus, const char *service, const char *type, json_t *payload,
+                   jung_error *err);
+
+/* Sends a message on any topic (the commander's commands to a gateway). */
+bool jung_bus_publish(jung_bus *bus, const char *topic, const char *key, json_t *message,
+                      jung_error *err);
+
+/* Subscribe to an extra topic with its own handler, e.g. the device
+ * gateway's command topic. Must be called before jung_bus_serve. */
+bool jung_bus_listen(jung_bus *bus, const char *topic, jung_task_handler handler, void *ctx,
+                     jung_error *err);
+
+void jung_bus_stop(jung_bus *bus); /* async-signal-safe */
+void jung_bus_close(jung_bus *bus);
+
+/* ---- registry -------------------------------------------------------- */
+
+/* A thread-safe map from string key to JSON object, the in-memory storage
+ * of the user registry, device registry and rule engine (PyJung's
+ * JungRegistry). Values are copied in and out. */
+typedef struct jung_registry jung_registry;
+
+jung_registry *jung_registry_new(void);
+void jung_registry_free(jung_registry *reg);
+/* Inserts; false if the key exists (409). */
+bool jung_registry_insert(jung_registry *reg, const char *key, json_t *value);
+/* Returns a new reference to a deep copy, or NULL when absent. */
+json_t *jung_registry_get(jung_registry *reg, const char *key);
+/* Applies fn to the stored value under the lock; false when absent. */
+bool jung_registry_update(jung_registry *reg, const char *key, void (*fn)(json_t *value, void *arg),
+                          void *arg);
+size_t jung_registry_size(jung_registry *reg);
+/* Calls fn for each entry (a snapshot copy), for the rule engine's sweep. */
+void jung_registry_each(jung_registry *reg, void (*fn)(const char *key, json_t *value, void *arg),
+                        void *arg);
+
+/* ---- service scaffolding ---------------------------------------------- */
+
+/* Settings every service takes, from --options or JUNG_* environment
+ * variables (options win): --brokers/JUNG_BROKERS, --instance/JUNG_INSTANCE,
+ * --kafka-prop k=v (repeatable)/JUNG_KAFKA_PROPS (comma-separated),
+ * --broker-map/JUNG_BROKER_MAP, --workers/JUNG_WORKERS,
+ * --timeout-ms/JUNG_TIMEOUT_MS. */
+typedef struct jung_service_opts {
+    jung_bus_config bus;
+    const char *kafka_props_store[32];
+    char *owned[40]; /* strings this struct owns (split from the environment) */
+    int n_owned;
+} jung_service_opts;
+
+/* Parses the common options; unknown options are left for the service
+ * (extra_longopts handled by the caller through getopt). Returns false and
+ * prints a usage error on bad input. */
+bool jung_service_opts_parse(jung_service_opts *opts, const char *service, int argc, char **argv);
+void jung_service_opts_free(jung_service_opts *opts);
+
+/* Installs SIGTERM/SIGINT handlers that stop the given bus. */
+void jung_service_stop_on_signal(jung_bus *bus);
+
+/* Prints the readiness line harnesses wait for, then flushes stdout:
+ *   "jung <service> ready instance=<instance> [extra]" */
+void jung_service_ready(const char *service, const char *instance, const char *extra);
+
+/* A random RFC 4122 UUID string (libuuid). */
+void jung_uuid(char out[JUNG_UUID_LEN + 1]);
+
+#endif
