@@ -1,2 +1,0 @@
-/* jung_cmds.c - placeholder translation unit; the broker and up commands land here. */
-typedef int jung_cmds_placeholder;
