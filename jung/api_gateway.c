@@ -1,0 +1,762 @@
+/* api_gateway.c - Jung's API gateway (dissertation section 4.1.1).
+ *
+ * Translates the REST API (docs/rest-api.md) into tasks on the bus: every
+ * authenticated request first sends AUTH to auth_manager (with the device id
+ * on device routes), then the task to the service that owns the resource,
+ * and answers with that service's result as JSON.
+ *
+ * HTTP is libmicrohttpd with one thread per connection: a handler blocks on
+ * jung_bus_call for the length of a request/reply over the broker, and a
+ * connection thread keeps that blocking off every other client's path. The
+ * main thread serves the (unused) api_gateway_tasks topic so that SIGTERM,
+ * which stops the bus, also ends the process.
+ */
+#include "jung/lib/jung.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GW_SERVICE "api_gateway"
+#define GW_MAX_NAME 64
+#define GW_DEFAULT_MAX_BODY (16 * 1024)
+#define GW_DEFAULT_PAGE_SIZE 10
+#define GW_MAX_PAGE_SIZE 1000
+#define GW_CONNECTION_LIMIT 1024
+#define GW_IDLE_TIMEOUT_S 60
+
+typedef struct gateway {
+    jung_bus *bus;
+    size_t max_body;
+    int call_timeout_ms;
+} gateway;
+
+/* Per-request state kept across libmicrohttpd's calls of the handler: the
+ * body arrives in pieces before the final call that answers. */
+typedef struct request {
+    char *body;
+    size_t len;
+    bool too_large;
+} request;
+
+/* ---- responses -------------------------------------------------------- */
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text)
+        return MHD_NO;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result ret = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *message)
+{
+    return send_json(conn, status, json_pack("{s:s}", "error", message));
+}
+
+/* 401 carries WWW-Authenticate so browsers and curl know to send Basic. */
+static enum MHD_Result send_unauthorized(struct MHD_Connection *conn, const char *message)
+{
+    char *text = json_dumps(json_pack("{s:s}", "error", message), JSON_COMPACT);
+    if (!text)
+        return MHD_NO;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result ret = MHD_queue_basic_auth_fail_response(conn, "jung", resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Services answer with HTTP-like codes; anything outside the client and
+ * server error ranges is a bug somewhere, reported as 502. */
+static enum MHD_Result send_bus_error(struct MHD_Connection *conn, const jung_error *err)
+{
+    unsigned status = (err->code >= 400 && err->code <= 599) ? (unsigned)err->code : 502;
+    if (status == 401)
+        return send_unauthorized(conn, err->message);
+    return send_error(conn, status, err->message);
+}
+
+/* ---- input validation ------------------------------------------------- */
+
+/* User names and device ids appear in URL paths, so they are limited to
+ * characters that need no escaping there. */
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > GW_MAX_NAME)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-' || c == '.';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static bool valid_operator(const char *op)
+{
+    return strcmp(op, "==") == 0 || strcmp(op, "!=") == 0 || strcmp(op, ">") == 0 ||
+           strcmp(op, "<") == 0;
+}
+
+/* Parses the request body as one JSON object; on failure writes why. */
+static json_t *parse_body(const request *req, char *why, size_t why_len)
+{
+    if (req->len == 0) {
+        snprintf(why, why_len, "request body is empty: send a JSON object");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!body) {
+        snprintf(why, why_len, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
+                 jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(body)) {
+        json_decref(body);
+        snprintf(why, why_len, "request body must be a JSON object");
+        return NULL;
+    }
+    return body;
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+typedef enum route_kind {
+    ROUTE_NONE,
+    ROUTE_USERS,        /* /users */
+    ROUTE_USER,         /* /users/{u} */
+    ROUTE_USER_DEVICES, /* /users/{u}/devices */
+    ROUTE_DEVICE,       /* /users/{u}/devices/{d} */
+    ROUTE_DEVICE_READINGS /* /users/{u}/devices/{d}/readings */,
+    ROUTE_DEVICE_COMMANDS,
+    ROUTE_DEVICE_RULES,
+} route_kind;
+
+typedef struct route {
+    route_kind kind;
+    char user[GW_MAX_NAME + 1];
+    char device[GW_MAX_NAME + 1];
+} route;
+
+#define GW_MAX_SEGMENTS 6
+
+/* Splits "/a/b/c" into at most GW_MAX_SEGMENTS segments; false when the path
+ * has more, an empty segment, or a segment too long to be a name. */
+static bool split_path(const char *url, char seg[][GW_MAX_NAME + 1], int *n)
+{
+    *n = 0;
+    if (url[0] != '/')
+        return false;
+    const char *p = url + 1;
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (len == 0 || len > GW_MAX_NAME || *n == GW_MAX_SEGMENTS)
+            return false;
+        memcpy(seg[*n], p, len);
+        seg[*n][len] = '\0';
+        (*n)++;
+        if (!slash)
+            break;
+        p = slash + 1;
+        if (*p == '\0')
+            return false; /* trailing slash */
+    }
+    return true;
+}
+
+static route match_route(const char *url)
+{
+    route r = {.kind = ROUTE_NONE};
+    char seg[GW_MAX_SEGMENTS][GW_MAX_NAME + 1];
+    int n;
+    if (!split_path(url, seg, &n) || n == 0 || strcmp(seg[0], "users") != 0)
+        return r;
+    if (n == 1) {
+        r.kind = ROUTE_USERS;
+        return r;
+    }
+    if (!valid_name(seg[1]))
+        return r;
+    strcpy(r.user, seg[1]);
+    if (n == 2) {
+        r.kind = ROUTE_USER;
+        return r;
+    }
+    if (strcmp(seg[2], "devices") != 0)
+        return r;
+    if (n == 3) {
+        r.kind = ROUTE_USER_DEVICES;
+        return r;
+    }
+    if (!valid_name(seg[3]))
+        return r;
+    strcpy(r.device, seg[3]);
+    if (n == 4)
+        r.kind = ROUTE_DEVICE;
+    else if (n == 5 && strcmp(seg[4], "readings") == 0)
+        r.kind = ROUTE_DEVICE_READINGS;
+    else if (n == 5 && strcmp(seg[4], "commands") == 0)
+        r.kind = ROUTE_DEVICE_COMMANDS;
+    else if (n == 5 && strcmp(seg[4], "rules") == 0)
+        r.kind = ROUTE_DEVICE_RULES;
+    return r;
+}
+
+/* The methods each route answers, for 405 and its Allow header. */
+static const char *route_allow(route_kind kind)
+{
+    switch (kind) {
+    case ROUTE_USERS:
+    case ROUTE_USER_DEVICES:
+    case ROUTE_DEVICE_COMMANDS:
+        return "POST";
+    case ROUTE_USER:
+    case ROUTE_DEVICE:
+    case ROUTE_DEVICE_READINGS:
+        return "GET";
+    case ROUTE_DEVICE_RULES:
+        return "GET, POST";
+    case ROUTE_NONE:
+        break;
+    }
+    return "";
+}
+
+static bool method_allowed(route_kind kind, const char *method)
+{
+    const char *allow = route_allow(kind);
+    if (strcmp(method, "GET") == 0)
+        return strstr(allow, "GET") != NULL;
+    if (strcmp(method, "POST") == 0)
+        return strstr(allow, "POST") != NULL;
+    return false;
+}
+
+static enum MHD_Result send_not_allowed(struct MHD_Connection *conn, route_kind kind,
+                                        const char *method)
+{
+    char msg[128];
+    snprintf(msg, sizeof msg, "method %.16s not allowed here; allowed: %s", method,
+             route_allow(kind));
+    char *text = json_dumps(json_pack("{s:s}", "error", msg), JSON_COMPACT);
+    if (!text)
+        return MHD_NO;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, route_allow(kind));
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ---- handlers ----------------------------------------------------------- */
+
+/* Everything a handler needs about one request. */
+typedef struct call {
+    gateway *gw;
+    struct MHD_Connection *conn;
+    const route *rt;
+    const request *req;
+    const char *method;
+} call;
+
+/* Asks auth_manager whether the Basic credentials may act on the route's
+ * user (and device). On refusal queues the error response in *ret and
+ * returns false. */
+static bool authorize(const call *c, enum MHD_Result *ret)
+{
+    char *pass = NULL;
+    char *user = MHD_basic_auth_get_username_password(c->conn, &pass);
+    if (!user || !pass) {
+        MHD_free(user);
+        MHD_free(pass);
+        *ret = send_unauthorized(c->conn, "missing credentials: use HTTP Basic authentication");
+        return false;
+    }
+    json_t *payload = json_pack("{s:s, s:s}", "username", user, "password", pass);
+    bool same_user = strcmp(user, c->rt->user) == 0;
+    MHD_free(user);
+    MHD_free(pass);
+    if (c->rt->device[0])
+        json_object_set_new(payload, "device_id", json_string(c->rt->device));
+    json_t *data = NULL;
+    jung_error err = {0};
+    if (!jung_bus_call(c->gw->bus, "auth_manager", "AUTH", payload, c->gw->call_timeout_ms, &data,
+                       &err)) {
+        *ret = send_bus_error(c->conn, &err);
+        return false;
+    }
+    json_decref(data);
+    if (!same_user) {
+        *ret =
+            send_error(c->conn, MHD_HTTP_FORBIDDEN, "these credentials may not access this user");
+        return false;
+    }
+    return true;
+}
+
+/* Sends one task and answers with its result under the given status. */
+static enum MHD_Result forward(const call *c, const char *service, const char *type,
+                               json_t *payload, unsigned status)
+{
+    json_t *data = NULL;
+    jung_error err = {0};
+    if (!jung_bus_call(c->gw->bus, service, type, payload, c->gw->call_timeout_ms, &data, &err))
+        return send_bus_error(c->conn, &err);
+    return send_json(c->conn, status, data ? data : json_object());
+}
+
+static enum MHD_Result create_user(const call *c)
+{
+    char why[200];
+    json_t *body = parse_body(c->req, why, sizeof why);
+    if (!body)
+        return send_error(c->conn, MHD_HTTP_BAD_REQUEST, why);
+    const char *username = json_string_value(json_object_get(body, "username"));
+    const char *password = json_string_value(json_object_get(body, "password"));
+    enum MHD_Result ret;
+    if (!username || !valid_name(username))
+        ret =
+            send_error(c->conn, MHD_HTTP_BAD_REQUEST,
+                       "field 'username' must be a string of 1-64 letters, digits, '_', '-', '.'");
+    else if (!password || password[0] == '\0')
+        ret = send_error(c->conn, MHD_HTTP_BAD_REQUEST,
+                         "field 'password' must be a non-empty string");
+    else
+        ret = forward(c, "user_registry", "CREATE",
+                      json_pack("{s:s, s:s}", "username", username, "password", password),
+                      MHD_HTTP_CREATED);
+    json_decref(body);
+    return ret;
+}
+
+/* The registry's answer includes the password hash, which never leaves
+ * the platform. */
+static enum MHD_Result get_user(const call *c)
+{
+    json_t *data = NULL;
+    jung_error err = {0};
+    if (!jung_bus_call(c->gw->bus, "user_registry", "GET",
+                       json_pack("{s:s}", "username", c->rt->user), c->gw->call_timeout_ms, &data,
+                       &err))
+        return send_bus_error(c->conn, &err);
+    json_t *out = json_object();
+    json_object_set(out, "username", json_object_get(data, "username"));
+    json_t *devices = json_object_get(data, "devices");
+    json_object_set_new(out, "devices", devices ? json_incref(devices) : json_array());
+    json_decref(data);
+    return send_json(c->conn, MHD_HTTP_OK, out);
+}
+
+static enum MHD_Result create_device(const call *c)
+{
+    char why[200];
+    json_t *body = parse_body(c->req, why, sizeof why);
+    if (!body)
+        return send_error(c->conn, MHD_HTTP_BAD_REQUEST, why);
+    json_t *id = json_object_get(body, "id");
+    json_t *gateway_id = json_object_get(body, "gateway");
+    enum MHD_Result ret;
+    if (id && !(json_is_string(id) && valid_name(json_string_value(id))))
+        ret = send_error(c->conn, MHD_HTTP_BAD_REQUEST,
+                         "field 'id' must be a string of 1-64 letters, digits, '_', '-', '.'");
+    else if (gateway_id &&
+             !(json_is_string(gateway_id) && valid_name(json_string_value(gateway_id))))
+        ret = send_error(c->conn, MHD_HTTP_BAD_REQUEST,
+                         "field 'gateway' must be a string of 1-64 letters, digits, '_', '-', '.'");
+    else {
+        json_t *payload = json_pack("{s:s}", "owner", c->rt->user);
+        if (id)
+            json_object_set(payload, "id", id);
+        if (gateway_id)
+            json_object_set(payload, "gateway", gateway_id);
+        ret = forward(c, "device_registry", "CREATE", payload, MHD_HTTP_CREATED);
+    }
+    json_decref(body);
+    return ret;
+}
+
+/* Reads ?NAME= as a whole number in [min, max], or def when absent. */
+static bool query_long(struct MHD_Connection *conn, const char *name, long def, long min, long max,
+                       long *out)
+{
+    const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+    if (!v) {
+        *out = def;
+        return true;
+    }
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < min || n > max)
+        return false;
+    *out = n;
+    return true;
+}
+
+static enum MHD_Result get_readings(const call *c)
+{
+    long page, size;
+    if (!query_long(c->conn, "page", 1, 1, 1000000000L, &page))
+        return send_error(c->conn, MHD_HTTP_BAD_REQUEST,
+                          "query parameter 'page' must be a whole number >= 1");
+    if (!query_long(c->conn, "size", GW_DEFAULT_PAGE_SIZE, 1, GW_MAX_PAGE_SIZE, &size))
+        return send_error(c->conn, MHD_HTTP_BAD_REQUEST,
+                          "query parameter 'size' must be a whole number in 1..1000");
+    return forward(c, "device_monitor", "READ",
+                   json_pack("{s:s, s:I, s:I}", "device_id", c->rt->device, "page",
+                             (json_int_t)page, "size", (json_int_t)size),
+                   MHD_HTTP_OK);
+}
+
+static enum MHD_Result send_command(const call *c)
+{
+    char why[200];
+    json_t *body = parse_body(c->req, why, sizeof why);
+    if (!body)
+        return send_error(c->conn, MHD_HTTP_BAD_REQUEST, why);
+    json_t *value = json_object_get(body, "value");
+    enum MHD_Result ret;
+    if (!json_is_number(value))
+        ret = send_error(c->conn, MHD_HTTP_BAD_REQUEST, "field 'value' must be a number");
+    else
+        ret = forward(c, "device_commander", "COMMAND",
+                      json_pack("{s:s, s:O}", "device_id", c->rt->device, "value", value),
+                      MHD_HTTP_ACCEPTED);
+    json_decref(body);
+    return ret;
+}
+
+static enum MHD_Result create_rule(const call *c)
+{
+    char why[200];
+    json_t *body = parse_body(c->req, why, sizeof why);
+    if (!body)
+        return send_error(c->conn, MHD_HTTP_BAD_REQUEST, why);
+    const char *op = json_string_value(json_object_get(body, "operator"));
+    json_t *value = json_object_get(body, "value");
+    json_t *command = json_object_get(body, "command");
+    enum MHD_Result ret;
+    if (!op || !valid_operator(op))
+        ret = send_error(c->conn, MHD_HTTP_BAD_REQUEST,
+                         "field 'operator' must be one of \"==\", \"!=\", \">\", \"<\"");
+    else if (!json_is_number(value))
+        ret = send_error(c->conn, MHD_HTTP_BAD_REQUEST, "field 'value' must be a number");
+    else if (!json_is_object(command) || !json_is_number(json_object_get(command, "value")))
+        ret = send_error(c->conn, MHD_HTTP_BAD_REQUEST,
+                         "field 'command' must be an object {\"value\": number}");
+    else
+        ret = forward(c, "rule_engine", "CREATE",
+                      json_pack("{s:s, s:s, s:s, s:O, s:{s:O}}", "device_id", c->rt->device,
+                                "owner", c->rt->user, "operator", op, "value", value, "command",
+                                "value", json_object_get(command, "value")),
+                      MHD_HTTP_CREATED);
+    json_decref(body);
+    return ret;
+}
+
+static enum MHD_Result dispatch(const call *c)
+{
+    bool post = strcmp(c->method, "POST") == 0;
+    if (c->rt->kind == ROUTE_USERS)
+        return create_user(c); /* the one route without authentication */
+    enum MHD_Result ret;
+    if (!authorize(c, &ret))
+        return ret;
+    switch (c->rt->kind) {
+    case ROUTE_USER:
+        return get_user(c);
+    case ROUTE_USER_DEVICES:
+        return create_device(c);
+    case ROUTE_DEVICE:
+        return forward(c, "device_registry", "GET", json_pack("{s:s}", "id", c->rt->device),
+                       MHD_HTTP_OK);
+    case ROUTE_DEVICE_READINGS:
+        return get_readings(c);
+    case ROUTE_DEVICE_COMMANDS:
+        return send_command(c);
+    case ROUTE_DEVICE_RULES:
+        if (post)
+            return create_rule(c);
+        return forward(c, "rule_engine", "GET", json_pack("{s:s}", "device_id", c->rt->device),
+                       MHD_HTTP_OK);
+    default:
+        return send_error(c->conn, MHD_HTTP_NOT_FOUND, "no such route");
+    }
+}
+
+/* ---- libmicrohttpd glue ------------------------------------------------- */
+
+/* Appends a piece of the body, or marks the request too large and drops it
+ * so an oversize upload costs no memory. */
+static void append_body(request *req, size_t max_body, const char *data, size_t len)
+{
+    if (req->too_large || req->len + len > max_body) {
+        req->too_large = true;
+        free(req->body);
+        req->body = NULL;
+        req->len = 0;
+        return;
+    }
+    char *grown = realloc(req->body, req->len + len);
+    if (!grown) {
+        req->too_large = true;
+        return;
+    }
+    memcpy(grown + req->len, data, len);
+    req->body = grown;
+    req->len += len;
+}
+
+static bool declared_too_large(struct MHD_Connection *conn, size_t max_body)
+{
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!cl)
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(cl, &end, 10);
+    return errno == ERANGE || (end != cl && n > max_body);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+    gateway *gw = cls;
+    request *req = *req_cls;
+    if (!req) {
+        req = calloc(1, sizeof *req);
+        if (!req)
+            return MHD_NO;
+        *req_cls = req;
+        /* Refuse a declared oversize body before reading any of it. */
+        if (declared_too_large(conn, gw->max_body)) {
+            req->too_large = true;
+            return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        append_body(req, gw->max_body, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (req->too_large)
+        return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+    route rt = match_route(url);
+    if (rt.kind == ROUTE_NONE)
+        return send_error(conn, MHD_HTTP_NOT_FOUND, "no such route; see docs/rest-api.md");
+    if (!method_allowed(rt.kind, method))
+        return send_not_allowed(conn, rt.kind, method);
+    call c = {.gw = gw, .conn = conn, .rt = &rt, .req = req, .method = method};
+    return dispatch(&c);
+}
+
+static void on_request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
+                            enum MHD_RequestTerminationCode toe)
+{
+    request *req = *req_cls;
+    if (req) {
+        free(req->body);
+        free(req);
+        *req_cls = NULL;
+    }
+}
+
+/* The gateway owns no tasks; anything arriving on its topic is refused. */
+static bool refuse_task(void *ctx, jung_bus *bus, const jung_task *task, json_t **data,
+                        jung_error *err)
+{
+    jung_error_set(err, 400, "api_gateway takes no tasks (got %s)", task->type);
+    return false;
+}
+
+/* ---- command line ------------------------------------------------------- */
+
+typedef struct gw_options {
+    const char *bind;
+    long port;
+    long max_body;
+} gw_options;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: jung-api_gateway [OPTIONS]\n\n"
+            "Jung's REST API gateway (docs/rest-api.md) on libmicrohttpd.\n\n"
+            "Options (environment variable in brackets; options win):\n"
+            "  --port N          HTTP port, 0 picks a free one [JUNG_HTTP_PORT] (default 8080)\n"
+            "  --bind ADDR       IPv4 address to listen on [JUNG_HTTP_BIND] (default 127.0.0.1)\n"
+            "  --max-body BYTES  larger request bodies get 413 [JUNG_MAX_BODY] (default %d)\n"
+            "  --brokers, --instance, --kafka-prop, --broker-map, --workers, --timeout-ms\n"
+            "                    the options every Jung service takes (docs/tasks.md)\n"
+            "  -h, --help        this help\n\n"
+            "Prints 'jung api_gateway ready instance=ID http=http://ADDR:PORT' when serving.\n",
+            GW_DEFAULT_MAX_BODY);
+}
+
+static bool parse_number(const char *opt, const char *val, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(val, &end, 10);
+    if (errno || end == val || *end || n < min || n > max) {
+        fprintf(stderr, "jung-api_gateway: %s must be a whole number in %ld..%ld, got '%s'\n", opt,
+                min, max, val);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+/* Takes the gateway's own options out of argv (compacting it in place) so
+ * the rest goes to jung_service_opts_parse unchanged. Returns -1 on a usage
+ * error, 1 for --help, 0 otherwise. */
+static int take_gateway_options(gw_options *o, int *argc, char **argv)
+{
+    const char *env;
+    if ((env = getenv("JUNG_HTTP_BIND")))
+        o->bind = env;
+    if ((env = getenv("JUNG_HTTP_PORT")) &&
+        !parse_number("JUNG_HTTP_PORT", env, 0, 65535, &o->port))
+        return -1;
+    if ((env = getenv("JUNG_MAX_BODY")) &&
+        !parse_number("JUNG_MAX_BODY", env, 1, 64L * 1024 * 1024, &o->max_body))
+        return -1;
+    int kept = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+            return 1;
+        const char *names[] = {"--port", "--bind", "--max-body"};
+        int which = -1;
+        const char *val = NULL;
+        for (int k = 0; k < 3; k++) {
+            size_t n = strlen(names[k]);
+            if (strncmp(a, names[k], n) == 0 && (a[n] == '\0' || a[n] == '=')) {
+                which = k;
+                val = a[n] == '=' ? a + n + 1 : NULL;
+            }
+        }
+        if (which < 0) {
+            argv[kept++] = argv[i];
+            continue;
+        }
+        if (!val) {
+            if (i + 1 >= *argc) {
+                fprintf(stderr, "jung-api_gateway: %s needs a value (see --help)\n", a);
+                return -1;
+            }
+            val = argv[++i];
+        }
+        if (which == 0 && !parse_number("--port", val, 0, 65535, &o->port))
+            return -1;
+        if (which == 1)
+            o->bind = val;
+        if (which == 2 && !parse_number("--max-body", val, 1, 64L * 1024 * 1024, &o->max_body))
+            return -1;
+    }
+    argv[kept] = NULL;
+    *argc = kept;
+    return 0;
+}
+
+static struct MHD_Daemon *start_http(gateway *gw, const gw_options *o, unsigned *port)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
+    if (inet_pton(AF_INET, o->bind, &addr.sin_addr) != 1) {
+        fprintf(stderr, "jung-api_gateway: --bind '%s' is not an IPv4 address\n", o->bind);
+        return NULL;
+    }
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO |
+            MHD_USE_ERROR_LOG,
+        0, NULL, NULL, on_request, gw, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_request_done, gw, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)GW_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)GW_IDLE_TIMEOUT_S,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "jung-api_gateway: cannot listen on %s:%ld: %s\n", o->bind, o->port,
+                strerror(errno));
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    *port = info ? info->port : (unsigned)o->port;
+    return d;
+}
+
+static int serve(gateway *gw, const gw_options *o, const char *instance)
+{
+    unsigned port;
+    struct MHD_Daemon *d = start_http(gw, o, &port);
+    if (!d)
+        return 1;
+    char extra[96];
+    snprintf(extra, sizeof extra, "http=http://%s:%u", o->bind, port);
+    jung_service_ready(GW_SERVICE, instance, extra);
+    jung_error err = {0};
+    bool ok = jung_bus_serve(gw->bus, refuse_task, gw, &err);
+    if (!ok)
+        fprintf(stderr, "jung-api_gateway: bus failed: %s\n", err.message);
+    MHD_stop_daemon(d);
+    return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    gw_options o = {.bind = "127.0.0.1", .port = 8080, .max_body = GW_DEFAULT_MAX_BODY};
+    int taken = take_gateway_options(&o, &argc, argv);
+    if (taken != 0) {
+        usage(taken > 0 ? stdout : stderr);
+        return taken > 0 ? 0 : 2;
+    }
+    jung_service_opts opts;
+    if (!jung_service_opts_parse(&opts, GW_SERVICE, argc, argv))
+        return 2;
+    jung_error err = {0};
+    gateway gw = {.max_body = (size_t)o.max_body, .call_timeout_ms = opts.bus.call_timeout_ms};
+    gw.bus = jung_bus_open(&opts.bus, &err);
+    if (!gw.bus) {
+        fprintf(stderr, "jung-api_gateway: cannot open the bus: %s\n", err.message);
+        jung_service_opts_free(&opts);
+        return 1;
+    }
+    jung_service_stop_on_signal(gw.bus);
+    int rc = serve(&gw, &o, opts.bus.instance);
+    jung_bus_close(gw.bus);
+    jung_service_opts_free(&opts);
+    return rc;
+}
