@@ -1,0 +1,489 @@
+/* html.c - one self-contained HTML page: inline SVG charts (the
+ * dissertation's figures 22-27 and boot times) beside readable tables. No
+ * scripts, fonts or images from the network. */
+#include "report/internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define W 640
+#define H 330
+#define ML 70 /* left margin: y tick labels */
+#define MR 16
+#define MT 34 /* top: legend */
+#define MB 78 /* bottom: rotated category labels */
+#define MAX_CATS 64
+
+static const char *const palette[] = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759",
+                                      "#76b7b2", "#edc948", "#b07aa1", "#9c755f"};
+
+static const char *color(int i)
+{
+    return palette[i % (int)(sizeof palette / sizeof *palette)];
+}
+
+/* Smallest 1, 2 or 5 times a power of ten that is >= v. */
+static double nice_ceil(double v)
+{
+    if (!(v > 0))
+        return 1;
+    double p = pow(10, floor(log10(v)));
+    double m = v / p;
+    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+}
+
+typedef struct chart {
+    const char *id, *title, *unit;
+    int ncat, nser;
+    const char *cat[MAX_CATS];
+    const char *ser[RP_MAX_PLATFORMS];
+    double val[MAX_CATS][RP_MAX_PLATFORMS], err[MAX_CATS][RP_MAX_PLATFORMS];
+} chart;
+
+static void svg_text(FILE *out, double x, double y, const char *anchor, const char *extra,
+                     const char *s)
+{
+    fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\"%s>", x, y, anchor, extra);
+    rp_html_escape(out, s);
+    fputs("</text>\n", out);
+}
+
+static void legend(FILE *out, const chart *c)
+{
+    double x = ML;
+    for (int s = 0; s < c->nser; s++) {
+        fprintf(out, "<rect x=\"%.1f\" y=\"8\" width=\"12\" height=\"12\" fill=\"%s\"/>\n", x,
+                color(s));
+        svg_text(out, x + 16, 18, "start", "", c->ser[s]);
+        x += 28 + 7.5 * (double)strlen(c->ser[s]);
+    }
+}
+
+/* y axis with 5 gridlines from 0 to top; returns the scale in px per unit. */
+static double y_axis(FILE *out, double top, const char *unit)
+{
+    double plot_h = H - MT - MB, scale = plot_h / top;
+    for (int i = 0; i <= 5; i++) {
+        double v = top * i / 5, y = H - MB - v * scale;
+        char label[32];
+        snprintf(label, sizeof label, "%g", v);
+        fprintf(out, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>\n", ML,
+                W - MR, y, y);
+        svg_text(out, ML - 6, y + 4, "end", "", label);
+    }
+    char rot[64];
+    snprintf(rot, sizeof rot, " transform=\"rotate(-90 14 %d)\"", (H - MB + MT) / 2);
+    svg_text(out, 14, (H - MB + MT) / 2.0, "middle", rot, unit);
+    return scale;
+}
+
+static void svg_open(FILE *out, const chart *c)
+{
+    fprintf(out, "<figure><svg class=\"chart\" data-chart=\"%s\" viewBox=\"0 0 %d %d\" width=\"%d\" "
+                 "height=\"%d\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\">\n<title>",
+            c->id, W, H, W, H);
+    rp_html_escape(out, c->title);
+    fputs("</title>\n", out);
+}
+
+static void svg_close(FILE *out, const chart *c)
+{
+    fputs("</svg><figcaption>", out);
+    rp_html_escape(out, c->title);
+    fputs("</figcaption></figure>\n", out);
+}
+
+/* Grouped bars: categories along x, one bar per series, SD whiskers. */
+static void bar_chart(FILE *out, const chart *c)
+{
+    double top = 0;
+    int bars = 0;
+    for (int k = 0; k < c->ncat; k++)
+        for (int s = 0; s < c->nser; s++)
+            if (!isnan(c->val[k][s])) {
+                top = fmax(top, c->val[k][s] + (isnan(c->err[k][s]) ? 0 : c->err[k][s]));
+                bars++;
+            }
+    svg_open(out, c);
+    if (bars == 0) {
+        svg_text(out, W / 2.0, H / 2.0, "middle", " class=\"empty\"", "not measured in this run");
+        svg_close(out, c);
+        return;
+    }
+    double scale = y_axis(out, nice_ceil(top), c->unit);
+    double slot = (double)(W - ML - MR) / c->ncat, bw = slot * 0.8 / c->nser;
+    for (int k = 0; k < c->ncat; k++) {
+        double x0 = ML + k * slot + slot * 0.1;
+        for (int s = 0; s < c->nser; s++) {
+            double v = c->val[k][s], e = c->err[k][s];
+            if (isnan(v))
+                continue;
+            double x = x0 + s * bw, y = H - MB - v * scale;
+            fprintf(out, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                         "fill=\"%s\"><title>",
+                    x, y, fmax(bw - 1, 1), v * scale, color(s));
+            rp_html_escape(out, c->ser[s]);
+            fprintf(out, " %s: %g %s%s", c->cat[k], v, c->unit, isnan(e) ? "" : " ±");
+            if (!isnan(e))
+                fprintf(out, " %g", e);
+            fputs("</title></rect>\n", out);
+            if (!isnan(e) && e > 0)
+                fprintf(out, "<path class=\"err\" d=\"M%.1f %.1fV%.1fM%.1f %.1fh%.1fM%.1f %.1fh%.1f\"/>\n",
+                        x + bw / 2, y - e * scale, y + e * scale, x + bw / 2 - 3, y - e * scale, 6.0,
+                        x + bw / 2 - 3, y + e * scale, 6.0);
+        }
+        char rot[96];
+        double lx = x0 + slot * 0.4, ly = H - MB + 14;
+        snprintf(rot, sizeof rot, " transform=\"rotate(-30 %.1f %.1f)\"", lx, ly);
+        svg_text(out, lx, ly, c->ncat > 4 ? "end" : "middle", c->ncat > 4 ? rot : "", c->cat[k]);
+    }
+    fprintf(out, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" class=\"axis\"/>\n", ML, W - MR,
+            H - MB, H - MB);
+    legend(out, c);
+    svg_close(out, c);
+}
+
+static void chart_init(chart *c, const rp_run *r, const char *id, const char *title,
+                       const char *unit)
+{
+    memset(c, 0, sizeof *c);
+    c->id = id;
+    c->title = title;
+    c->unit = unit;
+    c->nser = r->nplat;
+    for (int p = 0; p < r->nplat; p++)
+        c->ser[p] = r->plat[p].name;
+    for (int k = 0; k < MAX_CATS; k++)
+        for (int s = 0; s < RP_MAX_PLATFORMS; s++)
+            c->val[k][s] = c->err[k][s] = NAN;
+}
+
+static void fill_metric(chart *c, const rp_run *r, int cat, rp_metric m, const char *service,
+                        double div)
+{
+    for (int p = 0; p < r->nplat; p++) {
+        double *v = NULL;
+        int n = rp_metric_values(r, m, p, service, &v);
+        rp_summary s = rp_summarize(v, n);
+        free(v);
+        c->val[cat][p] = s.mean / div;
+        c->err[cat][p] = s.sd / div;
+    }
+}
+
+static void per_service_chart(FILE *out, const rp_run *r, rp_metric m, const char *id,
+                              const char *title, const char *unit, char names[][RP_NAME])
+{
+    chart *c = malloc(sizeof *c);
+    if (!c)
+        return;
+    chart_init(c, r, id, title, unit);
+    for (int s = 0; s < r->nsvc && s < MAX_CATS; s++) {
+        c->cat[c->ncat] = rp_pretty_service(r->svc[s], names[s], RP_NAME);
+        fill_metric(c, r, c->ncat++, m, r->svc[s], 1);
+    }
+    bar_chart(out, c);
+    free(c);
+}
+
+static void total_memory_chart(FILE *out, const rp_run *r)
+{
+    chart *c = malloc(sizeof *c);
+    if (!c)
+        return;
+    chart_init(c, r, "total_memory", "Figure 24: total memory including the runtime (MiB)",
+               "MiB");
+    static const char *const cats[] = {"Services", "Runtime", "Total"};
+    static const rp_metric ms[] = {RP_M_MEM, RP_M_RUNTIME_MEM, RP_M_TOTAL_MEM};
+    for (int k = 0; k < 3; k++) {
+        c->cat[k] = cats[k];
+        fill_metric(c, r, k, ms[k], NULL, 1);
+    }
+    c->ncat = 3;
+    bar_chart(out, c);
+    free(c);
+}
+
+static void image_chart(FILE *out, const rp_run *r)
+{
+    chart *c = malloc(sizeof *c);
+    if (!c)
+        return;
+    chart_init(c, r, "images", "Figure 25: image sizes on disk (MiB)", "MiB");
+    for (int i = 0; i < r->nimg; i++) {
+        int k = 0;
+        while (k < c->ncat && strcmp(c->cat[k], r->img[i].service) != 0)
+            k++;
+        if (k == c->ncat && c->ncat < MAX_CATS - 1)
+            c->cat[c->ncat++] = r->img[i].service;
+        if (k < c->ncat)
+            c->val[k][r->img[i].plat] = r->img[i].bytes / (1024.0 * 1024);
+    }
+    if (c->ncat) {
+        c->cat[c->ncat] = "All images (shared once)";
+        fill_metric(c, r, c->ncat++, RP_M_IMAGE_BYTES, NULL, 1024.0 * 1024);
+    }
+    bar_chart(out, c);
+    free(c);
+}
+
+static void boot_chart(FILE *out, const rp_run *r, char names[][RP_NAME])
+{
+    chart *c = malloc(sizeof *c);
+    if (!c)
+        return;
+    chart_init(c, r, "boot", "Ready time per service: start call to readiness (ms)", "ms");
+    for (int i = 0; i < r->nb && c->ncat < MAX_CATS; i++) {
+        int k = 0;
+        while (k < c->ncat && strcmp(names[k], r->b[i].service) != 0)
+            k++;
+        if (k < c->ncat)
+            continue;
+        snprintf(names[k], RP_NAME, "%s", r->b[i].service);
+        c->cat[c->ncat] = names[k];
+        fill_metric(c, r, c->ncat++, RP_M_READY_MS, names[k], 1);
+    }
+    bar_chart(out, c);
+    free(c);
+}
+
+/* Figure 26: how many responses fell in each response-time bin. Bins are
+ * a round width sized so 20 of them reach the slowest platform's p99; the
+ * last bin holds everything slower. */
+static void histogram_chart(FILE *out, const rp_run *r, char labels[][RP_NAME])
+{
+    chart *c = malloc(sizeof *c);
+    if (!c)
+        return;
+    chart_init(c, r, "histogram", "Figure 26: response-time distribution (responses per bin)",
+               "responses");
+    double p99 = 0;
+    for (int p = 0; p < r->nplat; p++)
+        if (r->plat[p].all.n)
+            p99 = fmax(p99, r->plat[p].all.p99);
+    double width = nice_ceil(fmax(p99, 1) / 20);
+    const int nbins = 21;
+    for (int k = 0; k < nbins; k++) {
+        if (k < nbins - 1)
+            snprintf(labels[k], RP_NAME, "%g-%g ms", k * width, (k + 1) * width);
+        else
+            snprintf(labels[k], RP_NAME, ">= %g ms", k * width);
+        c->cat[k] = labels[k];
+    }
+    c->ncat = nbins;
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT min(CAST(elapsed / ?3 AS INTEGER), %d), count(*) FROM samples x"
+             " WHERE run_id=?1 AND platform=?2 AND coalesce(phase,'measure')='measure' AND %s"
+             " GROUP BY 1",
+             nbins - 1, rp_iter_ok_sql());
+    for (int p = 0; p < r->nplat; p++) {
+        sqlite3_stmt *st = NULL;
+        if (!r->plat[p].all.n || sqlite3_prepare_v2(r->store.db, sql, -1, &st, NULL) != SQLITE_OK)
+            continue;
+        sqlite3_bind_text(st, 1, r->run_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, r->plat[p].name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_double(st, 3, width);
+        for (int k = 0; k < nbins; k++)
+            c->val[k][p] = 0; /* measured: an empty bin is a true zero */
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            int k = sqlite3_column_int(st, 0);
+            if (k >= 0 && k < nbins)
+                c->val[k][p] = sqlite3_column_double(st, 1);
+        }
+        sqlite3_finalize(st);
+    }
+    bar_chart(out, c);
+    free(c);
+}
+
+/* Figure 27: mean response time at each request index of the per-user
+ * dataset, one line per platform. Long runs are averaged into 500 buckets. */
+static int line_points(const rp_run *r, int p, double *xs, double *ys, int max)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "WITH s AS (SELECT seq, elapsed FROM samples x WHERE run_id=?1 AND platform=?2"
+             " AND coalesce(phase,'measure')='measure' AND seq IS NOT NULL AND %s),"
+             " m AS (SELECT max(seq) + 1 AS top FROM s)"
+             " SELECT CAST(seq * %d / max(m.top, %d) AS INTEGER) AS b, avg(seq), avg(elapsed)"
+             " FROM s, m GROUP BY b ORDER BY b",
+             rp_iter_ok_sql(), max, max);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->store.db, sql, -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, r->run_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, r->plat[p].name, -1, SQLITE_TRANSIENT);
+    int n = 0;
+    while (n < max && sqlite3_step(st) == SQLITE_ROW) {
+        xs[n] = sqlite3_column_double(st, 1);
+        ys[n++] = sqlite3_column_double(st, 2);
+    }
+    sqlite3_finalize(st);
+    return n;
+}
+
+static void line_chart(FILE *out, const rp_run *r)
+{
+    enum { MAXP = 500 };
+    chart *c = malloc(sizeof *c);
+    double *xs = malloc(sizeof *xs * MAXP * RP_MAX_PLATFORMS);
+    double *ys = malloc(sizeof *ys * MAXP * RP_MAX_PLATFORMS);
+    int n[RP_MAX_PLATFORMS] = {0};
+    if (!c || !xs || !ys)
+        goto done;
+    chart_init(c, r, "by_index", "Figure 27: mean response time by request index (ms)", "ms");
+    double xmax = 1, ymax = 0;
+    for (int p = 0; p < r->nplat; p++) {
+        n[p] = line_points(r, p, xs + p * MAXP, ys + p * MAXP, MAXP);
+        for (int i = 0; i < n[p]; i++) {
+            xmax = fmax(xmax, xs[p * MAXP + i]);
+            ymax = fmax(ymax, ys[p * MAXP + i]);
+        }
+    }
+    svg_open(out, c);
+    if (ymax <= 0) {
+        svg_text(out, W / 2.0, H / 2.0, "middle", " class=\"empty\"",
+                 "no request index (seq) recorded in this run");
+        svg_close(out, c);
+        goto done;
+    }
+    double yscale = y_axis(out, nice_ceil(ymax), "ms"), xscale = (W - ML - MR) / xmax;
+    for (int p = 0; p < r->nplat; p++) {
+        if (!n[p])
+            continue;
+        fprintf(out, "<polyline class=\"line\" fill=\"none\" stroke=\"%s\" points=\"", color(p));
+        for (int i = 0; i < n[p]; i++)
+            fprintf(out, "%.1f,%.1f ", ML + xs[p * MAXP + i] * xscale,
+                    H - MB - ys[p * MAXP + i] * yscale);
+        fputs("\"/>\n", out);
+    }
+    for (int i = 0; i <= 4; i++) {
+        char label[32];
+        snprintf(label, sizeof label, "%.0f", xmax * i / 4);
+        svg_text(out, ML + xmax * i / 4 * xscale, H - MB + 16, "middle", "", label);
+    }
+    svg_text(out, (ML + W - MR) / 2.0, H - MB + 36, "middle", "", "request index in the per-user dataset");
+    fprintf(out, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" class=\"axis\"/>\n", ML, W - MR,
+            H - MB, H - MB);
+    legend(out, c);
+    svg_close(out, c);
+done:
+    free(c);
+    free(xs);
+    free(ys);
+}
+
+static const rp_table *find_table(const rp_report *rep, const char *id)
+{
+    for (int i = 0; i < rep->ndisplay; i++)
+        if (strcmp(rep->display[i]->id, id) == 0)
+            return rep->display[i];
+    return NULL;
+}
+
+static void section_open(FILE *out, const char *heading)
+{
+    fputs("<section><h2>", out);
+    rp_html_escape(out, heading);
+    fputs("</h2><div class=\"row\">\n", out);
+}
+
+static void section_close(FILE *out, const rp_report *rep, const char *table_id)
+{
+    const rp_table *t = table_id ? find_table(rep, table_id) : NULL;
+    if (t) {
+        fputs("<div class=\"tbl\">", out);
+        rp_render_html_table(t, out);
+        fputs("</div>", out);
+    }
+    fputs("</div></section>\n", out);
+}
+
+static const char css[] =
+    "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fff}"
+    "h1{font-size:22px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd}"
+    ".row{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}"
+    "figure{margin:0}figcaption{font-size:12px;color:#555}"
+    "svg text{font-size:11px;fill:#333}.grid{stroke:#e5e5e5}.axis{stroke:#333}"
+    ".err{stroke:#222;stroke-width:1.2}.line{stroke-width:1.6}.empty{fill:#999;font-size:14px}"
+    "table{border-collapse:collapse;font-size:13px}caption{text-align:left;font-weight:600;"
+    "padding:4px 0}th,td{border:1px solid #ddd;padding:3px 8px}th{background:#f4f4f4}"
+    "td.n{text-align:right;font-variant-numeric:tabular-nums}"
+    ".note{font-size:12px;color:#555;max-width:640px}.warn{background:#fff4d6;padding:6px 10px;"
+    "border-left:4px solid #e0a800}";
+
+static void html_head(FILE *out, const rp_run *r)
+{
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>jungbench "
+          "report ",
+          out);
+    rp_html_escape(out, r->run_id);
+    fprintf(out, "</title><style>%s</style></head><body>\n<h1>jungbench report: run ", css);
+    rp_html_escape(out, r->run_id);
+    fputs("</h1>\n<p>Status ", out);
+    rp_html_escape(out, r->status[0] ? r->status : "unknown");
+    fputs(". Platforms:", out);
+    for (int p = 0; p < r->nplat; p++) {
+        fputs(p ? ", " : " ", out);
+        rp_html_escape(out, r->plat[p].name);
+        fprintf(out, " (%d iterations, accel ", r->plat[p].iters_total);
+        rp_html_escape(out, r->plat[p].accel[0] ? r->plat[p].accel : "unknown");
+        fputs(")", out);
+    }
+    fputs(".</p>\n", out);
+    for (const char *s = r->warnings; *s;) {
+        const char *nl = strchr(s, '\n');
+        size_t len = nl ? (size_t)(nl - s) : strlen(s);
+        char line[512];
+        snprintf(line, sizeof line, "%.*s", (int)len, s);
+        fputs("<p class=\"warn\">", out);
+        rp_html_escape(out, line);
+        fputs("</p>\n", out);
+        s += len + (nl != NULL);
+    }
+}
+
+bool rp_write_html(const rp_run *r, const rp_report *rep, FILE *out, char *err, size_t errlen)
+{
+    /* Category labels must live until each chart is drawn. */
+    char(*labels)[RP_NAME] = calloc(MAX_CATS, RP_NAME);
+    if (!labels) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    html_head(out, r);
+    section_open(out, "CPU usage per microservice (figure 22, table 3)");
+    per_service_chart(out, r, RP_M_CPU, "cpu", "Figure 22: CPU usage per microservice (%), less is better", "%", labels);
+    section_close(out, rep, "cpu");
+    section_open(out, "Memory usage per microservice (figure 23, table 4)");
+    per_service_chart(out, r, RP_M_MEM, "memory", "Figure 23: memory (RSS) per microservice (MiB)", "MiB", labels);
+    section_close(out, rep, "memory");
+    section_open(out, "Total memory including the runtime (figure 24)");
+    total_memory_chart(out, r);
+    section_close(out, rep, "total_memory");
+    section_open(out, "Image sizes (figure 25)");
+    image_chart(out, r);
+    section_close(out, rep, "images");
+    section_open(out, "Response times (figures 26 and 27, table 5)");
+    histogram_chart(out, r, labels);
+    line_chart(out, r);
+    section_close(out, rep, "requests");
+    section_open(out, "Boot and ready times");
+    boot_chart(out, r, labels);
+    section_close(out, rep, "boot");
+    static const char *const rest[] = {"requests_per_iteration", "summary", "tests"};
+    section_open(out, "Statistics and results summary (table 6)");
+    for (int i = 0; i < 3; i++) {
+        const rp_table *t = find_table(rep, rest[i]);
+        if (t) {
+            fputs("<div class=\"tbl\">", out);
+            rp_render_html_table(t, out);
+            fputs("</div>", out);
+        }
+    }
+    fputs("</div></section>\n</body></html>\n", out);
+    free(labels);
+    return true;
+}

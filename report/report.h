@@ -1,0 +1,28 @@
+/* report.h - reports on the results database: the dissertation's tables and
+ * figures (text, Markdown, CSV, JSON, HTML), JMeter JTL export, and the CI
+ * regression gate.
+ *
+ *   jungbench report RUN_DIR|DB [--format text|md|csv|jtl|html|json] [--out PATH]
+ *   jungbench compare BASE NEW [--threshold PCT] [--metrics LIST] [--format text|json]
+ *
+ * docs/report.md describes every table, statistic and file.
+ */
+#ifndef JB_REPORT_H
+#define JB_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* Subcommand entry points (core/main.c). */
+int report_main(int argc, char **argv);
+int compare_main(int argc, char **argv);
+
+/* Writes the text tables of one run to out: what `jungbench run` prints at
+ * its end. path is a run folder or a results.db; run_id NULL picks the
+ * database's latest run. False with a reason in err (missing or foreign
+ * database, no such run). */
+bool jb_report_print_text(const char *path, const char *run_id, FILE *out, char *err,
+                          size_t errlen);
+
+#endif
