@@ -1,0 +1,55 @@
+/* recorder.h - internal to loadgen: the sample rows and the summary. */
+#ifndef JB_LOADGEN_RECORDER_H
+#define JB_LOADGEN_RECORDER_H
+
+#include "loadgen/loadgen.h"
+
+/* One finished request, with JMeter JTL's fields. Response times run from
+ * the intended send time (equal to the actual one in the closed model). */
+typedef struct jb_sample {
+    jb_req_kind kind;
+    bool setup;
+    double wall_start_ms;    /* when it was actually sent, Unix epoch */
+    double intended_wall_ms; /* when it was due */
+    int64_t elapsed_us;      /* intended send to last byte */
+    int64_t latency_us;      /* intended send to first byte */
+    int64_t connect_us;      /* TCP connect, 0 on a reused connection */
+    double idle_ms;          /* how long the user waited for this request's due time */
+    long code;               /* HTTP status, 0 when none arrived */
+    int curl_code;
+    char message[64];  /* reason phrase, or libcurl's error text */
+    bool success;      /* transfer completed with a 2xx or 3xx status */
+    char failure[256]; /* why not, empty on success */
+    long bytes;        /* received, headers included */
+    long sent_bytes;   /* sent, headers included */
+    const char *thread_name;
+    long active; /* users still running */
+    const char *url;
+    long seq; /* position in the user's dataset */
+} jb_sample;
+
+typedef struct jb_recorder {
+    const jb_loadgen_config *cfg;
+    jb_store *store;
+    sqlite3_stmt *insert;
+    bool in_tx;
+    long pending;
+    double last_commit_ms;
+    int64_t *elapsed; /* measured samples' response times, for exact percentiles */
+    size_t n, cap;
+    long errors, setup_requests;
+    int64_t bytes, sent_bytes;
+    double first_ms, last_ms; /* measured span, Unix epoch */
+    char error[512];
+} jb_recorder;
+
+bool jb_recorder_open(jb_recorder *rec, const jb_loadgen_config *cfg);
+bool jb_recorder_add(jb_recorder *rec, const jb_sample *s);
+/* Commits a batch that has waited long enough. */
+bool jb_recorder_tick(jb_recorder *rec, double now_ms);
+void jb_recorder_summary(jb_recorder *rec, jb_load_summary *out);
+/* Commits what is left and writes the load_summaries row. */
+bool jb_recorder_finish(jb_recorder *rec, const jb_load_summary *sum);
+void jb_recorder_close(jb_recorder *rec);
+
+#endif

@@ -1,0 +1,82 @@
+/* internal.h - what the drivers share; not part of the public interface. */
+#ifndef JB_PLATFORMS_INTERNAL_H
+#define JB_PLATFORMS_INTERNAL_H
+
+#include "platforms/platform.h"
+
+#include <stdio.h>
+#include <sys/types.h>
+
+/* One driver: platform.c calls these; each driver file defines one. */
+typedef struct jb_driver {
+    const char *name;
+    unsigned daemons; /* JB_DAEMONS_* of metrics.h */
+    bool (*open)(jb_platform *p, char *err, size_t errlen);
+    void (*close)(jb_platform *p);
+    bool (*prepare)(jb_platform *p, const char *service, char *err, size_t errlen);
+    bool (*start)(jb_platform *p, jb_instance *inst, const jb_instance_spec *spec, char *err,
+                  size_t errlen);
+    /* Reads new output (feeding it to jb_instance_feed) and returns false
+     * once the instance has exited. */
+    bool (*poll)(jb_instance *inst);
+    /* Stops and removes what start created; frees inst->priv. */
+    bool (*stop)(jb_instance *inst, char *err, size_t errlen);
+} jb_driver;
+
+extern const jb_driver jb_driver_process;
+extern const jb_driver jb_driver_docker;
+extern const jb_driver jb_driver_libvirt;
+
+struct jb_platform {
+    const jb_driver *driver;
+    jb_platform_config cfg; /* every string a private copy */
+    char accel[16];
+    jb_instance **instances;
+    size_t ninstances, capacity;
+    void *priv; /* the driver's state */
+};
+
+#define JB_TAIL_MAX 1024
+
+struct jb_instance {
+    jb_platform *platform;
+    jb_instance_info info;
+    double start_mono_ms;
+    char line[2048]; /* the current, unfinished output line */
+    size_t linelen;
+    bool line_overflow;
+    char tail[JB_TAIL_MAX]; /* last output bytes, for error messages */
+    size_t taillen;
+    bool exited;
+    char exit_reason[128];
+    void *priv;
+};
+
+/* Feeds output bytes: records the tail and detects the readiness line. */
+void jb_instance_feed(jb_instance *inst, const char *buf, size_t len);
+/* Milliseconds since the start call. */
+double jb_instance_elapsed_ms(const jb_instance *inst);
+
+/* Follows a growing file (a process log, a serial console). */
+typedef struct jb_follow {
+    int fd;
+    char path[4096];
+} jb_follow;
+void jb_follow_init(jb_follow *f);
+/* Opens when the file exists (a console file may appear late); reads all
+ * new bytes into inst. */
+void jb_follow_poll(jb_follow *f, jb_instance *inst);
+void jb_follow_close(jb_follow *f);
+
+/* "{service}" replaced by service, "{args}" by args; false when too long. */
+bool jb_expand_template(const char *tmpl, const char *service, const char *args, char *out,
+                        size_t outlen);
+/* mkdir -p */
+bool jb_mkdirs(const char *path, char *err, size_t errlen);
+/* Sleeps ms milliseconds (nanosleep, restarted on EINTR unless a stop was
+ * requested). */
+void jb_sleep_ms(double ms);
+/* Copies at most n-1 bytes and terminates. */
+void jb_strlcpy(char *dst, const char *src, size_t n);
+
+#endif

@@ -1,0 +1,534 @@
+/* platform.c - the driver-independent half of the platform interface:
+ * configuration, the instance list, readiness detection and timing. */
+#include "platforms/internal.h"
+
+#include "core/cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *const jb_jung_services[JB_SERVICE_COUNT] = {
+    "auth_manager",     "user_registry", "device_registry", "device_monitor",
+    "device_commander", "rule_engine",   "device_gateway",  "api_gateway",
+};
+
+void jb_strlcpy(char *dst, const char *src, size_t n)
+{
+    if (n == 0)
+        return;
+    size_t len = strnlen(src, n - 1);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+void jb_platform_config_init(jb_platform_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->driver = "process";
+    cfg->run_id = "dev";
+    cfg->brokers = "127.0.0.1:9092";
+    cfg->stop_grace_ms = 5000;
+    cfg->docker_socket = "/var/run/docker.sock";
+    cfg->network = "host";
+    cfg->image_tag = JB_VERSION;
+    cfg->libvirt_uri = "qemu:///system";
+    cfg->accel = "auto";
+    cfg->image_kind = "microvm";
+    cfg->image_dir = "/var/lib/jungbench/images";
+}
+
+/* The string fields of the configuration, so they can be copied and freed
+ * in one loop. */
+enum { CONFIG_NSTRINGS = 15 };
+static void config_strings(jb_platform_config *cfg, const char **fields[CONFIG_NSTRINGS])
+{
+    const char **list[CONFIG_NSTRINGS] = {&cfg->driver,     &cfg->run_id,     &cfg->bin_dir,
+                                          &cfg->work_dir,   &cfg->brokers,    &cfg->docker_socket,
+                                          &cfg->network,    &cfg->image_tag,  &cfg->libvirt_uri,
+                                          &cfg->accel,      &cfg->image_kind, &cfg->image_dir,
+                                          &cfg->osv_kernel, &cfg->osv_disk,   &cfg->osv_cmdline};
+    memcpy(fields, list, sizeof list);
+}
+
+static void config_free(jb_platform_config *cfg)
+{
+    const char **fields[CONFIG_NSTRINGS];
+    config_strings(cfg, fields);
+    for (size_t i = 0; i < CONFIG_NSTRINGS; i++) {
+        free((char *)*fields[i]);
+        *fields[i] = NULL;
+    }
+}
+
+static bool config_copy(jb_platform_config *dst, const jb_platform_config *src)
+{
+    *dst = *src;
+    const char **fields[CONFIG_NSTRINGS];
+    config_strings(dst, fields);
+    bool ok = true;
+    for (size_t i = 0; i < CONFIG_NSTRINGS; i++) {
+        if (*fields[i] && !(*fields[i] = strdup(*fields[i])))
+            ok = false;
+    }
+    return ok;
+}
+
+/* Defaults that depend on other settings: the build tree's jung/ folder and
+ * a work folder per run. */
+static bool config_complete(jb_platform_config *cfg, char *err, size_t errlen)
+{
+    char buf[4096];
+    if (!cfg->run_id || !*cfg->run_id) {
+        free((char *)cfg->run_id);
+        cfg->run_id = strdup("dev");
+    }
+    for (const char *c = cfg->run_id; *c; c++)
+        if (!(*c == '-' || *c == '_' || *c == '.' || (*c >= '0' && *c <= '9') ||
+              (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))) {
+            snprintf(err, errlen, "run id '%s' has a '%c': use letters, digits, '.', '_', '-'",
+                     cfg->run_id, *c);
+            return false;
+        }
+    if (!cfg->work_dir) {
+        snprintf(buf, sizeof buf, "/tmp/jungbench-%s", cfg->run_id);
+        cfg->work_dir = strdup(buf);
+    }
+    if (!cfg->bin_dir) {
+        ssize_t len = readlink("/proc/self/exe", buf, sizeof buf - 8);
+        if (len <= 0) {
+            snprintf(err, errlen, "cannot find the jung executables: set bin_dir");
+            return false;
+        }
+        buf[len] = '\0';
+        char *slash = strrchr(buf, '/');
+        strcpy(slash ? slash + 1 : buf, "jung");
+        /* tests/platforms/x -> the build tree's jung/ two levels up */
+        if (access(buf, X_OK) != 0 && slash) {
+            *slash = '\0';
+            char *up = strrchr(buf, '/');
+            if (up && (up = (*up = '\0', strrchr(buf, '/'))))
+                strcpy(up + 1, "jung");
+        }
+        cfg->bin_dir = strdup(buf);
+    }
+    return jb_mkdirs(cfg->work_dir, err, errlen);
+}
+
+static const jb_driver *find_driver(const char *name)
+{
+    const jb_driver *drivers[] = {&jb_driver_process};
+    for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++)
+        if (strcmp(drivers[i]->name, name) == 0)
+            return drivers[i];
+    return NULL;
+}
+
+jb_platform *jb_platform_open(const jb_platform_config *cfg, char *err, size_t errlen)
+{
+    const jb_driver *driver = find_driver(cfg->driver ? cfg->driver : "");
+    if (!driver) {
+        snprintf(err, errlen, "unknown platform driver '%s': use process, docker or libvirt",
+                 cfg->driver ? cfg->driver : "");
+        return NULL;
+    }
+    jb_platform *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    p->driver = driver;
+    bool ok = config_copy(&p->cfg, cfg);
+    if (!ok)
+        snprintf(err, errlen, "out of memory");
+    if (ok)
+        ok = config_complete(&p->cfg, err, errlen);
+    if (ok)
+        ok = driver->open(p, err, errlen);
+    if (!ok) {
+        config_free(&p->cfg);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void jb_platform_close(jb_platform *p)
+{
+    if (!p)
+        return;
+    char err[512];
+    while (p->ninstances > 0) {
+        jb_instance *inst = p->instances[p->ninstances - 1];
+        if (!jb_instance_stop(inst, err, sizeof err))
+            fprintf(stderr, "jungbench: %s\n", err);
+    }
+    if (p->driver->close)
+        p->driver->close(p);
+    free(p->instances);
+    config_free(&p->cfg);
+    free(p);
+}
+
+const char *jb_platform_name(const jb_platform *p)
+{
+    return p->driver->name;
+}
+
+const char *jb_platform_accel(const jb_platform *p)
+{
+    return p->accel;
+}
+
+unsigned jb_platform_runtime_daemons(const jb_platform *p)
+{
+    return p->driver->daemons;
+}
+
+bool jb_platform_prepare(jb_platform *p, const char *const *services, size_t nservices, char *err,
+                         size_t errlen)
+{
+    for (size_t i = 0; i < nservices; i++)
+        if (p->driver->prepare && !p->driver->prepare(p, services[i], err, errlen))
+            return false;
+    return true;
+}
+
+static bool valid_service_name(const char *s)
+{
+    if (!s || !*s || strlen(s) > 48)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+static bool add_instance(jb_platform *p, jb_instance *inst)
+{
+    if (p->ninstances == p->capacity) {
+        size_t cap = p->capacity ? p->capacity * 2 : 16;
+        jb_instance **grown = realloc(p->instances, cap * sizeof *grown);
+        if (!grown)
+            return false;
+        p->instances = grown;
+        p->capacity = cap;
+    }
+    p->instances[p->ninstances++] = inst;
+    return true;
+}
+
+static void remove_instance(jb_platform *p, jb_instance *inst)
+{
+    for (size_t i = 0; i < p->ninstances; i++)
+        if (p->instances[i] == inst) {
+            memmove(&p->instances[i], &p->instances[i + 1],
+                    (p->ninstances - i - 1) * sizeof *p->instances);
+            p->ninstances--;
+            return;
+        }
+}
+
+jb_instance *jb_platform_start(jb_platform *p, const jb_instance_spec *spec, char *err,
+                               size_t errlen)
+{
+    if (!valid_service_name(spec->service)) {
+        snprintf(err, errlen, "service name '%s' is not valid: use [a-z0-9_-], e.g. user_registry",
+                 spec->service ? spec->service : "");
+        return NULL;
+    }
+    if (spec->index < 1) {
+        snprintf(err, errlen, "instance index %d of %s must be 1 or more", spec->index,
+                 spec->service);
+        return NULL;
+    }
+    jb_instance *inst = calloc(1, sizeof *inst);
+    if (!inst || !add_instance(p, inst)) {
+        free(inst);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    inst->platform = p;
+    jb_instance_info *info = &inst->info;
+    jb_strlcpy(info->service, spec->service, sizeof info->service);
+    snprintf(info->instance, sizeof info->instance, "%s-%d", spec->service, spec->index);
+    snprintf(info->name, sizeof info->name, "jungbench-%s-%s-%d", p->cfg.run_id, spec->service,
+             spec->index);
+    jb_strlcpy(info->platform, p->driver->name, sizeof info->platform);
+    jb_strlcpy(info->accel, p->accel, sizeof info->accel);
+    info->boot_ms = info->ready_ms = -1;
+    info->start_wall_ms = jb_wall_ms();
+    inst->start_mono_ms = jb_now_ms();
+    if (!p->driver->start(p, inst, spec, err, errlen)) {
+        remove_instance(p, inst);
+        free(inst);
+        return NULL;
+    }
+    if (info->boot_ms < 0)
+        info->boot_ms = jb_instance_elapsed_ms(inst);
+    return inst;
+}
+
+double jb_instance_elapsed_ms(const jb_instance *inst)
+{
+    return jb_now_ms() - inst->start_mono_ms;
+}
+
+/* ---- readiness ------------------------------------------------------- */
+
+static void add_ready_pair(jb_instance_info *info, const char *word)
+{
+    const char *eq = strchr(word, '=');
+    if (!eq || eq == word || info->nready >= JB_MAX_READY_KV)
+        return;
+    size_t klen = (size_t)(eq - word);
+    if (klen >= sizeof info->ready_keys[0])
+        return;
+    memcpy(info->ready_keys[info->nready], word, klen);
+    info->ready_keys[info->nready][klen] = '\0';
+    jb_strlcpy(info->ready_values[info->nready], eq + 1, sizeof info->ready_values[0]);
+    info->nready++;
+}
+
+bool jb_parse_ready_line(const char *line, const char *service, jb_instance_info *info)
+{
+    /* A console line may carry kernel or terminal noise before "jung". */
+    const char *start = strstr(line, "jung ");
+    if (!start)
+        return false;
+    char copy[2048];
+    jb_strlcpy(copy, start + 5, sizeof copy);
+    char *save = NULL;
+    char *name = strtok_r(copy, " \t\r", &save);
+    char *word = strtok_r(NULL, " \t\r", &save);
+    if (!name || !word || strcmp(word, "ready") != 0)
+        return false;
+    if (service && strcmp(name, service) != 0)
+        return false;
+    info->nready = 0;
+    while ((word = strtok_r(NULL, " \t\r", &save)))
+        add_ready_pair(info, word);
+    return true;
+}
+
+static void keep_tail(jb_instance *inst, const char *buf, size_t len)
+{
+    if (len >= JB_TAIL_MAX) {
+        memcpy(inst->tail, buf + len - JB_TAIL_MAX, JB_TAIL_MAX);
+        inst->taillen = JB_TAIL_MAX;
+        return;
+    }
+    if (inst->taillen + len > JB_TAIL_MAX) {
+        size_t drop = inst->taillen + len - JB_TAIL_MAX;
+        memmove(inst->tail, inst->tail + drop, inst->taillen - drop);
+        inst->taillen -= drop;
+    }
+    memcpy(inst->tail + inst->taillen, buf, len);
+    inst->taillen += len;
+}
+
+static void end_line(jb_instance *inst)
+{
+    inst->line[inst->linelen] = '\0';
+    if (!inst->info.ready && !inst->line_overflow &&
+        jb_parse_ready_line(inst->line, inst->info.service, &inst->info)) {
+        inst->info.ready = true;
+        inst->info.ready_ms = jb_instance_elapsed_ms(inst);
+    }
+    inst->linelen = 0;
+    inst->line_overflow = false;
+}
+
+void jb_instance_feed(jb_instance *inst, const char *buf, size_t len)
+{
+    keep_tail(inst, buf, len);
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] == '\n') {
+            end_line(inst);
+        } else if (inst->linelen + 1 < sizeof inst->line) {
+            inst->line[inst->linelen++] = buf[i];
+        } else {
+            inst->line_overflow = true;
+        }
+    }
+}
+
+/* The last few lines of output, one line, for error messages. */
+static void tail_text(const jb_instance *inst, char *out, size_t outlen)
+{
+    size_t start = inst->taillen > 300 ? inst->taillen - 300 : 0;
+    size_t j = 0;
+    for (size_t i = start; i < inst->taillen && j + 1 < outlen; i++) {
+        char c = inst->tail[i];
+        out[j++] = (c == '\n' || c == '\r') ? '|' : (c >= 32 && c < 127) ? c : '?';
+    }
+    out[j] = '\0';
+}
+
+static bool instance_failed(jb_instance *inst, char *err, size_t errlen)
+{
+    char tail[320];
+    tail_text(inst, tail, sizeof tail);
+    snprintf(err, errlen, "%s (%s) %s before it was ready; last output: %s%s%s",
+             inst->info.instance, inst->info.name,
+             inst->exit_reason[0] ? inst->exit_reason : "exited", tail[0] ? tail : "(none)",
+             inst->info.log_path[0] ? "; log: " : "", inst->info.log_path);
+    return false;
+}
+
+bool jb_instance_alive(jb_instance *inst)
+{
+    if (!inst->exited && !inst->platform->driver->poll(inst))
+        inst->exited = true;
+    return !inst->exited;
+}
+
+bool jb_instances_wait_ready(jb_instance *const *instances, size_t n, double timeout_ms, char *err,
+                             size_t errlen)
+{
+    double deadline = jb_now_ms() + timeout_ms;
+    for (;;) {
+        size_t waiting = 0;
+        for (size_t i = 0; i < n; i++) {
+            jb_instance *inst = instances[i];
+            if (inst->info.ready)
+                continue;
+            bool alive = jb_instance_alive(inst);
+            if (inst->info.ready)
+                continue;
+            if (!alive)
+                return instance_failed(inst, err, errlen);
+            waiting++;
+        }
+        if (waiting == 0)
+            return true;
+        if (jb_stop_requested()) {
+            snprintf(err, errlen, "interrupted while waiting for %zu instance(s) to be ready",
+                     waiting);
+            return false;
+        }
+        if (jb_now_ms() >= deadline) {
+            for (size_t i = 0; i < n; i++)
+                if (!instances[i]->info.ready) {
+                    char tail[320];
+                    tail_text(instances[i], tail, sizeof tail);
+                    snprintf(err, errlen,
+                             "%s (%s) not ready after %.0f ms (%zu instance(s) waiting); last "
+                             "output: %s",
+                             instances[i]->info.instance, instances[i]->info.name, timeout_ms,
+                             waiting, tail[0] ? tail : "(none)");
+                    break;
+                }
+            return false;
+        }
+        jb_sleep_ms(2);
+    }
+}
+
+bool jb_instance_wait_ready(jb_instance *inst, double timeout_ms, char *err, size_t errlen)
+{
+    return jb_instances_wait_ready(&inst, 1, timeout_ms, err, errlen);
+}
+
+const jb_instance_info *jb_instance_get_info(const jb_instance *inst)
+{
+    return &inst->info;
+}
+
+const char *jb_instance_ready_value(const jb_instance *inst, const char *key)
+{
+    for (size_t i = 0; i < inst->info.nready; i++)
+        if (strcmp(inst->info.ready_keys[i], key) == 0)
+            return inst->info.ready_values[i];
+    return NULL;
+}
+
+bool jb_instance_stop(jb_instance *inst, char *err, size_t errlen)
+{
+    jb_platform *p = inst->platform;
+    err[0] = '\0';
+    bool ok = p->driver->stop(inst, err, errlen);
+    remove_instance(p, inst);
+    free(inst);
+    return ok;
+}
+
+/* ---- small helpers --------------------------------------------------- */
+
+void jb_follow_init(jb_follow *f)
+{
+    f->fd = -1;
+    f->path[0] = '\0';
+}
+
+void jb_follow_poll(jb_follow *f, jb_instance *inst)
+{
+    if (f->fd < 0 && f->path[0])
+        f->fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (f->fd < 0)
+        return;
+    char buf[8192];
+    ssize_t got;
+    while ((got = read(f->fd, buf, sizeof buf)) > 0)
+        jb_instance_feed(inst, buf, (size_t)got);
+}
+
+void jb_follow_close(jb_follow *f)
+{
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+}
+
+bool jb_expand_template(const char *tmpl, const char *service, const char *args, char *out,
+                        size_t outlen)
+{
+    size_t j = 0;
+    for (const char *s = tmpl; *s;) {
+        const char *put = NULL;
+        size_t skip = 1;
+        if (strncmp(s, "{service}", 9) == 0)
+            put = service, skip = 9;
+        else if (strncmp(s, "{args}", 6) == 0)
+            put = args ? args : "", skip = 6;
+        size_t len = put ? strlen(put) : 1;
+        if (j + len + 1 > outlen)
+            return false;
+        memcpy(out + j, put ? put : s, len);
+        j += len;
+        s += skip;
+    }
+    out[j] = '\0';
+    return true;
+}
+
+bool jb_mkdirs(const char *path, char *err, size_t errlen)
+{
+    char buf[4096];
+    jb_strlcpy(buf, path, sizeof buf);
+    for (char *s = buf + 1;; s++) {
+        if (*s == '/' || *s == '\0') {
+            char saved = *s;
+            *s = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+                snprintf(err, errlen, "cannot create folder %s: %s", buf, strerror(errno));
+                return false;
+            }
+            *s = saved;
+            if (saved == '\0')
+                return true;
+        }
+    }
+}
+
+void jb_sleep_ms(double ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000),
+                          (long)((ms - (double)(time_t)(ms / 1000) * 1000) * 1e6)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !jb_stop_requested())
+        ;
+}

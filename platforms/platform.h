@@ -1,0 +1,172 @@
+/* platform.h - the platforms under test behind one small interface.
+ *
+ * A platform driver runs Jung service instances on one kind of platform:
+ * "process" (native processes), "docker" (containers through the Docker
+ * Engine API) or "libvirt" (KVM/QEMU guests: Linux microVMs or OSv). Every
+ * driver offers the same life cycle:
+ *
+ *   jb_platform_open      connect to the engine, check the configuration
+ *   jb_platform_prepare   check (never build) the images the services need
+ *   jb_platform_start     start one instance; returns at once (boot_ms known)
+ *   jb_instances_wait_ready  wait for the readiness lines of a set of
+ *                         instances, each timed on its own (ready_ms)
+ *   jb_instance_info      PIDs, name, times, the readiness line's key=values
+ *   jb_instance_stop      SIGTERM (or the engine's stop), then SIGKILL after
+ *                         the grace period; removes container/domain/port
+ *   jb_platform_close     stops every instance still running: after it,
+ *                         nothing of ours is left (process, container,
+ *                         domain, forwarded port)
+ *
+ * A service is ready when its output holds the line libjung prints:
+ *   "jung <service> ready instance=<id> [key=value ...]"
+ * e.g. the gateway adds "http=http://127.0.0.1:8080". Times are measured
+ * from the start call: boot_ms until the platform reports the instance
+ * running (process spawned, container started, domain running), ready_ms
+ * until that line was seen.
+ *
+ * Threading: a jb_platform and its instances belong to one thread at a
+ * time. Waiting returns early (false, "interrupted") once
+ * jb_stop_requested() (core/cli.h) is true, so Ctrl-C handlers only set
+ * the flag and the caller then calls jb_platform_close.
+ */
+#ifndef JB_PLATFORMS_PLATFORM_H
+#define JB_PLATFORMS_PLATFORM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define JB_SERVICE_COUNT 8
+/* The Jung services, in start order (registries before their clients,
+ * the gateway last). Executables are named jung-<service>. */
+extern const char *const jb_jung_services[JB_SERVICE_COUNT];
+
+typedef struct jb_platform jb_platform;
+typedef struct jb_instance jb_instance;
+
+typedef struct jb_platform_config {
+    const char *driver; /* "process", "docker" or "libvirt" */
+    const char *run_id; /* names instances jungbench-<run>-<service>-<n>; default "dev" */
+    /* Folder of the jung-<service> executables (process driver), default
+     * "<folder of /proc/self/exe>/jung" i.e. the build tree's jung/. */
+    const char *bin_dir;
+    /* Folder for logs, serial consoles and pid files; default
+     * "/tmp/jungbench-<run>". Created if missing. */
+    const char *work_dir;
+    const char *brokers;  /* bootstrap servers the services get; default 127.0.0.1:9092 */
+    double cpus;          /* per instance (docker, libvirt vCPUs); 0: no limit / 1 vCPU */
+    long memory_mb;       /* per instance; 0: no limit (docker), 256 (libvirt) */
+    double stop_grace_ms; /* SIGTERM to SIGKILL; default 5000 */
+    /* docker */
+    const char *docker_socket; /* default /var/run/docker.sock */
+    const char *network;       /* "host" (default) or "bridge" (ports published on 127.0.0.1) */
+    const char *image_tag;     /* jung/<service>:<tag>; default JB_VERSION */
+    /* libvirt */
+    const char *libvirt_uri; /* default qemu:///system */
+    const char *accel;       /* "auto" (default), "kvm" or "emulated" */
+    const char *image_kind;  /* "microvm" (default) or "osv" */
+    const char *image_dir;   /* microVM images; default /var/lib/jungbench/images */
+    /* osv: paths and command line; "{service}" in any of them is replaced by
+     * the service name, "{args}" in the command line by the service options. */
+    const char *osv_kernel;  /* e.g. .../loader-stripped.elf */
+    const char *osv_disk;    /* e.g. .../jung-{service}.qcow2 */
+    const char *osv_cmdline; /* e.g. "--rootfs=zfs /jung-{service} {args}" */
+} jb_platform_config;
+
+/* One instance to start. */
+typedef struct jb_instance_spec {
+    const char *service;     /* one of jb_jung_services (or any name for tests) */
+    int index;               /* n >= 1; instance id "<service>-<n>" */
+    const char *const *args; /* extra options, NULL-terminated; may be NULL */
+    const char *const *env;  /* extra "KEY=VALUE", NULL-terminated; may be NULL */
+    /* Process driver only: run this file instead of <bin_dir>/jung-<service>. */
+    const char *executable;
+    /* TCP ports the instance listens on that the host must reach (the
+     * gateway's HTTP port): published on 127.0.0.1 (docker bridge) or
+     * forwarded from 127.0.0.1 (libvirt); nothing to do for process and
+     * docker host networking. 0-terminated, at most 8. */
+    int ports[8];
+} jb_instance_spec;
+
+#define JB_MAX_PIDS 16
+#define JB_MAX_READY_KV 8
+
+typedef struct jb_instance_info {
+    char service[64];
+    char instance[96]; /* "<service>-<n>": the --instance the service got */
+    char name[160];    /* container/domain name jungbench-<run>-<service>-<n>; pid for processes */
+    char platform[16]; /* driver name */
+    char accel[16];    /* "native", "container", "kvm" or "emulated" */
+    pid_t pids[JB_MAX_PIDS]; /* process: the service; docker: container processes; libvirt: QEMU */
+    size_t npids;
+    char cgroup[512];     /* docker: the container's cgroup path as in /proc/PID/cgroup, else "" */
+    double start_wall_ms; /* wall clock of the start call, ms since the epoch */
+    double boot_ms;       /* start call to running; < 0 until known */
+    double ready_ms;      /* start call to the readiness line; < 0 until seen */
+    bool ready;
+    char log_path[4096]; /* the instance's stdout/console log on the host ("" for docker) */
+    /* key=value pairs of the readiness line after "ready", e.g.
+     * {"instance","user_registry-1"}, {"http","http://127.0.0.1:8080"}. */
+    char ready_keys[JB_MAX_READY_KV][32];
+    char ready_values[JB_MAX_READY_KV][256];
+    size_t nready;
+} jb_instance_info;
+
+/* Fills cfg with the defaults (driver "process"). */
+void jb_platform_config_init(jb_platform_config *cfg);
+
+/* Opens a driver: connects to the engine, checks settings. NULL with a
+ * reason (naming the setting or daemon and how to fix it) in err. */
+jb_platform *jb_platform_open(const jb_platform_config *cfg, char *err, size_t errlen);
+/* Stops every instance still running (as jb_instance_stop) and frees. */
+void jb_platform_close(jb_platform *platform);
+const char *jb_platform_name(const jb_platform *platform);
+/* "native", "container", "kvm" or "emulated": how instances run. */
+const char *jb_platform_accel(const jb_platform *platform);
+
+/* Checks that every service's image exists; a missing one is named in err
+ * with the command that builds it. */
+bool jb_platform_prepare(jb_platform *platform, const char *const *services, size_t nservices,
+                         char *err, size_t errlen);
+
+/* Starts one instance without waiting for readiness. On failure returns
+ * NULL and leaves nothing behind. The platform owns the instance. */
+jb_instance *jb_platform_start(jb_platform *platform, const jb_instance_spec *spec, char *err,
+                               size_t errlen);
+
+/* Waits until every instance printed its readiness line, timing each on
+ * its own. False when timeout_ms passed, an instance exited (err names it
+ * and quotes its last output) or a stop was requested. */
+bool jb_instances_wait_ready(jb_instance *const *instances, size_t n, double timeout_ms, char *err,
+                             size_t errlen);
+bool jb_instance_wait_ready(jb_instance *instance, double timeout_ms, char *err, size_t errlen);
+
+/* Reads new output and process state: false once the instance has exited
+ * (or its container/domain stopped). */
+bool jb_instance_alive(jb_instance *instance);
+
+const jb_instance_info *jb_instance_get_info(const jb_instance *instance);
+/* A readiness value by key ("http"), or NULL. */
+const char *jb_instance_ready_value(const jb_instance *instance, const char *key);
+
+/* Stops and removes the instance and frees it (also on failure, where err
+ * says what could not be cleaned up). */
+bool jb_instance_stop(jb_instance *instance, char *err, size_t errlen);
+
+/* Runtime daemons of the platform for the metrics layer: a mask of
+ * metrics.h's JB_DAEMONS_* (docker 1, libvirt 2); 0 for processes. */
+unsigned jb_platform_runtime_daemons(const jb_platform *platform);
+
+/* ---- readiness line parsing (exposed for tests) ---------------------- */
+
+/* True when line (no newline) is "jung <service> ready ..." for service
+ * (any service when service is NULL); fills the key=value pairs of info. */
+bool jb_parse_ready_line(const char *line, const char *service, jb_instance_info *info);
+
+/* ---- Commands ---------------------------------------------------------- */
+
+int platforms_images_main(int argc, char **argv);    /* jungbench images */
+int platforms_doctor_main(int argc, char **argv);    /* jungbench doctor */
+int platforms_provision_main(int argc, char **argv); /* jungbench provision */
+
+#endif

@@ -1,0 +1,250 @@
+/* process.c - the "process" driver: each instance a native process.
+ *
+ * The harness spawns the service with posix_spawn (the services themselves
+ * never fork) into its own process group, so Ctrl-C at the terminal reaches
+ * the harness only and the harness stops its instances in order, and so a
+ * stop can signal everything the instance might have left behind. Output
+ * (stdout and stderr) goes to <work_dir>/<instance>.log, which the
+ * readiness detection follows. */
+#include "platforms/internal.h"
+
+#include "core/cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+typedef struct process_instance {
+    pid_t pid;
+    bool reaped;
+    jb_follow log;
+} process_instance;
+
+static bool process_open(jb_platform *p, char *err, size_t errlen)
+{
+    jb_strlcpy(p->accel, "native", sizeof p->accel);
+    return true;
+}
+
+/* The build names executables jung-<service> with '_' turned into '-'
+ * (jung-user-registry); the underscore spelling is accepted too. */
+static void executable_path(const jb_platform *p, const char *service, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/jung-%s", p->cfg.bin_dir, service);
+    if (access(out, X_OK) == 0)
+        return;
+    size_t start = strlen(p->cfg.bin_dir) + 6;
+    for (char *c = out + start; *c; c++)
+        if (*c == '_')
+            *c = '-';
+}
+
+static bool process_prepare(jb_platform *p, const char *service, char *err, size_t errlen)
+{
+    char exe[4096];
+    executable_path(p, service, exe, sizeof exe);
+    if (access(exe, X_OK) == 0)
+        return true;
+    snprintf(err, errlen, "no executable %s for service %s: build it with 'ninja -C <build> %s'",
+             exe, service, strrchr(exe, '/') + 1);
+    return false;
+}
+
+/* argv: EXE --instance ID --brokers B [spec args...] NULL; env: ours plus
+ * the spec's. Both arrays point into the caller's strings. */
+static char **build_argv(const char *exe, const jb_instance *inst, const jb_instance_spec *spec)
+{
+    size_t nargs = 0;
+    while (spec->args && spec->args[nargs])
+        nargs++;
+    char **argv = calloc(nargs + 6, sizeof *argv);
+    if (!argv)
+        return NULL;
+    size_t i = 0;
+    argv[i++] = (char *)exe;
+    argv[i++] = "--instance";
+    argv[i++] = (char *)inst->info.instance;
+    argv[i++] = "--brokers";
+    argv[i++] = (char *)inst->platform->cfg.brokers;
+    for (size_t k = 0; k < nargs; k++)
+        argv[i++] = (char *)spec->args[k];
+    return argv;
+}
+
+static char **build_env(const jb_instance_spec *spec)
+{
+    size_t nours = 0, nspec = 0;
+    while (environ[nours])
+        nours++;
+    while (spec->env && spec->env[nspec])
+        nspec++;
+    char **env = calloc(nours + nspec + 1, sizeof *env);
+    if (!env)
+        return NULL;
+    memcpy(env, environ, nours * sizeof *env);
+    for (size_t k = 0; k < nspec; k++)
+        env[nours + k] = (char *)spec->env[k];
+    return env;
+}
+
+/* The child starts in a new process group with default signal handling
+ * (the harness may ignore SIGPIPE or block signals). */
+static int spawn_child(pid_t *pid, const char *exe, const char *log_path, char **argv, char **env)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND,
+                                     0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGTERM);
+    sigaddset(&defaults, SIGPIPE);
+    sigaddset(&defaults, SIGCHLD);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    int rc = posix_spawn(pid, exe, &fa, &attr, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return rc;
+}
+
+static bool process_start(jb_platform *p, jb_instance *inst, const jb_instance_spec *spec,
+                          char *err, size_t errlen)
+{
+    char exe[4096];
+    if (spec->executable)
+        jb_strlcpy(exe, spec->executable, sizeof exe);
+    else
+        executable_path(p, spec->service, exe, sizeof exe);
+    if (access(exe, X_OK) != 0) {
+        if (spec->executable)
+            snprintf(err, errlen, "cannot run %s for service %s: %s", exe, spec->service,
+                     strerror(errno));
+        else
+            snprintf(err, errlen,
+                     "cannot run %s for service %s: %s; build it with 'ninja -C "
+                     "<build> %s'",
+                     exe, spec->service, strerror(errno), strrchr(exe, '/') + 1);
+        return false;
+    }
+    process_instance *pi = calloc(1, sizeof *pi);
+    char **argv = build_argv(exe, inst, spec);
+    char **env = build_env(spec);
+    if (!pi || !argv || !env) {
+        free(pi), free(argv), free(env);
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    jb_follow_init(&pi->log);
+    snprintf(inst->info.log_path, sizeof inst->info.log_path, "%s/%s.log", p->cfg.work_dir,
+             inst->info.instance);
+    jb_strlcpy(pi->log.path, inst->info.log_path, sizeof pi->log.path);
+    int rc = spawn_child(&pi->pid, exe, inst->info.log_path, argv, env);
+    free(argv);
+    free(env);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start %s: %s", exe, strerror(rc));
+        free(pi);
+        return false;
+    }
+    inst->priv = pi;
+    inst->info.pids[0] = pi->pid;
+    inst->info.npids = 1;
+    snprintf(inst->info.name, sizeof inst->info.name, "%s[%d]", inst->info.instance, (int)pi->pid);
+    return true;
+}
+
+static void describe_status(jb_instance *inst, int status)
+{
+    if (WIFEXITED(status))
+        snprintf(inst->exit_reason, sizeof inst->exit_reason, "exited with status %d",
+                 WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(inst->exit_reason, sizeof inst->exit_reason, "was killed by signal %d (%s)",
+                 WTERMSIG(status), strsignal(WTERMSIG(status)));
+}
+
+/* Has the child exited? Checks without reaping it, so its PID (and process
+ * group id) cannot be reused before stop has signalled the group. */
+static bool child_exited(process_instance *pi)
+{
+    if (pi->reaped)
+        return true;
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)pi->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
+        return errno == ECHILD;
+    return si.si_pid == pi->pid;
+}
+
+static bool process_poll(jb_instance *inst)
+{
+    process_instance *pi = inst->priv;
+    jb_follow_poll(&pi->log, inst);
+    if (!child_exited(pi))
+        return true;
+    jb_follow_poll(&pi->log, inst); /* the last words */
+    if (!pi->reaped) {
+        int status = 0;
+        kill(-pi->pid, SIGKILL); /* anything the service left in its group */
+        if (waitpid(pi->pid, &status, 0) == pi->pid)
+            describe_status(inst, status);
+        pi->reaped = true;
+    }
+    return false;
+}
+
+static bool process_stop(jb_instance *inst, char *err, size_t errlen)
+{
+    process_instance *pi = inst->priv;
+    bool ok = true;
+    if (!child_exited(pi)) {
+        kill(-pi->pid, SIGTERM);
+        double deadline = jb_now_ms() + inst->platform->cfg.stop_grace_ms;
+        while (!child_exited(pi) && jb_now_ms() < deadline)
+            jb_sleep_ms(5);
+        if (!child_exited(pi)) {
+            snprintf(err, errlen, "%s did not stop within %.0f ms of SIGTERM: killed",
+                     inst->info.name, inst->platform->cfg.stop_grace_ms);
+            ok = false;
+        }
+    }
+    if (!pi->reaped) {
+        kill(-pi->pid, SIGKILL);
+        int status;
+        while (waitpid(pi->pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        pi->reaped = true;
+    }
+    jb_follow_close(&pi->log);
+    free(pi);
+    inst->priv = NULL;
+    return ok;
+}
+
+const jb_driver jb_driver_process = {
+    .name = "process",
+    .daemons = 0,
+    .open = process_open,
+    .close = NULL,
+    .prepare = process_prepare,
+    .start = process_start,
+    .poll = process_poll,
+    .stop = process_stop,
+};
