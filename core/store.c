@@ -45,6 +45,8 @@ static const char schema_sql[] =
     "  run_id TEXT, platform TEXT, iteration INTEGER, grp TEXT, kind TEXT,\n"
     "  cpu_mean REAL, cpu_sd REAL, rss_mean_kb REAL, rss_peak_kb INTEGER,\n"
     "  pss_mean_kb REAL, pss_peak_kb INTEGER, cpu_seconds REAL, samples INTEGER, source TEXT,\n"
+    /* cgroup figures (containers only; NULL otherwise), added by metrics/ */
+    "  cgroup_mem_mean_kb REAL, cgroup_mem_peak_kb INTEGER, cgroup_cpu_mean REAL,\n"
     "  PRIMARY KEY(run_id, platform, iteration, grp));\n"
     /* boot_ms: start call to process/container/VM running; ready_ms: start call
      * to the service's readiness line. */
