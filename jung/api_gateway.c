@@ -46,19 +46,33 @@ typedef struct request {
 
 /* ---- responses -------------------------------------------------------- */
 
-static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *body)
+/* A JSON response (body is stolen); NULL when out of memory. */
+static struct MHD_Response *json_response(json_t *body)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text)
-        return MHD_NO;
+        return NULL;
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);
-        return MHD_NO;
+        return NULL;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    return resp;
+}
+
+static json_t *error_body(const char *message)
+{
+    return json_pack("{s:s}", "error", message);
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, json_t *body)
+{
+    struct MHD_Response *resp = json_response(body);
+    if (!resp)
+        return MHD_NO;
     enum MHD_Result ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -66,22 +80,15 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status, j
 
 static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *message)
 {
-    return send_json(conn, status, json_pack("{s:s}", "error", message));
+    return send_json(conn, status, error_body(message));
 }
 
 /* 401 carries WWW-Authenticate so browsers and curl know to send Basic. */
 static enum MHD_Result send_unauthorized(struct MHD_Connection *conn, const char *message)
 {
-    char *text = json_dumps(json_pack("{s:s}", "error", message), JSON_COMPACT);
-    if (!text)
+    struct MHD_Response *resp = json_response(error_body(message));
+    if (!resp)
         return MHD_NO;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     enum MHD_Result ret = MHD_queue_basic_auth_fail_response(conn, "jung", resp);
     MHD_destroy_response(resp);
     return ret;
@@ -130,7 +137,7 @@ static json_t *parse_body(const request *req, char *why, size_t why_len)
         return NULL;
     }
     json_error_t jerr;
-    json_t *body = json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *body = json_loadb(req->body, req->len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!body) {
         snprintf(why, why_len, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
                  jerr.text);
@@ -264,16 +271,9 @@ static enum MHD_Result send_not_allowed(struct MHD_Connection *conn, route_kind 
     char msg[128];
     snprintf(msg, sizeof msg, "method %.16s not allowed here; allowed: %s", method,
              route_allow(kind));
-    char *text = json_dumps(json_pack("{s:s}", "error", msg), JSON_COMPACT);
-    if (!text)
+    struct MHD_Response *resp = json_response(error_body(msg));
+    if (!resp)
         return MHD_NO;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, route_allow(kind));
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
     MHD_destroy_response(resp);
@@ -615,7 +615,7 @@ typedef struct gw_options {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: jung-api_gateway [OPTIONS]\n\n"
+            "Usage: jung-api-gateway [OPTIONS]\n\n"
             "Jung's REST API gateway (docs/rest-api.md) on libmicrohttpd.\n\n"
             "Options (environment variable in brackets; options win):\n"
             "  --port N          HTTP port, 0 picks a free one [JUNG_HTTP_PORT] (default 8080)\n"
@@ -634,7 +634,7 @@ static bool parse_number(const char *opt, const char *val, long min, long max, l
     errno = 0;
     long n = strtol(val, &end, 10);
     if (errno || end == val || *end || n < min || n > max) {
-        fprintf(stderr, "jung-api_gateway: %s must be a whole number in %ld..%ld, got '%s'\n", opt,
+        fprintf(stderr, "jung-api-gateway: %s must be a whole number in %ld..%ld, got '%s'\n", opt,
                 min, max, val);
         return false;
     }
@@ -677,7 +677,7 @@ static int take_gateway_options(gw_options *o, int *argc, char **argv)
         }
         if (!val) {
             if (i + 1 >= *argc) {
-                fprintf(stderr, "jung-api_gateway: %s needs a value (see --help)\n", a);
+                fprintf(stderr, "jung-api-gateway: %s needs a value (see --help)\n", a);
                 return -1;
             }
             val = argv[++i];
@@ -698,7 +698,7 @@ static struct MHD_Daemon *start_http(gateway *gw, const gw_options *o, unsigned 
 {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
     if (inet_pton(AF_INET, o->bind, &addr.sin_addr) != 1) {
-        fprintf(stderr, "jung-api_gateway: --bind '%s' is not an IPv4 address\n", o->bind);
+        fprintf(stderr, "jung-api-gateway: --bind '%s' is not an IPv4 address\n", o->bind);
         return NULL;
     }
     struct MHD_Daemon *d = MHD_start_daemon(
@@ -709,7 +709,7 @@ static struct MHD_Daemon *start_http(gateway *gw, const gw_options *o, unsigned 
         (unsigned)GW_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)GW_IDLE_TIMEOUT_S,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
     if (!d) {
-        fprintf(stderr, "jung-api_gateway: cannot listen on %s:%ld: %s\n", o->bind, o->port,
+        fprintf(stderr, "jung-api-gateway: cannot listen on %s:%ld: %s\n", o->bind, o->port,
                 strerror(errno));
         return NULL;
     }
@@ -730,7 +730,7 @@ static int serve(gateway *gw, const gw_options *o, const char *instance)
     jung_error err = {0};
     bool ok = jung_bus_serve(gw->bus, refuse_task, gw, &err);
     if (!ok)
-        fprintf(stderr, "jung-api_gateway: bus failed: %s\n", err.message);
+        fprintf(stderr, "jung-api-gateway: bus failed: %s\n", err.message);
     MHD_stop_daemon(d);
     return ok ? 0 : 1;
 }
@@ -750,7 +750,7 @@ int main(int argc, char **argv)
     gateway gw = {.max_body = (size_t)o.max_body, .call_timeout_ms = opts.bus.call_timeout_ms};
     gw.bus = jung_bus_open(&opts.bus, &err);
     if (!gw.bus) {
-        fprintf(stderr, "jung-api_gateway: cannot open the bus: %s\n", err.message);
+        fprintf(stderr, "jung-api-gateway: cannot open the bus: %s\n", err.message);
         jung_service_opts_free(&opts);
         return 1;
     }

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# gateway-http.sh - the API gateway's HTTP layer against an in-memory bus
+# (jung-api-gateway-fakebus, see fake_bus.c): routes, authentication,
+# validation, error codes and bodies, body limits, and malformed requests
+# that must neither crash nor wedge it. Then SIGTERM must end it with 0.
+#
+# Usage: gateway-http.sh PATH/TO/jung-api-gateway-fakebus
+set -u
+exe=$1
+command -v curl >/dev/null || { echo "SKIP: curl is not installed"; exit 77; }
+out=$(mktemp)
+"$exe" --port 0 --max-body 1024 >"$out" 2>&1 &
+pid=$!
+trap 'kill -KILL $pid 2>/dev/null; rm -f "$out"' EXIT
+url=
+for _ in $(seq 1 100); do
+    url=$(sed -n 's/.*ready instance=.* http=\(http:[^ ]*\).*/\1/p' "$out")
+    [ -n "$url" ] && break
+    sleep 0.1
+done
+[ -n "$url" ] || { echo "FAIL: no readiness line with http=URL:"; cat "$out"; exit 1; }
+echo "gateway at $url"
+
+fails=0
+# check WANT_STATUS BODY_REGEX CURL_ARGS...
+check() {
+    local want=$1 re=$2
+    shift 2
+    local got body args="$*"
+    body=$(curl -s -o - -w '\n%{http_code}' --max-time 10 "$@")
+    got=${body##*$'\n'}
+    body=${body%$'\n'*}
+    if [ "$got" != "$want" ] || ! grep -Eq -- "$re" <<<"$body"; then
+        echo "FAIL: curl ${args:0:200} -> $got $body (want $want matching /$re/)"
+        fails=$((fails + 1))
+    else
+        echo "ok: $want ${args:0:160} -> ${body:0:160}"
+    fi
+}
+J='Content-Type: application/json'
+A=(-u alice:pw)
+L=$url/users/alice/devices/lamp
+
+check 201 '"username":"carol"' -H "$J" -d '{"username":"carol","password":"x"}' "$url/users"
+check 409 '"error":' -H "$J" -d '{"username":"alice","password":"x"}' "$url/users"
+check 400 '"error":".*username' -H "$J" -d '{"username":"a/b","password":"x"}' "$url/users"
+check 400 '"error":".*password' -H "$J" -d '{"username":"dave"}' "$url/users"
+check 400 '"error":"malformed JSON' -H "$J" -d '{"username":' "$url/users"
+check 400 '"error":".*JSON object' -H "$J" -d '"alice"' "$url/users"
+check 400 '"error":".*empty' -X POST "$url/users"
+check 200 '^\{"username":"alice","devices":\["lamp"\]\}$' "${A[@]}" "$url/users/alice"
+check 401 '"error":' "$url/users/alice"
+check 401 '"error":' -u alice:wrong "$url/users/alice"
+check 403 '"error":' -u bob:pw2 "$url/users/alice"
+check 403 '"error":' -u bob:pw2 "$L"
+check 404 '"error":' "${A[@]}" "$url/users/alice/devices/ghost"
+check 200 '"owner":"alice"' "${A[@]}" "$L"
+check 201 '"id":"00000000' "${A[@]}" -H "$J" -d '{}' "$url/users/alice/devices"
+check 201 '"gateway":"gw-7"' "${A[@]}" -H "$J" -d '{"id":"fan","gateway":"gw-7"}' \
+    "$url/users/alice/devices"
+check 409 '"error":' "${A[@]}" -H "$J" -d '{"id":"lamp"}' "$url/users/alice/devices"
+check 400 '"error":".*id' "${A[@]}" -H "$J" -d '{"id":5}' "$url/users/alice/devices"
+check 200 '"page":2,"size":5' "${A[@]}" "$L/readings?page=2&size=5"
+check 200 '"size":10' "${A[@]}" "$L/readings"
+check 400 '"error":".*page' "${A[@]}" "$L/readings?page=x"
+check 400 '"error":".*size' "${A[@]}" "$L/readings?size=100000"
+check 202 '"value":7' "${A[@]}" -H "$J" -d '{"value":7}' "$L/commands"
+check 400 '"error":".*value' "${A[@]}" -H "$J" -d '{"value":"on"}' "$L/commands"
+check 400 '"error":"malformed JSON' "${A[@]}" -H "$J" -d '{"value":1,"value":2}' "$L/commands"
+check 201 '"id":"rule-1"' "${A[@]}" -H "$J" \
+    -d '{"operator":">","value":3,"command":{"value":0}}' "$L/rules"
+check 400 '"error":".*operator' "${A[@]}" -H "$J" \
+    -d '{"operator":">=","value":3,"command":{"value":0}}' "$L/rules"
+check 400 '"error":".*command' "${A[@]}" -H "$J" -d '{"operator":"<","value":3}' "$L/rules"
+check 200 '"rules":\[\]' "${A[@]}" "$L/rules"
+check 404 '"error":' "$url/"
+check 404 '"error":' "$url/users/alice/"
+check 404 '"error":' "$url/users/alice/devices/lamp/other"
+check 404 '"error":' "$url/users/alice/devices/lamp/readings/x"
+check 404 '"error":' "$url/nope"
+check 405 '"error":' -X DELETE "${A[@]}" "$url/users/alice"
+check 405 '"error":' "$url/users"
+check 405 '"error":' -X PUT "${A[@]}" "$L/commands"
+# 413: declared too large (refused before reading), and chunked too large
+big=$(head -c 4000 /dev/zero | tr '\0' ' ')
+check 413 '"error":' -H "$J" -d "{$big}" "$url/users"
+check 413 '"error":' -H "$J" -H 'Transfer-Encoding: chunked' -d "{$big}" "$url/users"
+# Allow and WWW-Authenticate headers
+curl -s -D - -o /dev/null -X DELETE "$url/users/alice" | grep -qi '^Allow: GET' ||
+    { echo "FAIL: 405 without Allow header"; fails=$((fails + 1)); }
+curl -s -D - -o /dev/null "$url/users/alice" | grep -qi '^WWW-Authenticate: Basic' ||
+    { echo "FAIL: 401 without WWW-Authenticate"; fails=$((fails + 1)); }
+# garbage on the socket, a half request left hanging, then a normal request
+port=${url##*:}
+for junk in $'GARBAGE\r\n\r\n' $'GET /users/alice HTTP/1.1\r\nHost: x\r\nAuthorization: Basic !!!\r\n\r\n' \
+    $'POST /users HTTP/1.1\r\nContent-Length: -5\r\n\r\n' $'\x00\x01\x02\xff\r\n\r\n'; do
+    exec 3<>"/dev/tcp/127.0.0.1/$port"
+    printf '%s' "$junk" >&3
+    timeout 5 cat <&3 >/dev/null
+    exec 3>&-
+done
+exec 4<>"/dev/tcp/127.0.0.1/$port"
+printf 'POST /users HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{"user' >&4
+check 200 '"username":"alice"' "${A[@]}" "$url/users/alice"
+exec 4>&-
+kill -0 $pid 2>/dev/null || { echo "FAIL: the gateway died"; exit 1; }
+
+kill -TERM $pid
+for _ in $(seq 1 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+if kill -0 $pid 2>/dev/null; then
+    echo "FAIL: still running 10 s after SIGTERM"
+    exit 1
+fi
+wait $pid
+rc=$?
+[ $rc -eq 0 ] || { echo "FAIL: exit status $rc after SIGTERM; its output:"; cat "$out"; fails=$((fails + 1)); }
+[ $fails -eq 0 ] || { echo "FAIL: $fails checks failed"; exit 1; }
+echo PASS
