@@ -34,7 +34,7 @@
 /* ---- errors -------------------------------------------------------- */
 
 typedef struct jung_error {
-    int code;          /* HTTP-like: 400, 401, 403, 404, 409, 500, 504 */
+    int code; /* HTTP-like: 400, 401, 403, 404, 409, 500, 504 */
     char message[256];
 } jung_error;
 
@@ -60,17 +60,20 @@ bool jung_task_parse(const char *buf, size_t len, jung_task *task, json_t **root
 typedef struct jung_bus jung_bus;
 
 typedef struct jung_bus_config {
-    const char *service;     /* e.g. "user_registry": topics and group name */
-    const char *instance;    /* unique per replica, e.g. "user_registry-1" */
-    const char *brokers;     /* bootstrap servers, "127.0.0.1:9092" */
+    const char *service;  /* e.g. "user_registry": topics and group name */
+    const char *instance; /* unique per replica, e.g. "user_registry-1" */
+    const char *brokers;  /* bootstrap servers, "127.0.0.1:9092" */
     /* Extra librdkafka properties, "key=value" strings, NULL-terminated;
      * applied after jungbench's latency defaults, so they win. */
     const char *const *kafka_props;
     /* Rewrite the broker's advertised address on connect: "FROM=TO", e.g.
      * "127.0.0.1=10.0.2.2" inside a QEMU guest. NULL for none. */
     const char *broker_map;
-    int workers;             /* task handler threads; 0 means a default */
-    int call_timeout_ms;     /* default timeout of jung_bus_call; 0 means 5000 */
+    int workers;         /* task handler threads; 0 means a default */
+    int call_timeout_ms; /* default timeout of jung_bus_call; 0 means 5000 */
+    /* Consumer group of the task consumer; NULL means `service`. The device
+     * gateway uses its gateway id, so every gateway sees every task. */
+    const char *group;
 } jung_bus_config;
 
 /* Handles one task. On success set *data (owned reference, may stay NULL
@@ -108,6 +111,18 @@ bool jung_bus_publish(jung_bus *bus, const char *topic, const char *key, json_t 
 bool jung_bus_listen(jung_bus *bus, const char *topic, jung_task_handler handler, void *ctx,
                      jung_error *err);
 
+/* Reads `<service>_results` from now on, so the first jung_bus_call to that
+ * service does not pay for the lookup. Optional: calls do it lazily. */
+bool jung_bus_prepare_call(jung_bus *bus, const char *service, jung_error *err);
+
+/* fn runs once, on the serving thread, when the task consumer has been
+ * assigned its partitions: print the readiness line there, not before, so
+ * no task sent right after it is missed. */
+void jung_bus_on_ready(jung_bus *bus, void (*fn)(void *arg), void *arg);
+
+const char *jung_bus_instance(const jung_bus *bus);
+bool jung_bus_stopping(const jung_bus *bus);
+
 void jung_bus_stop(jung_bus *bus); /* async-signal-safe */
 void jung_bus_close(jung_bus *bus);
 
@@ -144,7 +159,17 @@ typedef struct jung_service_opts {
     const char *kafka_props_store[32];
     char *owned[40]; /* strings this struct owns (split from the environment) */
     int n_owned;
+    bool help; /* parse returned false because --help was printed: exit 0 */
 } jung_service_opts;
+
+/* A service-specific option: --NAME VALUE or --NAME=VALUE, else the
+ * environment variable env, else the default already in *value. */
+typedef struct jung_service_opt {
+    const char *name; /* without dashes, e.g. "interval-ms" */
+    const char *env;  /* e.g. "JUNG_INTERVAL_MS", or NULL */
+    const char *help; /* one line for --help */
+    const char **value;
+} jung_service_opt;
 
 /* Parses the common options; unknown options are left for the service
  * (extra_longopts handled by the caller through getopt). Returns false and
@@ -152,12 +177,27 @@ typedef struct jung_service_opts {
 bool jung_service_opts_parse(jung_service_opts *opts, const char *service, int argc, char **argv);
 void jung_service_opts_free(jung_service_opts *opts);
 
+/* Like jung_service_opts_parse, also accepting the n_extra options of the
+ * service; any other option is a usage error. --help prints the usage
+ * (summary first) on stdout, sets opts->help and returns false. */
+bool jung_service_opts_parse_extra(jung_service_opts *opts, const char *service,
+                                   const char *summary, const jung_service_opt *extra, int n_extra,
+                                   int argc, char **argv);
+
+/* Strict integer option value in [min, max]; prints a usage error naming
+ * the option and returns false otherwise. */
+bool jung_service_parse_int(const char *service, const char *opt, const char *value, long min,
+                            long max, long *out);
+
 /* Installs SIGTERM/SIGINT handlers that stop the given bus. */
 void jung_service_stop_on_signal(jung_bus *bus);
 
 /* Prints the readiness line harnesses wait for, then flushes stdout:
  *   "jung <service> ready instance=<instance> [extra]" */
 void jung_service_ready(const char *service, const char *instance, const char *extra);
+
+/* One log line on stdout (flushed): services log there, not to stderr. */
+void jung_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* A random RFC 4122 UUID string (libuuid). */
 void jung_uuid(char out[JUNG_UUID_LEN + 1]);

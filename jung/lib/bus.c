@@ -1,0 +1,967 @@
+/* bus.c - Jung's task bus over Kafka (dissertation section 4.1, figure 20).
+ *
+ * One process holds three librdkafka clients:
+ *   - a producer for every task and result it sends;
+ *   - the task consumer, subscribed to `<service>_tasks` (plus any topic
+ *     added with jung_bus_listen) in consumer group `<group>`, whose poll
+ *     loop (jung_bus_serve) feeds a queue drained by a pool of workers;
+ *   - the reply consumer, which assign()s every partition of the
+ *     `<callee>_results` topics it calls, from their end, outside any group:
+ *     every replica of a caller reads all results and keeps the ones whose
+ *     task id is in its table of pending calls.
+ * A call waits on its own condition variable with a deadline (504 on
+ * timeout). Malformed messages are logged and skipped.
+ */
+#include "jung/lib/jung.h"
+#include "jung/lib/jung_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <librdkafka/rdkafka.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUS_MAX_LISTENERS 8
+#define BUS_MAX_CALLEES 16
+#define BUS_PENDING_BUCKETS 256
+#define BUS_DEFAULT_WORKERS 8
+#define BUS_DEFAULT_TIMEOUT_MS 5000
+#define BUS_QUEUE_CAP 20000
+#define BUS_POLL_MS 100
+#define BUS_WORKER_STACK (256 * 1024)
+
+const char *const jung_kafka_common_defaults[] = {
+    "socket.nagle.disable=true",
+    "log.connection.close=false",
+    /* Small metadata waits so a missing broker is reported, not waited on. */
+    "reconnect.backoff.ms=10",
+    "reconnect.backoff.max.ms=1000",
+    NULL,
+};
+const char *const jung_kafka_producer_defaults[] = {
+    "linger.ms=0", /* send at once: a request/reply hop cannot wait for a batch */
+    "acks=1",
+    "message.timeout.ms=10000",
+    NULL,
+};
+const char *const jung_kafka_consumer_defaults[] = {
+    "fetch.wait.max.ms=10",
+    "fetch.error.backoff.ms=10",
+    "fetch.min.bytes=1",
+    "queued.max.messages.kbytes=1024", /* bounded prefetch keeps RSS small */
+    "enable.partition.eof=false",
+    NULL,
+};
+
+typedef struct listener {
+    char topic[160];
+    jung_task_handler handler;
+    void *ctx;
+} listener;
+
+typedef struct pending_call {
+    struct pending_call *next;
+    char id[JUNG_UUID_LEN + 1];
+    pthread_cond_t cond;
+    bool done;
+    jung_result result;
+} pending_call;
+
+typedef struct work_item {
+    struct work_item *next;
+    rd_kafka_message_t *msg;
+} work_item;
+
+struct jung_bus {
+    char service[64];
+    char group[128];
+    char instance[128];
+    char broker_from[64], broker_to[64]; /* broker_map, empty when unused */
+    int workers;
+    int call_timeout_ms;
+    atomic_bool stopping;
+
+    rd_kafka_t *producer;
+    rd_kafka_t *tasks;   /* group consumer, subscribed in jung_bus_serve */
+    rd_kafka_t *replies; /* manual assignment of results topics */
+
+    listener listeners[BUS_MAX_LISTENERS];
+    int n_listeners;
+
+    pthread_mutex_t calls_lock;
+    pending_call *pending[BUS_PENDING_BUCKETS];
+
+    pthread_mutex_t assign_lock;
+    char callees[BUS_MAX_CALLEES][160]; /* results topics assigned so far */
+    int n_callees;
+
+    pthread_t reply_thread;
+    bool reply_thread_started;
+
+    pthread_mutex_t queue_lock;
+    pthread_cond_t queue_nonempty, queue_nonfull;
+    work_item *head, *tail;
+    size_t queued;
+
+    /* Called once, from the poll loop, when the task consumer got its first
+     * assignment: a readiness line printed earlier could let a task be sent
+     * before this process reads its topic. */
+    void (*on_ready)(void *arg);
+    void *on_ready_arg;
+    bool ready_announced;
+};
+
+/* ---- logging ------------------------------------------------------------ */
+
+void jung_log(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stdout, "%s\n", line);
+    fflush(stdout);
+}
+
+static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    jung_log("kafka %s %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    /* Transport errors are retried by librdkafka; say what happened once. */
+    jung_log("kafka %s error: %s: %s", rd_kafka_name(rk), rd_kafka_err2name(err), reason);
+}
+
+/* ---- broker_map: rewrite the broker's advertised address ---------------- */
+
+static int connect_mapped(int sockfd, const struct sockaddr *addr, int addrlen, const char *id,
+                          void *opaque)
+{
+    jung_bus *bus = opaque;
+    struct sockaddr_in mapped;
+    if (bus->broker_from[0] && addr->sa_family == AF_INET) {
+        memcpy(&mapped, addr, sizeof mapped);
+        char ip[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &mapped.sin_addr, ip, sizeof ip);
+        if (strcmp(ip, bus->broker_from) == 0 &&
+            inet_pton(AF_INET, bus->broker_to, &mapped.sin_addr) == 1) {
+            addr = (const struct sockaddr *)&mapped;
+            addrlen = sizeof mapped;
+        }
+    }
+    /* librdkafka's sockets are non-blocking: an in-progress connect is fine. */
+    if (connect(sockfd, addr, (socklen_t)addrlen) == -1 && errno != EINPROGRESS)
+        return errno;
+    return 0;
+}
+
+static bool parse_broker_map(jung_bus *bus, const char *map, jung_error *err)
+{
+    if (!map || !*map)
+        return true;
+    const char *eq = strchr(map, '=');
+    struct in_addr probe;
+    size_t from_len = eq ? (size_t)(eq - map) : 0;
+    if (!eq || from_len == 0 || from_len >= sizeof bus->broker_from ||
+        strlen(eq + 1) >= sizeof bus->broker_to) {
+        jung_error_set(err, 400, "broker map '%s' must be FROM=TO, e.g. 127.0.0.1=10.0.2.2", map);
+        return false;
+    }
+    memcpy(bus->broker_from, map, from_len);
+    bus->broker_from[from_len] = '\0';
+    snprintf(bus->broker_to, sizeof bus->broker_to, "%s", eq + 1);
+    if (inet_pton(AF_INET, bus->broker_from, &probe) != 1 ||
+        inet_pton(AF_INET, bus->broker_to, &probe) != 1) {
+        jung_error_set(err, 400, "broker map '%s': FROM and TO must be IPv4 addresses", map);
+        return false;
+    }
+    return true;
+}
+
+/* ---- client construction -------------------------------------------------- */
+
+static bool conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, jung_error *err)
+{
+    char errstr[256];
+    if (rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+        jung_error_set(err, 400, "kafka property %s=%s: %s", key, value, errstr);
+        return false;
+    }
+    return true;
+}
+
+static bool conf_set_pair(rd_kafka_conf_t *conf, const char *pair, jung_error *err)
+{
+    const char *eq = strchr(pair, '=');
+    if (!eq || eq == pair) {
+        jung_error_set(err, 400, "kafka property '%s' must be key=value", pair);
+        return false;
+    }
+    char key[128];
+    size_t n = (size_t)(eq - pair);
+    if (n >= sizeof key) {
+        jung_error_set(err, 400, "kafka property name in '%s' is too long", pair);
+        return false;
+    }
+    memcpy(key, pair, n);
+    key[n] = '\0';
+    return conf_set(conf, key, eq + 1, err);
+}
+
+static bool conf_set_list(rd_kafka_conf_t *conf, const char *const *pairs, jung_error *err)
+{
+    for (size_t i = 0; pairs && pairs[i]; i++)
+        if (!conf_set_pair(conf, pairs[i], err))
+            return false;
+    return true;
+}
+
+/* True when a user-supplied property concerns this client's role. Every
+ * client gets the same list; librdkafka would accept a consumer property on
+ * a producer but log a warning, so the role-specific ones are routed. */
+static bool user_prop_applies(rd_kafka_type_t type, const char *pair)
+{
+    static const char *const consumer_only[] = {"fetch.",
+                                                "group.",
+                                                "session.timeout.ms",
+                                                "heartbeat.",
+                                                "enable.auto.",
+                                                "auto.",
+                                                "queued.",
+                                                "max.poll.interval.ms",
+                                                "isolation.",
+                                                "partition.assignment.strategy",
+                                                "check.crcs",
+                                                "enable.partition.eof",
+                                                "allow.auto.create.topics",
+                                                NULL};
+    static const char *const producer_only[] = {"linger.ms",
+                                                "queue.buffering.",
+                                                "batch.",
+                                                "acks",
+                                                "request.required.acks",
+                                                "message.timeout.ms",
+                                                "enable.idempotence",
+                                                "compression.",
+                                                "retries",
+                                                "retry.backoff.ms",
+                                                "transactional.",
+                                                "delivery.",
+                                                "sticky.",
+                                                NULL};
+    const char *const *other = type == RD_KAFKA_PRODUCER ? consumer_only : producer_only;
+    for (int i = 0; other[i]; i++)
+        if (strncmp(pair, other[i], strlen(other[i])) == 0)
+            return false;
+    return true;
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque);
+
+static rd_kafka_t *make_client(jung_bus *bus, rd_kafka_type_t type, const char *group,
+                               const jung_bus_config *cfg, const char *role, jung_error *err)
+{
+    char name[200];
+    snprintf(name, sizeof name, "%s-%s", cfg->instance, role);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    bool ok = conf_set(conf, "bootstrap.servers", cfg->brokers, err) &&
+              conf_set(conf, "client.id", name, err) &&
+              conf_set_list(conf, jung_kafka_common_defaults, err) &&
+              conf_set_list(conf,
+                            type == RD_KAFKA_PRODUCER ? jung_kafka_producer_defaults
+                                                      : jung_kafka_consumer_defaults,
+                            err);
+    if (ok && group)
+        ok = conf_set(conf, "group.id", group, err);
+    /* The reply consumer has a private group only because assign() needs
+     * one; it never joins it and never commits. */
+    bool replies = type == RD_KAFKA_CONSUMER && strcmp(role, "replies") == 0;
+    if (ok && replies)
+        ok = conf_set(conf, "enable.auto.commit", "false", err);
+    for (size_t i = 0; ok && cfg->kafka_props && cfg->kafka_props[i]; i++)
+        if (user_prop_applies(type, cfg->kafka_props[i]))
+            ok = conf_set_pair(conf, cfg->kafka_props[i], err);
+    if (!ok) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(conf, bus);
+    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+    rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
+    if (bus->broker_from[0])
+        rd_kafka_conf_set_connect_cb(conf, connect_mapped);
+    if (type == RD_KAFKA_CONSUMER && !replies)
+        rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        jung_error_set(err, 500, "cannot create the kafka %s client: %s", role, errstr);
+        return NULL;
+    }
+    if (type == RD_KAFKA_CONSUMER)
+        rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+/* ---- task consumer: assignment --------------------------------------------- */
+
+/* Partitions without a committed offset start at their current end, read
+ * synchronously here rather than left to auto.offset.reset: a task sent right
+ * after the readiness line must not fall before a lazily resolved "latest". */
+static void start_new_partitions_at_end(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
+{
+    if (rd_kafka_committed(rk, parts, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return; /* fall back to auto.offset.reset */
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &parts->elems[i];
+        int64_t low, high;
+        if (p->offset >= 0)
+            continue;
+        if (rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &low, &high, 5000) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR)
+            p->offset = high;
+    }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    jung_bus *bus = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        start_new_partitions_at_end(rk, parts);
+        rd_kafka_assign(rk, parts);
+        jung_log("%s: assigned %d task partition(s)", bus->instance, parts->cnt);
+        if (!bus->ready_announced && bus->on_ready)
+            bus->on_ready(bus->on_ready_arg);
+        bus->ready_announced = true;
+    } else {
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+/* ---- open / close ------------------------------------------------------------ */
+
+static void pending_table_init(jung_bus *bus)
+{
+    pthread_mutex_init(&bus->calls_lock, NULL);
+    pthread_mutex_init(&bus->assign_lock, NULL);
+    pthread_mutex_init(&bus->queue_lock, NULL);
+    pthread_cond_init(&bus->queue_nonempty, NULL);
+    pthread_cond_init(&bus->queue_nonfull, NULL);
+}
+
+static bool copy_name(char *out, size_t cap, const char *in, const char *what, jung_error *err)
+{
+    if (!in || !*in || strlen(in) >= cap) {
+        jung_error_set(err, 400, "%s must be a non-empty name shorter than %zu characters", what,
+                       cap);
+        return false;
+    }
+    memcpy(out, in, strlen(in) + 1);
+    return true;
+}
+
+static void *reply_loop(void *arg);
+
+jung_bus *jung_bus_open(const jung_bus_config *cfg, jung_error *err)
+{
+    jung_bus *bus = calloc(1, sizeof *bus);
+    if (!bus) {
+        jung_error_set(err, 500, "out of memory");
+        return NULL;
+    }
+    pending_table_init(bus);
+    const char *group = cfg->group && *cfg->group ? cfg->group : cfg->service;
+    if (!copy_name(bus->service, sizeof bus->service, cfg->service, "service", err) ||
+        !copy_name(bus->group, sizeof bus->group, group, "group", err) ||
+        !copy_name(bus->instance, sizeof bus->instance, cfg->instance, "instance", err) ||
+        !parse_broker_map(bus, cfg->broker_map, err)) {
+        jung_bus_close(bus);
+        return NULL;
+    }
+    if (!cfg->brokers || !*cfg->brokers) {
+        jung_error_set(err, 400, "no Kafka bootstrap servers given (--brokers or JUNG_BROKERS)");
+        jung_bus_close(bus);
+        return NULL;
+    }
+    bus->workers = cfg->workers > 0 ? cfg->workers : BUS_DEFAULT_WORKERS;
+    bus->call_timeout_ms = cfg->call_timeout_ms > 0 ? cfg->call_timeout_ms : BUS_DEFAULT_TIMEOUT_MS;
+    char reply_group[200];
+    char uuid[JUNG_UUID_LEN + 1];
+    jung_uuid(uuid);
+    snprintf(reply_group, sizeof reply_group, "%s-replies-%.8s", bus->instance, uuid);
+    bus->producer = make_client(bus, RD_KAFKA_PRODUCER, NULL, cfg, "producer", err);
+    if (bus->producer)
+        bus->tasks = make_client(bus, RD_KAFKA_CONSUMER, bus->group, cfg, "tasks", err);
+    if (bus->tasks)
+        bus->replies = make_client(bus, RD_KAFKA_CONSUMER, reply_group, cfg, "replies", err);
+    if (!bus->replies) {
+        jung_bus_close(bus);
+        return NULL;
+    }
+    if (pthread_create(&bus->reply_thread, NULL, reply_loop, bus) != 0) {
+        jung_error_set(err, 500, "cannot start the reply thread");
+        jung_bus_close(bus);
+        return NULL;
+    }
+    bus->reply_thread_started = true;
+    return bus;
+}
+
+void jung_bus_stop(jung_bus *bus)
+{
+    if (bus)
+        atomic_store(&bus->stopping, true);
+}
+
+static void fail_all_pending(jung_bus *bus)
+{
+    pthread_mutex_lock(&bus->calls_lock);
+    for (int b = 0; b < BUS_PENDING_BUCKETS; b++)
+        for (pending_call *p = bus->pending[b]; p; p = p->next) {
+            p->done = true;
+            p->result.ok = false;
+            jung_error_set(&p->result.error, 503, "the bus is shutting down");
+            pthread_cond_signal(&p->cond);
+        }
+    pthread_mutex_unlock(&bus->calls_lock);
+}
+
+void jung_bus_close(jung_bus *bus)
+{
+    if (!bus)
+        return;
+    jung_bus_stop(bus);
+    fail_all_pending(bus);
+    if (bus->reply_thread_started)
+        pthread_join(bus->reply_thread, NULL);
+    if (bus->replies) {
+        rd_kafka_consumer_close(bus->replies);
+        rd_kafka_destroy(bus->replies);
+    }
+    if (bus->tasks) {
+        rd_kafka_consumer_close(bus->tasks);
+        rd_kafka_destroy(bus->tasks);
+    }
+    if (bus->producer) {
+        rd_kafka_flush(bus->producer, 2000);
+        rd_kafka_destroy(bus->producer);
+    }
+    for (work_item *w = bus->head, *next; w; w = next) {
+        next = w->next;
+        rd_kafka_message_destroy(w->msg);
+        free(w);
+    }
+    pthread_mutex_destroy(&bus->calls_lock);
+    pthread_mutex_destroy(&bus->assign_lock);
+    pthread_mutex_destroy(&bus->queue_lock);
+    pthread_cond_destroy(&bus->queue_nonempty);
+    pthread_cond_destroy(&bus->queue_nonfull);
+    free(bus);
+}
+
+const char *jung_bus_instance(const jung_bus *bus)
+{
+    return bus->instance;
+}
+
+bool jung_bus_stopping(const jung_bus *bus)
+{
+    return atomic_load(&((jung_bus *)bus)->stopping);
+}
+
+/* ---- producing ---------------------------------------------------------------- */
+
+static bool publish_owned(jung_bus *bus, const char *topic, const char *key, char *buf, size_t len,
+                          jung_error *err);
+
+bool jung_bus_publish(jung_bus *bus, const char *topic, const char *key, json_t *message,
+                      jung_error *err)
+{
+    char *buf = message ? json_dumps(message, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (!buf) {
+        jung_error_set(err, 500, "cannot serialise the message for %s", topic);
+        return false;
+    }
+    return publish_owned(bus, topic, key, buf, strlen(buf), err);
+}
+
+bool jung_bus_publish_raw(jung_bus *bus, const char *topic, const char *bytes, size_t len,
+                          jung_error *err)
+{
+    char *buf = malloc(len ? len : 1);
+    if (!buf) {
+        jung_error_set(err, 500, "out of memory");
+        return false;
+    }
+    memcpy(buf, bytes, len);
+    return publish_owned(bus, topic, NULL, buf, len, err);
+}
+
+/* Produces buf (malloc'ed, freed by librdkafka once sent). */
+static bool publish_owned(jung_bus *bus, const char *topic, const char *key, char *buf, size_t len,
+                          jung_error *err)
+{
+    rd_kafka_resp_err_t e =
+        rd_kafka_producev(bus->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(buf, len),
+                          RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        free(buf);
+        jung_error_set(err, 503, "cannot send to %s: %s", topic, rd_kafka_err2str(e));
+        return false;
+    }
+    return true;
+}
+
+static bool send_task(jung_bus *bus, const char *service, const char *id, const char *type,
+                      const char *reply_to, json_t *payload, jung_error *err)
+{
+    char topic[160];
+    snprintf(topic, sizeof topic, "%s_tasks", service);
+    json_t *task = jung_task_build(id, type, reply_to, payload);
+    if (!task) {
+        jung_error_set(err, 500, "cannot build a %s task", type);
+        return false;
+    }
+    bool ok = jung_bus_publish(bus, topic, NULL, task, err);
+    json_decref(task);
+    return ok;
+}
+
+bool jung_bus_send(jung_bus *bus, const char *service, const char *type, json_t *payload,
+                   jung_error *err)
+{
+    char id[JUNG_UUID_LEN + 1];
+    jung_uuid(id);
+    return send_task(bus, service, id, type, NULL, payload, err);
+}
+
+/* ---- calls: pending table and results assignment ------------------------------ */
+
+static unsigned bucket_of(const char *id)
+{
+    unsigned h = 2166136261u; /* FNV-1a */
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h % BUS_PENDING_BUCKETS;
+}
+
+static void pending_add(jung_bus *bus, pending_call *p)
+{
+    unsigned b = bucket_of(p->id);
+    p->next = bus->pending[b];
+    bus->pending[b] = p;
+}
+
+static void pending_remove(jung_bus *bus, pending_call *p)
+{
+    for (pending_call **pp = &bus->pending[bucket_of(p->id)]; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            return;
+        }
+}
+
+/* Hands a result to its waiting call; results of other replicas' calls (or
+ * of calls that already timed out) are dropped. */
+static void deliver_result(jung_bus *bus, jung_result *res)
+{
+    pthread_mutex_lock(&bus->calls_lock);
+    pending_call *p = bus->pending[bucket_of(res->task_id)];
+    while (p && strcmp(p->id, res->task_id) != 0)
+        p = p->next;
+    if (p && !p->done) {
+        p->result = *res;
+        res->data = NULL;
+        p->done = true;
+        pthread_cond_signal(&p->cond);
+    }
+    pthread_mutex_unlock(&bus->calls_lock);
+    json_decref(res->data);
+}
+
+static int partition_count(jung_bus *bus, const char *topic, jung_error *err)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(bus->replies, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(bus->replies, 0, rkt, &md, 5000);
+    int n = -1;
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1) {
+        e = md->topics[0].err;
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            n = md->topics[0].partition_cnt;
+    }
+    if (n <= 0)
+        jung_error_set(err, 503, "topic %s is not available: %s", topic,
+                       e ? rd_kafka_err2str(e) : "no partitions");
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return n;
+}
+
+/* Starts reading `topic` (every partition, from its current end) unless this
+ * process already does. The end offsets are read synchronously, so a result
+ * produced after this returns is never skipped. */
+static bool assign_results_topic(jung_bus *bus, const char *topic, jung_error *err)
+{
+    pthread_mutex_lock(&bus->assign_lock);
+    for (int i = 0; i < bus->n_callees; i++)
+        if (strcmp(bus->callees[i], topic) == 0) {
+            pthread_mutex_unlock(&bus->assign_lock);
+            return true;
+        }
+    bool ok = false;
+    int n = bus->n_callees < BUS_MAX_CALLEES ? partition_count(bus, topic, err) : -1;
+    if (bus->n_callees >= BUS_MAX_CALLEES)
+        jung_error_set(err, 500, "more than %d callee topics", BUS_MAX_CALLEES);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
+    for (int p = 0; p < n; p++) {
+        int64_t low, high;
+        rd_kafka_resp_err_t e =
+            rd_kafka_query_watermark_offsets(bus->replies, topic, p, &low, &high, 5000);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            jung_error_set(err, 503, "cannot read the end of %s [%d]: %s", topic, p,
+                           rd_kafka_err2str(e));
+            n = -1;
+            break;
+        }
+        rd_kafka_topic_partition_list_add(parts, topic, p)->offset = high;
+    }
+    if (n > 0) {
+        rd_kafka_error_t *e = rd_kafka_incremental_assign(bus->replies, parts);
+        if (e) {
+            jung_error_set(err, 500, "cannot read %s: %s", topic, rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        } else {
+            snprintf(bus->callees[bus->n_callees++], sizeof bus->callees[0], "%s", topic);
+            ok = true;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    pthread_mutex_unlock(&bus->assign_lock);
+    return ok;
+}
+
+bool jung_bus_prepare_call(jung_bus *bus, const char *service, jung_error *err)
+{
+    char topic[160];
+    snprintf(topic, sizeof topic, "%s_results", service);
+    return assign_results_topic(bus, topic, err);
+}
+
+static void deadline_after(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void wait_for_result(jung_bus *bus, pending_call *p, int timeout_ms)
+{
+    struct timespec deadline;
+    deadline_after(&deadline, timeout_ms);
+    pthread_mutex_lock(&bus->calls_lock);
+    while (!p->done)
+        if (pthread_cond_timedwait(&p->cond, &bus->calls_lock, &deadline) == ETIMEDOUT)
+            break;
+    pending_remove(bus, p);
+    pthread_mutex_unlock(&bus->calls_lock);
+}
+
+bool jung_bus_call(jung_bus *bus, const char *service, const char *type, json_t *payload,
+                   int timeout_ms, json_t **data, jung_error *err)
+{
+    *data = NULL;
+    char reply_to[160];
+    snprintf(reply_to, sizeof reply_to, "%s_results", service);
+    if (atomic_load(&bus->stopping)) {
+        json_decref(payload);
+        jung_error_set(err, 503, "the bus is shutting down");
+        return false;
+    }
+    if (!assign_results_topic(bus, reply_to, err)) {
+        json_decref(payload);
+        return false;
+    }
+    pending_call p = {.done = false};
+    jung_uuid(p.id);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&p.cond, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_lock(&bus->calls_lock);
+    pending_add(bus, &p);
+    pthread_mutex_unlock(&bus->calls_lock);
+
+    bool sent = send_task(bus, service, p.id, type, reply_to, payload, err);
+    if (sent)
+        wait_for_result(bus, &p, timeout_ms > 0 ? timeout_ms : bus->call_timeout_ms);
+    else {
+        pthread_mutex_lock(&bus->calls_lock);
+        pending_remove(bus, &p);
+        pthread_mutex_unlock(&bus->calls_lock);
+    }
+    pthread_cond_destroy(&p.cond);
+    if (!sent)
+        return false;
+    if (!p.done) {
+        jung_error_set(err, 504, "%s did not answer %s within %d ms", service, type,
+                       timeout_ms > 0 ? timeout_ms : bus->call_timeout_ms);
+        return false;
+    }
+    if (!p.result.ok) {
+        *err = p.result.error;
+        return false;
+    }
+    *data = p.result.data;
+    return true;
+}
+
+static void *reply_loop(void *arg)
+{
+    jung_bus *bus = arg;
+    while (!atomic_load(&bus->stopping)) {
+        rd_kafka_poll(bus->producer, 0); /* producer errors and delivery events */
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(bus->replies, BUS_POLL_MS);
+        if (!m)
+            continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                jung_log("%s: reply consumer: %s", bus->instance, rd_kafka_message_errstr(m));
+        } else {
+            jung_result res;
+            jung_error perr = {0};
+            if (jung_result_parse(m->payload, m->len, &res, &perr))
+                deliver_result(bus, &res);
+            else
+                jung_log("%s: skipped a malformed result on %s: %s", bus->instance,
+                         rd_kafka_topic_name(m->rkt), perr.message);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    return NULL;
+}
+
+/* ---- serving tasks ------------------------------------------------------------ */
+
+bool jung_bus_listen(jung_bus *bus, const char *topic, jung_task_handler handler, void *ctx,
+                     jung_error *err)
+{
+    if (bus->n_listeners >= BUS_MAX_LISTENERS || !topic ||
+        strlen(topic) >= sizeof bus->listeners[0].topic) {
+        jung_error_set(err, 400, "cannot listen to '%s': at most %d topics, names under %zu",
+                       topic ? topic : "(null)", BUS_MAX_LISTENERS, sizeof bus->listeners[0].topic);
+        return false;
+    }
+    listener *l = &bus->listeners[bus->n_listeners++];
+    snprintf(l->topic, sizeof l->topic, "%s", topic);
+    l->handler = handler;
+    l->ctx = ctx;
+    return true;
+}
+
+static const listener *listener_for(const jung_bus *bus, const char *topic)
+{
+    for (int i = 0; i < bus->n_listeners; i++)
+        if (strcmp(bus->listeners[i].topic, topic) == 0)
+            return &bus->listeners[i];
+    return NULL;
+}
+
+static void enqueue(jung_bus *bus, rd_kafka_message_t *m)
+{
+    work_item *w = malloc(sizeof *w);
+    if (!w) {
+        jung_log("%s: out of memory, dropped a task", bus->instance);
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    w->msg = m;
+    w->next = NULL;
+    pthread_mutex_lock(&bus->queue_lock);
+    /* Backpressure: stop polling while the workers are this far behind. */
+    while (bus->queued >= BUS_QUEUE_CAP && !atomic_load(&bus->stopping)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&bus->queue_nonfull, &bus->queue_lock, &ts);
+    }
+    if (bus->tail)
+        bus->tail->next = w;
+    else
+        bus->head = w;
+    bus->tail = w;
+    bus->queued++;
+    pthread_cond_signal(&bus->queue_nonempty);
+    pthread_mutex_unlock(&bus->queue_lock);
+}
+
+/* Blocks for the next message; NULL once the bus stops. */
+static rd_kafka_message_t *dequeue(jung_bus *bus)
+{
+    pthread_mutex_lock(&bus->queue_lock);
+    while (!bus->head && !atomic_load(&bus->stopping))
+        pthread_cond_wait(&bus->queue_nonempty, &bus->queue_lock);
+    work_item *w = atomic_load(&bus->stopping) ? NULL : bus->head;
+    if (w) {
+        bus->head = w->next;
+        if (!bus->head)
+            bus->tail = NULL;
+        bus->queued--;
+        pthread_cond_signal(&bus->queue_nonfull);
+    }
+    pthread_mutex_unlock(&bus->queue_lock);
+    if (!w)
+        return NULL;
+    rd_kafka_message_t *m = w->msg;
+    free(w);
+    return m;
+}
+
+static void reply(jung_bus *bus, const jung_task *task, bool ok, json_t *data,
+                  const jung_error *herr)
+{
+    json_t *result = jung_result_build(task->id, ok, data, herr);
+    jung_error err = {0};
+    if (!result || !jung_bus_publish(bus, task->reply_to, task->id, result, &err))
+        jung_log("%s: cannot answer task %s on %s: %s", bus->instance, task->id, task->reply_to,
+                 err.message);
+    json_decref(result);
+}
+
+static void handle_message(jung_bus *bus, const rd_kafka_message_t *m)
+{
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    const listener *l = listener_for(bus, topic);
+    if (!l) {
+        jung_log("%s: no handler for topic %s", bus->instance, topic);
+        return;
+    }
+    jung_task task;
+    json_t *root = NULL;
+    jung_error err = {0};
+    if (!jung_task_parse(m->payload, m->len, &task, &root, &err)) {
+        jung_log("%s: skipped a malformed task on %s at offset %lld: %s", bus->instance, topic,
+                 (long long)m->offset, err.message);
+        return;
+    }
+    json_t *data = NULL;
+    bool ok = l->handler(l->ctx, bus, &task, &data, &err);
+    if (!ok && !err.code)
+        jung_error_set(&err, 500, "%s failed without saying why", task.type);
+    if (task.reply_to[0])
+        reply(bus, &task, ok, data, &err);
+    else {
+        if (!ok)
+            jung_log("%s: %s task %s failed: %d %s", bus->instance, task.type, task.id, err.code,
+                     err.message);
+        json_decref(data);
+    }
+    json_decref(root);
+}
+
+static void *worker_loop(void *arg)
+{
+    jung_bus *bus = arg;
+    rd_kafka_message_t *m;
+    while ((m = dequeue(bus))) {
+        handle_message(bus, m);
+        rd_kafka_message_destroy(m);
+    }
+    return NULL;
+}
+
+static bool subscribe_tasks(jung_bus *bus, jung_error *err)
+{
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(bus->n_listeners);
+    for (int i = 0; i < bus->n_listeners; i++)
+        rd_kafka_topic_partition_list_add(topics, bus->listeners[i].topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(bus->tasks, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        jung_error_set(err, 500, "cannot subscribe to the task topics: %s", rd_kafka_err2str(e));
+        return false;
+    }
+    return true;
+}
+
+static void poll_tasks(jung_bus *bus)
+{
+    while (!atomic_load(&bus->stopping)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(bus->tasks, BUS_POLL_MS);
+        if (!m)
+            continue;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                jung_log("%s: task consumer: %s", bus->instance, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        enqueue(bus, m);
+    }
+}
+
+bool jung_bus_serve(jung_bus *bus, jung_task_handler handler, void *ctx, jung_error *err)
+{
+    char topic[160];
+    snprintf(topic, sizeof topic, "%s_tasks", bus->service);
+    if (!listener_for(bus, topic) && !jung_bus_listen(bus, topic, handler, ctx, err))
+        return false;
+    if (!subscribe_tasks(bus, err))
+        return false;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, BUS_WORKER_STACK);
+    pthread_t *threads = calloc((size_t)bus->workers, sizeof *threads);
+    int started = 0;
+    while (threads && started < bus->workers &&
+           pthread_create(&threads[started], &attr, worker_loop, bus) == 0)
+        started++;
+    pthread_attr_destroy(&attr);
+    bool ok = started > 0;
+    if (ok)
+        poll_tasks(bus);
+    else
+        jung_error_set(err, 500, "cannot start worker threads");
+    atomic_store(&bus->stopping, true);
+    pthread_mutex_lock(&bus->queue_lock);
+    pthread_cond_broadcast(&bus->queue_nonempty);
+    pthread_mutex_unlock(&bus->queue_lock);
+    fail_all_pending(bus); /* workers blocked in calls return at once */
+    for (int i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    free(threads);
+    return ok;
+}
+
+void jung_bus_on_ready(jung_bus *bus, void (*fn)(void *arg), void *arg)
+{
+    bus->on_ready = fn;
+    bus->on_ready_arg = arg;
+}

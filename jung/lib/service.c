@@ -1,0 +1,281 @@
+/* service.c - what every Jung service does the same way: options from argv
+ * or JUNG_* environment variables, the readiness line, stopping on
+ * SIGTERM/SIGINT. No getopt_long: OSv and FROM scratch images run these
+ * binaries with whatever argv their launcher builds, and a small explicit
+ * parser gives exact error messages. */
+#include "jung/lib/jung.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_BROKERS "127.0.0.1:9092"
+#define MAX_KAFKA_PROPS 31
+
+typedef struct common_values {
+    const char *brokers, *instance, *broker_map, *workers, *timeout_ms;
+} common_values;
+
+static char *own(jung_service_opts *opts, const char *s, size_t n)
+{
+    if (opts->n_owned >= (int)(sizeof opts->owned / sizeof opts->owned[0]))
+        return NULL;
+    char *copy = strndup(s, n);
+    if (copy)
+        opts->owned[opts->n_owned++] = copy;
+    return copy;
+}
+
+static bool add_kafka_prop(jung_service_opts *opts, int *n, const char *service, const char *prop)
+{
+    if (!strchr(prop, '=') || prop[0] == '=') {
+        fprintf(stderr, "jung-%s: kafka property '%s' must be key=value (see --help)\n", service,
+                prop);
+        return false;
+    }
+    if (*n >= MAX_KAFKA_PROPS) {
+        fprintf(stderr, "jung-%s: at most %d kafka properties\n", service, MAX_KAFKA_PROPS);
+        return false;
+    }
+    opts->kafka_props_store[(*n)++] = prop;
+    opts->kafka_props_store[*n] = NULL;
+    return true;
+}
+
+/* JUNG_KAFKA_PROPS="k=v,k=v": split into owned strings. */
+static bool env_kafka_props(jung_service_opts *opts, int *n, const char *service)
+{
+    const char *env = getenv("JUNG_KAFKA_PROPS");
+    while (env && *env) {
+        const char *comma = strchr(env, ',');
+        size_t len = comma ? (size_t)(comma - env) : strlen(env);
+        if (len > 0) {
+            char *prop = own(opts, env, len);
+            if (!prop || !add_kafka_prop(opts, n, service, prop))
+                return false;
+        }
+        env = comma ? comma + 1 : NULL;
+    }
+    return true;
+}
+
+bool jung_service_parse_int(const char *service, const char *opt, const char *value, long min,
+                            long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = value ? strtol(value, &end, 10) : 0;
+    if (!value || errno || end == value || *end || v < min || v > max) {
+        fprintf(stderr, "jung-%s: %s must be a whole number in %ld..%ld, got '%s' (see --help)\n",
+                service, opt, min, max, value ? value : "");
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static void print_usage(const char *service, const char *summary, const jung_service_opt *extra,
+                        int n_extra)
+{
+    printf("Usage: jung-%s [OPTIONS]\n\n%s\n\n"
+           "Options (environment variable in brackets; options win):\n"
+           "  --brokers HOST:PORT   Kafka bootstrap servers [JUNG_BROKERS] (default %s)\n"
+           "  --instance ID         replica name [JUNG_INSTANCE] (default %s-<random>)\n"
+           "  --kafka-prop K=V      librdkafka property, repeatable; overrides the defaults\n"
+           "                        of docs/kafka-tuning.md [JUNG_KAFKA_PROPS, comma-separated]\n"
+           "  --broker-map FROM=TO  connect to TO when the broker advertises FROM\n"
+           "                        [JUNG_BROKER_MAP] (e.g. 127.0.0.1=10.0.2.2 in a QEMU guest)\n"
+           "  --workers N           task handler threads [JUNG_WORKERS] (default 8)\n"
+           "  --timeout-ms N        timeout of calls to other services [JUNG_TIMEOUT_MS]\n"
+           "                        (default 5000)\n",
+           service, summary ? summary : "A Jung service (docs/tasks.md).", DEFAULT_BROKERS,
+           service);
+    for (int i = 0; i < n_extra; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s V", extra[i].name);
+        printf("  %-21s %s", left, extra[i].help);
+        if (extra[i].env)
+            printf(" [%s]", extra[i].env);
+        if (*extra[i].value)
+            printf(" (default %s)", *extra[i].value);
+        printf("\n");
+    }
+    printf("  -h, --help            this help\n\n"
+           "Prints 'jung %s ready instance=ID' once it serves; stops on SIGTERM/SIGINT.\n",
+           service);
+}
+
+/* Matches "--name" or "--name=value"; sets *inline_value for the latter. */
+static bool option_is(const char *arg, const char *name, const char **inline_value)
+{
+    size_t n = strlen(name);
+    if (strncmp(arg, "--", 2) != 0 || strncmp(arg + 2, name, n) != 0)
+        return false;
+    if (arg[2 + n] == '\0') {
+        *inline_value = NULL;
+        return true;
+    }
+    if (arg[2 + n] == '=') {
+        *inline_value = arg + 3 + n;
+        return true;
+    }
+    return false;
+}
+
+static const char **common_slot(common_values *c, const char *arg, const char **inline_value,
+                                bool *is_kafka_prop)
+{
+    *is_kafka_prop = option_is(arg, "kafka-prop", inline_value);
+    if (*is_kafka_prop)
+        return NULL;
+    if (option_is(arg, "brokers", inline_value))
+        return &c->brokers;
+    if (option_is(arg, "instance", inline_value))
+        return &c->instance;
+    if (option_is(arg, "broker-map", inline_value))
+        return &c->broker_map;
+    if (option_is(arg, "workers", inline_value))
+        return &c->workers;
+    if (option_is(arg, "timeout-ms", inline_value))
+        return &c->timeout_ms;
+    return NULL;
+}
+
+static bool parse_argv(jung_service_opts *opts, common_values *c, int *n_props, const char *service,
+                       const char *summary, const jung_service_opt *extra, int n_extra, int argc,
+                       char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *val = NULL;
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+            print_usage(service, summary, extra, n_extra);
+            opts->help = true;
+            return false;
+        }
+        bool is_prop;
+        const char **slot = common_slot(c, arg, &val, &is_prop);
+        for (int k = 0; !slot && !is_prop && k < n_extra; k++)
+            if (option_is(arg, extra[k].name, &val))
+                slot = extra[k].value;
+        if (!slot && !is_prop) {
+            fprintf(stderr, "jung-%s: unknown argument '%s' (see --help)\n", service, arg);
+            return false;
+        }
+        if (!val) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "jung-%s: %s needs a value (see --help)\n", service, arg);
+                return false;
+            }
+            val = argv[++i];
+        }
+        if (!is_prop)
+            *slot = val;
+        else if (!add_kafka_prop(opts, n_props, service, val))
+            return false;
+    }
+    return true;
+}
+
+static void env_defaults(common_values *c, const jung_service_opt *extra, int n_extra)
+{
+    const char *v;
+    if ((v = getenv("JUNG_BROKERS")) && *v)
+        c->brokers = v;
+    if ((v = getenv("JUNG_INSTANCE")) && *v)
+        c->instance = v;
+    if ((v = getenv("JUNG_BROKER_MAP")) && *v)
+        c->broker_map = v;
+    if ((v = getenv("JUNG_WORKERS")) && *v)
+        c->workers = v;
+    if ((v = getenv("JUNG_TIMEOUT_MS")) && *v)
+        c->timeout_ms = v;
+    for (int k = 0; k < n_extra; k++)
+        if (extra[k].env && (v = getenv(extra[k].env)) && *v)
+            *extra[k].value = v;
+}
+
+static bool fill_bus_config(jung_service_opts *opts, const common_values *c, const char *service)
+{
+    long workers = 0, timeout = 0;
+    if (c->workers && !jung_service_parse_int(service, "--workers", c->workers, 1, 256, &workers))
+        return false;
+    if (c->timeout_ms &&
+        !jung_service_parse_int(service, "--timeout-ms", c->timeout_ms, 1, 600000, &timeout))
+        return false;
+    const char *instance = c->instance;
+    if (!instance) {
+        char id[JUNG_UUID_LEN + 1], buf[128];
+        jung_uuid(id);
+        snprintf(buf, sizeof buf, "%s-%.8s", service, id);
+        instance = own(opts, buf, strlen(buf));
+    }
+    opts->bus.service = service;
+    opts->bus.instance = instance;
+    opts->bus.brokers = c->brokers ? c->brokers : DEFAULT_BROKERS;
+    opts->bus.broker_map = c->broker_map;
+    opts->bus.workers = (int)workers;
+    opts->bus.call_timeout_ms = (int)timeout;
+    opts->bus.kafka_props = opts->kafka_props_store;
+    return instance != NULL;
+}
+
+bool jung_service_opts_parse_extra(jung_service_opts *opts, const char *service,
+                                   const char *summary, const jung_service_opt *extra, int n_extra,
+                                   int argc, char **argv)
+{
+    memset(opts, 0, sizeof *opts);
+    common_values c = {0};
+    int n_props = 0;
+    env_defaults(&c, extra, n_extra);
+    if (!env_kafka_props(opts, &n_props, service) ||
+        !parse_argv(opts, &c, &n_props, service, summary, extra, n_extra, argc, argv) ||
+        !fill_bus_config(opts, &c, service)) {
+        jung_service_opts_free(opts);
+        return false;
+    }
+    return true;
+}
+
+bool jung_service_opts_parse(jung_service_opts *opts, const char *service, int argc, char **argv)
+{
+    return jung_service_opts_parse_extra(opts, service, NULL, NULL, 0, argc, argv);
+}
+
+void jung_service_opts_free(jung_service_opts *opts)
+{
+    bool help = opts->help;
+    for (int i = 0; i < opts->n_owned; i++)
+        free(opts->owned[i]);
+    memset(opts, 0, sizeof *opts);
+    opts->help = help;
+}
+
+/* A signal handler can reach the bus only through a static: there is one
+ * bus per service process. */
+static jung_bus *stop_target;
+
+static void on_stop_signal(int sig)
+{
+    jung_bus_stop(stop_target);
+    signal(sig, SIG_DFL); /* a second signal ends a stuck teardown */
+}
+
+void jung_service_stop_on_signal(jung_bus *bus)
+{
+    stop_target = bus;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+void jung_service_ready(const char *service, const char *instance, const char *extra)
+{
+    printf("jung %s ready instance=%s%s%s\n", service, instance, extra && *extra ? " " : "",
+           extra ? extra : "");
+    fflush(stdout);
+}

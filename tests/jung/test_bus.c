@@ -1,0 +1,162 @@
+/* test_bus: libjung's request/reply over librdkafka's mock cluster: a call
+ * gets its answer, an error result keeps its code, a service that does not
+ * answer gives 504 within the timeout, fire-and-forget tasks arrive, and
+ * malformed messages on the task topic are skipped without harm. */
+#include "jung/lib/jung.h"
+#include "jung/lib/jung_internal.h"
+#include "check.h"
+#include "mock_broker.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct echo_service {
+    jung_bus *bus;
+    atomic_int sends_seen;
+    atomic_bool ready;
+} echo_service;
+
+static bool echo_handler(void *ctx, jung_bus *bus, const jung_task *task, json_t **data,
+                         jung_error *err)
+{
+    echo_service *svc = ctx;
+    if (strcmp(task->type, "ECHO") == 0) {
+        *data = json_deep_copy(task->payload);
+        return true;
+    }
+    if (strcmp(task->type, "SLOW") == 0) {
+        usleep(1500 * 1000); /* longer than the caller's timeout */
+        return true;
+    }
+    if (strcmp(task->type, "NOTE") == 0) {
+        atomic_fetch_add(&svc->sends_seen, 1);
+        return true;
+    }
+    jung_error_set(err, 404, "no such thing as %s", task->type);
+    return false;
+}
+
+static void mark_ready(void *arg)
+{
+    atomic_store(&((echo_service *)arg)->ready, true);
+}
+
+static void *serve_thread(void *arg)
+{
+    echo_service *svc = arg;
+    jung_error err = {0};
+    if (!jung_bus_serve(svc->bus, echo_handler, svc, &err))
+        fprintf(stderr, "serve failed: %s\n", err.message);
+    return NULL;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void produce_raw(jung_bus *bus, const char *topic, const char *text)
+{
+    jung_error err = {0};
+    CHECK(jung_bus_publish_raw(bus, topic, text, strlen(text), &err));
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(void)
+{
+    mock_broker mb;
+    if (!mock_broker_start(&mb, 2)) {
+        printf("SKIP: cannot start librdkafka's mock cluster\n");
+        return 77;
+    }
+    jung_error err = {0};
+    jung_bus_config scfg = {
+        .service = "test_echo", .instance = "echo-1", .brokers = mb.bootstrap, .workers = 2};
+    echo_service svc = {0};
+    svc.bus = jung_bus_open(&scfg, &err);
+    CHECK(svc.bus);
+    jung_bus_on_ready(svc.bus, mark_ready, &svc);
+    pthread_t server;
+    CHECK(pthread_create(&server, NULL, serve_thread, &svc) == 0);
+    for (int i = 0; i < 3000 && !atomic_load(&svc.ready); i++)
+        usleep(10 * 1000);
+    CHECK(atomic_load(&svc.ready));
+
+    jung_bus_config ccfg = {.service = "api_gateway",
+                            .instance = "caller-1",
+                            .brokers = mb.bootstrap,
+                            .call_timeout_ms = 3000};
+    jung_bus *caller = jung_bus_open(&ccfg, &err);
+    CHECK(caller);
+
+    /* Malformed messages first: the service must skip them and keep serving. */
+    produce_raw(caller, "test_echo_tasks", "[1,2,3]");
+    produce_raw(caller, "test_echo_tasks", "{\"v\":1, \"id\": \xff");
+    produce_raw(caller, "test_echo_tasks", "");
+    produce_raw(caller, "test_echo_tasks", "{\"v\":1,\"type\":\"ECHO\",\"payload\":{}}");
+    produce_raw(caller, "test_echo_tasks",
+                "{\"v\":2,\"id\":\"x\",\"type\":\"ECHO\",\"payload\":{}}");
+    produce_raw(caller, "test_echo_tasks",
+                "{\"v\":1,\"id\":\"x\",\"type\":\"ECHO\",\"payload\":3}");
+    produce_raw(caller, "test_echo_results", "\"not a result\"");
+    produce_raw(caller, "test_echo_results", "{\"v\":1,\"task_id\":\"nobody\",\"status\":\"ok\"}");
+
+    /* Request/reply, and its latency through the mock broker. */
+    double lat[40];
+    for (int i = 0; i < 40; i++) {
+        json_t *data = NULL;
+        double t0 = now_ms();
+        CHECK(
+            jung_bus_call(caller, "test_echo", "ECHO", json_pack("{s:i}", "n", i), 0, &data, &err));
+        lat[i] = now_ms() - t0;
+        CHECK(json_integer_value(json_object_get(data, "n")) == i);
+        json_decref(data);
+    }
+    qsort(lat, 40, sizeof lat[0], cmp_double);
+    printf("request/reply through the mock broker: median %.2f ms, max %.2f ms\n", lat[20],
+           lat[39]);
+
+    /* An error result keeps its code and message. */
+    json_t *data = NULL;
+    CHECK(!jung_bus_call(caller, "test_echo", "MISSING", json_object(), 0, &data, &err));
+    CHECK(err.code == 404 && strstr(err.message, "MISSING"));
+    CHECK(data == NULL);
+
+    /* A service that does not answer in time: 504, without waiting much longer. */
+    double t0 = now_ms();
+    CHECK(!jung_bus_call(caller, "test_echo", "SLOW", json_object(), 500, &data, &err));
+    double waited = now_ms() - t0;
+    CHECK(err.code == 504);
+    CHECK(waited >= 450 && waited < 1400);
+
+    /* Fire-and-forget tasks arrive. */
+    for (int i = 0; i < 5; i++)
+        CHECK(jung_bus_send(caller, "test_echo", "NOTE", json_object(), &err));
+    for (int i = 0; i < 500 && atomic_load(&svc.sends_seen) < 5; i++)
+        usleep(10 * 1000);
+    CHECK(atomic_load(&svc.sends_seen) == 5);
+
+    /* A call to a service whose topics do not exist fails cleanly. */
+    CHECK(!jung_bus_call(caller, "no_such_service", "GET", json_object(), 300, &data, &err));
+    CHECK(err.code == 503 || err.code == 504);
+
+    jung_bus_close(caller);
+    jung_bus_stop(svc.bus);
+    pthread_join(server, NULL);
+    jung_bus_close(svc.bus);
+    mock_broker_stop(&mb);
+    printf("ok\n");
+    return 0;
+}
