@@ -3,6 +3,7 @@
 #include "loadgen/loadgen.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,13 +215,11 @@ double jb_loadgen_percentile(const int64_t *sorted, size_t n, double p)
 {
     if (n == 0)
         return 0;
-    /* Nearest rank: the smallest value with at least p% of samples at or below it. */
-    double rank = p / 100.0 * (double)n;
-    size_t idx = (size_t)rank;
-    if ((double)idx < rank)
-        idx++;
-    if (idx > 0)
-        idx--;
+    /* Nearest rank: the smallest value with at least p% of samples at or
+     * below it. The epsilon keeps 99.9% of 1000 at rank 999 despite binary
+     * floating point (0.999 * 1000 = 999.0000000000001). */
+    double rank = ceil(p / 100.0 * (double)n - 1e-9);
+    size_t idx = rank > 1 ? (size_t)rank - 1 : 0;
     if (idx >= n)
         idx = n - 1;
     return (double)sorted[idx];
