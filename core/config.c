@@ -1,0 +1,1016 @@
+/* config.c - reading and validating an experiment file (config.h).
+ *
+ * libyaml loads the whole file into a document tree whose nodes keep their
+ * line and column, so every check below can point at the offending spot.
+ * Validation walks the tree once, section by section; the first error wins
+ * (fixing one mistake at a time with an exact position beats a page of
+ * follow-on errors). */
+#include "core/config.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+/* NULL-terminated so the "did you mean" helpers can walk it. */
+const char *const jb_config_known_services[] = {
+    "auth_manager",   "user_registry",    "device_registry",
+    "device_monitor", "device_commander", "rule_engine",
+    "device_gateway", "api_gateway",      NULL,
+};
+const size_t jb_config_nknown_services =
+    sizeof jb_config_known_services / sizeof jb_config_known_services[0] - 1;
+
+static const char *const mix_labels[] = {"get_user", "get_device", "get_readings", "post_command",
+                                         NULL};
+
+/* ---- parser state and messages ------------------------------------------ */
+
+typedef struct cfg_parser {
+    const char *name; /* file name in messages */
+    yaml_document_t doc;
+    unsigned flags;
+    char *err;
+    size_t errlen;
+} cfg_parser;
+
+static bool node_error(cfg_parser *p, const yaml_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool node_error(cfg_parser *p, const yaml_node_t *node, const char *fmt, ...)
+{
+    int n = snprintf(p->err, p->errlen, "%s:%zu:%zu: ", p->name, node->start_mark.line + 1,
+                     node->start_mark.column + 1);
+    if (n < 0 || (size_t)n >= p->errlen)
+        return false;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+static const char *node_type_name(const yaml_node_t *node)
+{
+    switch (node->type) {
+    case YAML_SCALAR_NODE:
+        return "a scalar";
+    case YAML_SEQUENCE_NODE:
+        return "a list";
+    case YAML_MAPPING_NODE:
+        return "a mapping";
+    default:
+        return "nothing";
+    }
+}
+
+static const char *scalar(const yaml_node_t *node)
+{
+    return (const char *)node->data.scalar.value;
+}
+
+static bool is_plain(const yaml_node_t *node)
+{
+    return node->type == YAML_SCALAR_NODE && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+}
+
+/* Edit distance, for "did you mean" hints on misspelt keys and values. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return SIZE_MAX;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t best = diag + cost;
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* Writes " (did you mean 'x'?)" when one of choices is close to word. */
+static void suggestion(const char *word, const char *const *choices, char *out, size_t outlen)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (const char *const *c = choices; *c; c++) {
+        size_t d = edit_distance(word, *c);
+        if (d < best_d) {
+            best_d = d;
+            best = *c;
+        }
+    }
+    size_t len = strlen(word);
+    if (best && best_d <= (len < 5 ? 1u : 3u))
+        snprintf(out, outlen, " (did you mean '%s'?)", best);
+    else
+        out[0] = '\0';
+}
+
+static void join(const char *const *words, char *out, size_t outlen)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (const char *const *w = words; *w && used < outlen; w++) {
+        int n = snprintf(out + used, outlen - used, "%s%s", w == words ? "" : ", ", *w);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+/* ---- typed access to mappings -------------------------------------------- */
+
+static yaml_node_t *node_at(cfg_parser *p, int index)
+{
+    return yaml_document_get_node(&p->doc, index);
+}
+
+static bool expect_type(cfg_parser *p, const yaml_node_t *node, yaml_node_type_t type,
+                        const char *what, const char *example)
+{
+    if (node->type == type)
+        return true;
+    const char *want = type == YAML_MAPPING_NODE    ? "a mapping"
+                       : type == YAML_SEQUENCE_NODE ? "a list"
+                                                    : "a scalar";
+    return node_error(p, node, "%s must be %s, not %s (e.g. %s)", what, want, node_type_name(node),
+                      example);
+}
+
+/* Every key of map must be a scalar, known and unique. */
+static bool check_keys(cfg_parser *p, const yaml_node_t *map, const char *what,
+                       const char *const *valid)
+{
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top;
+         a++) {
+        yaml_node_t *key = node_at(p, a->key);
+        if (key->type != YAML_SCALAR_NODE)
+            return node_error(p, key, "keys in %s must be plain words, not %s", what,
+                              node_type_name(key));
+        bool known = false;
+        for (const char *const *v = valid; *v && !known; v++)
+            known = strcmp(*v, scalar(key)) == 0;
+        if (!known) {
+            char hint[96], list[512];
+            suggestion(scalar(key), valid, hint, sizeof hint);
+            join(valid, list, sizeof list);
+            return node_error(p, key, "unknown key '%s' in %s%s; valid keys: %s", scalar(key), what,
+                              hint, list);
+        }
+        for (yaml_node_pair_t *b = map->data.mapping.pairs.start; b < a; b++)
+            if (strcmp(scalar(node_at(p, b->key)), scalar(key)) == 0)
+                return node_error(p, key, "key '%s' appears twice in %s", scalar(key), what);
+    }
+    return true;
+}
+
+static yaml_node_t *lookup(cfg_parser *p, const yaml_node_t *map, const char *key)
+{
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++)
+        if (strcmp(scalar(node_at(p, a->key)), key) == 0)
+            return node_at(p, a->value);
+    return NULL;
+}
+
+static bool get_long(cfg_parser *p, const yaml_node_t *map, const char *key, long min, long max,
+                     long *out)
+{
+    yaml_node_t *v = lookup(p, map, key);
+    if (!v)
+        return true;
+    if (!is_plain(v))
+        return node_error(p, v, "'%s' must be a whole number from %ld to %ld, not %s", key, min,
+                          max, v->type == YAML_SCALAR_NODE ? "a quoted string" : node_type_name(v));
+    char *end = NULL;
+    errno = 0;
+    long n = strtol(scalar(v), &end, 10);
+    if (errno || end == scalar(v) || *end)
+        return node_error(p, v, "'%s' must be a whole number from %ld to %ld, not '%s'", key, min,
+                          max, scalar(v));
+    if (n < min || n > max)
+        return node_error(p, v, "'%s' is %ld, out of range: use %ld to %ld", key, n, min, max);
+    *out = n;
+    return true;
+}
+
+static bool get_double(cfg_parser *p, const yaml_node_t *map, const char *key, double min,
+                       double max, double *out)
+{
+    yaml_node_t *v = lookup(p, map, key);
+    if (!v)
+        return true;
+    char *end = NULL;
+    errno = 0;
+    double d = is_plain(v) ? strtod(scalar(v), &end) : NAN;
+    if (!is_plain(v) || errno || end == scalar(v) || *end || !isfinite(d))
+        return node_error(p, v, "'%s' must be a number from %g to %g, not %s%s%s", key, min, max,
+                          v->type == YAML_SCALAR_NODE ? "'" : "",
+                          v->type == YAML_SCALAR_NODE ? scalar(v) : node_type_name(v),
+                          v->type == YAML_SCALAR_NODE ? "'" : "");
+    if (d < min || d > max)
+        return node_error(p, v, "'%s' is %g, out of range: use %g to %g", key, d, min, max);
+    *out = d;
+    return true;
+}
+
+static bool get_bool(cfg_parser *p, const yaml_node_t *map, const char *key, bool *out)
+{
+    yaml_node_t *v = lookup(p, map, key);
+    if (!v)
+        return true;
+    static const char *const yes[] = {"true", "yes", "on", NULL};
+    static const char *const no[] = {"false", "no", "off", NULL};
+    for (int truth = 0; truth < 2 && is_plain(v); truth++)
+        for (const char *const *w = truth ? yes : no; *w; w++)
+            if (strcmp(*w, scalar(v)) == 0) {
+                *out = truth;
+                return true;
+            }
+    return node_error(p, v, "'%s' must be true or false, not %s%s%s", key,
+                      v->type == YAML_SCALAR_NODE ? "'" : "",
+                      v->type == YAML_SCALAR_NODE ? scalar(v) : node_type_name(v),
+                      v->type == YAML_SCALAR_NODE ? "'" : "");
+}
+
+/* A string setting; with choices, it must be one of them. */
+static bool get_string(cfg_parser *p, const yaml_node_t *map, const char *key,
+                       const char *const *choices, char *out, size_t outlen)
+{
+    yaml_node_t *v = lookup(p, map, key);
+    if (!v)
+        return true;
+    if (v->type != YAML_SCALAR_NODE)
+        return node_error(p, v, "'%s' must be a string, not %s", key, node_type_name(v));
+    const char *s = scalar(v);
+    if (choices) {
+        bool ok = false;
+        for (const char *const *c = choices; *c && !ok; c++)
+            ok = strcmp(*c, s) == 0;
+        if (!ok) {
+            char hint[96], list[256];
+            suggestion(s, choices, hint, sizeof hint);
+            join(choices, list, sizeof list);
+            return node_error(p, v, "'%s' is '%s'%s; valid values: %s", key, s, hint, list);
+        }
+    }
+    if (strlen(s) >= outlen)
+        return node_error(p, v, "'%s' is too long (at most %zu characters)", key, outlen - 1);
+    memcpy(out, s, strlen(s) + 1);
+    return true;
+}
+
+static bool require(cfg_parser *p, const yaml_node_t *map, const char *key, const char *what,
+                    const char *example)
+{
+    if (lookup(p, map, key))
+        return true;
+    return node_error(p, map, "%s is missing required key '%s' (e.g. %s)", what, key, example);
+}
+
+/* Names go into file names, container names and SQL: keep them simple. */
+static bool check_name(cfg_parser *p, const yaml_node_t *map, const char *key, const char *value)
+{
+    if (!value[0])
+        return node_error(p, lookup(p, map, key), "'%s' must not be empty", key);
+    for (const char *c = value; *c; c++)
+        if (!(('a' <= *c && *c <= 'z') || ('A' <= *c && *c <= 'Z') || ('0' <= *c && *c <= '9') ||
+              *c == '_' || *c == '-' || *c == '.'))
+            return node_error(p, lookup(p, map, key),
+                              "'%s' is '%s': use only letters, digits, '_', '-' and '.'", key,
+                              value);
+    return true;
+}
+
+/* ---- sections ------------------------------------------------------------- */
+
+static bool parse_broker(cfg_parser *p, const yaml_node_t *node, jb_config_broker *b)
+{
+    if (node->type == YAML_SCALAR_NODE) {
+        if (strcmp(scalar(node), "embedded") == 0) {
+            b->embedded = true;
+            return true;
+        }
+        return node_error(p, node,
+                          "'broker' is '%s': use 'embedded' or a mapping "
+                          "{bootstrap: HOST:PORT, properties: {...}}",
+                          scalar(node));
+    }
+    if (!expect_type(p, node, YAML_MAPPING_NODE, "'broker'",
+                     "'embedded' or {bootstrap: 127.0.0.1:9092}"))
+        return false;
+    static const char *const keys[] = {"bootstrap", "properties", NULL};
+    if (!check_keys(p, node, "broker", keys) ||
+        !require(p, node, "bootstrap", "broker", "bootstrap: 127.0.0.1:9092") ||
+        !get_string(p, node, "bootstrap", NULL, b->bootstrap, sizeof b->bootstrap))
+        return false;
+    b->embedded = false;
+    if (!b->bootstrap[0])
+        return node_error(p, lookup(p, node, "bootstrap"),
+                          "'bootstrap' must not be empty (e.g. 127.0.0.1:9092)");
+    yaml_node_t *props = lookup(p, node, "properties");
+    if (!props)
+        return true;
+    if (!expect_type(p, props, YAML_MAPPING_NODE, "'properties'", "{linger.ms: 0}"))
+        return false;
+    b->nproperties = 0;
+    for (yaml_node_pair_t *a = props->data.mapping.pairs.start; a < props->data.mapping.pairs.top;
+         a++) {
+        yaml_node_t *k = node_at(p, a->key), *v = node_at(p, a->value);
+        if (k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE)
+            return node_error(p, k->type != YAML_SCALAR_NODE ? k : v,
+                              "broker properties are librdkafka 'name: value' pairs");
+        if (b->nproperties == JB_CFG_MAX_PROPS)
+            return node_error(p, k, "too many broker properties (at most %d)", JB_CFG_MAX_PROPS);
+        jb_config_prop *prop = &b->properties[b->nproperties++];
+        if (strlen(scalar(k)) >= sizeof prop->key || strlen(scalar(v)) >= sizeof prop->value)
+            return node_error(p, k, "broker property '%s' is too long", scalar(k));
+        snprintf(prop->key, sizeof prop->key, "%s", scalar(k));
+        snprintf(prop->value, sizeof prop->value, "%s", scalar(v));
+    }
+    return true;
+}
+
+/* Which driver a platform key belongs to; 0 for every driver. */
+enum { D_PROCESS = 1, D_DOCKER = 2, D_LIBVIRT = 4, D_ALL = 7 };
+
+typedef struct platform_key {
+    const char *key;
+    unsigned drivers;
+} platform_key;
+
+static const platform_key platform_keys[] = {
+    {"name", D_ALL},
+    {"driver", D_ALL},
+    {"vcpus", D_DOCKER | D_LIBVIRT},
+    {"memory_mb", D_DOCKER | D_LIBVIRT},
+    {"stop_grace_ms", D_ALL},
+    {"ready_timeout_ms", D_ALL},
+    {"bin_dir", D_PROCESS},
+    {"network", D_DOCKER},
+    {"image_tag", D_DOCKER},
+    {"docker_socket", D_DOCKER},
+    {"image", D_LIBVIRT},
+    {"accel", D_LIBVIRT},
+    {"libvirt_uri", D_LIBVIRT},
+    {"image_dir", D_LIBVIRT},
+    {"osv", D_LIBVIRT},
+    {NULL, 0},
+};
+
+static unsigned driver_bit(const char *driver)
+{
+    return strcmp(driver, "process") == 0  ? D_PROCESS
+           : strcmp(driver, "docker") == 0 ? D_DOCKER
+                                           : D_LIBVIRT;
+}
+
+static bool check_platform_keys(cfg_parser *p, const yaml_node_t *map, const char *driver)
+{
+    const char *valid[32];
+    size_t n = 0;
+    for (const platform_key *k = platform_keys; k->key; k++)
+        valid[n++] = k->key;
+    valid[n] = NULL;
+    if (!check_keys(p, map, "platform", valid))
+        return false;
+    unsigned bit = driver_bit(driver);
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top;
+         a++) {
+        yaml_node_t *key = node_at(p, a->key);
+        for (const platform_key *k = platform_keys; k->key; k++) {
+            if (strcmp(k->key, scalar(key)) != 0 || (k->drivers & bit))
+                continue;
+            const char *applies = k->drivers == D_PROCESS   ? "process"
+                                  : k->drivers == D_DOCKER  ? "docker"
+                                  : k->drivers == D_LIBVIRT ? "libvirt"
+                                                            : "docker and libvirt";
+            return node_error(p, key, "key '%s' applies to driver %s only, not to driver '%s'",
+                              k->key, applies, driver);
+        }
+    }
+    return true;
+}
+
+static bool parse_osv(cfg_parser *p, const yaml_node_t *node, jb_config_platform *pl)
+{
+    if (!expect_type(p, node, YAML_MAPPING_NODE, "'osv'",
+                     "{kernel: PATH, disk: PATH-{service}.qcow2, cmdline: ...}"))
+        return false;
+    static const char *const keys[] = {"kernel", "disk", "cmdline", NULL};
+    return check_keys(p, node, "osv", keys) &&
+           require(p, node, "kernel", "osv", "kernel: /var/lib/jungbench/osv/loader.elf") &&
+           require(p, node, "disk", "osv", "disk: /var/lib/jungbench/osv/jung-{service}.qcow2") &&
+           get_string(p, node, "kernel", NULL, pl->osv_kernel, sizeof pl->osv_kernel) &&
+           get_string(p, node, "disk", NULL, pl->osv_disk, sizeof pl->osv_disk) &&
+           get_string(p, node, "cmdline", NULL, pl->osv_cmdline, sizeof pl->osv_cmdline);
+}
+
+static void platform_defaults(jb_config_platform *pl)
+{
+    memset(pl, 0, sizeof *pl);
+    pl->stop_grace_ms = 5000;
+    pl->ready_timeout_ms = 60000;
+    snprintf(pl->network, sizeof pl->network, "host");
+    snprintf(pl->docker_socket, sizeof pl->docker_socket, "/var/run/docker.sock");
+    snprintf(pl->image, sizeof pl->image, "microvm");
+    snprintf(pl->accel, sizeof pl->accel, "auto");
+    snprintf(pl->libvirt_uri, sizeof pl->libvirt_uri, "qemu:///system");
+    snprintf(pl->image_dir, sizeof pl->image_dir, "/var/lib/jungbench/images");
+    snprintf(pl->osv_cmdline, sizeof pl->osv_cmdline, "/jung-{service} {args}");
+}
+
+static bool parse_platform(cfg_parser *p, const yaml_node_t *node, jb_config_platform *pl)
+{
+    if (!expect_type(p, node, YAML_MAPPING_NODE, "each platform",
+                     "{name: native, driver: process}"))
+        return false;
+    static const char *const drivers[] = {"process", "docker", "libvirt", NULL};
+    static const char *const networks[] = {"host", "bridge", NULL};
+    static const char *const images[] = {"microvm", "osv", NULL};
+    static const char *const accels[] = {"auto", "kvm", "emulated", NULL};
+    platform_defaults(pl);
+    pl->line = (int)node->start_mark.line + 1;
+    if (!require(p, node, "name", "platform", "name: docker") ||
+        !require(p, node, "driver", "platform", "driver: docker") ||
+        !get_string(p, node, "driver", drivers, pl->driver, sizeof pl->driver) ||
+        !check_platform_keys(p, node, pl->driver) ||
+        !get_string(p, node, "name", NULL, pl->name, sizeof pl->name) ||
+        !check_name(p, node, "name", pl->name) ||
+        !get_double(p, node, "vcpus", 0, 64, &pl->vcpus) ||
+        !get_long(p, node, "memory_mb", 0, 1048576, &pl->memory_mb) ||
+        !get_double(p, node, "stop_grace_ms", 0, 600000, &pl->stop_grace_ms) ||
+        !get_long(p, node, "ready_timeout_ms", 100, 3600000, &pl->ready_timeout_ms) ||
+        !get_string(p, node, "bin_dir", NULL, pl->bin_dir, sizeof pl->bin_dir) ||
+        !get_string(p, node, "network", networks, pl->network, sizeof pl->network) ||
+        !get_string(p, node, "image_tag", NULL, pl->image_tag, sizeof pl->image_tag) ||
+        !get_string(p, node, "docker_socket", NULL, pl->docker_socket, sizeof pl->docker_socket) ||
+        !get_string(p, node, "image", images, pl->image, sizeof pl->image) ||
+        !get_string(p, node, "accel", accels, pl->accel, sizeof pl->accel) ||
+        !get_string(p, node, "libvirt_uri", NULL, pl->libvirt_uri, sizeof pl->libvirt_uri) ||
+        !get_string(p, node, "image_dir", NULL, pl->image_dir, sizeof pl->image_dir))
+        return false;
+    if (strcmp(pl->driver, "libvirt") == 0 && lookup(p, node, "vcpus") && pl->vcpus != 0 &&
+        pl->vcpus != floor(pl->vcpus))
+        return node_error(p, lookup(p, node, "vcpus"),
+                          "'vcpus' is %g: a libvirt guest needs a whole number of vCPUs",
+                          pl->vcpus);
+    yaml_node_t *osv = lookup(p, node, "osv");
+    bool is_osv = strcmp(pl->image, "osv") == 0;
+    if (osv && !is_osv)
+        return node_error(p, osv,
+                          "'osv' settings need 'image: osv' (this platform's image is "
+                          "'%s')",
+                          pl->image);
+    if (is_osv && !osv)
+        return node_error(p, node,
+                          "platform '%s' has 'image: osv' but no 'osv' settings "
+                          "(e.g. osv: {kernel: PATH, disk: PATH-{service}.qcow2})",
+                          pl->name);
+    return !osv || parse_osv(p, osv, pl);
+}
+
+static bool parse_platforms(cfg_parser *p, const yaml_node_t *node, jb_config *cfg)
+{
+    if (!expect_type(p, node, YAML_SEQUENCE_NODE, "'platforms'",
+                     "[{name: native, driver: process}]"))
+        return false;
+    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if (n == 0)
+        return node_error(p, node, "'platforms' is empty: list at least one platform");
+    if (n > JB_CFG_MAX_PLATFORMS)
+        return node_error(p, node, "too many platforms (%zu; at most %d)", n, JB_CFG_MAX_PLATFORMS);
+    cfg->nplatforms = 0;
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = node_at(p, *it);
+        jb_config_platform *pl = &cfg->platforms[cfg->nplatforms];
+        if (!parse_platform(p, item, pl))
+            return false;
+        for (size_t i = 0; i < cfg->nplatforms; i++)
+            if (strcmp(cfg->platforms[i].name, pl->name) == 0)
+                return node_error(p, lookup(p, item, "name"),
+                                  "platform name '%s' is used twice (line %d): names must be "
+                                  "unique",
+                                  pl->name, cfg->platforms[i].line);
+        cfg->nplatforms++;
+    }
+    return true;
+}
+
+static bool known_service(const char *name)
+{
+    for (size_t i = 0; i < jb_config_nknown_services; i++)
+        if (strcmp(jb_config_known_services[i], name) == 0)
+            return true;
+    return false;
+}
+
+static bool parse_service(cfg_parser *p, const yaml_node_t *item, jb_config_service *s)
+{
+    const yaml_node_t *name_node = item;
+    s->replicas = 1;
+    if (item->type == YAML_MAPPING_NODE) {
+        static const char *const keys[] = {"name", "replicas", NULL};
+        if (!check_keys(p, item, "service", keys) ||
+            !require(p, item, "name", "service", "name: rule_engine") ||
+            !get_long(p, item, "replicas", 1, 16, &s->replicas))
+            return false;
+        name_node = lookup(p, item, "name");
+    }
+    if (name_node->type != YAML_SCALAR_NODE)
+        return node_error(p, name_node,
+                          "each service is a name or {name: NAME, replicas: N}, not %s",
+                          node_type_name(name_node));
+    const char *name = scalar(name_node);
+    if (!known_service(name)) {
+        char hint[96], list[512];
+        suggestion(name, jb_config_known_services, hint, sizeof hint);
+        join(jb_config_known_services, list, sizeof list);
+        return node_error(p, name_node, "unknown service '%s'%s; valid services: %s", name, hint,
+                          list);
+    }
+    snprintf(s->name, sizeof s->name, "%s", name);
+    return true;
+}
+
+static bool parse_services(cfg_parser *p, const yaml_node_t *node, jb_config *cfg)
+{
+    if (!expect_type(p, node, YAML_SEQUENCE_NODE, "'services'",
+                     "[user_registry, {name: rule_engine, replicas: 2}]"))
+        return false;
+    cfg->nservices = 0;
+    for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = node_at(p, *it);
+        jb_config_service *s = &cfg->services[cfg->nservices];
+        if (cfg->nservices == JB_CFG_MAX_SERVICES)
+            return node_error(p, item, "too many services (at most %d)", JB_CFG_MAX_SERVICES);
+        if (!parse_service(p, item, s))
+            return false;
+        for (size_t i = 0; i < cfg->nservices; i++)
+            if (strcmp(cfg->services[i].name, s->name) == 0)
+                return node_error(p, item,
+                                  "service '%s' is listed twice: use 'replicas' for more "
+                                  "instances",
+                                  s->name);
+        cfg->nservices++;
+    }
+    if (cfg->nservices == 0)
+        return node_error(p, node, "'services' is empty: leave it out to run every service");
+    return true;
+}
+
+static bool parse_mix(cfg_parser *p, const yaml_node_t *node, jb_config_workload *w)
+{
+    if (!expect_type(p, node, YAML_MAPPING_NODE, "'mix'",
+                     "{get_user: 25, get_device: 25, get_readings: 225, post_command: 225}") ||
+        !check_keys(p, node, "mix", mix_labels))
+        return false;
+    w->nmix = 0;
+    long total = 0;
+    for (yaml_node_pair_t *a = node->data.mapping.pairs.start; a < node->data.mapping.pairs.top;
+         a++) {
+        const char *label = scalar(node_at(p, a->key));
+        jb_config_mix_entry *e = &w->mix[w->nmix++];
+        snprintf(e->label, sizeof e->label, "%s", label);
+        if (!get_long(p, node, label, 0, 10000000, &e->count))
+            return false;
+        total += e->count;
+    }
+    if (total == 0)
+        return node_error(p, node, "'mix' sums to 0 requests: give at least one kind a count");
+    return true;
+}
+
+static bool parse_workload(cfg_parser *p, const yaml_node_t *node, jb_config_workload *w)
+{
+    static const char *const keys[] = {"users",
+                                       "devices_per_user",
+                                       "rules_per_device",
+                                       "requests_per_user",
+                                       "mix",
+                                       "model",
+                                       "rate",
+                                       "reading_interval_ms",
+                                       "seed",
+                                       "timeout_ms",
+                                       "shuffle",
+                                       NULL};
+    static const char *const models[] = {"closed", "open", NULL};
+    long seed = (long)w->seed;
+    if (!expect_type(p, node, YAML_MAPPING_NODE, "'workload'", "{users: 30}") ||
+        !check_keys(p, node, "workload", keys) ||
+        !get_long(p, node, "users", 1, 10000, &w->users) ||
+        !get_long(p, node, "devices_per_user", 1, 10000, &w->devices_per_user) ||
+        !get_long(p, node, "rules_per_device", 0, 100, &w->rules_per_device) ||
+        !get_long(p, node, "requests_per_user", 1, 10000000, &w->requests_per_user) ||
+        !get_string(p, node, "model", models, w->model, sizeof w->model) ||
+        !get_double(p, node, "rate", 0, 1e7, &w->rate) ||
+        !get_long(p, node, "reading_interval_ms", 0, 3600000, &w->reading_interval_ms) ||
+        !get_long(p, node, "seed", 0, LONG_MAX, &seed) ||
+        !get_long(p, node, "timeout_ms", 1, 3600000, &w->timeout_ms) ||
+        !get_bool(p, node, "shuffle", &w->shuffle))
+        return false;
+    w->seed = (uint64_t)seed;
+    yaml_node_t *mix = lookup(p, node, "mix");
+    if (mix && !parse_mix(p, mix, w))
+        return false;
+    bool open = strcmp(w->model, "open") == 0;
+    if (open && w->rate <= 0)
+        return node_error(p, node, "'model: open' needs 'rate' (requests per second, > 0)");
+    if (!open && lookup(p, node, "rate"))
+        return node_error(p, lookup(p, node, "rate"),
+                          "'rate' applies to 'model: open' only (this workload is closed)");
+    return true;
+}
+
+static bool parse_metrics(cfg_parser *p, const yaml_node_t *node, jb_config_metrics *m)
+{
+    static const char *const keys[] = {"interval_ms", "runtime_daemons", NULL};
+    return expect_type(p, node, YAML_MAPPING_NODE, "'metrics'", "{interval_ms: 500}") &&
+           check_keys(p, node, "metrics", keys) &&
+           get_long(p, node, "interval_ms", 10, 60000, &m->interval_ms) &&
+           get_bool(p, node, "runtime_daemons", &m->runtime_daemons);
+}
+
+static bool parse_jung(cfg_parser *p, const yaml_node_t *node, jb_config_jung *j)
+{
+    static const char *const keys[] = {"gateway_port", "rule_interval_ms", "call_timeout_ms", NULL};
+    return expect_type(p, node, YAML_MAPPING_NODE, "'jung'", "{gateway_port: 8080}") &&
+           check_keys(p, node, "jung", keys) &&
+           get_long(p, node, "gateway_port", 0, 65535, &j->gateway_port) &&
+           get_long(p, node, "rule_interval_ms", 0, 3600000, &j->rule_interval_ms) &&
+           get_long(p, node, "call_timeout_ms", 0, 600000, &j->call_timeout_ms);
+}
+
+static bool parse_runner(cfg_parser *p, const yaml_node_t *node, jb_config_runner *r)
+{
+    static const char *const keys[] = {"id", "ready_timeout_ms", "silence_timeout_ms", NULL};
+    return expect_type(p, node, YAML_MAPPING_NODE, "'runner'", "{id: local}") &&
+           check_keys(p, node, "runner", keys) &&
+           get_string(p, node, "id", NULL, r->id, sizeof r->id) &&
+           (!lookup(p, node, "id") || check_name(p, node, "id", r->id)) &&
+           get_long(p, node, "ready_timeout_ms", 100, 3600000, &r->ready_timeout_ms) &&
+           get_long(p, node, "silence_timeout_ms", 100, 3600000, &r->silence_timeout_ms);
+}
+
+/* ---- files named by the config -------------------------------------------- */
+
+static void expand_service(const char *template, const char *service, char *out, size_t outlen)
+{
+    const char *at = strstr(template, "{service}");
+    if (!at)
+        snprintf(out, outlen, "%s", template);
+    else
+        snprintf(out, outlen, "%.*s%s%s", (int)(at - template), template, service,
+                 at + strlen("{service}"));
+}
+
+static bool check_file(cfg_parser *p, const yaml_node_t *at, const char *what, const char *path,
+                       bool want_dir)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return node_error(p, at,
+                          "%s '%s' does not exist (%s); build it with `jungbench images` "
+                          "or fix the path",
+                          what, path, strerror(errno));
+    if (want_dir != S_ISDIR(st.st_mode))
+        return node_error(p, at, "%s '%s' is not a %s", what, path, want_dir ? "folder" : "file");
+    return true;
+}
+
+static bool check_platform_files(cfg_parser *p, const yaml_node_t *node,
+                                 const jb_config_platform *pl, const jb_config *cfg)
+{
+    if (strcmp(pl->driver, "libvirt") != 0)
+        return true;
+    if (strcmp(pl->image, "microvm") == 0) {
+        yaml_node_t *at = lookup(p, node, "image_dir");
+        return check_file(p, at ? at : node, "microVM image folder", pl->image_dir, true);
+    }
+    yaml_node_t *osv = lookup(p, node, "osv");
+    char path[JB_CFG_PATH + 64];
+    for (size_t i = 0; i < cfg->nservices; i++) {
+        expand_service(pl->osv_kernel, cfg->services[i].name, path, sizeof path);
+        if (!check_file(p, lookup(p, osv, "kernel"), "OSv kernel", path, false))
+            return false;
+        expand_service(pl->osv_disk, cfg->services[i].name, path, sizeof path);
+        if (!check_file(p, lookup(p, osv, "disk"), "OSv disk", path, false))
+            return false;
+    }
+    return true;
+}
+
+static bool check_files(cfg_parser *p, const yaml_node_t *root, const jb_config *cfg)
+{
+    yaml_node_t *list = lookup(p, root, "platforms");
+    if (!list)
+        return true;
+    size_t i = 0;
+    for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top;
+         it++, i++)
+        if (!check_platform_files(p, node_at(p, *it), &cfg->platforms[i], cfg))
+            return false;
+    return true;
+}
+
+/* ---- the document ------------------------------------------------------- */
+
+static bool parse_root(cfg_parser *p, const yaml_node_t *root, jb_config *cfg)
+{
+    static const char *const keys[] = {
+        "name",     "description", "iterations", "on_failure", "broker", "platforms", "services",
+        "workload", "metrics",     "jung",       "runner",     "output", NULL};
+    static const char *const on_failure[] = {"continue", "stop", NULL};
+    char failure[16] = "continue";
+    if (!expect_type(p, root, YAML_MAPPING_NODE, "an experiment file",
+                     "name: my-experiment\\nplatforms: [...]") ||
+        !check_keys(p, root, "experiment", keys) ||
+        !require(p, root, "name", "experiment", "name: osv-vs-docker") ||
+        !require(p, root, "platforms", "experiment",
+                 "platforms: [{name: native, driver: process}]") ||
+        !get_string(p, root, "name", NULL, cfg->name, sizeof cfg->name) ||
+        !check_name(p, root, "name", cfg->name) ||
+        !get_string(p, root, "description", NULL, cfg->description, sizeof cfg->description) ||
+        !get_long(p, root, "iterations", 1, 100000, &cfg->iterations) ||
+        !get_string(p, root, "on_failure", on_failure, failure, sizeof failure) ||
+        !get_string(p, root, "output", NULL, cfg->output, sizeof cfg->output))
+        return false;
+    cfg->stop_on_failure = strcmp(failure, "stop") == 0;
+    yaml_node_t *n;
+    if ((n = lookup(p, root, "broker")) && !parse_broker(p, n, &cfg->broker))
+        return false;
+    if ((n = lookup(p, root, "services")) && !parse_services(p, n, cfg))
+        return false;
+    if (!parse_platforms(p, lookup(p, root, "platforms"), cfg))
+        return false;
+    if ((n = lookup(p, root, "workload")) && !parse_workload(p, n, &cfg->workload))
+        return false;
+    if ((n = lookup(p, root, "metrics")) && !parse_metrics(p, n, &cfg->metrics))
+        return false;
+    if ((n = lookup(p, root, "jung")) && !parse_jung(p, n, &cfg->jung))
+        return false;
+    if ((n = lookup(p, root, "runner")) && !parse_runner(p, n, &cfg->runner))
+        return false;
+    if (!cfg->output[0])
+        return node_error(p, lookup(p, root, "output"), "'output' must not be empty");
+    return !(p->flags & JB_CONFIG_CHECK_FILES) || check_files(p, root, cfg);
+}
+
+void jb_config_defaults(jb_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->iterations = 30;
+    cfg->broker.embedded = true;
+    for (size_t i = 0; i < jb_config_nknown_services; i++) {
+        snprintf(cfg->services[i].name, sizeof cfg->services[i].name, "%s",
+                 jb_config_known_services[i]);
+        cfg->services[i].replicas = 1;
+    }
+    cfg->nservices = jb_config_nknown_services;
+    platform_defaults(&cfg->platforms[0]);
+    snprintf(cfg->platforms[0].name, sizeof cfg->platforms[0].name, "native");
+    snprintf(cfg->platforms[0].driver, sizeof cfg->platforms[0].driver, "process");
+    cfg->nplatforms = 1;
+    jb_config_workload *w = &cfg->workload;
+    *w = (jb_config_workload){.users = 30,
+                              .devices_per_user = 30,
+                              .rules_per_device = 1,
+                              .requests_per_user = 500,
+                              .nmix = 4,
+                              .seed = 1,
+                              .timeout_ms = 10000};
+    static const long table2[] = {25, 25, 225, 225};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(w->mix[i].label, sizeof w->mix[i].label, "%s", mix_labels[i]);
+        w->mix[i].count = table2[i];
+    }
+    snprintf(w->model, sizeof w->model, "closed");
+    cfg->metrics = (jb_config_metrics){.interval_ms = 500, .runtime_daemons = true};
+    snprintf(cfg->runner.id, sizeof cfg->runner.id, "local");
+    cfg->runner.ready_timeout_ms = 120000;
+    cfg->runner.silence_timeout_ms = 30000;
+    snprintf(cfg->output, sizeof cfg->output, "results");
+}
+
+static bool load_error(char *err, size_t errlen, const char *name, const yaml_parser_t *parser)
+{
+    const yaml_mark_t *m = parser->problem_mark.line || parser->problem_mark.column
+                               ? &parser->problem_mark
+                               : &parser->context_mark;
+    snprintf(err, errlen, "%s:%zu:%zu: not valid YAML: %s%s%s", name, m->line + 1, m->column + 1,
+             parser->problem ? parser->problem : "parse error", parser->context ? " " : "",
+             parser->context ? parser->context : "");
+    return false;
+}
+
+bool jb_config_parse(const char *name, const char *text, size_t len, unsigned flags, jb_config *cfg,
+                     char *err, size_t errlen)
+{
+    jb_config_defaults(cfg);
+    snprintf(cfg->path, sizeof cfg->path, "%s", name);
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        return snprintf(err, errlen, "%s: out of memory", name), false;
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    cfg_parser p = {.name = name, .flags = flags, .err = err, .errlen = errlen};
+    if (!yaml_parser_load(&parser, &p.doc)) {
+        load_error(err, errlen, name, &parser);
+        yaml_parser_delete(&parser);
+        return false;
+    }
+    yaml_parser_delete(&parser);
+    yaml_node_t *root = yaml_document_get_root_node(&p.doc);
+    bool ok;
+    if (!root)
+        ok = snprintf(err, errlen,
+                      "%s:1:1: the file is empty; an experiment needs at least "
+                      "'name' and 'platforms'",
+                      name) < 0;
+    else
+        ok = parse_root(&p, root, cfg);
+    yaml_document_delete(&p.doc);
+    return ok;
+}
+
+bool jb_config_load(const char *path, unsigned flags, jb_config *cfg, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return snprintf(err, errlen, "%s: cannot open the config file: %s", path, strerror(errno)),
+               false;
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *grown = realloc(text, cap);
+            if (!grown || cap > (16u << 20)) {
+                free(grown ? grown : text);
+                fclose(f);
+                return snprintf(err, errlen, "%s: too large for a config file", path), false;
+            }
+            text = grown;
+        }
+        size_t got = fread(text + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    bool read_error = ferror(f);
+    fclose(f);
+    if (read_error) {
+        free(text);
+        return snprintf(err, errlen, "%s: cannot read the config file", path), false;
+    }
+    bool ok = jb_config_parse(path, text, len, flags, cfg, err, errlen);
+    free(text);
+    return ok;
+}
+
+/* ---- lookups and output -------------------------------------------------- */
+
+const jb_config_platform *jb_config_platform_named(const jb_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nplatforms; i++)
+        if (strcmp(cfg->platforms[i].name, name) == 0)
+            return &cfg->platforms[i];
+    return NULL;
+}
+
+void jb_config_mix_spec(const jb_config_workload *w, char *out, size_t outlen)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < w->nmix && used < outlen; i++) {
+        int n = snprintf(out + used, outlen - used, "%s%s=%ld", i ? "," : "", w->mix[i].label,
+                         w->mix[i].count);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+void jb_config_props_spec(const jb_config_broker *b, char *out, size_t outlen)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < b->nproperties && used < outlen; i++) {
+        int n = snprintf(out + used, outlen - used, "%s%s=%s", i ? "," : "", b->properties[i].key,
+                         b->properties[i].value);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+static json_t *platform_json(const jb_config_platform *pl)
+{
+    json_t *o =
+        json_pack("{s:s, s:s, s:f, s:I, s:f, s:I}", "name", pl->name, "driver", pl->driver, "vcpus",
+                  pl->vcpus, "memory_mb", (json_int_t)pl->memory_mb, "stop_grace_ms",
+                  pl->stop_grace_ms, "ready_timeout_ms", (json_int_t)pl->ready_timeout_ms);
+    if (!o)
+        return NULL;
+    if (strcmp(pl->driver, "process") == 0)
+        json_object_set_new(o, "bin_dir", json_string(pl->bin_dir));
+    if (strcmp(pl->driver, "docker") == 0) {
+        json_object_set_new(o, "network", json_string(pl->network));
+        json_object_set_new(o, "image_tag", json_string(pl->image_tag));
+        json_object_set_new(o, "docker_socket", json_string(pl->docker_socket));
+    }
+    if (strcmp(pl->driver, "libvirt") == 0) {
+        json_object_set_new(o, "image", json_string(pl->image));
+        json_object_set_new(o, "accel", json_string(pl->accel));
+        json_object_set_new(o, "libvirt_uri", json_string(pl->libvirt_uri));
+        json_object_set_new(o, "image_dir", json_string(pl->image_dir));
+        if (strcmp(pl->image, "osv") == 0)
+            json_object_set_new(o, "osv",
+                                json_pack("{s:s, s:s, s:s}", "kernel", pl->osv_kernel, "disk",
+                                          pl->osv_disk, "cmdline", pl->osv_cmdline));
+    }
+    return o;
+}
+
+static json_t *workload_json(const jb_config_workload *w)
+{
+    json_t *mix = json_object();
+    for (size_t i = 0; i < w->nmix; i++)
+        json_object_set_new(mix, w->mix[i].label, json_integer(w->mix[i].count));
+    return json_pack("{s:I, s:I, s:I, s:I, s:o, s:s, s:f, s:I, s:I, s:I, s:b}", "users",
+                     (json_int_t)w->users, "devices_per_user", (json_int_t)w->devices_per_user,
+                     "rules_per_device", (json_int_t)w->rules_per_device, "requests_per_user",
+                     (json_int_t)w->requests_per_user, "mix", mix, "model", w->model, "rate",
+                     w->rate, "reading_interval_ms", (json_int_t)w->reading_interval_ms, "seed",
+                     (json_int_t)w->seed, "timeout_ms", (json_int_t)w->timeout_ms, "shuffle",
+                     w->shuffle);
+}
+
+static json_t *broker_json(const jb_config_broker *b)
+{
+    if (b->embedded)
+        return json_string("embedded");
+    json_t *props = json_object();
+    for (size_t i = 0; i < b->nproperties; i++)
+        json_object_set_new(props, b->properties[i].key, json_string(b->properties[i].value));
+    return json_pack("{s:s, s:o}", "bootstrap", b->bootstrap, "properties", props);
+}
+
+char *jb_config_to_json(const jb_config *cfg)
+{
+    json_t *platforms = json_array(), *services = json_array();
+    for (size_t i = 0; i < cfg->nplatforms; i++)
+        json_array_append_new(platforms, platform_json(&cfg->platforms[i]));
+    for (size_t i = 0; i < cfg->nservices; i++)
+        json_array_append_new(services,
+                              json_pack("{s:s, s:I}", "name", cfg->services[i].name, "replicas",
+                                        (json_int_t)cfg->services[i].replicas));
+    json_t *root = json_pack(
+        "{s:s, s:s, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:{s:I, s:b}, s:{s:I, s:I, s:I},"
+        " s:{s:s, s:I, s:I}, s:s}",
+        "file", cfg->path, "name", cfg->name, "description", cfg->description, "iterations",
+        (json_int_t)cfg->iterations, "on_failure", cfg->stop_on_failure ? "stop" : "continue",
+        "broker", broker_json(&cfg->broker), "platforms", platforms, "services", services,
+        "workload", workload_json(&cfg->workload), "metrics", "interval_ms",
+        (json_int_t)cfg->metrics.interval_ms, "runtime_daemons", cfg->metrics.runtime_daemons,
+        "jung", "gateway_port", (json_int_t)cfg->jung.gateway_port, "rule_interval_ms",
+        (json_int_t)cfg->jung.rule_interval_ms, "call_timeout_ms",
+        (json_int_t)cfg->jung.call_timeout_ms, "runner", "id", cfg->runner.id, "ready_timeout_ms",
+        (json_int_t)cfg->runner.ready_timeout_ms, "silence_timeout_ms",
+        (json_int_t)cfg->runner.silence_timeout_ms, "output", cfg->output);
+    if (!root)
+        return NULL;
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    return text;
+}
+
+bool jb_config_dump(const jb_config *cfg, FILE *out)
+{
+    char *text = jb_config_to_json(cfg);
+    if (!text)
+        return false;
+    bool ok = fputs(text, out) >= 0 && fputc('\n', out) != EOF;
+    free(text);
+    return ok;
+}

@@ -1,0 +1,211 @@
+/* test_config.c - experiment files: the shipped ones load, defaults match the
+ * dissertation, and each kind of mistake gets its exact message. */
+#include "core/config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failures;
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+static jb_config *cfg;
+
+static bool parse(const char *text, char *err, size_t errlen)
+{
+    return jb_config_parse("t.yaml", text, strlen(text), 0, cfg, err, errlen);
+}
+
+/* The text must fail with exactly this message. */
+static void expect_error(const char *text, const char *message)
+{
+    char err[1024] = "";
+    bool ok = parse(text, err, sizeof err);
+    if (ok || strcmp(err, message) != 0) {
+        fprintf(stderr, "for:\n%s\nexpected: %s\n     got: %s\n", text, message,
+                ok ? "(success)" : err);
+        failures++;
+    }
+}
+
+static void test_defaults(void)
+{
+    char err[512];
+    CHECK(parse("name: x\nplatforms: [{name: p, driver: process}]\n", err, sizeof err));
+    CHECK(cfg->iterations == 30);
+    CHECK(cfg->broker.embedded);
+    CHECK(cfg->nservices == 8 && cfg->services[7].replicas == 1);
+    CHECK(strcmp(cfg->services[7].name, "api_gateway") == 0);
+    CHECK(cfg->workload.users == 30 && cfg->workload.devices_per_user == 30);
+    CHECK(cfg->workload.rules_per_device == 1 && cfg->workload.requests_per_user == 500);
+    char mix[256];
+    jb_config_mix_spec(&cfg->workload, mix, sizeof mix);
+    CHECK(strcmp(mix, "get_user=25,get_device=25,get_readings=225,post_command=225") == 0);
+    CHECK(strcmp(cfg->workload.model, "closed") == 0);
+    CHECK(strcmp(cfg->output, "results") == 0);
+    CHECK(strcmp(cfg->runner.id, "local") == 0);
+    CHECK(!cfg->stop_on_failure);
+}
+
+static void test_full(void)
+{
+    char err[512];
+    const char *text = "name: full\n"
+                       "iterations: 4\n"
+                       "on_failure: stop\n"
+                       "broker: {bootstrap: '127.0.0.1:9092', properties: {linger.ms: 0}}\n"
+                       "services: [user_registry, {name: rule_engine, replicas: 2}]\n"
+                       "platforms:\n"
+                       "  - {name: d, driver: docker, vcpus: 1.5, network: bridge}\n"
+                       "  - {name: v, driver: libvirt, vcpus: 2, accel: emulated,\n"
+                       "     image: osv, osv: {kernel: /k, disk: '/d-{service}.img'}}\n"
+                       "workload: {model: open, rate: 200, mix: {post_command: 3, get_user: 1},"
+                       " shuffle: yes, seed: 7}\n"
+                       "metrics: {interval_ms: 100, runtime_daemons: false}\n"
+                       "runner: {id: lab-1, ready_timeout_ms: 5000}\n";
+    CHECK(parse(text, err, sizeof err));
+    CHECK(cfg->iterations == 4 && cfg->stop_on_failure);
+    CHECK(!cfg->broker.embedded && strcmp(cfg->broker.bootstrap, "127.0.0.1:9092") == 0);
+    char props[256];
+    jb_config_props_spec(&cfg->broker, props, sizeof props);
+    CHECK(strcmp(props, "linger.ms=0") == 0);
+    CHECK(cfg->nservices == 2 && cfg->services[1].replicas == 2);
+    CHECK(cfg->nplatforms == 2 && cfg->platforms[0].vcpus == 1.5);
+    CHECK(strcmp(cfg->platforms[0].network, "bridge") == 0);
+    CHECK(cfg->platforms[1].line == 8);
+    CHECK(strcmp(cfg->platforms[1].osv_disk, "/d-{service}.img") == 0);
+    char mix[256];
+    jb_config_mix_spec(&cfg->workload, mix, sizeof mix);
+    CHECK(strcmp(mix, "post_command=3,get_user=1") == 0);
+    CHECK(cfg->workload.rate == 200 && cfg->workload.shuffle && cfg->workload.seed == 7);
+    CHECK(jb_config_platform_named(cfg, "v") == &cfg->platforms[1]);
+    CHECK(jb_config_platform_named(cfg, "nope") == NULL);
+    char *json = jb_config_to_json(cfg);
+    CHECK(json && strstr(json, "\"kernel\": \"/k\"") && strstr(json, "\"rate\": 200"));
+    free(json);
+}
+
+static void test_errors(void)
+{
+    const char *P = "platforms: [{name: p, driver: process}]\n";
+    char text[1024];
+    snprintf(text, sizeof text, "name: x\niteratons: 3\n%s", P);
+    expect_error(text, "t.yaml:2:1: unknown key 'iteratons' in experiment (did you mean "
+                       "'iterations'?); valid keys: name, description, iterations, on_failure, "
+                       "broker, platforms, services, workload, metrics, jung, runner, output");
+    snprintf(text, sizeof text, "name: x\niterations: many\n%s", P);
+    expect_error(text, "t.yaml:2:13: 'iterations' must be a whole number from 1 to 100000, not "
+                       "'many'");
+    snprintf(text, sizeof text, "name: x\niterations: 0\n%s", P);
+    expect_error(text, "t.yaml:2:13: 'iterations' is 0, out of range: use 1 to 100000");
+    snprintf(text, sizeof text, "name: x\niterations: '3'\n%s", P);
+    expect_error(text, "t.yaml:2:13: 'iterations' must be a whole number from 1 to 100000, not "
+                       "a quoted string");
+    expect_error("name: x\n", "t.yaml:1:1: experiment is missing required key 'platforms' "
+                              "(e.g. platforms: [{name: native, driver: process}])");
+    expect_error("name: x\nplatforms: [{name: p, driver: dokker}]\n",
+                 "t.yaml:2:31: 'driver' is 'dokker' (did you mean 'docker'?); valid values: "
+                 "process, docker, libvirt");
+    expect_error("name: x\nplatforms: [{name: p, driver: process, vcpus: 2}]\n",
+                 "t.yaml:2:40: key 'vcpus' applies to driver docker and libvirt only, not to "
+                 "driver 'process'");
+    expect_error("name: x\nplatforms:\n  - {name: p, driver: process}\n  - {name: p, driver: "
+                 "docker}\n",
+                 "t.yaml:4:12: platform name 'p' is used twice (line 3): names must be unique");
+    expect_error("name: x\nplatforms: [{name: v, driver: libvirt, image: osv}]\n",
+                 "t.yaml:2:13: platform 'v' has 'image: osv' but no 'osv' settings (e.g. osv: "
+                 "{kernel: PATH, disk: PATH-{service}.qcow2})");
+    snprintf(text, sizeof text, "name: x\n%sservices: [user_registy]\n", P);
+    expect_error(text, "t.yaml:3:12: unknown service 'user_registy' (did you mean "
+                       "'user_registry'?); valid services: auth_manager, user_registry, "
+                       "device_registry, device_monitor, device_commander, rule_engine, "
+                       "device_gateway, api_gateway");
+    snprintf(text, sizeof text, "name: x\n%sworkload: {model: open}\n", P);
+    expect_error(text, "t.yaml:3:11: 'model: open' needs 'rate' (requests per second, > 0)");
+    snprintf(text, sizeof text, "name: x\n%sworkload: {mix: {get_user: 0}}\n", P);
+    expect_error(text, "t.yaml:3:17: 'mix' sums to 0 requests: give at least one kind a count");
+    snprintf(text, sizeof text, "name: x\n%smetrics: {runtime_daemons: maybe}\n", P);
+    expect_error(text, "t.yaml:3:28: 'runtime_daemons' must be true or false, not 'maybe'");
+    snprintf(text, sizeof text, "name: x\n%sbroker: kafka\n", P);
+    expect_error(text, "t.yaml:3:9: 'broker' is 'kafka': use 'embedded' or a mapping "
+                       "{bootstrap: HOST:PORT, properties: {...}}");
+    snprintf(text, sizeof text, "name: 'a b'\n%s", P);
+    expect_error(text, "t.yaml:1:7: 'name' is 'a b': use only letters, digits, '_', '-' and '.'");
+    snprintf(text, sizeof text, "name: x\nname: y\n%s", P);
+    expect_error(text, "t.yaml:2:1: key 'name' appears twice in experiment");
+    expect_error("name: x\nplatforms: {name: p}\n",
+                 "t.yaml:2:12: 'platforms' must be a list, not a mapping (e.g. [{name: native, "
+                 "driver: process}])");
+    expect_error("name: [x\n", "t.yaml:2:1: not valid YAML: did not find expected ',' or ']' "
+                               "while parsing a flow sequence");
+    expect_error("", "t.yaml:1:1: the file is empty; an experiment needs at least 'name' and "
+                     "'platforms'");
+}
+
+static void test_files(void)
+{
+    char err[1024];
+    const char *text = "name: x\nplatforms:\n  - name: v\n    driver: libvirt\n    image: osv\n"
+                       "    osv: {kernel: /nonexistent/loader.elf, disk: /d}\n";
+    CHECK(jb_config_parse("t.yaml", text, strlen(text), 0, cfg, err, sizeof err));
+    CHECK(!jb_config_parse("t.yaml", text, strlen(text), JB_CONFIG_CHECK_FILES, cfg, err,
+                           sizeof err));
+    CHECK(strcmp(err, "t.yaml:6:19: OSv kernel '/nonexistent/loader.elf' does not exist (No "
+                      "such file or directory); build it with `jungbench images` or fix the "
+                      "path") == 0);
+    CHECK(!jb_config_load("/nonexistent/x.yaml", 0, cfg, err, sizeof err));
+    CHECK(strcmp(err, "/nonexistent/x.yaml: cannot open the config file: No such file or "
+                      "directory") == 0);
+}
+
+/* Every shipped config loads (file checks off: images need not exist here). */
+static void test_shipped(const char *dir)
+{
+    static const char *const files[] = {"quickstart.yaml", "osv-vs-docker.yaml",
+                                        "microvm-vs-docker.yaml", "ci-smoke.yaml"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[2048], err[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        if (!jb_config_load(path, 0, cfg, err, sizeof err)) {
+            fprintf(stderr, "%s\n", err);
+            failures++;
+        }
+    }
+    char path[2048], err[1024];
+    snprintf(path, sizeof path, "%s/osv-vs-docker.yaml", dir);
+    CHECK(jb_config_load(path, 0, cfg, err, sizeof err));
+    CHECK(cfg->iterations == 30 && cfg->nplatforms == 2 && cfg->platforms[0].vcpus == 2);
+    CHECK(strcmp(cfg->platforms[0].image, "osv") == 0);
+    snprintf(path, sizeof path, "%s/quickstart.yaml", dir);
+    CHECK(jb_config_load(path, 0, cfg, err, sizeof err));
+    CHECK(cfg->iterations == 3 && strcmp(cfg->platforms[0].driver, "process") == 0);
+    CHECK(cfg->workload.users * cfg->workload.requests_per_user == 15000);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_config CONFIGS_DIR\n");
+        return 2;
+    }
+    cfg = malloc(sizeof *cfg);
+    if (!cfg)
+        return 1;
+    test_defaults();
+    test_full();
+    test_errors();
+    test_files();
+    test_shipped(argv[1]);
+    free(cfg);
+    if (failures)
+        fprintf(stderr, "%d check(s) failed\n", failures);
+    return failures ? 1 : 0;
+}
