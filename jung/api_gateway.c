@@ -15,7 +15,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -24,7 +23,6 @@
 
 #define GW_SERVICE "api_gateway"
 #define GW_MAX_NAME 64
-#define GW_DEFAULT_MAX_BODY (16 * 1024)
 #define GW_DEFAULT_PAGE_SIZE 10
 #define GW_MAX_PAGE_SIZE 1000
 #define GW_CONNECTION_LIMIT 1024
@@ -606,97 +604,41 @@ static bool refuse_task(void *ctx, jung_bus *bus, const jung_task *task, json_t 
 
 /* ---- command line ------------------------------------------------------- */
 
+#define GW_SUMMARY "Jung's REST API gateway (docs/rest-api.md) on libmicrohttpd."
+
+/* The services the gateway calls: their results topics are read from the
+ * start so no request pays for the first lookup. */
+static const char *const gw_callees[] = {"auth_manager",   "user_registry",    "device_registry",
+                                         "device_monitor", "device_commander", "rule_engine"};
+
 typedef struct gw_options {
     const char *bind;
-    long port;
-    long max_body;
+    const char *port;
+    const char *max_body;
+    long port_n;
+    long max_body_n;
 } gw_options;
 
-static void usage(FILE *out)
+static bool parse_gateway_options(gw_options *o, jung_service_opts *opts, int argc, char **argv)
 {
-    fprintf(out,
-            "Usage: jung-api-gateway [OPTIONS]\n\n"
-            "Jung's REST API gateway (docs/rest-api.md) on libmicrohttpd.\n\n"
-            "Options (environment variable in brackets; options win):\n"
-            "  --port N          HTTP port, 0 picks a free one [JUNG_HTTP_PORT] (default 8080)\n"
-            "  --bind ADDR       IPv4 address to listen on [JUNG_HTTP_BIND] (default 127.0.0.1)\n"
-            "  --max-body BYTES  larger request bodies get 413 [JUNG_MAX_BODY] (default %d)\n"
-            "  --brokers, --instance, --kafka-prop, --broker-map, --workers, --timeout-ms\n"
-            "                    the options every Jung service takes (docs/tasks.md)\n"
-            "  -h, --help        this help\n\n"
-            "Prints 'jung api_gateway ready instance=ID http=http://ADDR:PORT' when serving.\n",
-            GW_DEFAULT_MAX_BODY);
-}
-
-static bool parse_number(const char *opt, const char *val, long min, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long n = strtol(val, &end, 10);
-    if (errno || end == val || *end || n < min || n > max) {
-        fprintf(stderr, "jung-api-gateway: %s must be a whole number in %ld..%ld, got '%s'\n", opt,
-                min, max, val);
+    const jung_service_opt extra[] = {
+        {"port", "JUNG_HTTP_PORT", "HTTP port, 0 picks a free one", &o->port},
+        {"bind", "JUNG_HTTP_BIND", "IPv4 address to listen on", &o->bind},
+        {"max-body", "JUNG_MAX_BODY", "bodies over this many bytes get 413", &o->max_body},
+    };
+    if (!jung_service_opts_parse_extra(opts, GW_SERVICE, GW_SUMMARY, extra, 3, argc, argv))
         return false;
-    }
-    *out = n;
-    return true;
-}
-
-/* Takes the gateway's own options out of argv (compacting it in place) so
- * the rest goes to jung_service_opts_parse unchanged. Returns -1 on a usage
- * error, 1 for --help, 0 otherwise. */
-static int take_gateway_options(gw_options *o, int *argc, char **argv)
-{
-    const char *env;
-    if ((env = getenv("JUNG_HTTP_BIND")))
-        o->bind = env;
-    if ((env = getenv("JUNG_HTTP_PORT")) &&
-        !parse_number("JUNG_HTTP_PORT", env, 0, 65535, &o->port))
-        return -1;
-    if ((env = getenv("JUNG_MAX_BODY")) &&
-        !parse_number("JUNG_MAX_BODY", env, 1, 64L * 1024 * 1024, &o->max_body))
-        return -1;
-    int kept = 1;
-    for (int i = 1; i < *argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
-            return 1;
-        const char *names[] = {"--port", "--bind", "--max-body"};
-        int which = -1;
-        const char *val = NULL;
-        for (int k = 0; k < 3; k++) {
-            size_t n = strlen(names[k]);
-            if (strncmp(a, names[k], n) == 0 && (a[n] == '\0' || a[n] == '=')) {
-                which = k;
-                val = a[n] == '=' ? a + n + 1 : NULL;
-            }
-        }
-        if (which < 0) {
-            argv[kept++] = argv[i];
-            continue;
-        }
-        if (!val) {
-            if (i + 1 >= *argc) {
-                fprintf(stderr, "jung-api-gateway: %s needs a value (see --help)\n", a);
-                return -1;
-            }
-            val = argv[++i];
-        }
-        if (which == 0 && !parse_number("--port", val, 0, 65535, &o->port))
-            return -1;
-        if (which == 1)
-            o->bind = val;
-        if (which == 2 && !parse_number("--max-body", val, 1, 64L * 1024 * 1024, &o->max_body))
-            return -1;
-    }
-    argv[kept] = NULL;
-    *argc = kept;
-    return 0;
+    if (jung_service_parse_int(GW_SERVICE, "--port", o->port, 0, 65535, &o->port_n) &&
+        jung_service_parse_int(GW_SERVICE, "--max-body", o->max_body, 1, 64L * 1024 * 1024,
+                               &o->max_body_n))
+        return true;
+    jung_service_opts_free(opts);
+    return false;
 }
 
 static struct MHD_Daemon *start_http(gateway *gw, const gw_options *o, unsigned *port)
 {
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port_n)};
     if (inet_pton(AF_INET, o->bind, &addr.sin_addr) != 1) {
         fprintf(stderr, "jung-api-gateway: --bind '%s' is not an IPv4 address\n", o->bind);
         return NULL;
@@ -709,45 +651,58 @@ static struct MHD_Daemon *start_http(gateway *gw, const gw_options *o, unsigned 
         (unsigned)GW_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)GW_IDLE_TIMEOUT_S,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
     if (!d) {
-        fprintf(stderr, "jung-api-gateway: cannot listen on %s:%ld: %s\n", o->bind, o->port,
+        fprintf(stderr, "jung-api-gateway: cannot listen on %s:%ld: %s\n", o->bind, o->port_n,
                 strerror(errno));
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    *port = info ? info->port : (unsigned)o->port;
+    *port = info ? info->port : (unsigned)o->port_n;
     return d;
+}
+
+typedef struct ready_line {
+    const char *instance;
+    char extra[96];
+} ready_line;
+
+/* Runs once the bus is serving, so "ready" means HTTP and bus both are. */
+static void announce_ready(void *arg)
+{
+    ready_line *r = arg;
+    jung_service_ready(GW_SERVICE, r->instance, r->extra);
 }
 
 static int serve(gateway *gw, const gw_options *o, const char *instance)
 {
+    jung_error err = {0};
+    for (size_t i = 0; i < sizeof gw_callees / sizeof gw_callees[0]; i++)
+        if (!jung_bus_prepare_call(gw->bus, gw_callees[i], &err)) {
+            fprintf(stderr, "jung-api-gateway: cannot read %s_results: %s\n", gw_callees[i],
+                    err.message);
+            return 1;
+        }
     unsigned port;
     struct MHD_Daemon *d = start_http(gw, o, &port);
     if (!d)
         return 1;
-    char extra[96];
-    snprintf(extra, sizeof extra, "http=http://%s:%u", o->bind, port);
-    jung_service_ready(GW_SERVICE, instance, extra);
-    jung_error err = {0};
+    ready_line ready = {.instance = instance};
+    snprintf(ready.extra, sizeof ready.extra, "http=http://%s:%u", o->bind, port);
+    jung_bus_on_ready(gw->bus, announce_ready, &ready);
     bool ok = jung_bus_serve(gw->bus, refuse_task, gw, &err);
     if (!ok)
         fprintf(stderr, "jung-api-gateway: bus failed: %s\n", err.message);
-    MHD_stop_daemon(d);
+    MHD_stop_daemon(d); /* waits for the connection threads */
     return ok ? 0 : 1;
 }
 
 int main(int argc, char **argv)
 {
-    gw_options o = {.bind = "127.0.0.1", .port = 8080, .max_body = GW_DEFAULT_MAX_BODY};
-    int taken = take_gateway_options(&o, &argc, argv);
-    if (taken != 0) {
-        usage(taken > 0 ? stdout : stderr);
-        return taken > 0 ? 0 : 2;
-    }
+    gw_options o = {.bind = "127.0.0.1", .port = "8080", .max_body = "16384"};
     jung_service_opts opts;
-    if (!jung_service_opts_parse(&opts, GW_SERVICE, argc, argv))
-        return 2;
+    if (!parse_gateway_options(&o, &opts, argc, argv))
+        return opts.help ? 0 : 2;
     jung_error err = {0};
-    gateway gw = {.max_body = (size_t)o.max_body, .call_timeout_ms = opts.bus.call_timeout_ms};
+    gateway gw = {.max_body = (size_t)o.max_body_n, .call_timeout_ms = opts.bus.call_timeout_ms};
     gw.bus = jung_bus_open(&opts.bus, &err);
     if (!gw.bus) {
         fprintf(stderr, "jung-api-gateway: cannot open the bus: %s\n", err.message);

@@ -32,20 +32,72 @@ void jung_error_set(jung_error *err, int code, const char *fmt, ...)
     va_end(ap);
 }
 
-bool jung_service_opts_parse(jung_service_opts *opts, const char *service, int argc, char **argv)
+/* Options as libjung takes them: the service's extras (--NAME V or
+ * --NAME=V) plus --brokers/--instance, which the fake ignores. */
+bool jung_service_opts_parse_extra(jung_service_opts *opts, const char *service,
+                                   const char *summary, const jung_service_opt *extra, int n_extra,
+                                   int argc, char **argv)
 {
     memset(opts, 0, sizeof *opts);
     opts->bus.service = service;
     opts->bus.instance = "fake-1";
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--brokers") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--help") == 0) {
+            printf("%s\n", summary);
+            opts->help = true;
+            return false;
+        }
+        if ((strcmp(argv[i], "--brokers") == 0 || strcmp(argv[i], "--instance") == 0) &&
+            i + 1 < argc) {
             i++;
             continue;
         }
-        fprintf(stderr, "fake bus: unknown option %s\n", argv[i]);
-        return false;
+        bool known = false;
+        for (int k = 0; k < n_extra && !known; k++) {
+            size_t n = strlen(extra[k].name);
+            if (strncmp(argv[i], "--", 2) != 0 || strncmp(argv[i] + 2, extra[k].name, n) != 0)
+                continue;
+            if (argv[i][2 + n] == '=')
+                *extra[k].value = argv[i] + 3 + n;
+            else if (argv[i][2 + n] == '\0' && i + 1 < argc)
+                *extra[k].value = argv[++i];
+            else
+                continue;
+            known = true;
+        }
+        if (!known) {
+            fprintf(stderr, "fake bus: unknown option %s\n", argv[i]);
+            return false;
+        }
     }
     return true;
+}
+
+bool jung_service_parse_int(const char *service, const char *opt, const char *value, long min,
+                            long max, long *out)
+{
+    char *end;
+    long n = strtol(value, &end, 10);
+    if (end == value || *end || n < min || n > max) {
+        fprintf(stderr, "jung-%s: %s must be in %ld..%ld\n", service, opt, min, max);
+        return false;
+    }
+    *out = n;
+    return true;
+}
+
+bool jung_bus_prepare_call(jung_bus *bus, const char *service, jung_error *err)
+{
+    return true;
+}
+
+static void (*ready_fn)(void *);
+static void *ready_arg;
+
+void jung_bus_on_ready(jung_bus *bus, void (*fn)(void *arg), void *arg)
+{
+    ready_fn = fn;
+    ready_arg = arg;
 }
 
 void jung_service_opts_free(jung_service_opts *opts) {}
@@ -74,6 +126,8 @@ void jung_service_ready(const char *service, const char *instance, const char *e
 
 bool jung_bus_serve(jung_bus *bus, jung_task_handler handler, void *ctx, jung_error *err)
 {
+    if (ready_fn)
+        ready_fn(ready_arg);
     while (!stop_flag)
         usleep(20 * 1000);
     return true;
