@@ -50,8 +50,8 @@ static void set_mean_sd(rp_table *t, int row, int col, const rp_summary *s, int 
         rp_set_text(t, row, col, "%.*f ± %.*f", decimals, s->mean, decimals, s->sd);
 }
 
-static const char *const tidy_cols[] = {"group", "platform", "n", "mean",
-                                         "sd",    "ci95_low", "ci95_high", "cv_pct"};
+static const char *const tidy_cols[] = {"group", "platform", "n",         "mean",
+                                        "sd",    "ci95_low", "ci95_high", "cv_pct"};
 
 static void tidy_row(rp_table *t, const char *group, const char *platform, const rp_summary *s)
 {
@@ -82,8 +82,7 @@ static void per_service_table(const rp_run *r, rp_report *rep, rp_metric m, cons
     const char *cols[RP_MAX_PLATFORMS + 1] = {"Microservice"};
     char heads[RP_MAX_PLATFORMS][96], label[80], pretty[RP_NAME];
     for (int p = 0; p < r->nplat; p++) {
-        snprintf(heads[p], sizeof heads[p], "%s (%s)", plat_label(r, p, label, sizeof label),
-                 unit);
+        snprintf(heads[p], sizeof heads[p], "%s (%s)", plat_label(r, p, label, sizeof label), unit);
         cols[p + 1] = heads[p];
     }
     rp_table *d = rp_table_new(id, title, r->nplat + 1, cols);
@@ -91,8 +90,8 @@ static void per_service_table(const rp_run *r, rp_report *rep, rp_metric m, cons
     for (int s = 0; s <= r->nsvc; s++) {
         const char *svc = s < r->nsvc ? r->svc[s] : NULL;
         int row = rp_table_add_row(d);
-        rp_set_text(d, row, 0, "%s", svc ? rp_pretty_service(svc, pretty, sizeof pretty)
-                                         : "All services");
+        rp_set_text(d, row, 0, "%s",
+                    svc ? rp_pretty_service(svc, pretty, sizeof pretty) : "All services");
         for (int p = 0; p < r->nplat; p++) {
             rp_summary sum = metric_summary(r, m, p, svc);
             set_mean_sd(d, row, p + 1, &sum, 3);
@@ -157,17 +156,18 @@ static void requests_row(rp_table *t, int row, const rp_load *l, bool tidy)
 static rp_table *requests_table(const rp_run *r, bool tidy)
 {
     static const char *const disp[] = {
-        "Platform", "Samples",  "KO",       "Error %",  "Avg (ms)",       "Min (ms)",
-        "Max (ms)", "p50 (ms)", "p90 (ms)", "p99 (ms)", "Throughput (/s)", "Received (KB/s)",
-        "Sent (KB/s)"};
+        "Platform",        "Samples",         "KO",         "Error %",  "Avg (ms)",
+        "Min (ms)",        "Max (ms)",        "p50 (ms)",   "p90 (ms)", "p99 (ms)",
+        "Throughput (/s)", "Received (KB/s)", "Sent (KB/s)"};
     static const char *const data[] = {
-        "platform", "samples", "ko",     "error_pct",      "avg_ms",      "min_ms",     "max_ms",
+        "platform", "samples", "ko",     "error_pct",      "avg_ms",       "min_ms",  "max_ms",
         "p50_ms",   "p90_ms",  "p99_ms", "throughput_rps", "received_kbs", "sent_kbs"};
     rp_table *t = rp_table_new("requests", "Requests summary (table 5)", 13, tidy ? data : disp);
     char label[80];
     for (int p = 0; p < r->nplat; p++) {
         int row = rp_table_add_row(t);
-        rp_set_text(t, row, 0, "%s", tidy ? r->plat[p].name : plat_label(r, p, label, sizeof label));
+        rp_set_text(t, row, 0, "%s",
+                    tidy ? r->plat[p].name : plat_label(r, p, label, sizeof label));
         requests_row(t, row, &r->plat[p].all, tidy);
     }
     if (!tidy) {
@@ -175,8 +175,9 @@ static rp_table *requests_table(const rp_run *r, bool tidy)
                          "the sum of the iterations' durations; KB = 1024 bytes.");
         for (int p = 0; p < r->nplat; p++)
             if (r->plat[p].all.n == 0)
-                rp_table_note(t, "%s: no measured samples recorded (the load generator wrote "
-                                 "none for it).",
+                rp_table_note(t,
+                              "%s: no measured samples recorded (the load generator wrote "
+                              "none for it).",
                               r->plat[p].name);
     }
     return t;
@@ -231,8 +232,9 @@ static void boot_table(const rp_run *r, rp_report *rep)
     }
     const char *title = "Boot and ready times";
     rp_table *d = rp_table_new("boot", title, 2 * r->nplat + 1, cols);
-    rp_table *t = rp_table_new("boot", title, 9, (const char *const[]){"group", "platform", "n",
-                                "mean", "sd", "ci95_low", "ci95_high", "cv_pct", "what"});
+    rp_table *t = rp_table_new("boot", title, 9,
+                               (const char *const[]){"group", "platform", "n", "mean", "sd",
+                                                     "ci95_low", "ci95_high", "cv_pct", "what"});
     /* Services in table order, then any only boot_times knows (gateways). */
     char order[RP_MAX_SERVICES][RP_NAME];
     int n = 0;
@@ -249,8 +251,8 @@ static void boot_table(const rp_run *r, rp_report *rep)
     for (int s = 0; s <= n && r->nb; s++) {
         const char *svc = s < n ? order[s] : NULL;
         int row = rp_table_add_row(d);
-        rp_set_text(d, row, 0, "%s", svc ? rp_pretty_service(svc, pretty, sizeof pretty)
-                                         : "Slowest service");
+        rp_set_text(d, row, 0, "%s",
+                    svc ? rp_pretty_service(svc, pretty, sizeof pretty) : "Slowest service");
         for (int p = 0; p < r->nplat; p++)
             for (int k = 0; k < 2; k++) {
                 rp_metric m = k ? RP_M_READY_MS : RP_M_BOOT_MS;
@@ -328,9 +330,9 @@ static void image_table(const rp_run *r, rp_report *rep)
 
 /* ---- table 6 and the tests behind it ------------------------------------ */
 
-static const rp_metric summary_metrics[] = {
-    RP_M_CPU,    RP_M_MEM,    RP_M_TOTAL_MEM,  RP_M_IMAGE_BYTES, RP_M_THROUGHPUT,
-    RP_M_AVG_MS, RP_M_P99_MS, RP_M_ERROR_PCT, RP_M_READY_MS};
+static const rp_metric summary_metrics[] = {RP_M_CPU,         RP_M_MEM,        RP_M_TOTAL_MEM,
+                                            RP_M_IMAGE_BYTES, RP_M_THROUGHPUT, RP_M_AVG_MS,
+                                            RP_M_P99_MS,      RP_M_ERROR_PCT,  RP_M_READY_MS};
 
 static bool better(rp_metric m, double a, double b)
 {
@@ -338,10 +340,10 @@ static bool better(rp_metric m, double a, double b)
 }
 
 typedef struct verdict {
-    int best;        /* platform index, -1 when undecided */
-    char text[160];  /* the Best Platform cell */
-    char why[256];   /* the evidence */
-    double worst_p;  /* largest p of best vs the others */
+    int best;       /* platform index, -1 when undecided */
+    char text[160]; /* the Best Platform cell */
+    char why[256];  /* the evidence */
+    double worst_p; /* largest p of best vs the others */
 } verdict;
 
 static verdict decide(const rp_run *r, rp_metric m, rp_table *pairs, rp_table *tpairs)
@@ -360,7 +362,8 @@ static verdict decide(const rp_run *r, rp_metric m, rp_table *pairs, rp_table *t
     }
     if (measured < 2) {
         snprintf(v.text, sizeof v.text, "not compared");
-        snprintf(v.why, sizeof v.why, "%s", measured ? "only one platform measured" : "not measured");
+        snprintf(v.why, sizeof v.why, "%s",
+                 measured ? "only one platform measured" : "not measured");
     } else if (m == RP_M_IMAGE_BYTES) {
         v.best = lead;
         snprintf(v.text, sizeof v.text, "%s", r->plat[lead].name);
@@ -392,7 +395,8 @@ static verdict decide(const rp_run *r, rp_metric m, rp_table *pairs, rp_table *t
         if (all_sig) {
             v.best = lead;
             snprintf(v.text, sizeof v.text, "%s", r->plat[lead].name);
-            snprintf(v.why, sizeof v.why, "Mann-Whitney p = %.4g (largest vs the others)", v.worst_p);
+            snprintf(v.why, sizeof v.why, "Mann-Whitney p = %.4g (largest vs the others)",
+                     v.worst_p);
         } else {
             snprintf(v.text, sizeof v.text, "no significant difference");
             snprintf(v.why, sizeof v.why, "p = %.4g >= %.2f%s", v.worst_p, ALPHA,
@@ -410,9 +414,9 @@ static void summary_tables(const rp_run *r, rp_report *rep)
     static const char *const tcols[] = {"metric", "best_platform", "significant", "p_value",
                                         "evidence"};
     static const char *const pcols[] = {"Metric", "Platform A", "Platform B", "Mean A",
-                                        "Mean B", "U", "p", "Test"};
+                                        "Mean B", "U",          "p",          "Test"};
     static const char *const ptcols[] = {"metric", "platform_a", "platform_b", "mean_a",
-                                         "mean_b", "u", "p_value", "test"};
+                                         "mean_b", "u",          "p_value",    "test"};
     rp_table *d = rp_table_new("summary", "Results summary (table 6)", 3, dcols);
     rp_table *t = rp_table_new("summary", "Results summary (table 6)", 5, tcols);
     const char *ptitle = "Mann-Whitney U tests over per-iteration values (best vs the others)";
@@ -431,8 +435,9 @@ static void summary_tables(const rp_run *r, rp_report *rep)
         rp_set_num(t, trow, 3, v.worst_p, -1);
         rp_set_text(t, trow, 4, "%s", v.why);
     }
-    rp_table_note(d, "A platform is best only where it beats every other platform with "
-                     "p < %.2f (two-sided Mann-Whitney U over per-iteration values).",
+    rp_table_note(d,
+                  "A platform is best only where it beats every other platform with "
+                  "p < %.2f (two-sided Mann-Whitney U over per-iteration values).",
                   ALPHA);
     add_table(rep->display, &rep->ndisplay, d);
     add_table(rep->data, &rep->ndata, t);

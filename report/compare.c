@@ -43,8 +43,9 @@ static int parse_metrics(const char *list, compare_opts *o)
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int m = rp_metric_by_name(tok);
         if (m < 0) {
-            rc = jb_usage_error("compare", "unknown metric '%s' in --metrics (see --help for "
-                                           "the names)",
+            rc = jb_usage_error("compare",
+                                "unknown metric '%s' in --metrics (see --help for "
+                                "the names)",
                                 tok);
             break;
         }
@@ -56,19 +57,17 @@ static int parse_metrics(const char *list, compare_opts *o)
 
 static int parse_compare_args(int argc, char **argv, compare_opts *o)
 {
-    static const struct option longopts[] = {{"threshold", required_argument, NULL, 't'},
-                                             {"metrics", required_argument, NULL, 'm'},
-                                             {"format", required_argument, NULL, 'f'},
-                                             {"base-run", required_argument, NULL, 'b'},
-                                             {"new-run", required_argument, NULL, 'n'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"threshold", required_argument, NULL, 't'}, {"metrics", required_argument, NULL, 'm'},
+        {"format", required_argument, NULL, 'f'},    {"base-run", required_argument, NULL, 'b'},
+        {"new-run", required_argument, NULL, 'n'},   {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->threshold = 5;
     bool any_metric = false;
     optind = 1;
     opterr = 0;
     int c, rc;
-    while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case 't':
             if (!jb_parse_double("compare", "--threshold", optarg, 0, 1e6, &o->threshold))
@@ -84,8 +83,12 @@ static int parse_compare_args(int argc, char **argv, compare_opts *o)
                 return jb_usage_error("compare", "--format must be text or json, got '%s'", optarg);
             o->json = strcmp(optarg, "json") == 0;
             break;
-        case 'b': o->base_run = optarg; break;
-        case 'n': o->new_run = optarg; break;
+        case 'b':
+            o->base_run = optarg;
+            break;
+        case 'n':
+            o->new_run = optarg;
+            break;
         default:
             return jb_usage_error("compare", "unknown option or missing value: '%s'",
                                   argv[optind - 1]);
@@ -120,7 +123,7 @@ static comparison compare_one(const rp_run *b, int pb, const rp_run *n, int pn, 
         c.verdict = c.nb ? "not measured in new" : "not measured in base";
         c.change_pct = NAN;
     } else {
-        c.change_pct = c.base != 0 ? 100.0 * (c.new_ - c.base) / fabs(c.base)
+        c.change_pct = c.base != 0   ? 100.0 * (c.new_ - c.base) / fabs(c.base)
                        : c.new_ == 0 ? 0
                                      : copysign(INFINITY, c.new_);
         double worse = rp_metric_get(m)->better == RP_LOWER_BETTER ? c.change_pct : -c.change_pct;
@@ -151,8 +154,8 @@ static int platform_named(const rp_run *r, const char *name)
 
 static int run_compare(const compare_opts *o, const rp_run *b, const rp_run *n)
 {
-    static const char *const cols[] = {"metric", "platform", "base", "new",
-                                       "change_pct", "p_value", "verdict"};
+    static const char *const cols[] = {"metric",     "platform", "base",   "new",
+                                       "change_pct", "p_value",  "verdict"};
     rp_table *t = rp_table_new("compare", "Base vs new (mean of per-iteration values)", 7, cols);
     json_t *regressions = json_array();
     for (int m = 0; m < RP_M_COUNT; m++) {
@@ -173,9 +176,11 @@ static int run_compare(const compare_opts *o, const rp_run *b, const rp_run *n)
             rp_set_text(t, row, 6, "%s", c.verdict);
             if (!c.regression)
                 continue;
-            json_array_append_new(regressions, json_sprintf("%s on %s", rp_metric_get((rp_metric)m)->name,
-                                                            b->plat[pb].name));
-            fprintf(stderr, "jungbench compare: regression: %s on %s: %.3f -> %.3f %s (%+.1f%%%s)\n",
+            json_array_append_new(
+                regressions,
+                json_sprintf("%s on %s", rp_metric_get((rp_metric)m)->name, b->plat[pb].name));
+            fprintf(stderr,
+                    "jungbench compare: regression: %s on %s: %.3f -> %.3f %s (%+.1f%%%s)\n",
                     rp_metric_get((rp_metric)m)->name, b->plat[pb].name, c.base, c.new_,
                     rp_metric_get((rp_metric)m)->unit, c.change_pct,
                     isnan(c.p) ? ", exact measurement" : "");
@@ -197,9 +202,10 @@ static int run_compare(const compare_opts *o, const rp_run *b, const rp_run *n)
             json_t *row = json_object();
             for (int c = 0; c < t->ncols; c++) {
                 const rp_cell *x = &t->cells[r * t->ncols + c];
-                json_object_set_new(row, t->cols[c], x->kind == RP_NUM ? json_real(x->num)
-                                                     : x->kind == RP_TEXT ? json_string(x->text)
-                                                                          : json_null());
+                json_object_set_new(row, t->cols[c],
+                                    x->kind == RP_NUM    ? json_real(x->num)
+                                    : x->kind == RP_TEXT ? json_string(x->text)
+                                                         : json_null());
             }
             json_array_append_new(rows, row);
         }

@@ -148,8 +148,8 @@ static bool pick_run(rp_run *r, const char *run_id, char *err, size_t errlen)
     /* No runs row (the controller writes it first, but a load generator
      * run on its own may not): fall back to the samples' run id. */
     sqlite3_prepare_v2(r->store.db,
-                       "SELECT run_id FROM samples WHERE ?1 IS NULL OR run_id=?1 LIMIT 1", -1,
-                       &st, NULL);
+                       "SELECT run_id FROM samples WHERE ?1 IS NULL OR run_id=?1 LIMIT 1", -1, &st,
+                       NULL);
     sqlite3_bind_text(st, 1, run_id, -1, SQLITE_TRANSIENT);
     found = st && sqlite3_step(st) == SQLITE_ROW;
     if (found) {
@@ -163,7 +163,8 @@ static bool pick_run(rp_run *r, const char *run_id, char *err, size_t errlen)
         if (run_id)
             snprintf(err, errlen, "%s: no run '%s' in this database", r->store.path, run_id);
         else
-            snprintf(err, errlen, "%s: the database holds no run yet (tables runs and samples are empty)",
+            snprintf(err, errlen,
+                     "%s: the database holds no run yet (tables runs and samples are empty)",
                      r->store.path);
     }
     return found;
@@ -171,12 +172,12 @@ static bool pick_run(rp_run *r, const char *run_id, char *err, size_t errlen)
 
 static bool load_platforms(rp_run *r, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = prepare(
-        r,
-        "SELECT platform, count(*), sum(status IN ('failed','running','interrupted')),"
-        " max(accel='emulated'), max(accel) FROM iterations WHERE run_id=?1"
-        " GROUP BY platform ORDER BY min(rowid)",
-        err, errlen);
+    sqlite3_stmt *st =
+        prepare(r,
+                "SELECT platform, count(*), sum(status IN ('failed','running','interrupted')),"
+                " max(accel='emulated'), max(accel) FROM iterations WHERE run_id=?1"
+                " GROUP BY platform ORDER BY min(rowid)",
+                err, errlen);
     if (!st)
         return false;
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -205,8 +206,9 @@ static bool load_platforms(rp_run *r, char *err, size_t errlen)
     }
     for (int p = 0; p < r->nplat; p++)
         if (r->plat[p].iters_bad)
-            warn(r, "platform %s: %d of %d iterations did not finish (failed, interrupted or "
-                    "still running) and are left out of every figure",
+            warn(r,
+                 "platform %s: %d of %d iterations did not finish (failed, interrupted or "
+                 "still running) and are left out of every figure",
                  r->plat[p].name, r->plat[p].iters_bad, r->plat[p].iters_total);
     return true;
 }
@@ -264,10 +266,11 @@ static bool load_metrics(rp_run *r, char *err, size_t errlen)
         return true;
     /* No summaries (metrics stopped before summarising): average the raw
      * samples instead, which is what a summary holds. */
-    snprintf(sql, sizeof sql,
-             "SELECT platform, iteration, grp, kind, avg(cpu_pct), avg(rss_kb) FROM metric_samples x"
-             " WHERE run_id=?1 AND %s GROUP BY platform, iteration, grp, kind ORDER BY min(rowid)",
-             iter_ok_sql);
+    snprintf(
+        sql, sizeof sql,
+        "SELECT platform, iteration, grp, kind, avg(cpu_pct), avg(rss_kb) FROM metric_samples x"
+        " WHERE run_id=?1 AND %s GROUP BY platform, iteration, grp, kind ORDER BY min(rowid)",
+        iter_ok_sql);
     if (!load_metrics_from(r, sql, err, errlen))
         return false;
     if (r->nm > 0)
@@ -291,8 +294,10 @@ static bool load_boot_and_images(rp_run *r, char *err, size_t errlen)
         if (p < 0 || !grow((void **)&r->b, r->nb, &cap, sizeof *r->b))
             continue;
         rp_brow *b = &r->b[r->nb++];
-        *b = (rp_brow){.plat = p, .iter = sqlite3_column_int64(st, 1),
-                       .boot_ms = col_num(st, 3), .ready_ms = col_num(st, 4)};
+        *b = (rp_brow){.plat = p,
+                       .iter = sqlite3_column_int64(st, 1),
+                       .boot_ms = col_num(st, 3),
+                       .ready_ms = col_num(st, 4)};
         strip_replica(col_text(st, 2), b->service);
         if (strcmp(col_text(st, 5), "emulated") == 0)
             snprintf(r->plat[p].accel, sizeof r->plat[p].accel, "emulated");
@@ -334,7 +339,8 @@ static void load_finish(rp_load *l, elapsed_list *e, double first_ts, double las
         l->dur_ms = last_end - first_ts;
 }
 
-static void load_add(rp_load *l, elapsed_list *e, double elapsed, bool ok, double bytes, double sent)
+static void load_add(rp_load *l, elapsed_list *e, double elapsed, bool ok, double bytes,
+                     double sent)
 {
     if (grow((void **)&e->v, e->n, &e->cap, sizeof *e->v))
         e->v[e->n++] = elapsed;
@@ -409,8 +415,9 @@ bool rp_run_load(rp_run *r, const char *path, const char *run_id, char *err, siz
     rp_db_path(path, db, sizeof db);
     struct stat st;
     if (stat(db, &st) != 0) {
-        snprintf(err, errlen, "%s: no such results database (give a run folder holding "
-                              "results.db, or the database file)",
+        snprintf(err, errlen,
+                 "%s: no such results database (give a run folder holding "
+                 "results.db, or the database file)",
                  db);
         return false;
     }
@@ -425,8 +432,9 @@ bool rp_run_load(rp_run *r, const char *path, const char *run_id, char *err, siz
         return false;
     }
     if (strcmp(r->status, "done") != 0 && strcmp(r->status, "unknown") != 0)
-        warn(r, "run %s is not finished (status '%s'): the figures cover only what it recorded "
-                "so far",
+        warn(r,
+             "run %s is not finished (status '%s'): the figures cover only what it recorded "
+             "so far",
              r->run_id, r->status[0] ? r->status : "none");
     if (r->nplat == 0)
         warn(r, "run %s recorded nothing yet: no iterations, samples or metrics", r->run_id);

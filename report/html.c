@@ -23,14 +23,18 @@ static const char *color(int i)
     return palette[i % (int)(sizeof palette / sizeof *palette)];
 }
 
-/* Smallest 1, 2 or 5 times a power of ten that is >= v. */
+/* The smallest round number (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 or 10 times a
+ * power of ten) >= v: an axis top that divides into five readable ticks. */
 static double nice_ceil(double v)
 {
+    static const double steps[] = {1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10};
     if (!(v > 0))
         return 1;
     double p = pow(10, floor(log10(v)));
-    double m = v / p;
-    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++)
+        if (v <= steps[i] * p * (1 + 1e-12))
+            return steps[i] * p;
+    return 10 * p;
 }
 
 typedef struct chart {
@@ -80,8 +84,9 @@ static double y_axis(FILE *out, double top, const char *unit)
 
 static void svg_open(FILE *out, const chart *c)
 {
-    fprintf(out, "<figure><svg class=\"chart\" data-chart=\"%s\" viewBox=\"0 0 %d %d\" width=\"%d\" "
-                 "height=\"%d\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\">\n<title>",
+    fprintf(out,
+            "<figure><svg class=\"chart\" data-chart=\"%s\" viewBox=\"0 0 %d %d\" width=\"%d\" "
+            "height=\"%d\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\">\n<title>",
             c->id, W, H, W, H);
     rp_html_escape(out, c->title);
     fputs("</title>\n", out);
@@ -120,8 +125,9 @@ static void bar_chart(FILE *out, const chart *c)
             if (isnan(v))
                 continue;
             double x = x0 + s * bw, y = H - MB - v * scale;
-            fprintf(out, "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
-                         "fill=\"%s\"><title>",
+            fprintf(out,
+                    "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                    "fill=\"%s\"><title>",
                     x, y, fmax(bw - 1, 1), v * scale, color(s));
             rp_html_escape(out, c->ser[s]);
             fprintf(out, " %s: %g %s%s", c->cat[k], v, c->unit, isnan(e) ? "" : " ±");
@@ -129,9 +135,11 @@ static void bar_chart(FILE *out, const chart *c)
                 fprintf(out, " %g", e);
             fputs("</title></rect>\n", out);
             if (!isnan(e) && e > 0)
-                fprintf(out, "<path class=\"err\" d=\"M%.1f %.1fV%.1fM%.1f %.1fh%.1fM%.1f %.1fh%.1f\"/>\n",
-                        x + bw / 2, y - e * scale, y + e * scale, x + bw / 2 - 3, y - e * scale, 6.0,
-                        x + bw / 2 - 3, y + e * scale, 6.0);
+                fprintf(
+                    out,
+                    "<path class=\"err\" d=\"M%.1f %.1fV%.1fM%.1f %.1fh%.1fM%.1f %.1fh%.1f\"/>\n",
+                    x + bw / 2, y - e * scale, y + e * scale, x + bw / 2 - 3, y - e * scale, 6.0,
+                    x + bw / 2 - 3, y + e * scale, 6.0);
         }
         char rot[96];
         double lx = x0 + slot * 0.4, ly = H - MB + 14;
@@ -192,8 +200,7 @@ static void total_memory_chart(FILE *out, const rp_run *r)
     chart *c = malloc(sizeof *c);
     if (!c)
         return;
-    chart_init(c, r, "total_memory", "Figure 24: total memory including the runtime (MiB)",
-               "MiB");
+    chart_init(c, r, "total_memory", "Figure 24: total memory including the runtime (MiB)", "MiB");
     static const char *const cats[] = {"Services", "Runtime", "Total"};
     static const rp_metric ms[] = {RP_M_MEM, RP_M_RUNTIME_MEM, RP_M_TOTAL_MEM};
     for (int k = 0; k < 3; k++) {
@@ -349,6 +356,7 @@ static void line_chart(FILE *out, const rp_run *r)
         svg_close(out, c);
         goto done;
     }
+    xmax = nice_ceil(xmax);
     double yscale = y_axis(out, nice_ceil(ymax), "ms"), xscale = (W - ML - MR) / xmax;
     for (int p = 0; p < r->nplat; p++) {
         if (!n[p])
@@ -359,12 +367,13 @@ static void line_chart(FILE *out, const rp_run *r)
                     H - MB - ys[p * MAXP + i] * yscale);
         fputs("\"/>\n", out);
     }
-    for (int i = 0; i <= 4; i++) {
+    for (int i = 0; i <= 5; i++) {
         char label[32];
-        snprintf(label, sizeof label, "%.0f", xmax * i / 4);
-        svg_text(out, ML + xmax * i / 4 * xscale, H - MB + 16, "middle", "", label);
+        snprintf(label, sizeof label, "%g", xmax * i / 5);
+        svg_text(out, ML + xmax * i / 5 * xscale, H - MB + 16, "middle", "", label);
     }
-    svg_text(out, (ML + W - MR) / 2.0, H - MB + 36, "middle", "", "request index in the per-user dataset");
+    svg_text(out, (ML + W - MR) / 2.0, H - MB + 36, "middle", "",
+             "request index in the per-user dataset");
     fprintf(out, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" class=\"axis\"/>\n", ML, W - MR,
             H - MB, H - MB);
     legend(out, c);
@@ -455,10 +464,12 @@ bool rp_write_html(const rp_run *r, const rp_report *rep, FILE *out, char *err, 
     }
     html_head(out, r);
     section_open(out, "CPU usage per microservice (figure 22, table 3)");
-    per_service_chart(out, r, RP_M_CPU, "cpu", "Figure 22: CPU usage per microservice (%), less is better", "%", labels);
+    per_service_chart(out, r, RP_M_CPU, "cpu",
+                      "Figure 22: CPU usage per microservice (%), less is better", "%", labels);
     section_close(out, rep, "cpu");
     section_open(out, "Memory usage per microservice (figure 23, table 4)");
-    per_service_chart(out, r, RP_M_MEM, "memory", "Figure 23: memory (RSS) per microservice (MiB)", "MiB", labels);
+    per_service_chart(out, r, RP_M_MEM, "memory", "Figure 23: memory (RSS) per microservice (MiB)",
+                      "MiB", labels);
     section_close(out, rep, "memory");
     section_open(out, "Total memory including the runtime (figure 24)");
     total_memory_chart(out, r);

@@ -39,8 +39,8 @@ typedef enum { RP_EMPTY, RP_TEXT, RP_NUM } rp_cell_kind;
 
 typedef struct rp_cell {
     rp_cell_kind kind;
-    double num;  /* RP_NUM: the unformatted value (CSV, JSON) */
-    char *text;  /* display text (RP_TEXT, RP_NUM) */
+    double num; /* RP_NUM: the unformatted value (CSV, JSON) */
+    char *text; /* display text (RP_TEXT, RP_NUM) */
 } rp_cell;
 
 /* A table is either for display (text, md, html: formatted, may pivot

@@ -75,8 +75,7 @@ static bool metric_row_matches(const rp_mrow *m, rp_metric metric, const char *s
     return !service || strcmp(service, m->service) == 0;
 }
 
-static void resource_values(const rp_run *r, rp_metric m, int p, const char *service,
-                            per_iter *pi)
+static void resource_values(const rp_run *r, rp_metric m, int p, const char *service, per_iter *pi)
 {
     for (int i = 0; i < r->nm; i++) {
         const rp_mrow *row = &r->m[i];
@@ -88,13 +87,20 @@ static void resource_values(const rp_run *r, rp_metric m, int p, const char *ser
 static double load_value(const rp_load *l, rp_metric m)
 {
     switch (m) {
-    case RP_M_THROUGHPUT: return l->dur_ms > 0 ? l->n / (l->dur_ms / 1000.0) : NAN;
-    case RP_M_AVG_MS: return l->avg;
-    case RP_M_P50_MS: return l->p50;
-    case RP_M_P90_MS: return l->p90;
-    case RP_M_P99_MS: return l->p99;
-    case RP_M_ERROR_PCT: return l->n ? 100.0 * (double)l->ko / (double)l->n : NAN;
-    default: return NAN;
+    case RP_M_THROUGHPUT:
+        return l->dur_ms > 0 ? l->n / (l->dur_ms / 1000.0) : NAN;
+    case RP_M_AVG_MS:
+        return l->avg;
+    case RP_M_P50_MS:
+        return l->p50;
+    case RP_M_P90_MS:
+        return l->p90;
+    case RP_M_P99_MS:
+        return l->p99;
+    case RP_M_ERROR_PCT:
+        return l->n ? 100.0 * (double)l->ko / (double)l->n : NAN;
+    default:
+        return NAN;
     }
 }
 
@@ -144,14 +150,19 @@ int rp_metric_values(const rp_run *r, rp_metric m, int p, const char *service, d
     case RP_M_CPU:
     case RP_M_MEM:
     case RP_M_RUNTIME_MEM:
-    case RP_M_TOTAL_MEM: resource_values(r, m, p, service, &pi); break;
+    case RP_M_TOTAL_MEM:
+        resource_values(r, m, p, service, &pi);
+        break;
     case RP_M_BOOT_MS:
-    case RP_M_READY_MS: boot_values(r, m, p, service, &pi); break;
-    case RP_M_IMAGE_BYTES: image_value(r, p, service, &pi); break;
+    case RP_M_READY_MS:
+        boot_values(r, m, p, service, &pi);
+        break;
+    case RP_M_IMAGE_BYTES:
+        image_value(r, p, service, &pi);
+        break;
     default:
         for (int i = 0; i < r->plat[p].niters; i++)
-            per_iter_add(&pi, r->plat[p].iters[i].iter, load_value(&r->plat[p].iters[i], m),
-                         false);
+            per_iter_add(&pi, r->plat[p].iters[i].iter, load_value(&r->plat[p].iters[i], m), false);
     }
     free(pi.iter);
     *out = pi.val;

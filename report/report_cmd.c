@@ -57,16 +57,21 @@ static int parse_report_args(int argc, char **argv, report_opts *o)
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+ho:f:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ho:f:", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (parse_format(optarg, &o->format) < 0)
-                return jb_usage_error("report", "--format must be text, md, csv, jtl, html or "
-                                                "json, got '%s'",
+                return jb_usage_error("report",
+                                      "--format must be text, md, csv, jtl, html or "
+                                      "json, got '%s'",
                                       optarg);
             break;
-        case 'o': o->out = optarg; break;
-        case 'r': o->run_id = optarg; break;
+        case 'o':
+            o->out = optarg;
+            break;
+        case 'r':
+            o->run_id = optarg;
+            break;
         default:
             return jb_usage_error("report", "unknown option or missing value: '%s'",
                                   argv[optind - 1]);
@@ -120,15 +125,16 @@ static bool write_json(const rp_run *r, const rp_report *rep, FILE *out)
     json_object_set_new(run, "run_id", json_string(r->run_id));
     json_object_set_new(run, "name", json_string(r->name));
     json_object_set_new(run, "status", json_string(r->status));
-    json_object_set_new(run, "started_ms", isnan(r->started_ms) ? json_null() : json_real(r->started_ms));
+    json_object_set_new(run, "started_ms",
+                        isnan(r->started_ms) ? json_null() : json_real(r->started_ms));
     json_object_set_new(run, "finished_ms",
                         isnan(r->finished_ms) ? json_null() : json_real(r->finished_ms));
     json_t *plats = json_array();
     for (int p = 0; p < r->nplat; p++)
-        json_array_append_new(plats, json_pack("{s:s, s:s, s:i, s:i}", "name", r->plat[p].name,
-                                               "accel", r->plat[p].accel, "iterations",
-                                               r->plat[p].iters_total, "left_out",
-                                               r->plat[p].iters_bad));
+        json_array_append_new(plats,
+                              json_pack("{s:s, s:s, s:i, s:i}", "name", r->plat[p].name, "accel",
+                                        r->plat[p].accel, "iterations", r->plat[p].iters_total,
+                                        "left_out", r->plat[p].iters_bad));
     json_object_set_new(run, "platforms", plats);
     json_t *warnings = json_array();
     for (const char *s = r->warnings; *s;) {
@@ -150,10 +156,14 @@ static bool write_json(const rp_run *r, const rp_report *rep, FILE *out)
 
 static bool write_csv(const rp_report *rep, const char *dir, char *err, size_t errlen)
 {
+    if (strlen(dir) > 4096) {
+        snprintf(err, errlen, "folder name too long: %.64s...", dir);
+        return false;
+    }
     if (!ensure_dir(dir, err, errlen))
         return false;
     for (int i = 0; i < rep->ndata; i++) {
-        char path[4400];
+        char path[4500];
         snprintf(path, sizeof path, "%s/%s.csv", dir, rep->data[i]->id);
         FILE *f = fopen(path, "w");
         if (!f) {
@@ -225,7 +235,8 @@ static bool write_report(const report_opts *o, const rp_run *r, char *err, size_
         snprintf(path, sizeof path, "%s/report.html", dir);
         ok = write_stream(o, path, r, &rep, err, errlen);
         break;
-    default: ok = write_stream(o, NULL, r, &rep, err, errlen);
+    default:
+        ok = write_stream(o, NULL, r, &rep, err, errlen);
     }
     rp_report_free(&rep);
     return ok;
@@ -250,8 +261,7 @@ int report_main(int argc, char **argv)
     return ok ? JB_EXIT_OK : jb_fail("report", "%s", err);
 }
 
-bool jb_report_print_text(const char *path, const char *run_id, FILE *out, char *err,
-                          size_t errlen)
+bool jb_report_print_text(const char *path, const char *run_id, FILE *out, char *err, size_t errlen)
 {
     rp_run r;
     if (!rp_run_load(&r, path, run_id, err, errlen))

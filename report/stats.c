@@ -49,8 +49,15 @@ double rp_t975(int df)
 
 rp_summary rp_summarize(const double *v, int n)
 {
-    rp_summary s = {.n = n, .mean = NAN, .sd = NAN, .ci_lo = NAN, .ci_hi = NAN,
-                    .cv_pct = NAN, .min = NAN, .max = NAN, .median = NAN};
+    rp_summary s = {.n = n,
+                    .mean = NAN,
+                    .sd = NAN,
+                    .ci_lo = NAN,
+                    .ci_hi = NAN,
+                    .cv_pct = NAN,
+                    .min = NAN,
+                    .max = NAN,
+                    .median = NAN};
     if (n <= 0)
         return s;
     double sum = 0;

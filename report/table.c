@@ -109,6 +109,15 @@ static int display_width(const char *s)
     return w;
 }
 
+/* Figures line up on the right; names and words stay on the left. */
+static bool looks_numeric(const rp_cell *c)
+{
+    if (c->kind != RP_TEXT)
+        return true;
+    const char *s = c->text;
+    return (s[0] >= '0' && s[0] <= '9') || (s[0] == '-' && s[1] >= '0' && s[1] <= '9');
+}
+
 static void pad(FILE *out, int n)
 {
     for (int i = 0; i < n; i++)
@@ -142,7 +151,7 @@ void rp_render_text(const rp_table *t, FILE *out)
         for (int c = 0; c < ncols; c++) {
             const char *s = cell_text(t, r, c);
             int gap = width[c] - display_width(s);
-            bool right = c > 0; /* first column names the row; the rest are figures */
+            bool right = looks_numeric(&t->cells[r * t->ncols + c]);
             fprintf(out, "%s", c ? "  " : "");
             pad(out, right ? gap : 0);
             fputs(s, out);
@@ -214,6 +223,19 @@ void rp_csv_field(FILE *out, const char *s)
     fputc('"', out);
 }
 
+/* The shortest text that reads back as the same double: 43.1, not
+ * 43.100000000000001. */
+static void print_shortest(FILE *out, double v)
+{
+    char buf[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    fputs(buf, out);
+}
+
 void rp_render_csv(const rp_table *t, FILE *out)
 {
     for (int c = 0; c < t->ncols; c++) {
@@ -228,7 +250,7 @@ void rp_render_csv(const rp_table *t, FILE *out)
             if (c)
                 fputc(',', out);
             if (x->kind == RP_NUM)
-                fprintf(out, "%.17g", x->num);
+                print_shortest(out, x->num);
             else if (x->kind == RP_TEXT)
                 rp_csv_field(out, x->text);
         }
@@ -240,11 +262,20 @@ void rp_html_escape(FILE *out, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '&': fputs("&amp;", out); break;
-        case '"': fputs("&quot;", out); break;
-        default: fputc(*s, out);
+        case '<':
+            fputs("&lt;", out);
+            break;
+        case '>':
+            fputs("&gt;", out);
+            break;
+        case '&':
+            fputs("&amp;", out);
+            break;
+        case '"':
+            fputs("&quot;", out);
+            break;
+        default:
+            fputc(*s, out);
         }
     }
 }

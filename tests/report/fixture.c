@@ -1,0 +1,221 @@
+/* fixture.c - writes a results database with known numbers for the report
+ * tests: report_fixture PATH VARIANT.
+ *
+ * Variants: base, rerun (small noise, under 5%), regressed (docker's
+ * response times +20 ms), unfinished (run still running), empty (a run with
+ * no samples or metrics), foreign (a SQLite file that is not ours).
+ *
+ * The numbers (tests/report/README.md derives the expected statistics):
+ *   platforms docker (native) and osv (emulated), iterations 1..5 done;
+ *   docker iteration 6 failed (its rows must be left out).
+ *   CPU %: docker user_registry 10+i, auth_manager 20; osv user_registry
+ *   20+i, auth_manager as two replicas 10 and 10+i; dockerd 5.
+ *   RSS MiB: docker user_registry 17+i, auth_manager 18, dockerd 888;
+ *   osv user_registry 120+i, auth_manager replicas 60 + 60.
+ *   Samples j=0..3 per iteration: start base+i*100000+j*1000, elapsed
+ *   10(j+1)+i (docker), +100 (osv); 1024 bytes received, 512 sent; docker
+ *   iteration 1 j=3 failed. Setup-phase samples (elapsed 99999) in each
+ *   iteration 1 must be ignored.
+ */
+#include "core/store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BASE_MS 1700000000000LL
+#define MIB (1024LL * 1024)
+
+typedef struct fixture {
+    jb_store store;
+    const char *run_id;
+    int extra_ms; /* added to docker's response times (regressed) */
+    bool noise;   /* +1 ms on docker's odd iterations (rerun) */
+} fixture;
+
+static void exec_or_die(fixture *f, const char *sql)
+{
+    char err[512];
+    if (!jb_store_exec(&f->store, sql, err, sizeof err)) {
+        fprintf(stderr, "fixture: %s\n  in: %s\n", err, sql);
+        exit(1);
+    }
+}
+
+static void execf(fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void execf(fixture *f, const char *fmt, ...)
+{
+    char *sql = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&sql, fmt, ap) < 0)
+        exit(1);
+    va_end(ap);
+    exec_or_die(f, sql);
+    free(sql);
+}
+
+static void metric(fixture *f, const char *plat, int it, const char *grp, const char *kind,
+                   double cpu, double rss_mib)
+{
+    execf(f,
+          "INSERT INTO metric_summaries(run_id, platform, iteration, grp, kind, cpu_mean, cpu_sd,"
+          " rss_mean_kb, rss_peak_kb, samples, source) VALUES('%s','%s',%d,'%s','%s',%.17g,0,"
+          "%.17g,%lld,10,'procfs')",
+          f->run_id, plat, it, grp, kind, cpu, rss_mib * 1024, (long long)(rss_mib * 1024));
+}
+
+static void sample(fixture *f, const char *plat, int it, const char *phase, int j, long elapsed,
+                   bool ok)
+{
+    static const char *const labels[] = {"GET /users/{u}", "GET /users/{u}/devices/{d}",
+                                         "GET /users/{u}/devices/{d}/readings",
+                                         "POST /users/{u}/devices/{d}/commands"};
+    long long ts = BASE_MS + it * 100000LL + j * 1000LL;
+    execf(f,
+          "INSERT INTO samples VALUES('%s','%s',%d,'%s',%lld,%ld,%ld,%d,0,'%s','%s','%s',%d,"
+          "'%s',1024,512,'users 1-%d',30,30,'http://127.0.0.1:8080/users/u%d',%d,%.1f,%ld)",
+          f->run_id, plat, it, phase, ts, elapsed, elapsed / 2, 1, labels[j], ok ? "200" : "500",
+          ok ? "OK" : "Internal Server Error", ok, ok ? "" : "expected \"ok\",\ngot 500", j + 1, j,
+          j, (double)ts, elapsed * 1000);
+}
+
+static void platform(fixture *f, const char *plat, int it, int slower_ms)
+{
+    bool docker = strcmp(plat, "docker") == 0;
+    for (int j = 0; j < 4; j++) {
+        long elapsed = 10 * (j + 1) + it + slower_ms;
+        if (docker)
+            elapsed += f->extra_ms + (f->noise && it % 2);
+        sample(f, plat, it, "measure", j, elapsed, !(docker && it == 1 && j == 3));
+    }
+    if (it == 1)
+        for (int j = 0; j < 3; j++)
+            sample(f, plat, it, "setup", j, 99999, true);
+}
+
+static void iteration(fixture *f, const char *plat, int it, const char *status, const char *accel)
+{
+    execf(f, "INSERT INTO iterations VALUES('%s','%s',%d,%lld,%lld,'%s','%s',NULL)", f->run_id,
+          plat, it, BASE_MS + it * 100000LL, BASE_MS + it * 100000LL + 5000, status, accel);
+}
+
+static void docker_iteration(fixture *f, int it)
+{
+    iteration(f, "docker", it, "done", "native");
+    metric(f, "docker", it, "user_registry-1", "service", 10 + it, 17 + it);
+    metric(f, "docker", it, "auth_manager-1", "service", 20, 18);
+    metric(f, "docker", it, "dockerd", "runtime", 5, 888);
+    platform(f, "docker", it, 0);
+    execf(f,
+          "INSERT INTO boot_times VALUES('%s','docker',%d,'user_registry','user_registry-1',"
+          "%d,%d,'native'),('%s','docker',%d,'auth_manager','auth_manager-1',110,210,'native')",
+          f->run_id, it, 100 + it, 200 + it, f->run_id, it);
+}
+
+static void osv_iteration(fixture *f, int it)
+{
+    iteration(f, "osv", it, "done", "emulated");
+    metric(f, "osv", it, "user_registry-1", "service", 20 + it, 120 + it);
+    metric(f, "osv", it, "auth_manager-1", "service", 10, 60);
+    metric(f, "osv", it, "auth_manager-2", "service", 10 + it, 60);
+    platform(f, "osv", it, 100);
+    execf(f,
+          "INSERT INTO boot_times VALUES('%s','osv',%d,'user_registry','user_registry-1',"
+          "%d,%d,'emulated'),('%s','osv',%d,'auth_manager','auth_manager-1',1100,2100,"
+          "'emulated')",
+          f->run_id, it, 1000 + 10 * it, 2000 + 10 * it, f->run_id, it);
+}
+
+static void full_run(fixture *f)
+{
+    execf(f, "INSERT INTO runs VALUES('%s','fixture','{}','{}',%lld,%lld,'done')", f->run_id,
+          BASE_MS, BASE_MS + 700000);
+    for (int it = 1; it <= 5; it++)
+        docker_iteration(f, it);
+    for (int it = 1; it <= 5; it++)
+        osv_iteration(f, it);
+    /* A failed iteration with absurd numbers: any of them in a table is a bug. */
+    iteration(f, "docker", 6, "failed", "native");
+    metric(f, "docker", 6, "user_registry-1", "service", 900, 9000);
+    for (int j = 0; j < 4; j++)
+        sample(f, "docker", 6, "measure", j, 50000, false);
+    execf(f,
+          "INSERT INTO image_sizes VALUES"
+          "('%s','docker','user_registry','service',%lld,%lld),"
+          "('%s','docker','auth_manager','service',%lld,%lld),"
+          "('%s','osv','user_registry','service',%lld,0),"
+          "('%s','osv','auth_manager','service',%lld,0)",
+          f->run_id, 100 * MIB, 95 * MIB, f->run_id, 101 * MIB, 95 * MIB, f->run_id, 28 * MIB,
+          f->run_id, 29 * MIB);
+}
+
+static void unfinished_run(fixture *f)
+{
+    execf(f, "INSERT INTO runs VALUES('%s','fixture','{}','{}',%lld,NULL,'running')", f->run_id,
+          BASE_MS);
+    docker_iteration(f, 1);
+    docker_iteration(f, 2);
+    iteration(f, "docker", 3, "running", "native");
+    sample(f, "docker", 3, "measure", 0, 50000, true);
+}
+
+static int foreign(const char *path)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open(path, &db) != SQLITE_OK ||
+        sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS recipes(name TEXT)", NULL, NULL, NULL) !=
+            SQLITE_OK) {
+        fprintf(stderr, "fixture: cannot write %s\n", path);
+        sqlite3_close(db);
+        return 1;
+    }
+    sqlite3_close(db);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr,
+                "usage: report_fixture PATH base|rerun|regressed|unfinished|empty|foreign\n");
+        return 2;
+    }
+    const char *path = argv[1], *variant = argv[2];
+    remove(path);
+    if (strcmp(variant, "foreign") == 0)
+        return foreign(path);
+    fixture f = {.run_id = "fixture-base"};
+    char err[512];
+    if (!jb_store_open(&f.store, path, err, sizeof err)) {
+        fprintf(stderr, "fixture: %s\n", err);
+        return 1;
+    }
+    jb_store_begin(&f.store);
+    if (strcmp(variant, "base") == 0) {
+        full_run(&f);
+    } else if (strcmp(variant, "rerun") == 0) {
+        f.run_id = "fixture-rerun";
+        f.noise = true;
+        full_run(&f);
+    } else if (strcmp(variant, "regressed") == 0) {
+        f.run_id = "fixture-regressed";
+        f.extra_ms = 20;
+        full_run(&f);
+    } else if (strcmp(variant, "unfinished") == 0) {
+        f.run_id = "fixture-unfinished";
+        unfinished_run(&f);
+    } else if (strcmp(variant, "empty") == 0) {
+        f.run_id = "fixture-empty";
+        execf(&f, "INSERT INTO runs VALUES('%s','fixture','{}','{}',%lld,%lld,'done')", f.run_id,
+              BASE_MS, BASE_MS + 1000);
+    } else {
+        fprintf(stderr, "fixture: unknown variant '%s'\n", variant);
+        jb_store_close(&f.store);
+        return 2;
+    }
+    jb_store_commit(&f.store);
+    jb_store_close(&f.store);
+    return 0;
+}

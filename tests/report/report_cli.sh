@@ -1,0 +1,141 @@
+#!/bin/sh
+# report_cli.sh JUNGBENCH REPORT_FIXTURE GOLDEN_DIR
+# `jungbench report` and `jungbench compare` end to end on fixture
+# databases: golden text and CSV, JTL format, JSON, bad inputs, exit codes.
+# Regenerate the golden files after an intended change with
+#   UPDATE_GOLDEN=1 tests/report/report_cli.sh ...
+set -u
+J=$1 FIX=$2 GOLDEN=$3
+T=$(mktemp -d /tmp/jb-report-cli-XXXXXX)
+trap 'rm -rf "$T"' EXIT INT TERM
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# expect RC DESCRIPTION COMMAND...: runs it, output in $T/out and $T/err
+expect() {
+    want=$1 what=$2
+    shift 2
+    "$@" >"$T/out" 2>"$T/err"
+    rc=$?
+    [ "$rc" -eq "$want" ] || { fail "$what: exit $rc, want $want"; sed 's/^/  | /' "$T/err" >&2; }
+}
+contains() { grep -qF -- "$2" "$1" || fail "$1 lacks: $2"; }
+
+for v in base rerun regressed unfinished empty foreign; do
+    mkdir -p "$T/$v"
+    "$FIX" "$T/$v/results.db" "$v" || { echo "fixture $v failed" >&2; exit 1; }
+done
+
+# --- golden text and CSV ------------------------------------------------
+expect 0 "report text" "$J" report "$T/base"
+cp "$T/out" "$T/base.txt"
+expect 0 "report csv" "$J" report "$T/base" --format csv --out "$T/csv"
+if [ "${UPDATE_GOLDEN:-}" = 1 ]; then
+    mkdir -p "$GOLDEN/csv" && cp "$T/base.txt" "$GOLDEN/base.txt" && cp "$T"/csv/*.csv "$GOLDEN/csv/"
+    echo "golden files updated in $GOLDEN"
+fi
+diff -u "$GOLDEN/base.txt" "$T/base.txt" >&2 || fail "text report differs from golden base.txt"
+diff -ru "$GOLDEN/csv" "$T/csv" >&2 || fail "CSV tables differ from golden csv/"
+[ "$(ls "$T/csv" | wc -l)" -eq 9 ] || fail "want 9 CSV tables, got $(ls "$T/csv")"
+
+expect 0 "report md" "$J" report "$T/base" --format md
+contains "$T/out" "| User Registry | 13.000 ± 1.581 | 23.000 ± 1.581 |"
+# Default CSV folder: beside the database.
+expect 0 "report csv default folder" "$J" report "$T/base/results.db" --format csv
+[ -f "$T/base/report-csv/requests.csv" ] || fail "csv default folder not written"
+
+# --- JSON ---------------------------------------------------------------
+expect 0 "report json" "$J" report "$T/base" --format json
+python3 - "$T/out" <<'PY' || fail "JSON report content"
+import json, sys
+d = json.load(open(sys.argv[1]))
+rows = {(r["platform"]): r for r in d["tables"]["requests"]}
+assert rows["docker"]["samples"] == 20 and rows["docker"]["ko"] == 1, rows
+assert abs(rows["osv"]["avg_ms"] - 128) < 1e-9, rows
+tot = [r for r in d["tables"]["total_memory"] if r["group"] == "runtime" and r["platform"] == "osv"]
+assert tot[0]["mean"] is None, tot  # not measured: null, never 0
+assert d["run"]["status"] == "done" and len(d["warnings"]) == 1, d["run"]
+PY
+
+# --- JTL ----------------------------------------------------------------
+expect 0 "report jtl" "$J" report "$T/base" --format jtl --out "$T/jtl"
+python3 - "$T/jtl" <<'PY' || fail "JTL format"
+import csv, sys
+header = ("timeStamp,elapsed,label,responseCode,responseMessage,threadName,dataType,success,"
+          "failureMessage,bytes,sentBytes,grpThreads,allThreads,URL,Latency,IdleTime,Connect")
+for plat, n, ko in (("docker", 20, 1), ("osv", 20, 0)):
+    raw = open(f"{sys.argv[1]}/{plat}.jtl", newline="").read()
+    assert raw.split("\n", 1)[0] == header, raw[:200]
+    rows = list(csv.reader(raw.splitlines(keepends=True)))[1:]
+    assert len(rows) == n, (plat, len(rows))  # measured only: no setup, no failed iteration
+    assert all(len(r) == 17 for r in rows)
+    assert sum(r[7] == "false" for r in rows) == ko and all(r[7] in ("true", "false") for r in rows)
+    assert all(r[6] == "text" for r in rows)
+    ts = [int(r[0]) for r in rows]
+    assert ts == sorted(ts)
+failed = [r for r in csv.reader(open(f"{sys.argv[1]}/docker.jtl", newline="")) if r[7] == "false"]
+assert failed[0][8] == 'expected "ok",\ngot 500', failed[0][8]
+# JMeter quoting: quotes doubled, field quoted because of comma/quote/newline
+assert '"expected ""ok"",\ngot 500"' in open(f"{sys.argv[1]}/docker.jtl").read()
+PY
+
+# --- HTML written to the default place ------------------------------------
+expect 0 "report html" "$J" report "$T/base" --format html
+[ -s "$T/base/report.html" ] || fail "html default file not written"
+contains "$T/base/report.html" "<svg"
+if grep -qE "(src|href)=\"https?:" "$T/base/report.html"; then fail "HTML refers to the network"; fi
+
+# --- bad input ----------------------------------------------------------
+expect 1 "missing database" "$J" report "$T/nowhere"
+contains "$T/err" "no such results database"
+expect 1 "foreign database" "$J" report "$T/foreign"
+contains "$T/err" "not a jungbench results database"
+printf 'not a database at all, just text\n' >"$T/garbage.db"
+expect 1 "not SQLite" "$J" report "$T/garbage.db"
+contains "$T/err" "not a SQLite database"
+expect 1 "unknown run id" "$J" report "$T/base" --run nosuchrun
+contains "$T/err" "no run 'nosuchrun'"
+expect 0 "run without samples" "$J" report "$T/empty"
+contains "$T/out" "recorded nothing yet"
+contains "$T/out" "Not measured: the run has no metric_summaries"
+expect 0 "unfinished run" "$J" report "$T/unfinished"
+contains "$T/out" "WARNING: run fixture-unfinished is not finished (status 'running')"
+contains "$T/out" "1 of 3 iterations did not finish"
+# the running iteration's 50 s sample is left out
+if grep -q "50000" "$T/out"; then fail "unfinished iteration leaked into the tables"; fi
+expect 2 "no arguments" "$J" report
+expect 2 "bad format" "$J" report "$T/base" --format pdf
+contains "$T/err" "--format must be text, md, csv, jtl, html or json"
+expect 0 "report --help" "$J" report --help
+contains "$T/out" "Usage: jungbench report"
+expect 1 "csv into a file" "$J" report "$T/base" --format csv --out "$T/base.txt"
+contains "$T/err" "a file has that name"
+
+# --- compare ------------------------------------------------------------
+expect 0 "compare with itself" "$J" compare "$T/base" "$T/base"
+contains "$T/out" "0 regressions"
+expect 0 "compare noise under threshold" "$J" compare "$T/base" "$T/rerun/results.db"
+expect 1 "compare planted regression" "$J" compare "$T/base" "$T/regressed"
+contains "$T/err" "regression: avg_ms on docker"
+contains "$T/err" "regression: p99_ms on docker"
+if grep -q "on osv" "$T/err"; then fail "osv did not change but was flagged"; fi
+expect 0 "improvement is not a regression" "$J" compare "$T/regressed" "$T/base"
+contains "$T/out" "improved"
+expect 0 "threshold above the change" "$J" compare "$T/base" "$T/regressed" --threshold 500
+expect 0 "only unchanged metrics" "$J" compare "$T/base" "$T/regressed" --metrics cpu,memory,image_bytes
+expect 1 "json compare" "$J" compare "$T/base" "$T/regressed" --format json --metrics p99_ms
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['regressions']==['p99_ms on docker'], d" "$T/out" ||
+    fail "compare JSON"
+expect 2 "unknown metric" "$J" compare "$T/base" "$T/regressed" --metrics cpu,latency
+contains "$T/err" "unknown metric 'latency'"
+expect 2 "bad threshold" "$J" compare "$T/base" "$T/regressed" --threshold -3
+expect 2 "one run only" "$J" compare "$T/base"
+expect 1 "compare missing base" "$J" compare "$T/nowhere" "$T/base"
+contains "$T/err" "BASE:"
+expect 0 "compare --help" "$J" compare --help
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures failure(s)" >&2
+    exit 1
+fi
+echo "report_cli: all checks passed"

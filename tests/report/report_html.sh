@@ -1,0 +1,71 @@
+#!/bin/sh
+# report_html.sh JUNGBENCH REPORT_FIXTURE
+# The HTML report rendered by headless Chromium: no console errors, the
+# DOM holds every chart with the expected bars and lines, and the
+# screenshot shows both platforms' colours (an empty run shows none).
+set -u
+J=$1 FIX=$2
+HERE=$(dirname "$0")
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$CHROMIUM" ]; then
+    echo "SKIP: chromium not installed"
+    exit 77
+fi
+T=$(mktemp -d /tmp/jb-report-html-XXXXXX)
+trap 'rm -rf "$T"' EXIT INT TERM
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# chrome OUTPUT_ARGS... URL: one headless Chromium, its stderr in $T/log.
+chrome() {
+    HOME=$T timeout 90 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic \
+        --no-first-run --disable-background-networking --disable-component-update --disable-sync \
+        --user-data-dir="$(mktemp -d "$T/profile-XXXXXX")" --enable-logging=stderr --v=0 \
+        --window-size=1280,4000 "$@" 2>>"$T/log"
+}
+
+for v in base empty; do
+    mkdir -p "$T/$v"
+    "$FIX" "$T/$v/results.db" "$v" || exit 1
+    "$J" report "$T/$v" --format html --out "$T/$v.html" 2>/dev/null || { echo "report $v failed" >&2; exit 1; }
+done
+
+chrome --dump-dom "file://$T/base.html" >"$T/dom.html" || fail "chromium --dump-dom failed"
+if grep -E "Uncaught|ERROR:CONSOLE|CONSOLE.*[Ee]rror" "$T/log" >&2; then
+    fail "console errors while rendering"
+fi
+python3 - "$T/dom.html" <<'PY' || fail "rendered DOM lacks the expected charts"
+import re, sys
+dom = open(sys.argv[1]).read()
+charts = re.findall(r'<svg class="chart" data-chart="([a-z_]+)"(.*?)</svg>', dom, re.S)
+names = [c[0] for c in charts]
+want = ["cpu", "memory", "total_memory", "images", "histogram", "by_index", "boot"]
+assert names == want, names
+bars = {n: body.count('class="bar"') for n, body in charts}
+# 2 services x 2 platforms; total memory: osv has no runtime bar; images:
+# 2 images + total x 2 platforms; histogram: 21 bins x 2; boot: 2 x 2.
+assert bars == {"cpu": 4, "memory": 4, "total_memory": 5, "images": 6, "histogram": 42,
+                "by_index": 0, "boot": 4}, bars
+lines = dict(charts)["by_index"].count("<polyline")
+assert lines == 2, lines
+assert dom.count("<table>") == 9, dom.count("<table>")
+PY
+
+chrome --screenshot="$T/base.png" "file://$T/base.html" >/dev/null || fail "screenshot failed"
+chrome --screenshot="$T/empty.png" "file://$T/empty.html" >/dev/null || fail "screenshot failed"
+# palette: docker #4e79a7, osv #f28e2b
+set -- $(python3 "$HERE/png_colors.py" "$T/base.png" 4e79a7 f28e2b)
+echo "base screenshot: $1 docker-blue, $2 osv-orange, $3 non-white pixels"
+[ "${1:-0}" -gt 20000 ] || fail "too few docker-coloured pixels in the charts: ${1:-none}"
+[ "${2:-0}" -gt 20000 ] || fail "too few osv-coloured pixels in the charts: ${2:-none}"
+set -- $(python3 "$HERE/png_colors.py" "$T/empty.png" 4e79a7 f28e2b)
+echo "empty-run screenshot: $1 docker-blue, $2 osv-orange, $3 non-white pixels"
+[ "${1:-1}" -lt 50 ] && [ "${2:-1}" -lt 50 ] || fail "an empty run drew bars"
+[ "${3:-0}" -gt 1000 ] || fail "empty-run page rendered blank"
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures failure(s); chromium log:" >&2
+    tail -20 "$T/log" >&2
+    exit 1
+fi
+echo "report_html: all checks passed"
