@@ -9,13 +9,17 @@
 
 /* Module entry points, one include per module. */
 /* [commands-includes] */
+#include "runner/runner.h"
 #include "metrics/metrics.h"
+#include "core/broker.h"
 #include "report/report.h"
 #include "loadgen/loadgen.h"
 
 static const jb_command commands[] = {
     /* [commands-table] {"name", "one-line summary", module_main}, */
+    {"up", "start Jung on native processes and keep it up until Ctrl-C", runner_up_main},
     {"metrics", "sample CPU and memory of processes, containers, VMs and runtime daemons", metrics_main},
+    {"broker", "embedded Kafka broker (librdkafka mock cluster) on 127.0.0.1", broker_main},
     {"report", "tables, charts, CSV/JSON/HTML and JMeter JTL of a run", report_main},
     {"compare", "regression gate: compare two runs, exit 1 on a significant regression", compare_main},
     {"loadgen", "drive Jung's REST API with the dissertation's request mix", loadgen_main},

@@ -32,7 +32,7 @@
 typedef struct jung_up {
     pid_t pid;
     int out_fd; /* up's stdout */
-    char gateway[128];
+    char gateway[512];
     pid_t services[MAX_PIDS];
     int n_services;
     char line[512];
@@ -197,7 +197,7 @@ static size_t collect(char *p, size_t size, size_t n, void *ud)
 static long http(const char *method, const char *path, const char *userpwd, const char *body,
                  json_t **json)
 {
-    char url[512];
+    char url[1200];
     snprintf(url, sizeof url, "%s%s", g_up.gateway, path);
     CURL *c = curl_easy_init();
     buf b = {0};
