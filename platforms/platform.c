@@ -121,7 +121,7 @@ static bool config_complete(jb_platform_config *cfg, char *err, size_t errlen)
 
 static const jb_driver *find_driver(const char *name)
 {
-    const jb_driver *drivers[] = {&jb_driver_process};
+    const jb_driver *drivers[] = {&jb_driver_process, &jb_driver_docker};
     for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++)
         if (strcmp(drivers[i]->name, name) == 0)
             return drivers[i];

@@ -1,0 +1,348 @@
+/* docker.c - the "docker" driver: each instance a container made through
+ * the Docker Engine API (docker_api.c), from the FROM scratch image
+ * jung/<service>:<tag> that `jungbench images build docker` made.
+ *
+ * Readiness comes from the container's log stream (GET .../logs?follow=1,
+ * read without blocking through a curl multi handle); boot time is the
+ * start call's return, when the engine reports the container running. */
+#include "platforms/docker_api.h"
+#include "platforms/internal.h"
+
+#include "core/cli.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct docker_platform {
+    jb_docker api;
+} docker_platform;
+
+typedef struct docker_instance {
+    char id[80];
+    CURLM *multi;
+    CURL *logs;
+    bool logs_done;
+    unsigned char frame[8]; /* the multiplexed stream's frame header being read */
+    size_t frame_have;
+    size_t frame_left; /* payload bytes left in the current frame */
+} docker_instance;
+
+static jb_docker *api_of(jb_platform *p)
+{
+    return &((docker_platform *)p->priv)->api;
+}
+
+static bool docker_open(jb_platform *p, char *err, size_t errlen)
+{
+    docker_platform *dp = calloc(1, sizeof *dp);
+    if (!dp) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    if (strcmp(p->cfg.network, "host") != 0 && strcmp(p->cfg.network, "bridge") != 0) {
+        snprintf(err, errlen, "docker network '%s' is not known: use host or bridge",
+                 p->cfg.network);
+        free(dp);
+        return false;
+    }
+    if (!jb_docker_connect(&dp->api, p->cfg.docker_socket, err, errlen)) {
+        free(dp);
+        return false;
+    }
+    p->priv = dp;
+    jb_strlcpy(p->accel, "container", sizeof p->accel);
+    return true;
+}
+
+static void docker_close(jb_platform *p)
+{
+    docker_platform *dp = p->priv;
+    if (!dp)
+        return;
+    jb_docker_disconnect(&dp->api);
+    free(dp);
+    p->priv = NULL;
+}
+
+static void image_name(const jb_platform *p, const char *service, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "jung/%s:%s", service, p->cfg.image_tag);
+}
+
+static bool docker_prepare(jb_platform *p, const char *service, char *err, size_t errlen)
+{
+    char image[256], path[512];
+    image_name(p, service, image, sizeof image);
+    snprintf(path, sizeof path, "/images/%s/json", image);
+    long status = 0;
+    json_t *info = jb_docker_json(api_of(p), "GET", path, NULL, &status, err, errlen);
+    json_decref(info);
+    if (status == 404)
+        snprintf(err, errlen, "image %s is missing: build it with 'jungbench images build docker'",
+                 image);
+    return info != NULL;
+}
+
+/* ---- the log stream -------------------------------------------------- */
+
+/* Without a TTY the engine multiplexes stdout and stderr into frames:
+ * 1 byte stream, 3 zero bytes, 4 bytes big-endian length, payload. */
+static size_t on_log_bytes(char *data, size_t size, size_t n, void *userdata)
+{
+    jb_instance *inst = userdata;
+    docker_instance *di = inst->priv;
+    size_t len = size * n, i = 0;
+    while (i < len) {
+        if (di->frame_left == 0) {
+            di->frame[di->frame_have++] = (unsigned char)data[i++];
+            if (di->frame_have == 8) {
+                di->frame_left = (size_t)di->frame[4] << 24 | (size_t)di->frame[5] << 16 |
+                                 (size_t)di->frame[6] << 8 | di->frame[7];
+                di->frame_have = 0;
+            }
+            continue;
+        }
+        size_t take = len - i < di->frame_left ? len - i : di->frame_left;
+        jb_instance_feed(inst, data + i, take);
+        di->frame_left -= take;
+        i += take;
+    }
+    return len;
+}
+
+static bool follow_logs(jb_platform *p, jb_instance *inst, char *err, size_t errlen)
+{
+    docker_instance *di = inst->priv;
+    jb_docker *api = api_of(p);
+    char url[512];
+    snprintf(url, sizeof url, "http://docker/v%s/containers/%s/logs?follow=1&stdout=1&stderr=1",
+             api->api, di->id);
+    di->multi = curl_multi_init();
+    di->logs = curl_easy_init();
+    if (!di->multi || !di->logs) {
+        snprintf(err, errlen, "libcurl failed to initialise");
+        return false;
+    }
+    curl_easy_setopt(di->logs, CURLOPT_UNIX_SOCKET_PATH, api->socket);
+    curl_easy_setopt(di->logs, CURLOPT_URL, url);
+    curl_easy_setopt(di->logs, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(di->logs, CURLOPT_WRITEFUNCTION, on_log_bytes);
+    curl_easy_setopt(di->logs, CURLOPT_WRITEDATA, inst);
+    curl_multi_add_handle(di->multi, di->logs);
+    return true;
+}
+
+static void free_logs(docker_instance *di)
+{
+    if (di->multi && di->logs)
+        curl_multi_remove_handle(di->multi, di->logs);
+    if (di->logs)
+        curl_easy_cleanup(di->logs);
+    if (di->multi)
+        curl_multi_cleanup(di->multi);
+    di->logs = NULL;
+    di->multi = NULL;
+}
+
+/* ---- start ----------------------------------------------------------- */
+
+static char **container_cmd(const jb_instance *inst, const jb_instance_spec *spec)
+{
+    size_t nargs = 0;
+    while (spec->args && spec->args[nargs])
+        nargs++;
+    char **cmd = calloc(nargs + 5, sizeof *cmd);
+    if (!cmd)
+        return NULL;
+    cmd[0] = "--instance";
+    cmd[1] = (char *)inst->info.instance;
+    cmd[2] = "--brokers";
+    cmd[3] = (char *)inst->platform->cfg.brokers;
+    for (size_t i = 0; i < nargs; i++)
+        cmd[4 + i] = (char *)spec->args[i];
+    return cmd;
+}
+
+static bool create_container(jb_platform *p, jb_instance *inst, const jb_instance_spec *spec,
+                             char *err, size_t errlen)
+{
+    docker_instance *di = inst->priv;
+    char image[256], path[512];
+    image_name(p, spec->service, image, sizeof image);
+    char **cmd = container_cmd(inst, spec);
+    if (!cmd) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    jb_container_spec cs = {.image = image,
+                            .cmd = (const char *const *)cmd,
+                            .env = spec->env,
+                            .run_id = p->cfg.run_id,
+                            .service = spec->service,
+                            .instance = inst->info.instance,
+                            .bridge = strcmp(p->cfg.network, "bridge") == 0,
+                            .ports = spec->ports,
+                            .cpus = p->cfg.cpus,
+                            .memory_mb = p->cfg.memory_mb,
+                            .stop_timeout_s = (int)ceil(p->cfg.stop_grace_ms / 1000.0)};
+    json_t *body = jb_docker_create_body(&cs);
+    free(cmd);
+    snprintf(path, sizeof path, "/containers/create?name=%s", inst->info.name);
+    long status = 0;
+    json_t *answer = jb_docker_json(api_of(p), "POST", path, body, &status, err, errlen);
+    if (status == 409) { /* a container of a crashed earlier run has our name: ours to remove */
+        snprintf(path, sizeof path, "/containers/%s?force=1&v=1", inst->info.name);
+        json_decref(jb_docker_json(api_of(p), "DELETE", path, NULL, NULL, err, errlen));
+        snprintf(path, sizeof path, "/containers/create?name=%s", inst->info.name);
+        answer = jb_docker_json(api_of(p), "POST", path, body, &status, err, errlen);
+    }
+    json_decref(body);
+    if (status == 404)
+        snprintf(err, errlen, "image %s is missing: build it with 'jungbench images build docker'",
+                 image);
+    const char *id = json_string_value(json_object_get(answer, "Id"));
+    if (id)
+        jb_strlcpy(di->id, id, sizeof di->id);
+    json_decref(answer);
+    return id != NULL;
+}
+
+/* The container's main process and its cgroup (as /proc/PID/cgroup names
+ * it: the unified "0::" line, or the memory controller's on cgroup v1). */
+static void read_pid_and_cgroup(jb_platform *p, jb_instance *inst)
+{
+    docker_instance *di = inst->priv;
+    char path[256], err[256];
+    snprintf(path, sizeof path, "/containers/%s/json", di->id);
+    json_t *c = jb_docker_json(api_of(p), "GET", path, NULL, NULL, err, sizeof err);
+    json_int_t pid = json_integer_value(json_object_get(json_object_get(c, "State"), "Pid"));
+    json_decref(c);
+    if (pid <= 0)
+        return;
+    inst->info.pids[0] = (pid_t)pid;
+    inst->info.npids = 1;
+    snprintf(path, sizeof path, "/proc/%lld/cgroup", (long long)pid);
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    while (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *colon = strchr(line, ':');
+        char *second = colon ? strchr(colon + 1, ':') : NULL;
+        if (!second)
+            continue;
+        bool unified = strncmp(line, "0::", 3) == 0;
+        bool memory = strstr(colon, "memory") && second > colon;
+        if (unified || memory)
+            jb_strlcpy(inst->info.cgroup, second + 1, sizeof inst->info.cgroup);
+        if (memory)
+            break;
+    }
+    if (f)
+        fclose(f);
+}
+
+static void remove_container(jb_platform *p, docker_instance *di)
+{
+    char path[256], err[256];
+    snprintf(path, sizeof path, "/containers/%s?force=1&v=1", di->id);
+    json_decref(jb_docker_json(api_of(p), "DELETE", path, NULL, NULL, err, sizeof err));
+}
+
+static bool docker_start(jb_platform *p, jb_instance *inst, const jb_instance_spec *spec, char *err,
+                         size_t errlen)
+{
+    docker_instance *di = calloc(1, sizeof *di);
+    if (!di) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    inst->priv = di;
+    bool ok = create_container(p, inst, spec, err, errlen);
+    if (ok) {
+        char path[256];
+        snprintf(path, sizeof path, "/containers/%s/start", di->id);
+        json_t *answer = jb_docker_json(api_of(p), "POST", path, NULL, NULL, err, errlen);
+        ok = answer != NULL;
+        json_decref(answer);
+    }
+    if (ok) {
+        inst->info.boot_ms = jb_instance_elapsed_ms(inst);
+        read_pid_and_cgroup(p, inst);
+        ok = follow_logs(p, inst, err, errlen);
+    }
+    if (!ok) {
+        free_logs(di);
+        if (di->id[0])
+            remove_container(p, di);
+        free(di);
+        inst->priv = NULL;
+    }
+    return ok;
+}
+
+/* ---- poll and stop --------------------------------------------------- */
+
+static void read_exit_reason(jb_instance *inst)
+{
+    docker_instance *di = inst->priv;
+    char path[256], err[256];
+    snprintf(path, sizeof path, "/containers/%s/json", di->id);
+    json_t *c = jb_docker_json(api_of(inst->platform), "GET", path, NULL, NULL, err, sizeof err);
+    json_t *state = json_object_get(c, "State");
+    if (state && !json_is_true(json_object_get(state, "Running")))
+        snprintf(inst->exit_reason, sizeof inst->exit_reason, "exited with status %lld%s%s",
+                 (long long)json_integer_value(json_object_get(state, "ExitCode")),
+                 json_is_true(json_object_get(state, "OOMKilled")) ? " (out of memory)" : "", "");
+    json_decref(c);
+}
+
+/* The log stream ends when the container stops: that is the exit signal. */
+static bool docker_poll(jb_instance *inst)
+{
+    docker_instance *di = inst->priv;
+    if (di->logs_done)
+        return false;
+    int running = 0;
+    curl_multi_perform(di->multi, &running);
+    if (running)
+        return true;
+    di->logs_done = true;
+    read_exit_reason(inst);
+    return false;
+}
+
+static bool docker_stop(jb_instance *inst, char *err, size_t errlen)
+{
+    docker_instance *di = inst->priv;
+    jb_platform *p = inst->platform;
+    char path[256];
+    snprintf(path, sizeof path, "/containers/%s/stop?t=%d", di->id,
+             (int)ceil(p->cfg.stop_grace_ms / 1000.0));
+    long status = 0;
+    json_decref(jb_docker_json(api_of(p), "POST", path, NULL, &status, err, errlen));
+    bool ok = status == 204 || status == 304; /* 304: already stopped */
+    free_logs(di);
+    snprintf(path, sizeof path, "/containers/%s?force=1&v=1", di->id);
+    char rm_err[512];
+    json_decref(jb_docker_json(api_of(p), "DELETE", path, NULL, &status, rm_err, sizeof rm_err));
+    if (status != 204 && status != 404) {
+        snprintf(err, errlen, "container %s (%s) could not be removed: %s", inst->info.name, di->id,
+                 rm_err);
+        ok = false;
+    }
+    free(di);
+    inst->priv = NULL;
+    return ok;
+}
+
+const jb_driver jb_driver_docker = {
+    .name = "docker",
+    .daemons = 1, /* JB_DAEMONS_DOCKER */
+    .open = docker_open,
+    .close = docker_close,
+    .prepare = docker_prepare,
+    .start = docker_start,
+    .poll = docker_poll,
+    .stop = docker_stop,
+};

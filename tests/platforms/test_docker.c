@@ -1,0 +1,221 @@
+/* test_docker.c - the docker driver end to end against the running engine:
+ * build a FROM scratch image of the fake service through the API, check its
+ * size, run instances with host networking and one on the bridge with its
+ * port published on 127.0.0.1, check readiness, PIDs, cgroup, boot/ready
+ * times and the ports, a container that fails before ready, then tear down
+ * and check that no container of the run and no test image is left.
+ * SKIP (77) when the engine is not running. */
+#include "platforms/docker_api.h"
+#include "platforms/images.h"
+#include "platforms/platform.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int failures;
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+#define TAG "jbtest"
+#define IMAGE "jung/fake:" TAG
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static bool http_answer_contains(int port, const char *want)
+{
+    for (int attempt = 0; attempt < 20; attempt++) { /* docker-proxy may lag the readiness line */
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        char buf[512] = {0};
+        bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+                  write(fd, "GET / HTTP/1.0\r\n\r\n", 18) == 18 &&
+                  read(fd, buf, sizeof buf - 1) > 0;
+        close(fd);
+        if (ok && strstr(buf, want))
+            return true;
+        usleep(100000);
+    }
+    return false;
+}
+
+static size_t containers_of_run(jb_docker *d, const char *run)
+{
+    char path[512], err[512];
+    snprintf(path, sizeof path,
+             "/containers/json?all=1&filters=%%7B%%22label%%22%%3A%%5B%%22jungbench.run%%3D%s%%22"
+             "%%5D%%7D",
+             run);
+    json_t *list = jb_docker_json(d, "GET", path, NULL, NULL, err, sizeof err);
+    CHECK(list, "list containers: %s", err);
+    size_t n = json_array_size(list);
+    json_decref(list);
+    return n;
+}
+
+static void test_image(jb_docker *d, const char *fake)
+{
+    char err[1024];
+    CHECK(jb_docker_build_image(d, IMAGE, "fake", fake, err, sizeof err), "build: %s", err);
+    jb_docker_layer layers[8];
+    size_t n = 0;
+    uint64_t total = 0;
+    CHECK(jb_docker_image_layers(d, IMAGE, layers, 8, &n, &total, err, sizeof err), "layers: %s",
+          err);
+    printf("image %s: %llu bytes in %zu layer(s)\n", IMAGE, (unsigned long long)total, n);
+    CHECK(n == 1 && layers[0].bytes == total, "one layer holding everything: %zu, %llu", n,
+          (unsigned long long)(n ? layers[0].bytes : 0));
+    CHECK(total > 0 && total <= 2u << 20, "at most 2 MB: %llu", (unsigned long long)total);
+    CHECK(!jb_docker_build_image(d, "jung/bad:" TAG, "bad", "/bin/sh", err, sizeof err) &&
+              strstr(err, "dynamically linked"),
+          "dynamic executable refused: %s", err);
+}
+
+static jb_instance *start(jb_platform *p, int index, const char **args, int port, char *err,
+                          size_t errlen)
+{
+    jb_instance_spec spec = {.service = "fake", .index = index, .args = args, .ports = {port}};
+    return jb_platform_start(p, &spec, err, errlen);
+}
+
+static void test_host(const char *run)
+{
+    jb_platform_config cfg;
+    jb_platform_config_init(&cfg);
+    cfg.driver = "docker";
+    cfg.run_id = run;
+    cfg.image_tag = TAG;
+    cfg.stop_grace_ms = 2000;
+    cfg.cpus = 1;
+    cfg.memory_mb = 64;
+    char err[1024], port[16];
+    jb_platform *p = jb_platform_open(&cfg, err, sizeof err);
+    CHECK(p, "open: %s", err);
+    if (!p)
+        return;
+    const char *svc[] = {"fake"}, *missing[] = {"no_such"};
+    CHECK(jb_platform_prepare(p, svc, 1, err, sizeof err), "prepare: %s", err);
+    CHECK(!jb_platform_prepare(p, missing, 1, err, sizeof err) &&
+              strstr(err, "jung/no_such:" TAG) && strstr(err, "jungbench images build docker"),
+          "missing image named with the fix: %s", err);
+    int portno = free_port();
+    snprintf(port, sizeof port, "%d", portno);
+    const char *args[] = {"--port", port, NULL};
+    jb_instance *a = start(p, 1, args, 0, err, sizeof err);
+    CHECK(a, "start 1: %s", err);
+    jb_instance *b = start(p, 2, NULL, 0, err, sizeof err);
+    CHECK(b, "start 2: %s", err);
+    if (a && b) {
+        jb_instance *both[] = {a, b};
+        CHECK(jb_instances_wait_ready(both, 2, 30000, err, sizeof err), "ready: %s", err);
+        const jb_instance_info *info = jb_instance_get_info(a);
+        printf("container %s: pid %d boot %.1f ms ready %.1f ms cgroup %s\n", info->name,
+               (int)info->pids[0], info->boot_ms, info->ready_ms, info->cgroup);
+        CHECK(info->npids == 1 && info->pids[0] > 0 && kill(info->pids[0], 0) == 0, "pid %d",
+              (int)info->pids[0]);
+        CHECK(info->cgroup[0] == '/', "cgroup '%s'", info->cgroup);
+        CHECK(info->boot_ms > 0 && info->ready_ms >= info->boot_ms, "boot %.1f ready %.1f",
+              info->boot_ms, info->ready_ms);
+        CHECK(strcmp(info->name, "jungbench-") > 0 && strstr(info->name, "-fake-1"), "name %s",
+              info->name);
+        CHECK(http_answer_contains(portno, "fake fake-1"), "host network port %d", portno);
+    }
+    /* a container that dies before it is ready */
+    const char *fail_args[] = {"--exit-before-ready", "7", NULL};
+    jb_instance *c = start(p, 3, fail_args, 0, err, sizeof err);
+    CHECK(c, "start 3: %s", err);
+    if (c)
+        CHECK(!jb_instance_wait_ready(c, 30000, err, sizeof err) && strstr(err, "status 7") &&
+                  strstr(err, "failing on purpose"),
+              "failure reported with its output: %s", err);
+    jb_platform_close(p);
+}
+
+static void test_bridge(const char *run)
+{
+    jb_platform_config cfg;
+    jb_platform_config_init(&cfg);
+    cfg.driver = "docker";
+    cfg.run_id = run;
+    cfg.image_tag = TAG;
+    cfg.network = "bridge";
+    cfg.stop_grace_ms = 1000;
+    char err[1024], port[16];
+    jb_platform *p = jb_platform_open(&cfg, err, sizeof err);
+    CHECK(p, "open: %s", err);
+    if (!p)
+        return;
+    int portno = free_port();
+    snprintf(port, sizeof port, "%d", portno);
+    const char *args[] = {"--port", port, "--bind", "0.0.0.0", NULL};
+    jb_instance *a = start(p, 1, args, portno, err, sizeof err);
+    CHECK(a, "start: %s", err);
+    if (a) {
+        CHECK(jb_instance_wait_ready(a, 30000, err, sizeof err), "ready: %s", err);
+        CHECK(http_answer_contains(portno, "fake fake-1"), "port %d published on 127.0.0.1",
+              portno);
+        CHECK(jb_instance_stop(a, err, sizeof err), "stop: %s", err);
+    }
+    jb_platform_close(p);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s FAKE_SERVICE\n", argv[0]);
+        return 2;
+    }
+    char err[1024];
+    jb_docker d;
+    if (!jb_docker_connect(&d, "/var/run/docker.sock", err, sizeof err)) {
+        printf("SKIP: %s\n", err);
+        return 77;
+    }
+    if (!jb_elf_is_static(argv[1], err, sizeof err)) {
+        printf("SKIP: the fake service is not static (sanitizer build?): %s\n", err);
+        jb_docker_disconnect(&d);
+        return 77;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    char run[64];
+    snprintf(run, sizeof run, "test-docker-%d", (int)getpid());
+    test_image(&d, argv[1]);
+    test_host(run);
+    test_bridge(run);
+    CHECK(containers_of_run(&d, run) == 0, "no container of run %s left", run);
+    json_decref(
+        jb_docker_json(&d, "DELETE", "/images/" IMAGE "?force=1", NULL, NULL, err, sizeof err));
+    long status = 0;
+    json_decref(
+        jb_docker_json(&d, "GET", "/images/" IMAGE "/json", NULL, &status, err, sizeof err));
+    CHECK(status == 404, "test image removed: HTTP %ld", status);
+    jb_docker_disconnect(&d);
+    if (failures)
+        fprintf(stderr, "%d check(s) failed\n", failures);
+    else
+        printf("test_docker: all checks passed\n");
+    return failures ? 1 : 0;
+}
