@@ -147,7 +147,7 @@ static void requests_row(rp_table *t, int row, const rp_load *l, bool tidy)
                      secs > 0 ? l->n / secs : NAN,
                      secs > 0 ? l->bytes / 1024.0 / secs : NAN,
                      secs > 0 ? l->sent / 1024.0 / secs : NAN};
-    static const int decimals[] = {0, 0, 2, 2, 0, 0, 1, 1, 1, 2, 2, 2};
+    static const int decimals[] = {0, 0, 2, 2, 1, 1, 1, 1, 1, 2, 2, 2};
     for (int i = 0; i < 12; i++)
         rp_set_num(t, row, i + 1, l->n ? vals[i] : NAN, tidy ? -1 : decimals[i]);
 }

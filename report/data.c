@@ -362,7 +362,8 @@ static bool load_requests(rp_run *r, int p, char *err, size_t errlen)
 {
     char sql[1024];
     snprintf(sql, sizeof sql,
-             "SELECT iteration, elapsed, success, time_stamp, bytes, sent_bytes FROM samples x"
+             "SELECT iteration, coalesce(elapsed_us / 1000.0, elapsed), success, time_stamp, bytes,"
+             " sent_bytes FROM samples x"
              " WHERE run_id=?1 AND platform=?2 AND coalesce(phase,'measure')='measure' AND %s"
              " ORDER BY iteration",
              iter_ok_sql);

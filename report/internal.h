@@ -20,8 +20,8 @@ typedef struct rp_summary {
 rp_summary rp_summarize(const double *v, int n);
 /* Two-sided 97.5% quantile of Student's t with df degrees of freedom. */
 double rp_t975(int df);
-/* Percentile p in [0,100] of sorted values, linear interpolation between
- * closest ranks (R type 7, numpy's default). */
+/* Percentile p in [0,100] of sorted values by nearest rank (as loadgen's
+ * load_summaries and JMeter's aggregate report: always an observed value). */
 double rp_percentile_sorted(const double *sorted, int n, double p);
 void rp_sort(double *v, int n);
 

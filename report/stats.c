@@ -21,11 +21,12 @@ double rp_percentile_sorted(const double *sorted, int n, double p)
 {
     if (n <= 0)
         return NAN;
-    double h = (n - 1) * p / 100.0;
-    int lo = (int)floor(h);
-    if (lo >= n - 1)
-        return sorted[n - 1];
-    return sorted[lo] + (h - lo) * (sorted[lo + 1] - sorted[lo]);
+    /* Nearest rank, the load generator's definition too: the smallest value
+     * with at least p% of the values at or below it. The epsilon keeps
+     * 99.9% of 1000 at rank 999 despite binary floating point. */
+    double rank = ceil(p / 100.0 * n - 1e-9);
+    int idx = rank > 1 ? (int)rank - 1 : 0;
+    return sorted[idx < n ? idx : n - 1];
 }
 
 /* Student t 0.975 quantiles for df 1..30; beyond, a Cornish-Fisher

@@ -32,11 +32,16 @@ static void test_t_and_percentiles(void)
     CHECK(isnan(rp_t975(0)));
 
     const double v[] = {1, 2, 3, 4};
-    CHECK_NEAR(rp_percentile_sorted(v, 4, 50), 2.5, 1e-12);
-    CHECK_NEAR(rp_percentile_sorted(v, 4, 90), 3.7, 1e-12); /* h = 3 * 0.9 = 2.7 */
+    CHECK_NEAR(rp_percentile_sorted(v, 4, 50), 2, 1e-12); /* rank ceil(0.5 * 4) = 2 */
+    CHECK_NEAR(rp_percentile_sorted(v, 4, 90), 4, 1e-12); /* rank ceil(3.6) = 4 */
+    CHECK_NEAR(rp_percentile_sorted(v, 4, 75), 3, 1e-12); /* rank 3 exactly */
     CHECK_NEAR(rp_percentile_sorted(v, 4, 0), 1, 1e-12);
     CHECK_NEAR(rp_percentile_sorted(v, 4, 100), 4, 1e-12);
     CHECK(isnan(rp_percentile_sorted(v, 0, 50)));
+    double thousand[1000];
+    for (int i = 0; i < 1000; i++)
+        thousand[i] = i + 1;
+    CHECK_NEAR(rp_percentile_sorted(thousand, 1000, 99.9), 999, 0); /* not 1000 */
 }
 
 static void test_mann_whitney(void)
