@@ -1,0 +1,229 @@
+/* kbus.c - controller/runner messages over librdkafka (kbus.h). */
+#include "core/kbus.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct jb_kbus {
+    rd_kafka_t *producer;
+    rd_kafka_t *consumer;
+    char topic[128];
+};
+
+/* The same latency settings as the Jung services' bus (jung/lib/bus.c). */
+static const char *const common_props[][2] = {
+    {"socket.nagle.disable", "true"},
+    {"log.connection.close", "false"},
+    {"reconnect.backoff.ms", "10"},
+    {"reconnect.backoff.max.ms", "1000"},
+    {NULL, NULL},
+};
+static const char *const producer_props[][2] = {
+    {"linger.ms", "0"},
+    {"acks", "1"},
+    {"message.timeout.ms", "10000"},
+    {NULL, NULL},
+};
+static const char *const consumer_props[][2] = {
+    {"fetch.wait.max.ms", "10"},
+    {"fetch.error.backoff.ms", "10"},
+    {"fetch.min.bytes", "1"},
+    {"enable.partition.eof", "false"},
+    {"enable.auto.commit", "false"},
+    {"group.id", "jungbench-kbus"}, /* never joined: assign() */
+    {NULL, NULL},
+};
+
+/* User properties that belong to one role only; librdkafka warns when a
+ * client gets the other role's properties. */
+static bool prop_applies(rd_kafka_type_t type, const char *key)
+{
+    static const char *const consumer_only[] = {
+        "fetch.", "group.",  "session.timeout.ms",   "heartbeat.", "enable.auto.",
+        "auto.",  "queued.", "max.poll.interval.ms", "isolation.", "enable.partition.eof",
+        NULL};
+    static const char *const producer_only[] = {"linger.ms",
+                                                "queue.buffering.",
+                                                "batch.",
+                                                "acks",
+                                                "request.required.acks",
+                                                "message.timeout.ms",
+                                                "enable.idempotence",
+                                                "compression.",
+                                                "retries",
+                                                "retry.backoff.ms",
+                                                "delivery.",
+                                                NULL};
+    const char *const *other = type == RD_KAFKA_PRODUCER ? consumer_only : producer_only;
+    for (int i = 0; other[i]; i++)
+        if (strncmp(key, other[i], strlen(other[i])) == 0)
+            return false;
+    return true;
+}
+
+static bool conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
+                     size_t errlen)
+{
+    char errstr[256];
+    if (rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr) == RD_KAFKA_CONF_OK)
+        return true;
+    snprintf(err, errlen, "Kafka property %s=%s: %s", key, value, errstr);
+    return false;
+}
+
+static bool conf_set_table(rd_kafka_conf_t *conf, const char *const (*table)[2], char *err,
+                           size_t errlen)
+{
+    for (size_t i = 0; table[i][0]; i++)
+        if (!conf_set(conf, table[i][0], table[i][1], err, errlen))
+            return false;
+    return true;
+}
+
+static rd_kafka_t *make_client(rd_kafka_type_t type, const char *brokers,
+                               const jb_config_prop *props, size_t nprops, const char *client_id,
+                               char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    bool ok = conf_set(conf, "bootstrap.servers", brokers, err, errlen) &&
+              conf_set(conf, "client.id", client_id, err, errlen) &&
+              conf_set(conf, "log_level", "3", err, errlen) &&
+              conf_set_table(conf, common_props, err, errlen) &&
+              conf_set_table(conf, type == RD_KAFKA_PRODUCER ? producer_props : consumer_props, err,
+                             errlen);
+    for (size_t i = 0; ok && i < nprops; i++)
+        if (prop_applies(type, props[i].key))
+            ok = conf_set(conf, props[i].key, props[i].value, err, errlen);
+    if (!ok) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errlen, "cannot create a Kafka client: %s", errstr);
+    }
+    return rk;
+}
+
+/* Assigns every partition of the topic at its current end. A topic that
+ * does not exist yet is created by asking for its metadata (brokers with
+ * auto-create) or read from the beginning once it appears. */
+static bool assign_at_end(jb_kbus *bus, int timeout_ms, char *err, size_t errlen)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(bus->consumer, bus->topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(bus->consumer, 0, rkt, &md, timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(err, errlen,
+                 "cannot reach the Kafka broker for topic '%s' within %d ms: %s (is the broker "
+                 "running and the address right?)",
+                 bus->topic, timeout_ms, rd_kafka_err2str(e));
+        return false;
+    }
+    int partitions = md->topic_cnt == 1 && !md->topics[0].err ? md->topics[0].partition_cnt : 0;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_partition_list_t *parts =
+        rd_kafka_topic_partition_list_new(partitions > 0 ? partitions : 1);
+    for (int p = 0; p < (partitions > 0 ? partitions : 1); p++) {
+        int64_t low = 0, high = RD_KAFKA_OFFSET_BEGINNING;
+        if (partitions > 0 && rd_kafka_query_watermark_offsets(bus->consumer, bus->topic, p, &low,
+                                                               &high, timeout_ms) != 0)
+            high = RD_KAFKA_OFFSET_END;
+        rd_kafka_topic_partition_list_add(parts, bus->topic, p)->offset = high;
+    }
+    e = rd_kafka_assign(bus->consumer, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+        snprintf(err, errlen, "cannot read topic '%s': %s", bus->topic, rd_kafka_err2str(e));
+    return e == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+jb_kbus *jb_kbus_open(const char *brokers, const jb_config_prop *props, size_t nprops,
+                      const char *listen_topic, const char *client_id, int timeout_ms, char *err,
+                      size_t errlen)
+{
+    jb_kbus *bus = calloc(1, sizeof *bus);
+    if (!bus)
+        return snprintf(err, errlen, "out of memory"), NULL;
+    snprintf(bus->topic, sizeof bus->topic, "%s", listen_topic);
+    bus->producer = make_client(RD_KAFKA_PRODUCER, brokers, props, nprops, client_id, err, errlen);
+    if (bus->producer)
+        bus->consumer =
+            make_client(RD_KAFKA_CONSUMER, brokers, props, nprops, client_id, err, errlen);
+    if (!bus->consumer) {
+        jb_kbus_close(bus);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(bus->consumer);
+    if (!assign_at_end(bus, timeout_ms, err, errlen)) {
+        jb_kbus_close(bus);
+        return NULL;
+    }
+    return bus;
+}
+
+void jb_kbus_close(jb_kbus *bus)
+{
+    if (!bus)
+        return;
+    if (bus->consumer) {
+        rd_kafka_consumer_close(bus->consumer);
+        rd_kafka_destroy(bus->consumer);
+    }
+    if (bus->producer) {
+        rd_kafka_flush(bus->producer, 2000);
+        rd_kafka_destroy(bus->producer);
+    }
+    free(bus);
+}
+
+bool jb_kbus_send(jb_kbus *bus, const char *topic, const jb_msg *msg, char *err, size_t errlen)
+{
+    char *text = jb_msg_encode(msg);
+    if (!text)
+        return snprintf(err, errlen, "cannot encode a %s message", jb_msg_type_name(msg->type)),
+               false;
+    /* The run id as key keeps one run's messages in one partition, in order. */
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        bus->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(text, strlen(text)),
+        RD_KAFKA_V_KEY(msg->run_id, strlen(msg->run_id)), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+        RD_KAFKA_V_END);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        free(text);
+        snprintf(err, errlen, "cannot send %s on topic '%s': %s", jb_msg_type_name(msg->type),
+                 topic, rd_kafka_err2str(e));
+        return false;
+    }
+    e = rd_kafka_flush(bus->producer, 5000);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(err, errlen, "%s on topic '%s' not delivered within 5 s: %s (broker down?)",
+                 jb_msg_type_name(msg->type), topic, rd_kafka_err2str(e));
+        return false;
+    }
+    return true;
+}
+
+int jb_kbus_recv(jb_kbus *bus, jb_msg *msg, int timeout_ms, char *err, size_t errlen)
+{
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(bus->consumer, timeout_ms);
+    if (!m)
+        return 0;
+    int rc;
+    if (m->err) {
+        /* Transport errors are retried by librdkafka; report, don't stop. */
+        snprintf(err, errlen, "topic '%s': %s", bus->topic, rd_kafka_message_errstr(m));
+        rc = -1;
+    } else if (!m->payload || m->len == 0) {
+        snprintf(err, errlen, "topic '%s': empty message skipped", bus->topic);
+        rc = -1;
+    } else {
+        rc = jb_msg_decode(m->payload, m->len, msg, err, errlen) ? 1 : -1;
+    }
+    rd_kafka_message_destroy(m);
+    return rc;
+}

@@ -1,0 +1,91 @@
+/* protocol.h - the controller/runner messages (docs/protocol.md).
+ *
+ * Dissertation section 5.1.2: a controller and a runner talk over the Kafka
+ * topics `runner` (controller -> runner: RUN, STOP) and `controller`
+ * (runner -> controller: READY, RESULTS, ERROR, HEARTBEAT). Every message is
+ * one JSON object with the envelope
+ *
+ *   {"version": 1, "type": "RUN", "run_id": "...", "platform": "docker",
+ *    "iteration": 3, "runner": "local", "msg_id": "<uuid>", "sent_ms": ...}
+ *
+ * plus the fields of its type, kept as a jansson object in jb_msg.body.
+ * jb_msg_decode checks the envelope and every required field of the type
+ * (with its JSON type), so a handler can read body fields without checks;
+ * malformed input is an error string, never a crash.
+ */
+#ifndef JB_CORE_PROTOCOL_H
+#define JB_CORE_PROTOCOL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define JB_PROTOCOL_VERSION 1
+#define JB_TOPIC_RUNNER "runner"         /* controller -> runners */
+#define JB_TOPIC_CONTROLLER "controller" /* runners -> controller */
+
+typedef enum {
+    JB_MSG_RUN,
+    JB_MSG_READY,
+    JB_MSG_STOP,
+    JB_MSG_RESULTS,
+    JB_MSG_ERROR,
+    JB_MSG_HEARTBEAT,
+    JB_MSG_TYPES
+} jb_msg_type;
+
+typedef struct jb_msg {
+    int version;
+    jb_msg_type type;
+    char run_id[64];
+    char platform[64];
+    long iteration;  /* 1-based */
+    char runner[64]; /* the runner's --id: addressee of RUN/STOP, sender of the rest */
+    char msg_id[40]; /* unique per message (uuid); a resend keeps it */
+    double sent_ms;  /* sender's wall clock */
+    json_t *body;    /* the type's fields (owned; never NULL after init/decode) */
+} jb_msg;
+
+/* "RUN", "READY", ...; NULL for an out-of-range type. */
+const char *jb_msg_type_name(jb_msg_type type);
+
+/* Starts a message with a fresh msg_id, sent_ms now and an empty body.
+ * Strings longer than the fields are an error (false, err says which). */
+bool jb_msg_init(jb_msg *msg, jb_msg_type type, const char *run_id, const char *platform,
+                 long iteration, const char *runner, char *err, size_t errlen);
+void jb_msg_clear(jb_msg *msg);
+
+/* The wire form: a malloc'd compact JSON string (free()), NULL on failure. */
+char *jb_msg_encode(const jb_msg *msg);
+/* Parses and validates; on failure msg is left cleared and err says what is
+ * wrong ("READY: field 'endpoint' missing or not a string"). */
+bool jb_msg_decode(const char *data, size_t len, jb_msg *msg, char *err, size_t errlen);
+
+/* True when a and b are about the same platform iteration of the same run. */
+bool jb_msg_same_iteration(const jb_msg *a, const jb_msg *b);
+
+/* ---- the types' fields ----------------------------------------------------
+ * RUN        config (string: the experiment file's YAML text, authoritative),
+ *            results_db (string: where the runner writes its time series),
+ *            services (array of {name, replicas}: informative)
+ * READY      endpoint (string: Jung's REST base URL), accel (string),
+ *            services (array of {service, instance, boot_ms, ready_ms, pids[]})
+ * STOP       reason (string: "done", "interrupted", "timeout", ...)
+ * RESULTS    results_db (string: where the time series are), metrics (array
+ *            of metric summaries: {grp, kind, samples, cpu_mean, cpu_sd,
+ *            cpu_seconds, rss_mean_kb, rss_peak_kb, pss_mean_kb, pss_peak_kb,
+ *            source}), metric_samples (integer: rows written)
+ * ERROR      message (string), service (string, "" when not one service),
+ *            phase (string: "boot", "ready", "metrics", "stop", "message")
+ * HEARTBEAT  state (string: "booting", "ready", "stopping", "idle")
+ */
+bool jb_msg_run(jb_msg *msg, const char *config_yaml, const char *results_db);
+bool jb_msg_stop(jb_msg *msg, const char *reason);
+bool jb_msg_error(jb_msg *msg, const char *phase, const char *service, const char *message);
+bool jb_msg_heartbeat(jb_msg *msg, const char *state);
+/* READY and RESULTS are filled by the runner field by field with jansson. */
+
+/* A string field of the body ("" when absent or not a string). */
+const char *jb_msg_str(const jb_msg *msg, const char *field);
+
+#endif
