@@ -294,7 +294,7 @@ static void image_table(const rp_run *r, rp_report *rep)
         int rows = 0;
         for (int i = 0; i < r->nimg; i++) {
             const rp_irow *im = &r->img[i];
-            if (im->plat != p)
+            if (im->plat != p || rp_image_is_total(im))
                 continue;
             int row = rp_table_add_row(d), trow = rp_table_add_row(t);
             rp_set_text(d, row, 0, "%s", plat_label(r, p, label, sizeof label));
@@ -319,11 +319,20 @@ static void image_table(const rp_run *r, rp_report *rep)
             rp_set_text(d, row, 2, "total");
             human_bytes(v[0], size, sizeof size);
             rp_set_text(d, row, 3, "%s", size);
+            int trow = rp_table_add_row(t);
+            rp_set_text(t, trow, 0, "%s", r->plat[p].name);
+            rp_set_text(t, trow, 1, "all_images");
+            rp_set_text(t, trow, 2, "total");
+            rp_set_num(t, trow, 3, v[0], -1);
         }
         free(v);
     }
-    rp_table_note(d, r->nimg ? "Total: each image's own bytes stacked, shared layers counted once."
-                             : "Not measured: the run has no image_sizes rows.");
+    rp_table_note(
+        d,
+        r->nimg
+            ? "Bytes: the whole image; shared: its layers another image also uses. Total: the disk "
+              "all images use together, every layer counted once."
+            : "Not measured: the run has no image_sizes rows.");
     add_table(rep->display, &rep->ndisplay, d);
     add_table(rep->data, &rep->ndata, t);
 }

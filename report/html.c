@@ -219,6 +219,8 @@ static void image_chart(FILE *out, const rp_run *r)
         return;
     chart_init(c, r, "images", "Figure 25: image sizes on disk (MiB)", "MiB");
     for (int i = 0; i < r->nimg; i++) {
+        if (rp_image_is_total(&r->img[i]))
+            continue;
         int k = 0;
         while (k < c->ncat && strcmp(c->cat[k], r->img[i].service) != 0)
             k++;

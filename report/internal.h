@@ -168,6 +168,8 @@ typedef struct rp_metric_info {
 } rp_metric_info;
 
 const rp_metric_info *rp_metric_get(rp_metric m);
+/* The metrics layer's row for all of a platform's images together. */
+bool rp_image_is_total(const rp_irow *im);
 int rp_metric_by_name(const char *name); /* -1 when unknown */
 
 /* Per-iteration values of metric m on platform p, for one service (NULL:

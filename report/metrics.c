@@ -124,22 +124,37 @@ static void boot_values(const rp_run *r, rp_metric m, int p, const char *service
     free(count.val);
 }
 
-/* Images are measured once: the total stacks each image's own part and
- * counts the shared part (Docker base layers) once. */
+bool rp_image_is_total(const rp_irow *im)
+{
+    return strcmp(im->kind, "cumulative") == 0;
+}
+
+/* Images are measured once. The metrics layer stores the disk all images
+ * of a platform use together as a kind "cumulative" row; without one, the
+ * total stacks each image's own part and counts the shared part (Docker
+ * base layers) once. */
 static void image_value(const rp_run *r, int p, const char *service, per_iter *pi)
 {
-    double own = 0, shared = 0;
+    double own = 0, shared = 0, cumulative = NAN;
     int n = 0;
     for (int i = 0; i < r->nimg; i++) {
         const rp_irow *im = &r->img[i];
-        if (im->plat != p || (service && strcmp(service, im->service) != 0) || isnan(im->bytes))
+        if (im->plat != p || isnan(im->bytes))
+            continue;
+        if (rp_image_is_total(im)) {
+            cumulative = im->bytes;
+            continue;
+        }
+        if (service && strcmp(service, im->service) != 0)
             continue;
         double sh = isnan(im->shared) ? 0 : im->shared;
         own += im->bytes - sh;
         shared = fmax(shared, sh);
         n++;
     }
-    if (n)
+    if (!service && !isnan(cumulative))
+        per_iter_add(pi, 0, cumulative, false);
+    else if (n)
         per_iter_add(pi, 0, own + shared, false);
 }
 

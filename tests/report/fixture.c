@@ -16,6 +16,8 @@
  *   10(j+1)+i (docker), +100 (osv); 1024 bytes received, 512 sent; docker
  *   iteration 1 j=3 failed. Setup-phase samples (elapsed 99999) in each
  *   iteration 1 must be ignored.
+ *   Images: docker 100 and 101 MiB sharing 95 MiB, with the metrics layer's
+ *   "_cumulative" row (106 MiB); osv 28 and 29 MiB, no cumulative row.
  */
 #include "core/store.h"
 
@@ -145,10 +147,11 @@ static void full_run(fixture *f)
           "INSERT INTO image_sizes VALUES"
           "('%s','docker','user_registry','service',%lld,%lld),"
           "('%s','docker','auth_manager','service',%lld,%lld),"
+          "('%s','docker','_cumulative','cumulative',%lld,0),"
           "('%s','osv','user_registry','service',%lld,0),"
           "('%s','osv','auth_manager','service',%lld,0)",
-          f->run_id, 100 * MIB, 95 * MIB, f->run_id, 101 * MIB, 95 * MIB, f->run_id, 28 * MIB,
-          f->run_id, 29 * MIB);
+          f->run_id, 100 * MIB, 95 * MIB, f->run_id, 101 * MIB, 95 * MIB, f->run_id, 106 * MIB,
+          f->run_id, 28 * MIB, f->run_id, 29 * MIB);
 }
 
 static void unfinished_run(fixture *f)

@@ -140,6 +140,12 @@ static void test_boot_images(const rp_report *rep)
     const rp_table *im = table(rep, "images");
     CHECK_NEAR(num(im, "docker", "user_registry", "bytes"), 100.0 * 1024 * 1024, 0);
     CHECK_NEAR(num(im, "docker", "user_registry", "shared_bytes"), 95.0 * 1024 * 1024, 0);
+    /* docker: the cumulative row, not listed as an image; osv: 28 + 29 stacked */
+    CHECK_NEAR(num(im, "docker", "all_images", "bytes"), 106.0 * 1024 * 1024, 0);
+    CHECK_NEAR(num(im, "osv", "all_images", "bytes"), 57.0 * 1024 * 1024, 0);
+    for (int r = 0; im && r < im->nrows; r++)
+        CHECK(strcmp(im->cells[r * im->ncols + 1].text, "_cumulative") != 0);
+    CHECK(im && im->nrows == 6);
 }
 
 static void test_summary(const rp_report *rep)
