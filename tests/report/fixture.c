@@ -1,7 +1,8 @@
 /* fixture.c - writes a results database with known numbers for the report
  * tests: report_fixture PATH VARIANT.
  *
- * Variants: base, rerun (small noise, under 5%), regressed (docker's
+ * Variants: base, rawmetrics (base with metric_samples instead of
+ * metric_summaries), rerun (small noise, under 5%), regressed (docker's
  * response times +20 ms), unfinished (run still running), empty (a run with
  * no samples or metrics), foreign (a SQLite file that is not ours).
  *
@@ -32,8 +33,9 @@
 typedef struct fixture {
     jb_store store;
     const char *run_id;
-    int extra_ms; /* added to docker's response times (regressed) */
-    bool noise;   /* +1 ms on docker's odd iterations (rerun) */
+    int extra_ms;     /* added to docker's response times (regressed) */
+    bool noise;       /* +1 ms on docker's odd iterations (rerun) */
+    bool raw_metrics; /* metric_samples only, no summaries (rawmetrics) */
 } fixture;
 
 static void exec_or_die(fixture *f, const char *sql)
@@ -61,6 +63,16 @@ static void execf(fixture *f, const char *fmt, ...)
 static void metric(fixture *f, const char *plat, int it, const char *grp, const char *kind,
                    double cpu, double rss_mib)
 {
+    if (f->raw_metrics) {
+        /* two samples either side of the mean: their average is the summary */
+        for (int k = -1; k <= 1; k += 2)
+            execf(
+                f,
+                "INSERT INTO metric_samples(run_id, platform, iteration, grp, kind, t_ms, cpu_pct,"
+                " rss_kb, source) VALUES('%s','%s',%d,'%s','%s',%d,%.17g,%.17g,'procfs')",
+                f->run_id, plat, it, grp, kind, k, cpu + k, rss_mib * 1024 + k);
+        return;
+    }
     execf(f,
           "INSERT INTO metric_summaries(run_id, platform, iteration, grp, kind, cpu_mean, cpu_sd,"
           " rss_mean_kb, rss_peak_kb, samples, source) VALUES('%s','%s',%d,'%s','%s',%.17g,0,"
@@ -181,8 +193,8 @@ static int foreign(const char *path)
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr,
-                "usage: report_fixture PATH base|rerun|regressed|unfinished|empty|foreign\n");
+        fprintf(stderr, "usage: report_fixture PATH "
+                        "base|rawmetrics|rerun|regressed|unfinished|empty|foreign\n");
         return 2;
     }
     const char *path = argv[1], *variant = argv[2];
@@ -197,6 +209,9 @@ int main(int argc, char **argv)
     }
     jb_store_begin(&f.store);
     if (strcmp(variant, "base") == 0) {
+        full_run(&f);
+    } else if (strcmp(variant, "rawmetrics") == 0) {
+        f.raw_metrics = true;
         full_run(&f);
     } else if (strcmp(variant, "rerun") == 0) {
         f.run_id = "fixture-rerun";

@@ -21,7 +21,7 @@ expect() {
 }
 contains() { grep -qF -- "$2" "$1" || fail "$1 lacks: $2"; }
 
-for v in base rerun regressed unfinished empty foreign; do
+for v in base rawmetrics rerun regressed unfinished empty foreign; do
     mkdir -p "$T/$v"
     "$FIX" "$T/$v/results.db" "$v" || { echo "fixture $v failed" >&2; exit 1; }
 done
@@ -43,6 +43,14 @@ contains "$T/out" "| User Registry | 13.000 ± 1.581 | 23.000 ± 1.581 |"
 # Default CSV folder: beside the database.
 expect 0 "report csv default folder" "$J" report "$T/base/results.db" --format csv
 [ -f "$T/base/report-csv/requests.csv" ] || fail "csv default folder not written"
+
+# Without metric_summaries the raw metric_samples give the same tables.
+expect 0 "report from raw metric samples" "$J" report "$T/rawmetrics" --format csv --out "$T/rawcsv"
+for t in cpu memory total_memory; do
+    diff -u "$GOLDEN/csv/$t.csv" "$T/rawcsv/$t.csv" >&2 || fail "$t from metric_samples differs"
+done
+expect 0 "report text from raw metric samples" "$J" report "$T/rawmetrics"
+contains "$T/out" "no metric_summaries rows: CPU and memory are averaged from metric_samples"
 
 # --- JSON ---------------------------------------------------------------
 expect 0 "report json" "$J" report "$T/base" --format json
