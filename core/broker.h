@@ -42,6 +42,10 @@ jb_broker *jb_broker_start(const jb_broker_options *opts, char *err, size_t errl
 const char *jb_broker_bootstrap(const jb_broker *broker);
 int jb_broker_port(const jb_broker *broker);
 
+/* Delays every response by rtt_ms (the mock's artificial round-trip time),
+ * e.g. to imitate a remote cluster. 0 turns it off. */
+bool jb_broker_set_rtt(jb_broker *broker, int rtt_ms);
+
 /* Stops the broker and frees it; NULL is fine. Connected clients see their
  * connections drop. */
 void jb_broker_stop(jb_broker *broker);
@@ -50,5 +54,8 @@ void jb_broker_stop(jb_broker *broker);
  * "<service>_results" for each of the eight services, plus "controller" and
  * "runner". NULL-terminated, static. */
 const char *const *jb_broker_jung_topic_names(void);
+
+/* `jungbench broker [--port N] [--partitions N]` (core/broker_cmd.c). */
+int broker_main(int argc, char **argv);
 
 #endif
