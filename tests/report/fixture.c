@@ -2,9 +2,9 @@
  * tests: report_fixture PATH VARIANT.
  *
  * Variants: base, rawmetrics (base with metric_samples instead of
- * metric_summaries), rerun (small noise, under 5%), regressed (docker's
- * response times +20 ms), unfinished (run still running), empty (a run with
- * no samples or metrics), foreign (a SQLite file that is not ours).
+ * metric_summaries), scale (900k samples, for bench/), rerun (small noise, under 5%), regressed
+ * (docker's response times +20 ms), unfinished (run still running), empty (a run with no samples or
+ * metrics), foreign (a SQLite file that is not ours).
  *
  * The numbers (tests/report/README.md derives the expected statistics):
  *   platforms docker (native) and osv (emulated), iterations 1..5 done;
@@ -176,6 +176,37 @@ static void unfinished_run(fixture *f)
     sample(f, "docker", 3, "measure", 0, 50000, true);
 }
 
+/* Dissertation scale for bench/report_scale.sh: 2 platforms x 30
+ * iterations x 15000 requests (900k samples), six services. */
+static void scale_run(fixture *f)
+{
+    static const char *const services[] = {"user_registry",   "auth_manager",   "rule_engine",
+                                           "device_registry", "device_monitor", "device_commander"};
+    static const char *const plats[] = {"docker", "osv"};
+    execf(f, "INSERT INTO runs VALUES('%s','scale','{}','{}',%lld,%lld,'done')", f->run_id, BASE_MS,
+          BASE_MS + 9000000);
+    for (int p = 0; p < 2; p++)
+        for (int it = 1; it <= 30; it++) {
+            iteration(f, plats[p], it, "done", p ? "kvm" : "native");
+            for (int s = 0; s < 6; s++) {
+                char grp[64];
+                snprintf(grp, sizeof grp, "%s-1", services[s]);
+                metric(f, plats[p], it, grp, "service", 10 + 5 * s + 20 * p + it % 3,
+                       18 + 100 * p + s);
+            }
+            long long t0 = BASE_MS + it * 200000LL;
+            execf(f,
+                  "INSERT INTO samples WITH RECURSIVE n(k) AS (SELECT 0 UNION ALL SELECT k + 1 "
+                  "FROM n WHERE k < 14999), e(k, ms) AS (SELECT k, 5 + abs(random()) %% %d FROM n)"
+                  " SELECT '%s','%s',%d,'measure',%lld + k * 7, ms, ms / 2, 1, 0,"
+                  " CASE WHEN k %% 20 < 1 THEN 'get_user' WHEN k %% 20 < 2 THEN 'get_device'"
+                  " WHEN k %% 20 < 11 THEN 'get_readings' ELSE 'post_command' END, '200', 'OK',"
+                  " abs(random()) %% 500 != 0, '', 1024, 512, 'users 1-' || (k %% 30 + 1), 30,"
+                  " 30, 'http://127.0.0.1:8080/users/u', k / 30, %lld + k * 7.0, ms * 1000 FROM e",
+                  p ? 450 : 400, f->run_id, plats[p], it, t0, t0);
+        }
+}
+
 static int foreign(const char *path)
 {
     sqlite3 *db = NULL;
@@ -194,7 +225,7 @@ int main(int argc, char **argv)
 {
     if (argc != 3) {
         fprintf(stderr, "usage: report_fixture PATH "
-                        "base|rawmetrics|rerun|regressed|unfinished|empty|foreign\n");
+                        "base|rawmetrics|rerun|regressed|scale|unfinished|empty|foreign\n");
         return 2;
     }
     const char *path = argv[1], *variant = argv[2];
@@ -224,6 +255,9 @@ int main(int argc, char **argv)
     } else if (strcmp(variant, "unfinished") == 0) {
         f.run_id = "fixture-unfinished";
         unfinished_run(&f);
+    } else if (strcmp(variant, "scale") == 0) {
+        f.run_id = "fixture-scale";
+        scale_run(&f);
     } else if (strcmp(variant, "empty") == 0) {
         f.run_id = "fixture-empty";
         execf(&f, "INSERT INTO runs VALUES('%s','fixture','{}','{}',%lld,%lld,'done')", f.run_id,
