@@ -18,6 +18,7 @@
 static const jb_command commands[] = {
     /* [commands-table] {"name", "one-line summary", module_main}, */
     {"up", "start Jung on native processes and keep it up until Ctrl-C", runner_up_main},
+    {"runner", "serve a controller: boot Jung on RUN, sample it, tear down on STOP", runner_main},
     {"metrics", "sample CPU and memory of processes, containers, VMs and runtime daemons", metrics_main},
     {"broker", "embedded Kafka broker (librdkafka mock cluster) on 127.0.0.1", broker_main},
     {"report", "tables, charts, CSV/JSON/HTML and JMeter JTL of a run", report_main},

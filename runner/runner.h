@@ -13,4 +13,31 @@
 
 int runner_up_main(int argc, char **argv);
 
+/* ---- `jungbench runner` (runner/runner.c, docs/protocol.md) ---------------
+ * Serves RUN/STOP from the `runner` topic until a stop signal or
+ * should_stop: boots Jung on the requested platform, samples it, answers
+ * READY, HEARTBEAT, RESULTS and ERROR on `controller`. */
+#include "core/config.h"
+
+typedef struct jb_runner_options {
+    const char *brokers;         /* bootstrap servers, for the bus and the services */
+    const jb_config_prop *props; /* extra librdkafka properties for the bus */
+    size_t nprops;
+    const char *id;          /* RUN/STOP addressed to this name are ours ("local") */
+    const char *bin_dir;     /* process platform's executables; NULL: default */
+    const char *results_dir; /* NULL: write where the RUN says */
+    double heartbeat_ms;     /* while busy */
+    bool quiet;              /* no log lines on stderr */
+    /* Besides SIGINT/SIGTERM: polled every 100 ms (jungbench run's own runner thread). */
+    bool (*should_stop)(void *ctx);
+    void *stop_ctx;
+    /* Called once the runner reads its topic. */
+    void (*on_listening)(void *ctx);
+    void *listening_ctx;
+} jb_runner_options;
+
+/* Exit code: 0 after a stop, 1 when the broker cannot be reached. */
+int jb_runner_serve(const jb_runner_options *opts);
+int runner_main(int argc, char **argv);
+
 #endif

@@ -1,0 +1,547 @@
+/* job.c - one platform iteration on the runner (job.h).
+ *
+ * Life cycle on the job thread: parse the RUN's config (with image file
+ * checks: this is the machine that boots them), open the platform driver,
+ * start every service instance, wait for every readiness line, start the
+ * metrics sampler on the instances' PIDs/cgroups (and the runtime daemons),
+ * record boot times; then wait for STOP while watching the instances; then
+ * stop the sampler, write its summaries, stop every instance and close the
+ * platform, so nothing of ours is left. */
+#include "runner/job.h"
+
+#include "core/cli.h"
+#include "core/store.h"
+#include "metrics/metrics.h"
+#include "platforms/platform.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define JOB_MAX_INSTANCES 64
+
+/* Worker-only state: platform objects belong to the job thread. */
+typedef struct job_work {
+    runner_job *job;
+    const jb_config_platform *pl;
+    jb_platform *platform;
+    jb_instance *inst[JOB_MAX_INSTANCES];
+    size_t ninst;
+    jb_sampler *sampler;
+    char work_dir[4200];
+} job_work;
+
+static void set_state(runner_job *job, job_state state)
+{
+    pthread_mutex_lock(&job->mu);
+    job->state = state;
+    pthread_cond_broadcast(&job->cond);
+    pthread_mutex_unlock(&job->mu);
+}
+
+static bool stop_asked(runner_job *job)
+{
+    pthread_mutex_lock(&job->mu);
+    bool asked = job->stop_asked;
+    pthread_mutex_unlock(&job->mu);
+    return asked || jb_stop_requested();
+}
+
+/* Records the first failure only: later ones are consequences. */
+static bool job_fail(runner_job *job, const char *phase, const char *service, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static bool job_fail(runner_job *job, const char *phase, const char *service, const char *fmt, ...)
+{
+    pthread_mutex_lock(&job->mu);
+    if (!job->err_text[0]) {
+        snprintf(job->err_phase, sizeof job->err_phase, "%s", phase);
+        snprintf(job->err_service, sizeof job->err_service, "%s", service ? service : "");
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(job->err_text, sizeof job->err_text, fmt, ap);
+        va_end(ap);
+    }
+    pthread_mutex_unlock(&job->mu);
+    return false;
+}
+
+static bool mkdirs(const char *path)
+{
+    char buf[4200];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *c = buf + 1; *c; c++) {
+        if (*c != '/')
+            continue;
+        *c = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return false;
+        *c = '/';
+    }
+    return mkdir(buf, 0755) == 0 || errno == EEXIST;
+}
+
+/* ---- boot ------------------------------------------------------------------- */
+
+static bool parse_config(job_work *w)
+{
+    runner_job *job = w->job;
+    const char *text = jb_msg_str(&job->run, "config");
+    char err[2048];
+    if (!jb_config_parse("RUN config", text, strlen(text), JB_CONFIG_CHECK_FILES, job->cfg, err,
+                         sizeof err))
+        return job_fail(job, "boot", NULL, "%s", err);
+    w->pl = jb_config_platform_named(job->cfg, job->run.platform);
+    if (!w->pl)
+        return job_fail(job, "boot", NULL, "the RUN's config has no platform named '%s'",
+                        job->run.platform);
+    return true;
+}
+
+static void platform_settings(job_work *w, jb_platform_config *pc, char *run_id, size_t idlen)
+{
+    const runner_job *job = w->job;
+    const jb_config_platform *pl = w->pl;
+    jb_platform_config_init(pc);
+    pc->driver = pl->driver;
+    /* Per iteration: names stay unique even if a teardown left something. */
+    snprintf(run_id, idlen, "%s-%s-%ld", job->run.run_id, pl->name, job->run.iteration);
+    pc->run_id = run_id;
+    pc->work_dir = w->work_dir;
+    pc->brokers = job->opts.brokers;
+    pc->cpus = pl->vcpus;
+    pc->memory_mb = pl->memory_mb;
+    pc->stop_grace_ms = pl->stop_grace_ms;
+    if (job->opts.bin_dir)
+        pc->bin_dir = job->opts.bin_dir;
+    else if (pl->bin_dir[0])
+        pc->bin_dir = pl->bin_dir;
+    pc->docker_socket = pl->docker_socket;
+    pc->network = pl->network;
+    if (pl->image_tag[0])
+        pc->image_tag = pl->image_tag;
+    pc->libvirt_uri = pl->libvirt_uri;
+    pc->accel = pl->accel;
+    pc->image_kind = pl->image;
+    pc->image_dir = pl->image_dir;
+    if (strcmp(pl->image, "osv") == 0) {
+        pc->osv_kernel = pl->osv_kernel;
+        pc->osv_disk = pl->osv_disk;
+        pc->osv_cmdline = pl->osv_cmdline;
+    }
+}
+
+/* Service options and JUNG_* settings (as `jungbench up` passes them). */
+typedef struct service_args {
+    const char *args[8];
+    const char *env[4];
+    char num[32];
+    char env_store[2][1200];
+} service_args;
+
+static void build_service_args(const jb_config *cfg, const jb_config_platform *pl,
+                               const char *service, int index, service_args *a)
+{
+    int n = 0, e = 0;
+    const char *opt = NULL;
+    long value = 0;
+    if (strcmp(service, "api_gateway") == 0) {
+        /* Guests and bridged containers need a known port to forward. */
+        value = cfg->jung.gateway_port;
+        if (value == 0 &&
+            (strcmp(pl->driver, "libvirt") == 0 || strcmp(pl->network, "bridge") == 0))
+            value = 8080;
+        if (index > 1)
+            value = 0;
+        opt = "--port";
+    } else if (strcmp(service, "device_gateway") == 0 && cfg->workload.reading_interval_ms > 0) {
+        opt = "--interval-ms";
+        value = cfg->workload.reading_interval_ms;
+    } else if (strcmp(service, "rule_engine") == 0 && cfg->jung.rule_interval_ms > 0) {
+        opt = "--interval-ms";
+        value = cfg->jung.rule_interval_ms;
+    }
+    if (opt) {
+        snprintf(a->num, sizeof a->num, "%ld", value);
+        a->args[n++] = opt;
+        a->args[n++] = a->num;
+    }
+    a->args[n] = NULL;
+    if (cfg->broker.nproperties) {
+        char props[1100];
+        jb_config_props_spec(&cfg->broker, props, sizeof props);
+        snprintf(a->env_store[0], sizeof a->env_store[0], "JUNG_KAFKA_PROPS=%s", props);
+        a->env[e++] = a->env_store[0];
+    }
+    if (cfg->jung.call_timeout_ms > 0) {
+        snprintf(a->env_store[1], sizeof a->env_store[1], "JUNG_TIMEOUT_MS=%ld",
+                 cfg->jung.call_timeout_ms);
+        a->env[e++] = a->env_store[1];
+    }
+    a->env[e] = NULL;
+}
+
+static bool open_platform(job_work *w)
+{
+    runner_job *job = w->job;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", job->results_db);
+    snprintf(w->work_dir, sizeof w->work_dir, "%s/logs/%s-%ld", dirname(dir), w->pl->name,
+             job->run.iteration);
+    if (!mkdirs(w->work_dir))
+        return job_fail(job, "boot", NULL, "cannot create %s: %s", w->work_dir, strerror(errno));
+    jb_platform_config pc;
+    char run_id[200], err[2048];
+    platform_settings(w, &pc, run_id, sizeof run_id);
+    w->platform = jb_platform_open(&pc, err, sizeof err);
+    if (!w->platform)
+        return job_fail(job, "boot", NULL, "%s", err);
+    const char *names[JB_CFG_MAX_SERVICES];
+    for (size_t i = 0; i < job->cfg->nservices; i++)
+        names[i] = job->cfg->services[i].name;
+    if (!jb_platform_prepare(w->platform, names, job->cfg->nservices, err, sizeof err))
+        return job_fail(job, "boot", NULL, "%s", err);
+    return true;
+}
+
+static bool start_services(job_work *w)
+{
+    const jb_config *cfg = w->job->cfg;
+    char err[2048];
+    for (size_t s = 0; s < cfg->nservices; s++) {
+        const jb_config_service *svc = &cfg->services[s];
+        for (int i = 1; i <= svc->replicas && !stop_asked(w->job); i++) {
+            if (w->ninst == JOB_MAX_INSTANCES)
+                return job_fail(w->job, "boot", svc->name, "more than %d instances",
+                                JOB_MAX_INSTANCES);
+            service_args a;
+            build_service_args(cfg, w->pl, svc->name, i, &a);
+            jb_instance_spec spec = {
+                .service = svc->name, .index = i, .args = a.args, .env = a.env};
+            if (strcmp(svc->name, "api_gateway") == 0 && a.args[1] && atoi(a.args[1]) > 0)
+                spec.ports[0] = atoi(a.args[1]);
+            w->inst[w->ninst] = jb_platform_start(w->platform, &spec, err, sizeof err);
+            if (!w->inst[w->ninst])
+                return job_fail(w->job, "boot", svc->name, "cannot start %s-%d: %s", svc->name, i,
+                                err);
+            w->ninst++;
+        }
+    }
+    if (stop_asked(w->job))
+        return job_fail(w->job, "boot", NULL, "stopped while booting");
+    if (!jb_instances_wait_ready(w->inst, w->ninst, (double)w->pl->ready_timeout_ms, err,
+                                 sizeof err))
+        return job_fail(w->job, "ready", NULL, "%s", err);
+    return true;
+}
+
+static bool add_instance_group(job_work *w, const jb_instance_info *info, char *err, size_t errlen)
+{
+    if (info->cgroup[0])
+        return jb_sampler_add_cgroup(w->sampler, info->instance, JB_GROUP_SERVICE, info->cgroup,
+                                     err, errlen);
+    return jb_sampler_add_pids(w->sampler, info->instance, JB_GROUP_SERVICE, info->pids,
+                               info->npids, err, errlen);
+}
+
+static bool start_sampler(job_work *w)
+{
+    runner_job *job = w->job;
+    jb_sampler_config sc;
+    jb_sampler_config_init(&sc);
+    sc.interval_ms = (double)job->cfg->metrics.interval_ms;
+    sc.db_path = job->results_db;
+    sc.run_id = job->run.run_id;
+    sc.platform = job->run.platform;
+    sc.iteration = (int)job->run.iteration;
+    char err[1024];
+    w->sampler = jb_sampler_new(&sc, err, sizeof err);
+    if (!w->sampler)
+        return job_fail(job, "metrics", NULL, "%s", err);
+    for (size_t i = 0; i < w->ninst; i++) {
+        const jb_instance_info *info = jb_instance_get_info(w->inst[i]);
+        if (!add_instance_group(w, info, err, sizeof err))
+            return job_fail(job, "metrics", info->service, "cannot sample %s: %s", info->instance,
+                            err);
+    }
+    unsigned daemons = jb_platform_runtime_daemons(w->platform);
+    if (job->cfg->metrics.runtime_daemons && daemons &&
+        !jb_sampler_add_runtime_daemons(w->sampler, daemons, err, sizeof err))
+        return job_fail(job, "metrics", NULL, "%s", err);
+    if (!jb_sampler_start(w->sampler, err, sizeof err))
+        return job_fail(job, "metrics", NULL, "%s", err);
+    return true;
+}
+
+/* boot_times rows and READY's services array. */
+static bool record_boot(job_work *w, json_t *services)
+{
+    runner_job *job = w->job;
+    jb_store store;
+    char err[1024];
+    if (!jb_store_open(&store, job->results_db, err, sizeof err))
+        return job_fail(job, "boot", NULL, "%s", err);
+    sqlite3_stmt *st = NULL;
+    sqlite3_prepare_v2(store.db, "INSERT INTO boot_times VALUES(?,?,?,?,?,?,?,?)", -1, &st, NULL);
+    for (size_t i = 0; st && i < w->ninst; i++) {
+        const jb_instance_info *info = jb_instance_get_info(w->inst[i]);
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, job->run.run_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, job->run.platform, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, job->run.iteration);
+        sqlite3_bind_text(st, 4, info->service, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, info->instance, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 6, info->boot_ms);
+        sqlite3_bind_double(st, 7, info->ready_ms);
+        sqlite3_bind_text(st, 8, info->accel, -1, SQLITE_STATIC);
+        sqlite3_step(st);
+        json_t *pids = json_array();
+        for (size_t k = 0; k < info->npids; k++)
+            json_array_append_new(pids, json_integer(info->pids[k]));
+        json_array_append_new(
+            services, json_pack("{s:s, s:s, s:f, s:f, s:o, s:s}", "service", info->service,
+                                "instance", info->instance, "boot_ms", info->boot_ms, "ready_ms",
+                                info->ready_ms, "pids", pids, "log", info->log_path));
+    }
+    bool ok = st != NULL;
+    sqlite3_finalize(st);
+    jb_store_close(&store);
+    return ok || job_fail(job, "boot", NULL, "cannot record boot times in %s", job->results_db);
+}
+
+static bool boot(job_work *w)
+{
+    if (!parse_config(w) || !open_platform(w) || !start_services(w) || !start_sampler(w))
+        return false;
+    json_t *services = json_array();
+    if (!record_boot(w, services)) {
+        json_decref(services);
+        return false;
+    }
+    jb_instance *gateway = NULL;
+    for (size_t i = 0; i < w->ninst && !gateway; i++)
+        if (strcmp(jb_instance_get_info(w->inst[i])->service, "api_gateway") == 0)
+            gateway = w->inst[i];
+    const char *http = gateway ? jb_instance_ready_value(gateway, "http") : NULL;
+    json_t *body = json_pack("{s:s, s:s, s:o}", "endpoint", http ? http : "", "accel",
+                             jb_platform_accel(w->platform), "services", services);
+    pthread_mutex_lock(&w->job->mu);
+    w->job->ready_body = body;
+    pthread_mutex_unlock(&w->job->mu);
+    if (gateway && !http)
+        return job_fail(w->job, "ready", "api_gateway",
+                        "api_gateway's readiness line has no http=URL");
+    return true;
+}
+
+/* ---- running and teardown --------------------------------------------------------- */
+
+/* Waits for STOP; false when an instance died on its own first. */
+static bool wait_for_stop(job_work *w)
+{
+    runner_job *job = w->job;
+    while (!stop_asked(job)) {
+        for (size_t i = 0; i < w->ninst; i++) {
+            if (jb_instance_alive(w->inst[i]))
+                continue;
+            const jb_instance_info *info = jb_instance_get_info(w->inst[i]);
+            return job_fail(job, "run", info->service,
+                            "%s stopped on its own while the load ran (log: %s)", info->instance,
+                            info->log_path[0] ? info->log_path : "none");
+        }
+        pthread_mutex_lock(&job->mu);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 300 * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        if (!job->stop_asked)
+            pthread_cond_timedwait(&job->cond, &job->mu, &until);
+        pthread_mutex_unlock(&job->mu);
+    }
+    return true;
+}
+
+static json_t *summary_json(const jb_metric_summary *s)
+{
+    return json_pack("{s:s, s:s, s:I, s:f, s:f, s:f, s:f, s:I, s:f, s:I, s:s}", "grp", s->grp,
+                     "kind", jb_group_kind_name(s->kind), "samples", (json_int_t)s->samples,
+                     "cpu_mean", s->cpu_mean, "cpu_sd", s->cpu_sd, "cpu_seconds", s->cpu_seconds,
+                     "rss_mean_kb", s->rss_mean_kb, "rss_peak_kb", (json_int_t)s->rss_peak_kb,
+                     "pss_mean_kb", s->pss_mean_kb, "pss_peak_kb", (json_int_t)s->pss_peak_kb,
+                     "source", s->source);
+}
+
+static long count_metric_samples(const runner_job *job)
+{
+    jb_store store;
+    char err[512];
+    long n = -1;
+    if (!jb_store_open_readonly(&store, job->results_db, err, sizeof err))
+        return -1;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store.db,
+                           "SELECT count(*) FROM metric_samples WHERE run_id=? AND platform=? "
+                           "AND iteration=?",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, job->run.run_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, job->run.platform, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, job->run.iteration);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    jb_store_close(&store);
+    return n;
+}
+
+/* Stops sampling and writes the summaries; builds RESULTS. */
+static void finish_metrics(job_work *w)
+{
+    runner_job *job = w->job;
+    if (!w->sampler)
+        return;
+    char err[1024];
+    if (!jb_sampler_stop(w->sampler, err, sizeof err) ||
+        !jb_sampler_write_summaries(w->sampler, err, sizeof err))
+        job_fail(job, "metrics", NULL, "%s", err);
+    jb_metric_summary sums[JOB_MAX_INSTANCES + 8];
+    size_t n = jb_sampler_summaries(w->sampler, sums, sizeof sums / sizeof sums[0]);
+    if (n > sizeof sums / sizeof sums[0])
+        n = sizeof sums / sizeof sums[0];
+    json_t *metrics = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(metrics, summary_json(&sums[i]));
+    jb_sampler_free(w->sampler);
+    w->sampler = NULL;
+    json_t *body = json_pack("{s:s, s:o, s:I}", "results_db", job->results_db, "metrics", metrics,
+                             "metric_samples", (json_int_t)count_metric_samples(job));
+    pthread_mutex_lock(&job->mu);
+    job->results_body = body;
+    pthread_mutex_unlock(&job->mu);
+}
+
+/* Stops the instances in reverse start order (the gateway first). */
+static void teardown(job_work *w)
+{
+    char err[1024];
+    while (w->ninst > 0) {
+        jb_instance *inst = w->inst[--w->ninst];
+        char name[96];
+        snprintf(name, sizeof name, "%s", jb_instance_get_info(inst)->instance);
+        if (!jb_instance_stop(inst, err, sizeof err))
+            job_fail(w->job, "stop", name, "%s", err);
+    }
+    if (w->platform)
+        jb_platform_close(w->platform);
+    w->platform = NULL;
+}
+
+static void *job_main(void *arg)
+{
+    job_work w = {.job = arg};
+    bool ok = boot(&w);
+    if (ok) {
+        set_state(w.job, JOB_READY);
+        ok = wait_for_stop(&w);
+    }
+    set_state(w.job, JOB_STOPPING);
+    finish_metrics(&w);
+    teardown(&w);
+    pthread_mutex_lock(&w.job->mu);
+    bool failed = !ok || w.job->err_text[0];
+    pthread_mutex_unlock(&w.job->mu);
+    set_state(w.job, failed ? JOB_FAILED : JOB_DONE);
+    return NULL;
+}
+
+/* ---- the job object ------------------------------------------------------------------ */
+
+static bool results_path(runner_job *job, char *err, size_t errlen)
+{
+    const char *wanted = jb_msg_str(&job->run, "results_db");
+    if (job->opts.results_dir)
+        snprintf(job->results_db, sizeof job->results_db, "%s/%s/results.db", job->opts.results_dir,
+                 job->run.run_id);
+    else
+        snprintf(job->results_db, sizeof job->results_db, "%s", wanted);
+    if (!job->results_db[0])
+        return snprintf(err, errlen, "RUN has an empty results_db and the runner no --results"),
+               false;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", job->results_db);
+    if (!mkdirs(dirname(dir)))
+        return snprintf(err, errlen, "cannot create the folder of %s: %s", job->results_db,
+                        strerror(errno)),
+               false;
+    return true;
+}
+
+runner_job *runner_job_start(jb_msg *run, const runner_job_options *opts, char *err, size_t errlen)
+{
+    runner_job *job = calloc(1, sizeof *job);
+    jb_config *cfg = malloc(sizeof *cfg);
+    if (!job || !cfg) {
+        free(job);
+        free(cfg);
+        jb_msg_clear(run);
+        return snprintf(err, errlen, "out of memory"), NULL;
+    }
+    job->run = *run;
+    memset(run, 0, sizeof *run);
+    job->opts = *opts;
+    job->cfg = cfg;
+    pthread_mutex_init(&job->mu, NULL);
+    pthread_cond_init(&job->cond, NULL);
+    job->state = JOB_BOOTING;
+    bool ok = results_path(job, err, errlen);
+    int e = ok ? pthread_create(&job->thread, NULL, job_main, job) : 0;
+    if (ok && e == 0)
+        return job;
+    if (e)
+        snprintf(err, errlen, "cannot start the job thread: %s", strerror(e));
+    jb_msg_clear(&job->run);
+    pthread_mutex_destroy(&job->mu);
+    pthread_cond_destroy(&job->cond);
+    free(job->cfg);
+    free(job);
+    return NULL;
+}
+
+void runner_job_ask_stop(runner_job *job)
+{
+    pthread_mutex_lock(&job->mu);
+    job->stop_asked = true;
+    pthread_cond_broadcast(&job->cond);
+    pthread_mutex_unlock(&job->mu);
+}
+
+job_state runner_job_state(runner_job *job)
+{
+    pthread_mutex_lock(&job->mu);
+    job_state s = job->state;
+    pthread_mutex_unlock(&job->mu);
+    return s;
+}
+
+void runner_job_free(runner_job *job)
+{
+    if (!job)
+        return;
+    runner_job_ask_stop(job);
+    pthread_join(job->thread, NULL);
+    json_decref(job->ready_body);
+    json_decref(job->results_body);
+    jb_msg_clear(&job->run);
+    pthread_mutex_destroy(&job->mu);
+    pthread_cond_destroy(&job->cond);
+    free(job->cfg);
+    free(job);
+}
