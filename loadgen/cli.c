@@ -22,6 +22,7 @@ typedef struct loadgen_cli {
     char run_id[128];
     char default_db[512];
     bool quiet;
+    const char *shown_phase; /* the phase the progress line shows */
 } loadgen_cli;
 
 static void usage(FILE *out)
@@ -242,7 +243,10 @@ static int parse_args(loadgen_cli *cli, int argc, char **argv)
 
 static void show_progress(const jb_load_progress *p, void *ctx)
 {
-    (void)ctx;
+    loadgen_cli *cli = ctx;
+    if (cli->shown_phase && strcmp(cli->shown_phase, p->phase) != 0)
+        printf("\n"); /* keep the finished set-up line, start the measured one */
+    cli->shown_phase = p->phase;
     double fraction = p->total > 0        ? (double)p->done / (double)p->total
                       : p->duration_s > 0 ? p->elapsed_s / p->duration_s
                                           : 0;
@@ -354,6 +358,7 @@ static int run(loadgen_cli *cli)
     cli->cfg.store = &store;
     if (!cli->quiet && isatty(STDOUT_FILENO))
         cli->cfg.progress = show_progress;
+    cli->cfg.progress_ctx = cli;
     jb_install_stop_handlers();
     jb_load_summary sum;
     jb_load_result res = jb_loadgen_run(&cli->cfg, &sum, err, sizeof err);
