@@ -45,7 +45,7 @@ struct jb_instance {
     char line[2048]; /* the current, unfinished output line */
     size_t linelen;
     bool line_overflow;
-    char tail[JB_TAIL_MAX]; /* last output bytes, for error messages */
+    char tail[JB_TAIL_MAX]; /* the service's last output lines, for error messages */
     size_t taillen;
     bool exited;
     char exit_reason[128];

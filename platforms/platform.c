@@ -121,7 +121,7 @@ static bool config_complete(jb_platform_config *cfg, char *err, size_t errlen)
 
 static const jb_driver *find_driver(const char *name)
 {
-    const jb_driver *drivers[] = {&jb_driver_process, &jb_driver_docker};
+    const jb_driver *drivers[] = {&jb_driver_process, &jb_driver_docker, &jb_driver_libvirt};
     for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++)
         if (strcmp(drivers[i]->name, name) == 0)
             return drivers[i];
@@ -331,6 +331,14 @@ static void keep_tail(jb_instance *inst, const char *buf, size_t len)
     inst->taillen += len;
 }
 
+/* "[    4.381047] ..." is the guest kernel talking, not the service. */
+static bool kernel_line(const char *line)
+{
+    double t;
+    char close;
+    return sscanf(line, "[ %lf%c", &t, &close) == 2 && close == ']';
+}
+
 static void end_line(jb_instance *inst)
 {
     inst->line[inst->linelen] = '\0';
@@ -339,15 +347,22 @@ static void end_line(jb_instance *inst)
         inst->info.ready = true;
         inst->info.ready_ms = jb_instance_elapsed_ms(inst);
     }
+    /* Error messages quote the service's own last lines; of the kernel's,
+     * only the panic that says how PID 1 (the service) ended. */
+    if (!kernel_line(inst->line) || strstr(inst->line, "Kernel panic")) {
+        keep_tail(inst, inst->line, inst->linelen);
+        keep_tail(inst, "\n", 1);
+    }
     inst->linelen = 0;
     inst->line_overflow = false;
 }
 
 void jb_instance_feed(jb_instance *inst, const char *buf, size_t len)
 {
-    keep_tail(inst, buf, len);
     for (size_t i = 0; i < len; i++) {
-        if (buf[i] == '\n') {
+        if (buf[i] == '\r') { /* serial consoles end lines with CR LF */
+            continue;
+        } else if (buf[i] == '\n') {
             end_line(inst);
         } else if (inst->linelen + 1 < sizeof inst->line) {
             inst->line[inst->linelen++] = buf[i];
@@ -365,6 +380,10 @@ static void tail_text(const jb_instance *inst, char *out, size_t outlen)
     for (size_t i = start; i < inst->taillen && j + 1 < outlen; i++) {
         char c = inst->tail[i];
         out[j++] = (c == '\n' || c == '\r') ? '|' : (c >= 32 && c < 127) ? c : '?';
+    }
+    for (size_t i = 0; i < inst->linelen && j + 1 < outlen; i++) {
+        char c = inst->line[i];
+        out[j++] = (c >= 32 && c < 127) ? c : '?';
     }
     out[j] = '\0';
 }

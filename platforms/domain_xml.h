@@ -1,0 +1,32 @@
+/* domain_xml.h - libvirt domain XML for a jungbench guest (internal). */
+#ifndef JB_PLATFORMS_DOMAIN_XML_H
+#define JB_PLATFORMS_DOMAIN_XML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct jb_domain_spec {
+    const char *name;
+    bool kvm;                /* <domain type='kvm'>, else 'qemu' (TCG emulation) */
+    int vcpus;               /* >= 1 */
+    long memory_mb;          /* >= 16 */
+    const char *kernel;      /* direct kernel boot */
+    const char *initrd;      /* may be NULL (OSv) */
+    const char *disk;        /* may be NULL (microVM); OSv's image */
+    const char *disk_format; /* "qcow2" or "raw"; default qcow2 */
+    const char *cmdline;
+    const char *console_path; /* the serial console's file */
+    const int *ports;         /* 0-terminated; forwarded 127.0.0.1:P -> guest P */
+} jb_domain_spec;
+
+/* Writes the domain XML: direct kernel boot, serial console to a file,
+ * no USB/balloon/graphics, destroy on poweroff/reboot/crash, and QEMU user
+ * networking with the host forwards bound to 127.0.0.1 through
+ * <qemu:commandline> (libvirt 9.0 on Debian has no passt). False when a
+ * field is missing or out of range, or out is too small. */
+bool jb_domain_xml(const jb_domain_spec *spec, char *out, size_t outlen, char *err, size_t errlen);
+
+/* The QEMU -netdev value: "user,id=jbnet0[,hostfwd=tcp:127.0.0.1:P-:P...]". */
+bool jb_netdev_arg(const int *ports, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,456 @@
+/* libvirt.c - the "libvirt" driver: each instance a transient QEMU guest
+ * through the libvirt C API (qemu:///system): a Linux microVM (Debian's
+ * cloud kernel + our initramfs, microvm.c) or a user-built OSv image.
+ *
+ * Domains start with VIR_DOMAIN_START_AUTODESTROY, so libvirtd destroys
+ * them when our connection closes, even if the harness is killed: nothing
+ * is left running and no port stays forwarded. The serial console goes to
+ * <work_dir>/<instance>.console, where the readiness line is read. Whether
+ * guests run under KVM or TCG emulation is decided once per platform (see
+ * kvm_probe) and labelled on every instance (info.accel). */
+#include "platforms/domain_xml.h"
+#include "platforms/images.h"
+#include "platforms/internal.h"
+
+#include "core/cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define GUEST_IP "10.0.2.15/24"
+#define HOST_FROM_GUEST "10.0.2.2" /* QEMU user networking: the host's loopback */
+
+typedef struct libvirt_platform {
+    virConnectPtr conn;
+    bool kvm, osv;
+    char kernel[4096], release[128];
+} libvirt_platform;
+
+typedef struct libvirt_instance {
+    virDomainPtr dom;
+    jb_follow console;
+    double next_state_check_ms;
+} libvirt_instance;
+
+static void quiet_errors(void *ctx, virErrorPtr error)
+{
+    (void)ctx;
+    (void)error; /* messages are read with virGetLastErrorMessage where they matter */
+}
+
+static const char *last_error(void)
+{
+    const char *msg = virGetLastErrorMessage();
+    return msg ? msg : "unknown libvirt error";
+}
+
+/* ---- KVM or emulation ------------------------------------------------ */
+
+static bool console_has(const char *path, const char *const *needles, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        for (size_t i = 0; i < n && !found; i++)
+            found = strstr(line, needles[i]) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* Boots the kernel alone under KVM: a kernel that really runs gets as far
+ * as "Kernel panic ... VFS: Unable to mount root fs" within seconds; on a
+ * KVM that cannot run it QEMU stops with an emulation failure (the domain
+ * pauses or crashes) or nothing appears. */
+static bool kvm_boots(libvirt_platform *lp, const char *work_dir, char *why, size_t whylen)
+{
+    char console[4200], xml[8192], err[512];
+    snprintf(console, sizeof console, "%s/kvm-probe.console", work_dir);
+    unlink(console);
+    jb_domain_spec spec = {.name = "jungbench-kvm-probe",
+                           .kvm = true,
+                           .vcpus = 1,
+                           .memory_mb = 128,
+                           .kernel = lp->kernel,
+                           .cmdline = "console=ttyS0 panic=-1",
+                           .console_path = console};
+    if (!jb_domain_xml(&spec, xml, sizeof xml, err, sizeof err)) {
+        jb_strlcpy(why, err, whylen);
+        return false;
+    }
+    virDomainPtr old = virDomainLookupByName(lp->conn, spec.name);
+    if (old) {
+        virDomainDestroy(old);
+        virDomainFree(old);
+    }
+    virDomainPtr dom = virDomainCreateXML(lp->conn, xml, VIR_DOMAIN_START_AUTODESTROY);
+    if (!dom) {
+        snprintf(why, whylen, "KVM guest did not start: %s", last_error());
+        return false;
+    }
+    const char *booted[] = {"Kernel panic", "VFS: Unable to mount"};
+    bool ok = false;
+    double deadline = jb_now_ms() + 20000;
+    snprintf(why, whylen, "a KVM guest did not boot within 20 s");
+    while (jb_now_ms() < deadline && !jb_stop_requested()) {
+        if (console_has(console, booted, 2)) {
+            ok = true;
+            break;
+        }
+        int state = 0, reason = 0;
+        if (virDomainGetState(dom, &state, &reason, 0) != 0 || state != VIR_DOMAIN_RUNNING) {
+            snprintf(why, whylen,
+                     "a KVM guest stopped before booting (libvirt state %d, "
+                     "reason %d: emulation failure?)",
+                     state, reason);
+            break;
+        }
+        jb_sleep_ms(100);
+    }
+    virDomainDestroy(dom);
+    virDomainFree(dom);
+    return ok;
+}
+
+/* auto: KVM only when /dev/kvm opens and a guest really boots under it;
+ * the verdict is cached per kernel in <image_dir>/kvm-verdict-<release>. */
+static bool choose_accel(jb_platform *p, libvirt_platform *lp, char *err, size_t errlen)
+{
+    const char *accel = p->cfg.accel;
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    bool have_kvm = fd >= 0;
+    if (fd >= 0)
+        close(fd);
+    if (strcmp(accel, "emulated") == 0) {
+        lp->kvm = false;
+        return true;
+    }
+    if (strcmp(accel, "kvm") == 0) {
+        if (!have_kvm)
+            snprintf(err, errlen, "accel kvm: /dev/kvm cannot be opened: use accel emulated");
+        lp->kvm = have_kvm;
+        return have_kvm;
+    }
+    if (strcmp(accel, "auto") != 0) {
+        snprintf(err, errlen, "accel '%s' is not known: use auto, kvm or emulated", accel);
+        return false;
+    }
+    lp->kvm = false;
+    if (!have_kvm || lp->osv)
+        return true; /* OSv images are probed by their first boot, not here */
+    char cache[4300], line[256] = "";
+    snprintf(cache, sizeof cache, "%s/kvm-verdict-%s", p->cfg.image_dir, lp->release);
+    FILE *f = fopen(cache, "r");
+    if (f) {
+        if (!fgets(line, sizeof line, f))
+            line[0] = '\0';
+        fclose(f);
+        lp->kvm = strncmp(line, "kvm", 3) == 0;
+        return true;
+    }
+    char why[256] = "";
+    lp->kvm = kvm_boots(lp, p->cfg.work_dir, why, sizeof why);
+    fprintf(stderr, "jungbench: libvirt: %s\n",
+            lp->kvm ? "KVM boots guests: using kvm" : "KVM cannot boot guests here: emulating");
+    if (!lp->kvm)
+        fprintf(stderr, "jungbench: libvirt: (%s); timings will be labelled 'emulated'\n", why);
+    char dir_err[256];
+    if (jb_mkdirs(p->cfg.image_dir, dir_err, sizeof dir_err) && (f = fopen(cache, "w"))) {
+        fprintf(f, "%s %s\n", lp->kvm ? "kvm" : "emulated", why);
+        fclose(f);
+    }
+    return true;
+}
+
+/* ---- open/close ------------------------------------------------------ */
+
+static bool check_image_config(jb_platform *p, libvirt_platform *lp, char *err, size_t errlen)
+{
+    if (strcmp(p->cfg.image_kind, "microvm") == 0)
+        return jb_cloud_kernel(lp->kernel, sizeof lp->kernel, lp->release, sizeof lp->release, err,
+                               errlen);
+    if (strcmp(p->cfg.image_kind, "osv") != 0) {
+        snprintf(err, errlen, "image kind '%s' is not known: use microvm or osv",
+                 p->cfg.image_kind);
+        return false;
+    }
+    lp->osv = true;
+    const char *missing = !p->cfg.osv_kernel    ? "osv_kernel"
+                          : !p->cfg.osv_disk    ? "osv_disk"
+                          : !p->cfg.osv_cmdline ? "osv_cmdline"
+                                                : NULL;
+    if (missing) {
+        snprintf(err, errlen, "image kind osv needs %s (see docs/osv.md)", missing);
+        return false;
+    }
+    jb_strlcpy(lp->kernel, p->cfg.osv_kernel, sizeof lp->kernel);
+    jb_strlcpy(lp->release, "osv", sizeof lp->release);
+    return true;
+}
+
+static bool libvirt_open(jb_platform *p, char *err, size_t errlen)
+{
+    libvirt_platform *lp = calloc(1, sizeof *lp);
+    if (!lp) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    virSetErrorFunc(NULL, quiet_errors);
+    bool ok = check_image_config(p, lp, err, errlen);
+    if (ok) {
+        lp->conn = virConnectOpen(p->cfg.libvirt_uri);
+        if (!lp->conn)
+            snprintf(err, errlen,
+                     "cannot connect to libvirt at %s: %s; start the daemons with 'virtlogd -d; "
+                     "libvirtd -d' (or scripts/services)",
+                     p->cfg.libvirt_uri, last_error());
+        ok = lp->conn != NULL;
+    }
+    ok = ok && choose_accel(p, lp, err, errlen);
+    if (!ok) {
+        if (lp->conn)
+            virConnectClose(lp->conn);
+        free(lp);
+        return false;
+    }
+    p->priv = lp;
+    jb_strlcpy(p->accel, lp->kvm ? "kvm" : "emulated", sizeof p->accel);
+    return true;
+}
+
+static void libvirt_close(jb_platform *p)
+{
+    libvirt_platform *lp = p->priv;
+    if (!lp)
+        return;
+    virConnectClose(lp->conn);
+    free(lp);
+    p->priv = NULL;
+}
+
+static void initrd_path(const jb_platform *p, const char *service, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/microvm/%s.cpio.gz", p->cfg.image_dir, service);
+}
+
+static bool libvirt_prepare(jb_platform *p, const char *service, char *err, size_t errlen)
+{
+    libvirt_platform *lp = p->priv;
+    char path[4096];
+    if (lp->osv) {
+        if (!jb_expand_template(p->cfg.osv_disk, service, "", path, sizeof path))
+            path[0] = '\0';
+        if (access(path, R_OK) == 0 && access(lp->kernel, R_OK) == 0)
+            return true;
+        snprintf(err, errlen,
+                 "OSv image of %s missing (%s or %s): build it with OSv's "
+                 "scripts/build, see docs/osv.md",
+                 service, path, lp->kernel);
+        return false;
+    }
+    initrd_path(p, service, path, sizeof path);
+    if (access(path, R_OK) == 0)
+        return true;
+    snprintf(err, errlen,
+             "microVM image %s missing: build it with 'jungbench images build "
+             "microvm'",
+             path);
+    return false;
+}
+
+/* ---- start ----------------------------------------------------------- */
+
+/* The broker list as the guest must dial it: the host's loopback is
+ * 10.0.2.2 inside QEMU user networking. */
+static void guest_brokers(const char *brokers, char *out, size_t outlen)
+{
+    size_t j = 0;
+    for (const char *s = brokers; *s && j + 16 < outlen;) {
+        if (strncmp(s, "127.0.0.1", 9) == 0 || strncmp(s, "localhost", 9) == 0) {
+            j += (size_t)snprintf(out + j, outlen - j, "%s", HOST_FROM_GUEST);
+            s += 9;
+        } else {
+            out[j++] = *s++;
+        }
+    }
+    out[j] = '\0';
+}
+
+/* The service options, space-separated: the kernel command line has no
+ * quoting we could rely on, so an argument with a space is refused. */
+static bool service_args(jb_platform *p, jb_instance *inst, const jb_instance_spec *spec, char *out,
+                         size_t outlen, char *err, size_t errlen)
+{
+    char brokers[512];
+    guest_brokers(p->cfg.brokers, brokers, sizeof brokers);
+    int n = snprintf(out, outlen, "--instance %s --brokers %s --broker-map 127.0.0.1=%s",
+                     inst->info.instance, brokers, HOST_FROM_GUEST);
+    for (size_t i = 0; spec->args && spec->args[i]; i++) {
+        if (strpbrk(spec->args[i], " \t\n\"'") || !spec->args[i][0]) {
+            snprintf(err, errlen,
+                     "argument '%s' of %s has a space or quote, which a guest's "
+                     "kernel command line cannot carry",
+                     spec->args[i], inst->info.instance);
+            return false;
+        }
+        n += snprintf(out + n, outlen - (size_t)n, " %s", spec->args[i]);
+        if ((size_t)n >= outlen) {
+            snprintf(err, errlen, "the arguments of %s are too long for a kernel command line",
+                     inst->info.instance);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool guest_cmdline(jb_platform *p, jb_instance *inst, const jb_instance_spec *spec,
+                          char *out, size_t outlen, char *err, size_t errlen)
+{
+    libvirt_platform *lp = p->priv;
+    char args[1800];
+    if (!service_args(p, inst, spec, args, sizeof args, err, errlen))
+        return false;
+    if (lp->osv) {
+        if (jb_expand_template(p->cfg.osv_cmdline, spec->service, args, out, outlen))
+            return true;
+    } else if ((size_t)snprintf(out, outlen,
+                                "console=ttyS0 panic=-1 quiet jung.ip=" GUEST_IP
+                                " jung.gw=" HOST_FROM_GUEST " -- %s",
+                                args) < outlen) {
+        return true;
+    }
+    snprintf(err, errlen, "the command line of %s is too long", inst->info.instance);
+    return false;
+}
+
+static void read_qemu_pid(jb_instance *inst)
+{
+    char path[512];
+    snprintf(path, sizeof path, "/run/libvirt/qemu/%s.pid", inst->info.name);
+    FILE *f = fopen(path, "r");
+    int pid = 0;
+    if (f && fscanf(f, "%d", &pid) == 1 && pid > 0) {
+        inst->info.pids[0] = pid;
+        inst->info.npids = 1;
+    }
+    if (f)
+        fclose(f);
+}
+
+/* A domain of ours left by a crashed run has our name: destroy it. */
+static void destroy_leftover(libvirt_platform *lp, const char *name)
+{
+    virDomainPtr old = virDomainLookupByName(lp->conn, name);
+    if (old) {
+        virDomainDestroy(old);
+        virDomainFree(old);
+    }
+}
+
+static bool libvirt_start(jb_platform *p, jb_instance *inst, const jb_instance_spec *spec,
+                          char *err, size_t errlen)
+{
+    libvirt_platform *lp = p->priv;
+    if (!libvirt_prepare(p, spec->service, err, errlen))
+        return false;
+    char cmdline[2048], initrd[4096], disk[4096], xml[16384];
+    if (!guest_cmdline(p, inst, spec, cmdline, sizeof cmdline, err, errlen))
+        return false;
+    initrd_path(p, spec->service, initrd, sizeof initrd);
+    if (lp->osv)
+        jb_expand_template(p->cfg.osv_disk, spec->service, "", disk, sizeof disk);
+    snprintf(inst->info.log_path, sizeof inst->info.log_path, "%s/%s.console", p->cfg.work_dir,
+             inst->info.instance);
+    unlink(inst->info.log_path);
+    jb_domain_spec ds = {.name = inst->info.name,
+                         .kvm = lp->kvm,
+                         .vcpus = p->cfg.cpus >= 1 ? (int)p->cfg.cpus : 1,
+                         .memory_mb = p->cfg.memory_mb > 0 ? p->cfg.memory_mb : 256,
+                         .kernel = lp->kernel,
+                         .initrd = lp->osv ? NULL : initrd,
+                         .disk = lp->osv ? disk : NULL,
+                         .cmdline = cmdline,
+                         .console_path = inst->info.log_path,
+                         .ports = spec->ports};
+    if (!jb_domain_xml(&ds, xml, sizeof xml, err, errlen))
+        return false;
+    libvirt_instance *li = calloc(1, sizeof *li);
+    if (!li) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    destroy_leftover(lp, inst->info.name);
+    li->dom = virDomainCreateXML(lp->conn, xml, VIR_DOMAIN_START_AUTODESTROY);
+    if (!li->dom) {
+        snprintf(err, errlen, "libvirt could not start %s: %s", inst->info.name, last_error());
+        free(li);
+        return false;
+    }
+    inst->info.boot_ms = jb_instance_elapsed_ms(inst);
+    inst->priv = li;
+    jb_follow_init(&li->console);
+    jb_strlcpy(li->console.path, inst->info.log_path, sizeof li->console.path);
+    read_qemu_pid(inst);
+    return true;
+}
+
+/* ---- poll and stop --------------------------------------------------- */
+
+static bool libvirt_poll(jb_instance *inst)
+{
+    libvirt_instance *li = inst->priv;
+    jb_follow_poll(&li->console, inst);
+    double now = jb_now_ms();
+    if (now < li->next_state_check_ms)
+        return true;
+    li->next_state_check_ms = now + 100; /* a state query is an RPC to libvirtd */
+    int state = 0, reason = 0;
+    if (virDomainGetState(li->dom, &state, &reason, 0) == 0 &&
+        (state == VIR_DOMAIN_RUNNING || state == VIR_DOMAIN_BLOCKED))
+        return true;
+    jb_follow_poll(&li->console, inst);
+    if (state == VIR_DOMAIN_PAUSED || state == VIR_DOMAIN_CRASHED)
+        snprintf(inst->exit_reason, sizeof inst->exit_reason,
+                 "guest stopped by the hypervisor (libvirt state %d, reason %d; under KVM an "
+                 "emulation failure: try accel emulated)",
+                 state, reason);
+    else
+        snprintf(inst->exit_reason, sizeof inst->exit_reason,
+                 "guest shut down (its service exited)");
+    return false;
+}
+
+static bool libvirt_stop(jb_instance *inst, char *err, size_t errlen)
+{
+    libvirt_instance *li = inst->priv;
+    bool ok = true;
+    if (virDomainIsActive(li->dom) == 1 && virDomainDestroy(li->dom) != 0 &&
+        virDomainIsActive(li->dom) == 1) {
+        snprintf(err, errlen, "domain %s could not be destroyed: %s", inst->info.name,
+                 last_error());
+        ok = false;
+    }
+    virDomainFree(li->dom);
+    jb_follow_close(&li->console);
+    free(li);
+    inst->priv = NULL;
+    return ok;
+}
+
+const jb_driver jb_driver_libvirt = {
+    .name = "libvirt",
+    .daemons = 2, /* JB_DAEMONS_LIBVIRT */
+    .open = libvirt_open,
+    .close = libvirt_close,
+    .prepare = libvirt_prepare,
+    .start = libvirt_start,
+    .poll = libvirt_poll,
+    .stop = libvirt_stop,
+};

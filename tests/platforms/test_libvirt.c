@@ -1,0 +1,200 @@
+/* test_libvirt.c - the libvirt driver end to end: build a microVM
+ * initramfs of the fake service (under 1 MB), boot it emulated through
+ * libvirt with a port forwarded from 127.0.0.1, check readiness from the
+ * serial console, the QEMU PID, the boot/ready times labelled "emulated",
+ * the forwarded port, a guest whose service dies, and that no domain,
+ * QEMU process or forwarded port is left. SKIP (77) without libvirtd or
+ * the cloud kernel. */
+#include "platforms/images.h"
+#include "platforms/platform.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int failures;
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+static void quiet(void *ctx, virErrorPtr e)
+{
+    (void)ctx;
+    (void)e;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* 1 answered with want, 0 connected but other answer, -1 refused. */
+static int http_get(int port, const char *want)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[512] = {0};
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    bool ok = write(fd, "GET / HTTP/1.0\r\n\r\n", 18) == 18 && read(fd, buf, sizeof buf - 1) > 0;
+    close(fd);
+    return ok && strstr(buf, want) ? 1 : 0;
+}
+
+static bool build_image(const char *dir, const char *init, const char *fake)
+{
+    char vmlinuz[512], release[128], err[1024], path[4200];
+    if (!jb_cloud_kernel(vmlinuz, sizeof vmlinuz, release, sizeof release, err, sizeof err))
+        return false;
+    snprintf(path, sizeof path, "%s/microvm", dir);
+    mkdir(dir, 0755);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/microvm/fake.cpio.gz", dir);
+    uint64_t bytes = 0;
+    bool ok =
+        jb_microvm_build_initramfs(path, init, fake, "fake", release, &bytes, err, sizeof err);
+    CHECK(ok, "initramfs: %s", err);
+    printf("initramfs %s: %llu bytes\n", path, (unsigned long long)bytes);
+    CHECK(bytes > 0 && bytes < 1000000, "under 1 MB: %llu", (unsigned long long)bytes);
+    return ok;
+}
+
+static void test_boot(jb_platform *p, virConnectPtr conn)
+{
+    char err[1024], port[16];
+    int portno = free_port();
+    snprintf(port, sizeof port, "%d", portno);
+    const char *args[] = {"--port", port, "--bind", "0.0.0.0", NULL};
+    jb_instance_spec spec = {.service = "fake", .index = 1, .args = args, .ports = {portno}};
+    jb_instance *inst = jb_platform_start(p, &spec, err, sizeof err);
+    CHECK(inst, "start: %s", err);
+    if (!inst)
+        return;
+    CHECK(jb_instance_wait_ready(inst, 120000, err, sizeof err), "ready: %s", err);
+    const jb_instance_info *info = jb_instance_get_info(inst);
+    printf("domain %s: qemu pid %d boot %.0f ms ready %.0f ms (%s)\n", info->name,
+           (int)info->pids[0], info->boot_ms, info->ready_ms, info->accel);
+    pid_t qemu = info->pids[0];
+    char name[160];
+    snprintf(name, sizeof name, "%s", info->name);
+    CHECK(info->npids == 1 && qemu > 0 && kill(qemu, 0) == 0, "qemu pid %d", (int)qemu);
+    CHECK(strcmp(info->accel, "emulated") == 0, "accel label %s", info->accel);
+    CHECK(info->ready_ms > info->boot_ms && info->boot_ms > 0, "boot %.0f ready %.0f",
+          info->boot_ms, info->ready_ms);
+    int answer = -1;
+    for (int i = 0; i < 20 && answer != 1; i++, usleep(250000))
+        answer = http_get(portno, "fake fake-1");
+    CHECK(answer == 1, "forwarded port %d answers: %d", portno, answer);
+    CHECK(jb_instance_stop(inst, err, sizeof err), "stop: %s", err);
+    virDomainPtr left = virDomainLookupByName(conn, name);
+    CHECK(!left, "domain %s gone", name);
+    if (left)
+        virDomainFree(left);
+    for (int i = 0; i < 50 && kill(qemu, 0) == 0; i++)
+        usleep(100000);
+    CHECK(kill(qemu, 0) != 0, "qemu %d gone", (int)qemu);
+    CHECK(http_get(portno, "") == -1, "port %d no longer forwarded", portno);
+}
+
+static void test_service_dies(jb_platform *p)
+{
+    char err[1024];
+    const char *args[] = {"--exit-before-ready", "3", NULL};
+    jb_instance_spec spec = {.service = "fake", .index = 2, .args = args};
+    jb_instance *inst = jb_platform_start(p, &spec, err, sizeof err);
+    CHECK(inst, "start: %s", err);
+    if (!inst)
+        return;
+    CHECK(!jb_instance_wait_ready(inst, 120000, err, sizeof err) &&
+              strstr(err, "failing on purpose"),
+          "death reported with the console's last output: %s", err);
+    jb_instance_stop(inst, err, sizeof err);
+    jb_instance_spec bad = {.service = "fake", .index = 3, .args = (const char *[]){"a b", NULL}};
+    CHECK(!jb_platform_start(p, &bad, err, sizeof err) && strstr(err, "space"),
+          "argument with a space refused: %s", err);
+    jb_instance_spec none = {.service = "no_such", .index = 1};
+    CHECK(!jb_platform_start(p, &none, err, sizeof err) &&
+              strstr(err, "jungbench images build microvm"),
+          "missing image named with the fix: %s", err);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s MICROVM_INIT FAKE_SERVICE\n", argv[0]);
+        return 2;
+    }
+    virSetErrorFunc(NULL, quiet);
+    virConnectPtr conn = virConnectOpen("qemu:///system");
+    char vmlinuz[512], release[128], err[1024];
+    if (!conn) {
+        printf("SKIP: libvirtd not reachable at qemu:///system (virtlogd -d; libvirtd -d)\n");
+        return 77;
+    }
+    if (!jb_cloud_kernel(vmlinuz, sizeof vmlinuz, release, sizeof release, err, sizeof err) ||
+        !jb_elf_is_static(argv[1], err, sizeof err) ||
+        !jb_elf_is_static(argv[2], err, sizeof err)) {
+        printf("SKIP: %s\n", err);
+        virConnectClose(conn);
+        return 77;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    char dir[256], run[64];
+    snprintf(run, sizeof run, "test-libvirt-%d", (int)getpid());
+    snprintf(dir, sizeof dir, "/tmp/jungbench-%s-images", run);
+    if (build_image(dir, argv[1], argv[2])) {
+        jb_platform_config cfg;
+        jb_platform_config_init(&cfg);
+        cfg.driver = "libvirt";
+        cfg.run_id = run;
+        cfg.accel = "emulated";
+        cfg.image_dir = dir;
+        cfg.memory_mb = 128;
+        jb_platform *p = jb_platform_open(&cfg, err, sizeof err);
+        CHECK(p, "open: %s", err);
+        if (p) {
+            test_boot(p, conn);
+            test_service_dies(p);
+            jb_platform_close(p);
+        }
+    }
+    virConnectClose(conn);
+    char rm[512];
+    snprintf(rm, sizeof rm, "%s/microvm/fake.cpio.gz", dir);
+    unlink(rm);
+    snprintf(rm, sizeof rm, "%s/microvm", dir);
+    rmdir(rm);
+    rmdir(dir);
+    if (failures)
+        fprintf(stderr, "%d check(s) failed\n", failures);
+    else
+        printf("test_libvirt: all checks passed\n");
+    return failures ? 1 : 0;
+}
