@@ -499,10 +499,17 @@ void rp_print_header(const rp_run *r, FILE *out, bool markdown)
             r->name[0] ? " - " : "", r->name);
     fprintf(out, "%sstatus %s, started %s, finished %s\n", markdown ? "\n" : "",
             r->status[0] ? r->status : "unknown", started, finished);
-    for (int p = 0; p < r->nplat; p++)
-        fprintf(out, "%s%s: %d iterations recorded, %d left out, accel %s\n",
-                markdown ? "- " : "  ", r->plat[p].name, r->plat[p].iters_total,
-                r->plat[p].iters_bad, r->plat[p].accel[0] ? r->plat[p].accel : "unknown");
+    for (int p = 0; p < r->nplat; p++) {
+        const rp_platform *pl = &r->plat[p];
+        if (pl->iters_total)
+            fprintf(out, "%s%s: %d iterations recorded, %d left out, accel %s\n",
+                    markdown ? "- " : "  ", pl->name, pl->iters_total, pl->iters_bad,
+                    pl->accel[0] ? pl->accel : "unknown");
+        else /* the load generator run alone writes no iterations rows */
+            fprintf(out, "%s%s: no iterations rows; %d iterations with samples, accel %s\n",
+                    markdown ? "- " : "  ", pl->name, pl->niters,
+                    pl->accel[0] ? pl->accel : "unknown");
+    }
     if (r->warnings[0]) {
         const char *s = r->warnings;
         while (*s) {

@@ -82,12 +82,13 @@ static double y_axis(FILE *out, double top, const char *unit)
     return scale;
 }
 
-static void svg_open(FILE *out, const chart *c)
+/* height: H for a chart, less for the one-line "not measured" notice. */
+static void svg_open(FILE *out, const chart *c, int height)
 {
     fprintf(out,
             "<figure><svg class=\"chart\" data-chart=\"%s\" viewBox=\"0 0 %d %d\" width=\"%d\" "
             "height=\"%d\" role=\"img\" xmlns=\"http://www.w3.org/2000/svg\">\n<title>",
-            c->id, W, H, W, H);
+            c->id, W, height, W, height);
     rp_html_escape(out, c->title);
     fputs("</title>\n", out);
 }
@@ -110,9 +111,9 @@ static void bar_chart(FILE *out, const chart *c)
                 top = fmax(top, c->val[k][s] + (isnan(c->err[k][s]) ? 0 : c->err[k][s]));
                 bars++;
             }
-    svg_open(out, c);
+    svg_open(out, c, bars ? H : 40);
     if (bars == 0) {
-        svg_text(out, W / 2.0, H / 2.0, "middle", " class=\"empty\"", "not measured in this run");
+        svg_text(out, W / 2.0, 24, "middle", " class=\"empty\"", "not measured in this run");
         svg_close(out, c);
         return;
     }
@@ -351,9 +352,9 @@ static void line_chart(FILE *out, const rp_run *r)
             ymax = fmax(ymax, ys[p * MAXP + i]);
         }
     }
-    svg_open(out, c);
+    svg_open(out, c, ymax > 0 ? H : 40);
     if (ymax <= 0) {
-        svg_text(out, W / 2.0, H / 2.0, "middle", " class=\"empty\"",
+        svg_text(out, W / 2.0, 24, "middle", " class=\"empty\"",
                  "no request index (seq) recorded in this run");
         svg_close(out, c);
         goto done;
@@ -439,7 +440,9 @@ static void html_head(FILE *out, const rp_run *r)
     for (int p = 0; p < r->nplat; p++) {
         fputs(p ? ", " : " ", out);
         rp_html_escape(out, r->plat[p].name);
-        fprintf(out, " (%d iterations, accel ", r->plat[p].iters_total);
+        /* without iterations rows (a load generator run alone) count the samples' */
+        fprintf(out, " (%d iterations, accel ",
+                r->plat[p].iters_total ? r->plat[p].iters_total : r->plat[p].niters);
         rp_html_escape(out, r->plat[p].accel[0] ? r->plat[p].accel : "unknown");
         fputs(")", out);
     }
