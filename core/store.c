@@ -57,7 +57,13 @@ static const char schema_sql[] =
      * the other services' images (Docker layers), counted once in totals. */
     "CREATE TABLE IF NOT EXISTS image_sizes(\n"
     "  run_id TEXT, platform TEXT, service TEXT, kind TEXT, bytes INTEGER,\n"
-    "  shared_bytes INTEGER, PRIMARY KEY(run_id, platform, service));\n";
+    "  shared_bytes INTEGER, PRIMARY KEY(run_id, platform, service));\n"
+    /* `jungbench provision` (figure 13, added by platforms/): `instances` of
+     * one service started at once; all_ready_ms from the first start call to
+     * the last readiness line, stop_ms the teardown of all of them. */
+    "CREATE TABLE IF NOT EXISTS provision_times(\n"
+    "  run_id TEXT, platform TEXT, instances INTEGER, repeat INTEGER, service TEXT,\n"
+    "  all_ready_ms REAL, ready_median_ms REAL, ready_max_ms REAL, stop_ms REAL, accel TEXT);\n";
 
 const char *jb_store_schema_sql(void)
 {
