@@ -33,6 +33,7 @@ typedef struct options {
     const char *db, *run_id, *platform;
     long iteration;
     bool quiet;
+    jb_proc_reader_kind reader;
 } options;
 
 static void usage(FILE *out)
@@ -63,6 +64,8 @@ static void usage(FILE *out)
                  "  --run-id ID           run key for --db (default standalone)\n"
                  "  --platform NAME       platform key for --db (default native)\n"
                  "  --iteration N         iteration key for --db (default 1)\n"
+                 "  --reader KIND         statfd (default: /proc/PID/stat kept open, cheapest)\n"
+                 "                        or libproc2 (procps_pids_select at every reading)\n"
                  "  --quiet               print only the summary\n"
                  "  -h, --help            show this help\n\n"
                  "Figures: cpu%% = user+system time over wall time (100 = one core); rss and\n"
@@ -168,6 +171,7 @@ enum {
     OPT_PLATFORM,
     OPT_ITER,
     OPT_QUIET,
+    OPT_READER,
 };
 
 static int parse_one(options *o, int opt, const char *val)
@@ -216,6 +220,14 @@ static int parse_one(options *o, int opt, const char *val)
     case OPT_QUIET:
         o->quiet = true;
         return JB_EXIT_OK;
+    case OPT_READER:
+        if (strcmp(val, "statfd") == 0)
+            o->reader = JB_READER_STATFD;
+        else if (strcmp(val, "libproc2") == 0)
+            o->reader = JB_READER_LIBPROC2;
+        else
+            return jb_usage_error(CMD, "--reader expects statfd or libproc2, got '%s'", val);
+        return JB_EXIT_OK;
     default:
         return jb_usage_error(CMD, "unknown option");
     }
@@ -238,6 +250,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"platform", required_argument, NULL, OPT_PLATFORM},
         {"iteration", required_argument, NULL, OPT_ITER},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"reader", required_argument, NULL, OPT_READER},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
@@ -382,7 +395,8 @@ static void wait_until_done(jb_sampler *s, const options *o)
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
-        struct timespec now, nap = {0, 50 * 1000000L};
+        /* a signal cuts the nap short, so Ctrl-C stays prompt */
+        struct timespec now, nap = {0, 250 * 1000000L};
         clock_gettime(CLOCK_MONOTONIC, &now);
         double elapsed =
             (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9;
@@ -401,6 +415,7 @@ static int run(const options *o)
     jb_sampler_config_init(&cfg);
     cfg.interval_ms = o->interval_ms;
     cfg.pss_interval_ms = o->pss_interval_ms;
+    cfg.reader = o->reader;
     cfg.db_path = o->db;
     cfg.run_id = o->run_id ? o->run_id : "standalone";
     cfg.platform = o->platform ? o->platform : "native";

@@ -23,19 +23,41 @@ typedef struct proc_stat {
     int64_t pss_kb; /* -1 when not read or unreadable */
 } proc_stat;
 
+/* statfd.c: /proc/PID/stat on kept descriptors, sorted by PID. */
+typedef struct statfd {
+    pid_t pid;
+    int fd;
+} statfd;
+typedef struct statfd_cache {
+    statfd *e;
+    size_t n, cap;
+    long page_kb;
+} statfd_cache;
+/* Reads the given PIDs (sorted, unique) into out (sorted); exited ones are
+ * absent and their descriptors closed. */
+size_t statfd_read(statfd_cache *c, const pid_t *pids, size_t npids, proc_stat *out);
+void statfd_close_all(statfd_cache *c);
+bool statfd_parse(const char *buf, long page_kb, proc_stat *out);
+
 typedef struct proc_reader {
-    struct pids_info *fast;  /* stat + statm: every reading */
-    struct pids_info *pss;   /* smaps_rollup: when PSS is due */
+    struct pids_info *fast;  /* stat: every reading */
+    struct pids_info *pss;   /* stat + smaps_rollup: when PSS is due */
     struct pids_info *names; /* comm (+ cmdline) of every process: name scans */
     bool names_cmdline;
     long hz;
+    long page_kb;
+    jb_proc_reader_kind kind;
+    statfd_cache fds;
 } proc_reader;
 
-bool proc_reader_init(proc_reader *r, char *err, size_t errlen);
+bool proc_reader_init(proc_reader *r, jb_proc_reader_kind kind, char *err, size_t errlen);
 void proc_reader_free(proc_reader *r);
 /* Reads the given PIDs (sorted, unique) into out, sorted by PID; returns the
  * number found (exited processes are absent). */
 size_t proc_read(proc_reader *r, const pid_t *pids, size_t npids, bool want_pss, proc_stat *out);
+/* The same through libproc2 alone, leaving the descriptor cache alone: for
+ * checking PIDs when a group is added. */
+size_t proc_lookup(proc_reader *r, const pid_t *pids, size_t npids, bool want_pss, proc_stat *out);
 /* Binary search in a proc_read result. */
 const proc_stat *proc_find(const proc_stat *table, size_t n, pid_t pid);
 

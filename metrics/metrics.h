@@ -65,14 +65,20 @@ typedef struct jb_metric_summary {
 
 typedef struct jb_sampler jb_sampler;
 
+/* How every reading gets stat figures. PSS and name scans always use
+ * libproc2. STATFD keeps /proc/PID/stat open per process and re-reads it:
+ * about a fifth of libproc2's cost per reading (docs/metrics.md). */
+typedef enum { JB_READER_STATFD, JB_READER_LIBPROC2 } jb_proc_reader_kind;
+
 typedef struct jb_sampler_config {
-    double interval_ms;      /* sampling period; default 500 */
-    double pss_interval_ms;  /* PSS makes the kernel walk page tables, the costly
-                                part: read it at most this often (default 1000;
-                                0 = every sample). Other samples get pss_kb -1. */
-    double name_scan_ms;     /* how often process-name groups rescan /proc (2000) */
-    double flush_ms;         /* how often samples are written to the database (2000) */
-    const char *cgroup_root; /* default "/sys/fs/cgroup"; tests point it at fixtures */
+    double interval_ms;         /* sampling period; default 500 */
+    double pss_interval_ms;     /* PSS makes the kernel walk page tables, the costly
+                                   part: read it at most this often (default 1000;
+                                   0 = every sample). Other samples get pss_kb -1. */
+    double name_scan_ms;        /* how often process-name groups rescan /proc (2000) */
+    double flush_ms;            /* how often samples are written to the database (2000) */
+    const char *cgroup_root;    /* default "/sys/fs/cgroup"; tests point it at fixtures */
+    jb_proc_reader_kind reader; /* default JB_READER_STATFD */
     /* Results database; NULL keeps samples in memory only. The sampler opens
      * its own connection, so it never shares a transaction with the caller. */
     const char *db_path;

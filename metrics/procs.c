@@ -1,9 +1,10 @@
-/* procs.c - per-process figures from /proc through libproc2 (procps 4).
+/* procs.c - per-process figures from /proc.
  *
- * Two pids_info handles, because their costs differ tenfold: the fast one
- * reads stat and statm (ticks, start time, state, resident set) at every
- * reading; the PSS one reads smaps_rollup, for which the kernel walks the
- * process's page tables, only when PSS is due. */
+ * Every reading needs stat (ticks, start time, state, resident set): by
+ * default from kept descriptors (statfd.c, the cheap path), or through
+ * libproc2 in JB_READER_LIBPROC2 mode. PSS always comes through libproc2
+ * (smaps_rollup, for which the kernel walks the process's page tables, so
+ * only when due), as do name scans. */
 #include "metrics/internal.h"
 
 #include <fnmatch.h>
@@ -12,12 +13,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-enum fast_rel { F_PID, F_STATE, F_BEGAN, F_TICKS, F_RSS };
-static enum pids_item fast_items[] = {PIDS_ID_PID, PIDS_STATE, PIDS_TICS_BEGAN, PIDS_TICS_ALL,
-                                      PIDS_MEM_RES};
-enum pss_rel { P_PID, P_PSS, P_RSS };
-static enum pids_item pss_items[] = {PIDS_ID_PID, PIDS_SMAP_PSS, PIDS_MEM_RES};
+enum fast_rel { F_PID, F_STATE, F_BEGAN, F_TICKS, F_RSS, F_PSS };
+/* PIDS_RSS (stat: rss, pages) rather than PIDS_MEM_RES: the same kernel
+ * figure, without opening statm too. The PSS handle reads the same items plus
+ * smaps_rollup, so a reading with PSS is still one pass. */
+static enum pids_item fast_items[] = {PIDS_ID_PID,   PIDS_STATE, PIDS_TICS_BEGAN,
+                                      PIDS_TICS_ALL, PIDS_RSS,   PIDS_SMAP_PSS};
+#define N_FAST 5
+#define N_FULL 6
 enum name_rel { N_PID, N_CMD, N_CMDLINE };
 static enum pids_item name_items[] = {PIDS_ID_PID, PIDS_CMD, PIDS_CMDLINE};
 
@@ -39,14 +44,18 @@ const char *__lsan_default_suppressions(void)
 }
 #endif
 
-bool proc_reader_init(proc_reader *r, char *err, size_t errlen)
+bool proc_reader_init(proc_reader *r, jb_proc_reader_kind kind, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
+    r->kind = kind;
     r->hz = procps_hertz_get();
+    long page = sysconf(_SC_PAGESIZE);
+    r->page_kb = page > 0 ? page / 1024 : 4;
     if (r->hz <= 0)
         r->hz = 100;
-    if (procps_pids_new(&r->fast, fast_items, N_ITEMS(fast_items)) < 0 ||
-        procps_pids_new(&r->pss, pss_items, N_ITEMS(pss_items)) < 0) {
+    r->fds.page_kb = r->page_kb;
+    if (procps_pids_new(&r->fast, fast_items, N_FAST) < 0 ||
+        procps_pids_new(&r->pss, fast_items, N_FULL) < 0) {
         snprintf(err, errlen, "libproc2 cannot read /proc (procps_pids_new failed)");
         proc_reader_free(r);
         return false;
@@ -56,6 +65,7 @@ bool proc_reader_init(proc_reader *r, char *err, size_t errlen)
 
 void proc_reader_free(proc_reader *r)
 {
+    statfd_close_all(&r->fds);
     if (r->fast)
         procps_pids_unref(&r->fast);
     if (r->pss)
@@ -77,45 +87,63 @@ const proc_stat *proc_find(const proc_stat *table, size_t n, pid_t pid)
     return bsearch(&key, table, n, sizeof *table, cmp_stat);
 }
 
-static size_t read_fast(proc_reader *r, unsigned *ids, int n, proc_stat *out)
+/* libproc2 reports PSS 0 when smaps_rollup cannot be read (another user's
+ * process, or one holding capabilities we lack). A process with resident
+ * pages has a positive PSS, so 0 next to a non-zero RSS means "unreadable". */
+static size_t read_chunk(proc_reader *r, unsigned *ids, int n, bool want_pss, proc_stat *out)
 {
-    struct pids_fetch *f = procps_pids_select(r->fast, ids, n, PIDS_SELECT_PID);
+    struct pids_info *info = want_pss ? r->pss : r->fast;
+    struct pids_fetch *f = procps_pids_select(info, ids, n, PIDS_SELECT_PID);
     if (!f)
         return 0;
     size_t found = 0;
     for (int i = 0; i < f->counts->total; i++) {
         struct pids_stack *st = f->stacks[i];
         proc_stat *p = &out[found++];
-        p->pid = PIDS_VAL(F_PID, s_int, st, r->fast);
-        p->state = PIDS_VAL(F_STATE, s_ch, st, r->fast);
-        p->began = PIDS_VAL(F_BEGAN, ull_int, st, r->fast);
-        p->ticks = PIDS_VAL(F_TICKS, ull_int, st, r->fast);
-        p->rss_kb = (int64_t)PIDS_VAL(F_RSS, ul_int, st, r->fast);
+        p->pid = PIDS_VAL(F_PID, s_int, st, info);
+        p->state = PIDS_VAL(F_STATE, s_ch, st, info);
+        p->began = PIDS_VAL(F_BEGAN, ull_int, st, info);
+        p->ticks = PIDS_VAL(F_TICKS, ull_int, st, info);
+        p->rss_kb = (int64_t)PIDS_VAL(F_RSS, ul_int, st, info) * r->page_kb;
         p->pss_kb = -1;
+        if (want_pss) {
+            unsigned long pss = PIDS_VAL(F_PSS, ul_int, st, info);
+            p->pss_kb = pss == 0 && p->rss_kb > 0 ? -1 : (int64_t)pss;
+        }
     }
     return found;
 }
 
-/* libproc2 reports PSS 0 when smaps_rollup cannot be read (another user's
- * process, or one holding capabilities we lack). A process with resident
- * pages has a positive PSS, so 0 next to a non-zero RSS means "unreadable". */
-static void read_pss(proc_reader *r, unsigned *ids, int n, proc_stat *table, size_t ntable)
+/* PSS for processes already read (table sorted by PID). */
+static void add_pss(proc_reader *r, proc_stat *table, size_t n)
 {
-    struct pids_fetch *f = procps_pids_select(r->pss, ids, n, PIDS_SELECT_PID);
-    if (!f)
-        return;
-    for (int i = 0; i < f->counts->total; i++) {
-        struct pids_stack *st = f->stacks[i];
-        proc_stat *p = (proc_stat *)proc_find(table, ntable, PIDS_VAL(P_PID, s_int, st, r->pss));
-        if (!p)
-            continue;
-        unsigned long pss = PIDS_VAL(P_PSS, ul_int, st, r->pss);
-        unsigned long rss = PIDS_VAL(P_RSS, ul_int, st, r->pss);
-        p->pss_kb = pss == 0 && rss > 0 ? -1 : (int64_t)pss;
+    unsigned ids[SELECT_CHUNK];
+    proc_stat chunk[SELECT_CHUNK];
+    for (size_t at = 0; at < n; at += SELECT_CHUNK) {
+        int len = (int)(n - at < SELECT_CHUNK ? n - at : SELECT_CHUNK);
+        for (int i = 0; i < len; i++)
+            ids[i] = (unsigned)table[at + (size_t)i].pid;
+        size_t got = read_chunk(r, ids, len, true, chunk);
+        for (size_t i = 0; i < got; i++) {
+            proc_stat *p = (proc_stat *)proc_find(table, n, chunk[i].pid);
+            if (p && p->began == chunk[i].began)
+                p->pss_kb = chunk[i].pss_kb;
+        }
     }
 }
 
 size_t proc_read(proc_reader *r, const pid_t *pids, size_t npids, bool want_pss, proc_stat *out)
+{
+    if (r->kind == JB_READER_STATFD) {
+        size_t found = statfd_read(&r->fds, pids, npids, out);
+        if (want_pss)
+            add_pss(r, out, found);
+        return found;
+    }
+    return proc_lookup(r, pids, npids, want_pss, out);
+}
+
+size_t proc_lookup(proc_reader *r, const pid_t *pids, size_t npids, bool want_pss, proc_stat *out)
 {
     unsigned ids[SELECT_CHUNK];
     size_t found = 0;
@@ -123,17 +151,9 @@ size_t proc_read(proc_reader *r, const pid_t *pids, size_t npids, bool want_pss,
         int n = (int)(npids - at < SELECT_CHUNK ? npids - at : SELECT_CHUNK);
         for (int i = 0; i < n; i++)
             ids[i] = (unsigned)pids[at + (size_t)i];
-        found += read_fast(r, ids, n, out + found);
+        found += read_chunk(r, ids, n, want_pss, out + found);
     }
     qsort(out, found, sizeof *out, cmp_stat);
-    if (want_pss) {
-        for (size_t at = 0; at < found; at += SELECT_CHUNK) {
-            int n = (int)(found - at < SELECT_CHUNK ? found - at : SELECT_CHUNK);
-            for (int i = 0; i < n; i++)
-                ids[i] = (unsigned)out[at + (size_t)i].pid;
-            read_pss(r, ids, n, out, found);
-        }
-    }
     return found;
 }
 

@@ -1,7 +1,7 @@
 /* sampler.c - groups of processes sampled together on a background thread.
  *
- * Every reading reads all groups' processes in one libproc2 pass, so N
- * groups cost one /proc walk over their PIDs, not N. CPU comes from
+ * Every reading reads all groups' processes in one pass (procs.c), so N
+ * groups cost one read of each of their PIDs, not N. CPU comes from
  * cumulative user+system ticks: each process's delta since the previous
  * reading, with a process that started since then counted from its start,
  * and one seen for the first time in a group counted from now on. */
@@ -73,7 +73,7 @@ jb_sampler *jb_sampler_new(const jb_sampler_config *cfg, char *err, size_t errle
     s->cfg.db_path = s->db_path[0] ? s->db_path : NULL;
     s->cfg.run_id = s->run_id;
     s->cfg.platform = s->platform;
-    if (!proc_reader_init(&s->reader, err, errlen)) {
+    if (!proc_reader_init(&s->reader, cfg->reader, err, errlen)) {
         free(s);
         return NULL;
     }
@@ -207,7 +207,7 @@ static bool resolve_pids(jb_sampler *s, group *g, const pid_t *pids, size_t n, c
     if (ok) {
         memcpy(sorted, pids, n * sizeof *pids);
         n = sort_unique(sorted, n);
-        size_t nfound = proc_read(&s->reader, sorted, n, false, found);
+        size_t nfound = proc_lookup(&s->reader, sorted, n, false, found);
         for (size_t i = 0; ok && i < n; i++) {
             const proc_stat *p = proc_find(found, nfound, sorted[i]);
             if (!p || p->state == 'Z' || p->state == 'X') {

@@ -18,7 +18,7 @@ static double child_cpu_s(pid_t pid)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     pid_t child = spawn_child("burn", "0.5", "6");
     if (child < 0)
@@ -27,6 +27,8 @@ int main(void)
     char err[256];
     jb_sampler_config cfg;
     jb_sampler_config_init(&cfg);
+    if (argc > 1 && strcmp(argv[1], "libproc2") == 0)
+        cfg.reader = JB_READER_LIBPROC2;
     jb_sampler *s = jb_sampler_new(&cfg, err, sizeof err);
     CHECK(s != NULL, "%s", err);
     CHECK(jb_sampler_add_pids(s, "burner", JB_GROUP_SERVICE, &child, 1, err, sizeof err), "%s",

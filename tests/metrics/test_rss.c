@@ -6,7 +6,7 @@
 
 #include <math.h>
 
-int main(void)
+int main(int argc, char **argv)
 {
     pid_t big = spawn_child("hold", "64", "20");
     pid_t small = spawn_child("hold", "0", "20");
@@ -18,6 +18,8 @@ int main(void)
     char err[256];
     jb_sampler_config cfg;
     jb_sampler_config_init(&cfg);
+    if (argc > 1 && strcmp(argv[1], "libproc2") == 0)
+        cfg.reader = JB_READER_LIBPROC2;
     cfg.interval_ms = 200;
     cfg.pss_interval_ms = 0; /* PSS at every sample */
     jb_sampler *s = jb_sampler_new(&cfg, err, sizeof err);
