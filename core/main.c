@@ -9,6 +9,7 @@
 
 /* Module entry points, one include per module. */
 /* [commands-includes] */
+#include "platforms/platform.h"
 #include "runner/runner.h"
 #include "metrics/metrics.h"
 #include "core/broker.h"
@@ -17,6 +18,9 @@
 
 static const jb_command commands[] = {
     /* [commands-table] {"name", "one-line summary", module_main}, */
+    {"images", "build and list Docker (FROM scratch) and microVM images of the services", platforms_images_main},
+    {"doctor", "check each platform here: what works, what is missing and how to fix it", platforms_doctor_main},
+    {"provision", "start N instances at once per platform and time until all are ready", platforms_provision_main},
     {"up", "start Jung on native processes and keep it up until Ctrl-C", runner_up_main},
     {"runner", "serve a controller: boot Jung on RUN, sample it, tear down on STOP", runner_main},
     {"metrics", "sample CPU and memory of processes, containers, VMs and runtime daemons", metrics_main},

@@ -65,16 +65,25 @@ static void config_free(jb_platform_config *cfg)
     }
 }
 
+/* Copies every string; an unset or empty one takes the default, so callers
+ * can pass the fixed-size (possibly empty) strings of core/config.h. */
 static bool config_copy(jb_platform_config *dst, const jb_platform_config *src)
 {
+    jb_platform_config defaults;
+    jb_platform_config_init(&defaults);
     *dst = *src;
-    const char **fields[CONFIG_NSTRINGS];
+    const char **fields[CONFIG_NSTRINGS], **defs[CONFIG_NSTRINGS];
     config_strings(dst, fields);
+    config_strings(&defaults, defs);
     bool ok = true;
     for (size_t i = 0; i < CONFIG_NSTRINGS; i++) {
-        if (*fields[i] && !(*fields[i] = strdup(*fields[i])))
+        const char *value = *fields[i] && **fields[i] ? *fields[i] : *defs[i];
+        *fields[i] = value ? strdup(value) : NULL;
+        if (value && !*fields[i])
             ok = false;
     }
+    if (dst->stop_grace_ms <= 0)
+        dst->stop_grace_ms = defaults.stop_grace_ms;
     return ok;
 }
 
@@ -83,10 +92,6 @@ static bool config_copy(jb_platform_config *dst, const jb_platform_config *src)
 static bool config_complete(jb_platform_config *cfg, char *err, size_t errlen)
 {
     char buf[4096];
-    if (!cfg->run_id || !*cfg->run_id) {
-        free((char *)cfg->run_id);
-        cfg->run_id = strdup("dev");
-    }
     for (const char *c = cfg->run_id; *c; c++)
         if (!(*c == '-' || *c == '_' || *c == '.' || (*c >= '0' && *c <= '9') ||
               (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))) {
@@ -550,4 +555,42 @@ void jb_sleep_ms(double ms)
                           (long)((ms - (double)(time_t)(ms / 1000) * 1000) * 1e6)};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !jb_stop_requested())
         ;
+}
+
+bool jb_exe_dir(char *out, size_t outlen)
+{
+    ssize_t len = readlink("/proc/self/exe", out, outlen - 1);
+    if (len <= 0)
+        return false;
+    out[len] = '\0';
+    char *slash = strrchr(out, '/');
+    if (slash)
+        *slash = '\0';
+    return true;
+}
+
+bool jb_parse_services(const char *list, char *store, size_t storelen, const char **names,
+                       size_t *n, size_t max, char *err, size_t errlen)
+{
+    *n = 0;
+    if (!list || strcmp(list, "all") == 0) {
+        for (size_t i = 0; i < JB_SERVICE_COUNT && i < max; i++)
+            names[(*n)++] = jb_jung_services[i];
+        return true;
+    }
+    jb_strlcpy(store, list, storelen);
+    char *save = NULL;
+    for (char *s = strtok_r(store, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+        if (!valid_service_name(s) || *n == max) {
+            snprintf(err, errlen, "'%s' is not a service name: use e.g. user_registry,api_gateway",
+                     s);
+            return false;
+        }
+        names[(*n)++] = s;
+    }
+    if (*n == 0) {
+        snprintf(err, errlen, "the service list is empty: name at least one service");
+        return false;
+    }
+    return true;
 }

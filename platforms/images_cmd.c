@@ -1,0 +1,249 @@
+/* images_cmd.c - `jungbench images`: build and list the images the docker
+ * and libvirt (microVM) drivers boot. */
+#include "platforms/images.h"
+#include "platforms/internal.h"
+
+#include "core/cli.h"
+#include "metrics/metrics.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define CMD "images"
+#define MAX_SERVICES 32
+
+typedef struct images_opts {
+    const char *action, *kind;
+    char bin_dir[4096], init[4096];
+    const char *services, *tag, *socket, *image_dir;
+} images_opts;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: jungbench images build docker|microvm [OPTIONS]\n"
+            "       jungbench images list docker|microvm [OPTIONS]\n\n"
+            "build: one image per service from its static executable. docker: FROM scratch,\n"
+            "tagged jung/<service>:<tag>, through the Engine API (nothing is pulled).\n"
+            "microvm: <image-dir>/microvm/<service>.cpio.gz, an initramfs for Debian's cloud\n"
+            "kernel with the virtio modules, our init and the service.\n"
+            "list: size of each image and of all of them together (shared layers once).\n\n"
+            "Options:\n"
+            "  --services LIST   comma-separated services (default: all eight)\n"
+            "  --bin-dir DIR     the static executables (default: <build>/jung; looks for\n"
+            "                    jung-<service>-static, static/jung-<service>, jung-<service>)\n"
+            "  --tag TAG         docker image tag (default: %s)\n"
+            "  --socket PATH     Docker Engine socket (default: /var/run/docker.sock)\n"
+            "  --image-dir DIR   microVM images (default: /var/lib/jungbench/images)\n"
+            "  --init PATH       the microVM init (default: <build>/platforms/jb_microvm_init)\n"
+            "  -h, --help        this help\n",
+            JB_VERSION);
+}
+
+static int parse(int argc, char **argv, images_opts *o)
+{
+    static const struct option longopts[] = {{"services", required_argument, NULL, 's'},
+                                             {"bin-dir", required_argument, NULL, 'b'},
+                                             {"tag", required_argument, NULL, 't'},
+                                             {"socket", required_argument, NULL, 'S'},
+                                             {"image-dir", required_argument, NULL, 'i'},
+                                             {"init", required_argument, NULL, 'I'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    char exe_dir[4096] = ".";
+    jb_exe_dir(exe_dir, sizeof exe_dir);
+    snprintf(o->bin_dir, sizeof o->bin_dir, "%s/jung", exe_dir);
+    snprintf(o->init, sizeof o->init, "%s/platforms/jb_microvm_init", exe_dir);
+    o->tag = JB_VERSION;
+    o->socket = "/var/run/docker.sock";
+    o->image_dir = "/var/lib/jungbench/images";
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            o->services = optarg;
+            break;
+        case 'b':
+            jb_strlcpy(o->bin_dir, optarg, sizeof o->bin_dir);
+            break;
+        case 't':
+            o->tag = optarg;
+            break;
+        case 'S':
+            o->socket = optarg;
+            break;
+        case 'i':
+            o->image_dir = optarg;
+            break;
+        case 'I':
+            jb_strlcpy(o->init, optarg, sizeof o->init);
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        default:
+            return jb_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 2)
+        return jb_usage_error(CMD, "expected ACTION and KIND, e.g. 'images build docker'");
+    o->action = argv[optind];
+    o->kind = argv[optind + 1];
+    if (strcmp(o->action, "build") != 0 && strcmp(o->action, "list") != 0)
+        return jb_usage_error(CMD, "unknown action '%s': use build or list", o->action);
+    if (strcmp(o->kind, "docker") != 0 && strcmp(o->kind, "microvm") != 0)
+        return jb_usage_error(CMD,
+                              "unknown image kind '%s': use docker or microvm (OSv images "
+                              "are built with OSv's tools, see docs/osv.md)",
+                              o->kind);
+    return 0;
+}
+
+/* ---- docker ------------------------------------------------------------ */
+
+static int build_docker(const images_opts *o, const char **names, size_t n)
+{
+    char err[2048];
+    jb_docker d;
+    if (!jb_docker_connect(&d, o->socket, err, sizeof err))
+        return jb_fail(CMD, "%s", err);
+    int rc = JB_EXIT_OK;
+    for (size_t i = 0; i < n && rc == JB_EXIT_OK && !jb_stop_requested(); i++) {
+        char exe[4096], image[256];
+        snprintf(image, sizeof image, "jung/%s:%s", names[i], o->tag);
+        if (!jb_find_service_executable(o->bin_dir, names[i], exe, sizeof exe, err, sizeof err) ||
+            !jb_docker_build_image(&d, image, names[i], exe, err, sizeof err)) {
+            rc = jb_fail(CMD, "%s", err);
+            break;
+        }
+        printf("built %s from %s\n", image, exe);
+    }
+    jb_docker_disconnect(&d);
+    return rc;
+}
+
+static void print_sizes(const char *kind, const jb_image *images, size_t n)
+{
+    jb_image_size sizes[MAX_SERVICES];
+    uint64_t cumulative[MAX_SERVICES];
+    char err[512];
+    if (!jb_image_sizes(images, n, sizes, cumulative, err, sizeof err)) {
+        fprintf(stderr, "jungbench images: %s\n", err);
+        return;
+    }
+    printf("%-18s %12s %12s %12s %14s\n", "service", "bytes", "shared", "own", "cumulative");
+    for (size_t i = 0; i < n; i++)
+        printf("%-18s %12llu %12llu %12llu %14llu\n", images[i].service,
+               (unsigned long long)sizes[i].bytes, (unsigned long long)sizes[i].shared_bytes,
+               (unsigned long long)sizes[i].own_bytes, (unsigned long long)cumulative[i]);
+    printf("total (%s, %zu images, shared layers once): %llu bytes (%.2f MB)\n", kind, n,
+           (unsigned long long)(n ? cumulative[n - 1] : 0),
+           n ? (double)cumulative[n - 1] / 1e6 : 0.0);
+}
+
+static int list_docker(const images_opts *o, const char **names, size_t n)
+{
+    char err[2048];
+    jb_docker d;
+    if (!jb_docker_connect(&d, o->socket, err, sizeof err))
+        return jb_fail(CMD, "%s", err);
+    static jb_docker_layer layers[MAX_SERVICES][16];
+    jb_image_layer refs[MAX_SERVICES][16];
+    jb_image images[MAX_SERVICES];
+    char tags[MAX_SERVICES][256];
+    size_t have = 0;
+    int rc = JB_EXIT_OK;
+    for (size_t i = 0; i < n; i++) {
+        size_t nl = 0;
+        uint64_t total = 0;
+        snprintf(tags[have], sizeof tags[have], "jung/%s:%s", names[i], o->tag);
+        if (!jb_docker_image_layers(&d, tags[have], layers[have], 16, &nl, &total, err,
+                                    sizeof err)) {
+            fprintf(stderr, "jungbench images: %s\n", err);
+            rc = JB_EXIT_FAIL;
+            continue;
+        }
+        for (size_t k = 0; k < nl; k++)
+            refs[have][k] = (jb_image_layer){layers[have][k].digest, layers[have][k].bytes};
+        images[have] = (jb_image){names[i], "docker", refs[have], nl};
+        have++;
+    }
+    jb_docker_disconnect(&d);
+    print_sizes("docker", images, have);
+    return rc;
+}
+
+/* ---- microvm ----------------------------------------------------------- */
+
+static int build_microvm(const images_opts *o, const char **names, size_t n)
+{
+    char err[2048], vmlinuz[512], release[128], dir[4200];
+    if (!jb_cloud_kernel(vmlinuz, sizeof vmlinuz, release, sizeof release, err, sizeof err))
+        return jb_fail(CMD, "%s", err);
+    snprintf(dir, sizeof dir, "%s/microvm", o->image_dir);
+    if (!jb_mkdirs(dir, err, sizeof err))
+        return jb_fail(CMD, "%s", err);
+    for (size_t i = 0; i < n && !jb_stop_requested(); i++) {
+        char exe[4096], out[4400];
+        uint64_t bytes = 0;
+        snprintf(out, sizeof out, "%s/%s.cpio.gz", dir, names[i]);
+        if (!jb_find_service_executable(o->bin_dir, names[i], exe, sizeof exe, err, sizeof err) ||
+            !jb_microvm_build_initramfs(out, o->init, exe, names[i], release, &bytes, err,
+                                        sizeof err))
+            return jb_fail(CMD, "%s", err);
+        printf("built %s (%llu bytes) for kernel %s from %s\n", out, (unsigned long long)bytes,
+               release, exe);
+    }
+    return JB_EXIT_OK;
+}
+
+static int list_microvm(const images_opts *o, const char **names, size_t n)
+{
+    char err[2048], vmlinuz[512], release[128];
+    if (!jb_cloud_kernel(vmlinuz, sizeof vmlinuz, release, sizeof release, err, sizeof err))
+        return jb_fail(CMD, "%s", err);
+    static char paths[MAX_SERVICES][4200];
+    jb_image_layer refs[MAX_SERVICES][2];
+    jb_image images[MAX_SERVICES];
+    size_t have = 0;
+    int rc = JB_EXIT_OK;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(paths[have], sizeof paths[have], "%s/microvm/%s.cpio.gz", o->image_dir, names[i]);
+        const char *files[2] = {vmlinuz, paths[have]}; /* the kernel is shared by all */
+        if (!jb_image_layers_from_files(files, 2, refs[have], err, sizeof err)) {
+            fprintf(stderr,
+                    "jungbench images: %s: build it with 'jungbench images build "
+                    "microvm'\n",
+                    err);
+            rc = JB_EXIT_FAIL;
+            continue;
+        }
+        images[have] = (jb_image){names[i], "vm", refs[have], 2};
+        have++;
+    }
+    print_sizes("microvm", images, have);
+    return rc;
+}
+
+int platforms_images_main(int argc, char **argv)
+{
+    images_opts o = {0};
+    int rc = parse(argc, argv, &o);
+    if (rc != 0)
+        return rc < 0 ? JB_EXIT_OK : rc;
+    char store[1024], err[256];
+    const char *names[MAX_SERVICES];
+    size_t n = 0;
+    if (!jb_parse_services(o.services, store, sizeof store, names, &n, MAX_SERVICES, err,
+                           sizeof err))
+        return jb_usage_error(CMD, "--services: %s", err);
+    jb_install_stop_handlers();
+    bool docker = strcmp(o.kind, "docker") == 0;
+    if (strcmp(o.action, "build") == 0)
+        return docker ? build_docker(&o, names, n) : build_microvm(&o, names, n);
+    return docker ? list_docker(&o, names, n) : list_microvm(&o, names, n);
+}

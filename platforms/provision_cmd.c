@@ -1,0 +1,375 @@
+/* provision_cmd.c - `jungbench provision CONFIG --instances 10,20,30`: the
+ * dissertation's figure 13 experiment. On each platform of the config, N
+ * instances of one service are started at once and timed until all are
+ * ready; then they are stopped and the teardown is timed too. */
+#include "platforms/internal.h"
+
+#include "core/broker.h"
+#include "core/cli.h"
+#include "core/config.h"
+#include "core/store.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CMD "provision"
+#define MAX_COUNTS 16
+#define MAX_INSTANCES 200
+
+typedef struct provision {
+    jb_config *cfg;
+    const char *service, *platform_name, *db_path;
+    long counts[MAX_COUNTS];
+    size_t ncounts;
+    long repeat;
+    double timeout_ms;
+    const char *brokers;
+    char run_id[64];
+    jb_store store;
+    bool have_store;
+} provision;
+
+typedef struct round_result {
+    double all_ready_ms, ready_median_ms, ready_max_ms, stop_ms;
+    char accel[16];
+} round_result;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: jungbench provision CONFIG [OPTIONS]\n\n"
+            "Starts N instances of one service at once on each platform of CONFIG and times\n"
+            "until all are ready (the dissertation's figure 13), then stops them (timed).\n"
+            "Guest timings say 'emulated' when libvirt ran without KVM.\n\n"
+            "Options:\n"
+            "  --instances LIST  comma-separated counts (default 10,20,30; each 1-%d)\n"
+            "  --service NAME    the service to start (default user_registry)\n"
+            "  --platform NAME   only this platform of the config\n"
+            "  --repeat N        rounds per count (default 1); medians are printed\n"
+            "  --timeout-ms MS   per round, until all are ready (default: the platform's\n"
+            "                    ready_timeout_ms, at least 120000)\n"
+            "  --db PATH         also write provision_times and boot_times rows there\n"
+            "  -h, --help        this help\n",
+            MAX_INSTANCES);
+}
+
+static bool parse_counts(provision *pv, const char *list)
+{
+    char copy[256], *save = NULL;
+    jb_strlcpy(copy, list, sizeof copy);
+    pv->ncounts = 0;
+    for (char *s = strtok_r(copy, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+        if (pv->ncounts == MAX_COUNTS) {
+            jb_usage_error(CMD, "--instances: at most %d counts", MAX_COUNTS);
+            return false;
+        }
+        if (!jb_parse_long(CMD, "--instances", s, 1, MAX_INSTANCES, &pv->counts[pv->ncounts]))
+            return false;
+        pv->ncounts++;
+    }
+    if (pv->ncounts == 0)
+        jb_usage_error(CMD, "--instances: give at least one count, e.g. 10,20,30");
+    return pv->ncounts > 0;
+}
+
+static int parse(int argc, char **argv, provision *pv, const char **config_path)
+{
+    static const struct option longopts[] = {{"instances", required_argument, NULL, 'n'},
+                                             {"service", required_argument, NULL, 's'},
+                                             {"platform", required_argument, NULL, 'p'},
+                                             {"repeat", required_argument, NULL, 'r'},
+                                             {"timeout-ms", required_argument, NULL, 't'},
+                                             {"db", required_argument, NULL, 'd'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    pv->service = "user_registry";
+    pv->repeat = 1;
+    parse_counts(pv, "10,20,30");
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        double ms;
+        switch (c) {
+        case 'n':
+            if (!parse_counts(pv, optarg))
+                return JB_EXIT_USAGE;
+            break;
+        case 's':
+            pv->service = optarg;
+            break;
+        case 'p':
+            pv->platform_name = optarg;
+            break;
+        case 'r':
+            if (!jb_parse_long(CMD, "--repeat", optarg, 1, 100, &pv->repeat))
+                return JB_EXIT_USAGE;
+            break;
+        case 't':
+            if (!jb_parse_double(CMD, "--timeout-ms", optarg, 1000, 3600000, &ms))
+                return JB_EXIT_USAGE;
+            pv->timeout_ms = ms;
+            break;
+        case 'd':
+            pv->db_path = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        default:
+            return jb_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 1)
+        return jb_usage_error(CMD, "expected one CONFIG file");
+    *config_path = argv[optind];
+    return 0;
+}
+
+static void platform_config(const provision *pv, const jb_config_platform *pl, long n, long rep,
+                            jb_platform_config *pc, char *run_id, size_t idlen)
+{
+    jb_platform_config_init(pc);
+    snprintf(run_id, idlen, "%s-%s-%ld-%ld", pv->run_id, pl->name, n, rep);
+    pc->driver = pl->driver;
+    pc->run_id = run_id;
+    pc->brokers = pv->brokers;
+    pc->cpus = pl->vcpus;
+    pc->memory_mb = pl->memory_mb;
+    pc->stop_grace_ms = pl->stop_grace_ms;
+    pc->bin_dir = pl->bin_dir;
+    pc->docker_socket = pl->docker_socket;
+    pc->network = pl->network;
+    pc->image_tag = pl->image_tag;
+    pc->libvirt_uri = pl->libvirt_uri;
+    pc->accel = pl->accel;
+    pc->image_kind = pl->image;
+    pc->image_dir = pl->image_dir;
+    pc->osv_kernel = pl->osv_kernel;
+    pc->osv_disk = pl->osv_disk;
+    pc->osv_cmdline = pl->osv_cmdline;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n == 0 ? 0 : n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void store_round(provision *pv, const jb_config_platform *pl, long n, long rep,
+                        const round_result *r)
+{
+    if (!pv->have_store)
+        return;
+    sqlite3_stmt *st = NULL;
+    sqlite3_prepare_v2(pv->store.db,
+                       "INSERT INTO provision_times(run_id, platform, instances, repeat, service,"
+                       " all_ready_ms, ready_median_ms, ready_max_ms, stop_ms, accel)"
+                       " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                       -1, &st, NULL);
+    sqlite3_bind_text(st, 1, pv->run_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, pl->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, n);
+    sqlite3_bind_int64(st, 4, rep);
+    sqlite3_bind_text(st, 5, pv->service, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_double(st, 6, r->all_ready_ms);
+    sqlite3_bind_double(st, 7, r->ready_median_ms);
+    sqlite3_bind_double(st, 8, r->ready_max_ms);
+    sqlite3_bind_double(st, 9, r->stop_ms);
+    sqlite3_bind_text(st, 10, r->accel, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        fprintf(stderr, "jungbench provision: %s\n", sqlite3_errmsg(pv->store.db));
+    sqlite3_finalize(st);
+}
+
+/* Per instance: run_id "<run>-x<N>" keeps the rounds of one count together;
+ * iteration is the round. */
+static void store_instances(provision *pv, const jb_config_platform *pl, long n, long rep,
+                            jb_instance *const *insts)
+{
+    if (!pv->have_store)
+        return;
+    sqlite3_stmt *st = NULL;
+    char run[96];
+    snprintf(run, sizeof run, "%s-x%ld", pv->run_id, n);
+    sqlite3_prepare_v2(pv->store.db,
+                       "INSERT INTO boot_times(run_id, platform, iteration, service, instance,"
+                       " boot_ms, ready_ms, accel) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
+                       -1, &st, NULL);
+    for (long i = 0; i < n; i++) {
+        const jb_instance_info *info = jb_instance_get_info(insts[i]);
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, run, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, pl->name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, rep);
+        sqlite3_bind_text(st, 4, info->service, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, info->instance, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_double(st, 6, info->boot_ms);
+        sqlite3_bind_double(st, 7, info->ready_ms);
+        sqlite3_bind_text(st, 8, info->accel, -1, SQLITE_TRANSIENT);
+        sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+}
+
+static bool start_all(provision *pv, jb_platform *p, long n, jb_instance **insts,
+                      const char *const *env, char *err, size_t errlen)
+{
+    for (long i = 0; i < n; i++) {
+        jb_instance_spec spec = {.service = pv->service, .index = (int)i + 1, .env = env};
+        insts[i] = jb_platform_start(p, &spec, err, errlen);
+        if (!insts[i] || jb_stop_requested()) {
+            if (insts[i])
+                snprintf(err, errlen, "interrupted");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* One round: N instances at once, until all are ready, then teardown. */
+static bool run_round(provision *pv, const jb_config_platform *pl, long n, long rep,
+                      round_result *r)
+{
+    jb_platform_config pc;
+    char run_id[256], err[2048], props[1100], env_store[1200];
+    platform_config(pv, pl, n, rep, &pc, run_id, sizeof run_id);
+    const char *env[2] = {NULL, NULL};
+    if (pv->cfg->broker.nproperties) {
+        jb_config_props_spec(&pv->cfg->broker, props, sizeof props);
+        snprintf(env_store, sizeof env_store, "JUNG_KAFKA_PROPS=%s", props);
+        env[0] = env_store;
+    }
+    jb_platform *p = jb_platform_open(&pc, err, sizeof err);
+    if (!p)
+        return jb_fail(CMD, "%s: %s", pl->name, err), false;
+    jb_strlcpy(r->accel, jb_platform_accel(p), sizeof r->accel);
+    jb_instance *insts[MAX_INSTANCES] = {0};
+    double timeout = pv->timeout_ms > 0              ? pv->timeout_ms
+                     : pl->ready_timeout_ms > 120000 ? (double)pl->ready_timeout_ms
+                                                     : 120000;
+    double t0 = jb_now_ms();
+    bool ok = jb_platform_prepare(p, &pv->service, 1, err, sizeof err) &&
+              start_all(pv, p, n, insts, env, err, sizeof err) &&
+              jb_instances_wait_ready(insts, (size_t)n, timeout, err, sizeof err);
+    r->all_ready_ms = jb_now_ms() - t0;
+    if (ok) {
+        double ready[MAX_INSTANCES];
+        for (long i = 0; i < n; i++)
+            ready[i] = jb_instance_get_info(insts[i])->ready_ms;
+        r->ready_median_ms = median(ready, (size_t)n);
+        r->ready_max_ms = ready[n - 1];
+        store_instances(pv, pl, n, rep, insts);
+    } else {
+        jb_fail(CMD, "%s with %ld instances: %s", pl->name, n, err);
+    }
+    double t1 = jb_now_ms();
+    for (long i = n; i-- > 0;)
+        if (insts[i] && !jb_instance_stop(insts[i], err, sizeof err))
+            fprintf(stderr, "jungbench provision: %s\n", err);
+    r->stop_ms = jb_now_ms() - t1;
+    if (ok)
+        store_round(pv, pl, n, rep, r);
+    jb_platform_close(p);
+    return ok;
+}
+
+static bool run_platform(provision *pv, const jb_config_platform *pl)
+{
+    for (size_t c = 0; c < pv->ncounts && !jb_stop_requested(); c++) {
+        long n = pv->counts[c];
+        double all[100], med[100], stop[100];
+        char accel[16] = "";
+        for (long rep = 1; rep <= pv->repeat; rep++) {
+            round_result r = {0};
+            if (!run_round(pv, pl, n, rep, &r))
+                return false;
+            all[rep - 1] = r.all_ready_ms;
+            med[rep - 1] = r.ready_median_ms;
+            stop[rep - 1] = r.stop_ms;
+            jb_strlcpy(accel, r.accel, sizeof accel);
+        }
+        printf("%-10s %-9s %4ld x %-16s all ready %9.0f ms  instance ready median %8.0f ms  "
+               "stop %7.0f ms%s\n",
+               pl->name, accel, n, pv->service, median(all, (size_t)pv->repeat),
+               median(med, (size_t)pv->repeat), median(stop, (size_t)pv->repeat),
+               strcmp(accel, "emulated") == 0 ? "  (EMULATED guests, no KVM)" : "");
+        fflush(stdout);
+    }
+    return !jb_stop_requested();
+}
+
+static int run(provision *pv)
+{
+    jb_broker *broker = NULL;
+    char err[1024];
+    if (pv->cfg->broker.embedded) {
+        jb_broker_options bo = {0};
+        broker = jb_broker_start(&bo, err, sizeof err);
+        if (!broker)
+            return jb_fail(CMD, "embedded broker: %s", err);
+        pv->brokers = jb_broker_bootstrap(broker);
+    } else {
+        pv->brokers = pv->cfg->broker.bootstrap;
+    }
+    if (pv->db_path) {
+        pv->have_store = jb_store_open(&pv->store, pv->db_path, err, sizeof err);
+        if (!pv->have_store) {
+            jb_broker_stop(broker);
+            return jb_fail(CMD, "%s", err);
+        }
+    }
+    int rc = JB_EXIT_OK;
+    size_t matched = 0;
+    for (size_t i = 0; i < pv->cfg->nplatforms && rc == JB_EXIT_OK; i++) {
+        const jb_config_platform *pl = &pv->cfg->platforms[i];
+        if (pv->platform_name && strcmp(pv->platform_name, pl->name) != 0)
+            continue;
+        matched++;
+        if (!run_platform(pv, pl))
+            rc = JB_EXIT_FAIL;
+    }
+    if (pv->have_store)
+        jb_store_close(&pv->store);
+    jb_broker_stop(broker);
+    if (matched == 0)
+        return jb_usage_error(CMD, "--platform: the config has no platform named '%s'",
+                              pv->platform_name);
+    return rc;
+}
+
+int platforms_provision_main(int argc, char **argv)
+{
+    provision pv = {0};
+    const char *path = NULL;
+    int rc = parse(argc, argv, &pv, &path);
+    if (rc != 0)
+        return rc < 0 ? JB_EXIT_OK : rc;
+    char err[2048];
+    const char *one[1] = {pv.service};
+    char store[128];
+    size_t n = 0;
+    if (!jb_parse_services(pv.service, store, sizeof store, one, &n, 1, err, sizeof err))
+        return jb_usage_error(CMD, "--service: %s", err);
+    pv.cfg = calloc(1, sizeof *pv.cfg);
+    if (!pv.cfg)
+        return jb_fail(CMD, "out of memory");
+    if (!jb_config_load(path, 0, pv.cfg, err, sizeof err)) {
+        free(pv.cfg);
+        return jb_fail(CMD, "%s", err);
+    }
+    snprintf(pv.run_id, sizeof pv.run_id, "provision-%ld-%d", (long)time(NULL), (int)getpid());
+    jb_install_stop_handlers();
+    rc = run(&pv);
+    free(pv.cfg);
+    return rc;
+}
