@@ -132,7 +132,7 @@ static void total_memory_table(const rp_run *r, rp_report *rep)
     add_table(rep->data, &rep->ndata, t);
 }
 
-static void requests_row(rp_table *t, int row, const rp_load *l, bool tidy)
+static void requests_row(rp_table *t, int row, int first_col, const rp_load *l, bool tidy)
 {
     double secs = l->dur_ms / 1000.0;
     double vals[] = {(double)l->n,
@@ -149,7 +149,7 @@ static void requests_row(rp_table *t, int row, const rp_load *l, bool tidy)
                      secs > 0 ? l->sent / 1024.0 / secs : NAN};
     static const int decimals[] = {0, 0, 2, 2, 1, 1, 1, 1, 1, 2, 2, 2};
     for (int i = 0; i < 12; i++)
-        rp_set_num(t, row, i + 1, l->n ? vals[i] : NAN, tidy ? -1 : decimals[i]);
+        rp_set_num(t, row, first_col + i, l->n ? vals[i] : NAN, tidy ? -1 : decimals[i]);
 }
 
 /* Table 5: all measured requests of a platform, like JMeter's aggregate. */
@@ -168,7 +168,7 @@ static rp_table *requests_table(const rp_run *r, bool tidy)
         int row = rp_table_add_row(t);
         rp_set_text(t, row, 0, "%s",
                     tidy ? r->plat[p].name : plat_label(r, p, label, sizeof label));
-        requests_row(t, row, &r->plat[p].all, tidy);
+        requests_row(t, row, 1, &r->plat[p].all, tidy);
     }
     if (!tidy) {
         rp_table_note(t, "Measured requests of all finished iterations; throughput and KB/s over "
@@ -180,6 +180,31 @@ static rp_table *requests_table(const rp_run *r, bool tidy)
                               "none for it).",
                               r->plat[p].name);
     }
+    return t;
+}
+
+/* Table 5 per request label, like JMeter's aggregate report. */
+static rp_table *label_table(const rp_run *r, bool tidy)
+{
+    static const char *const disp[] = {
+        "Platform", "Label",           "Samples",         "KO",         "Error %",
+        "Avg (ms)", "Min (ms)",        "Max (ms)",        "p50 (ms)",   "p90 (ms)",
+        "p99 (ms)", "Throughput (/s)", "Received (KB/s)", "Sent (KB/s)"};
+    static const char *const data[] = {
+        "platform", "label",  "samples", "ko",     "error_pct",      "avg_ms",       "min_ms",
+        "max_ms",   "p50_ms", "p90_ms",  "p99_ms", "throughput_rps", "received_kbs", "sent_kbs"};
+    rp_table *t = rp_table_new("requests_by_label", "Requests by label", 14, tidy ? data : disp);
+    char label[80];
+    for (int p = 0; p < r->nplat; p++)
+        for (int l = 0; l < r->plat[p].nlabels; l++) {
+            int row = rp_table_add_row(t);
+            rp_set_text(t, row, 0, "%s",
+                        tidy ? r->plat[p].name : plat_label(r, p, label, sizeof label));
+            rp_set_text(t, row, 1, "%s", r->plat[p].label[l]);
+            requests_row(t, row, 2, &r->plat[p].labels[l], tidy);
+        }
+    if (!tidy)
+        rp_table_note(t, "Throughput of a label: its requests over the whole run's duration.");
     return t;
 }
 
@@ -463,6 +488,8 @@ void rp_report_build(const rp_run *r, rp_report *rep)
     total_memory_table(r, rep);
     add_table(rep->display, &rep->ndisplay, requests_table(r, false));
     add_table(rep->data, &rep->ndata, requests_table(r, true));
+    add_table(rep->display, &rep->ndisplay, label_table(r, false));
+    add_table(rep->data, &rep->ndata, label_table(r, true));
     iteration_table(r, rep);
     boot_table(r, rep);
     image_table(r, rep);

@@ -358,12 +358,40 @@ static void load_add(rp_load *l, elapsed_list *e, double elapsed, bool ok, doubl
 /* Requests of one platform: per iteration and over all iterations. The
  * duration of all iterations is the sum of theirs (the pauses between
  * iterations are not load). */
+/* The label's slot on platform pl, added on first sight; -1 when full. */
+static int label_slot(rp_platform *pl, const char *label)
+{
+    for (int i = 0; i < pl->nlabels; i++)
+        if (strcmp(pl->label[i], label) == 0)
+            return i;
+    if (pl->nlabels == RP_MAX_LABELS)
+        return -1;
+    snprintf(pl->label[pl->nlabels], RP_NAME, "%s", label);
+    pl->labels[pl->nlabels] = (rp_load){.iter = -1};
+    return pl->nlabels++;
+}
+
+typedef struct request_lists {
+    elapsed_list all, one, label[RP_MAX_LABELS];
+} request_lists;
+
+static void request_lists_free(request_lists *l)
+{
+    free(l->all.v);
+    free(l->one.v);
+    for (int i = 0; i < RP_MAX_LABELS; i++)
+        free(l->label[i].v);
+}
+
+/* Requests of one platform: per iteration, per label and over all
+ * iterations. The duration of all iterations is the sum of theirs (the
+ * pauses between iterations are not load). */
 static bool load_requests(rp_run *r, int p, char *err, size_t errlen)
 {
     char sql[1024];
     snprintf(sql, sizeof sql,
              "SELECT iteration, coalesce(elapsed_us / 1000.0, elapsed), success, time_stamp, bytes,"
-             " sent_bytes FROM samples x"
+             " sent_bytes, label FROM samples x"
              " WHERE run_id=?1 AND platform=?2 AND coalesce(phase,'measure')='measure' AND %s"
              " ORDER BY iteration",
              iter_ok_sql);
@@ -373,7 +401,7 @@ static bool load_requests(rp_run *r, int p, char *err, size_t errlen)
     sqlite3_bind_text(st, 2, r->plat[p].name, -1, SQLITE_TRANSIENT);
     rp_platform *pl = &r->plat[p];
     pl->all = (rp_load){.iter = -1};
-    elapsed_list all = {0}, one = {0};
+    request_lists lists = {0};
     rp_load *cur = NULL;
     int cap = 0;
     double first = 0, last = 0;
@@ -382,12 +410,12 @@ static bool load_requests(rp_run *r, int p, char *err, size_t errlen)
         double elapsed = sqlite3_column_double(st, 1), ts = sqlite3_column_double(st, 3);
         if (!cur || cur->iter != iter) {
             if (cur)
-                load_finish(cur, &one, first, last);
+                load_finish(cur, &lists.one, first, last);
             if (!grow((void **)&pl->iters, pl->niters, &cap, sizeof *pl->iters))
                 break;
             cur = &pl->iters[pl->niters++];
             *cur = (rp_load){.iter = iter};
-            one.n = 0;
+            lists.one.n = 0;
             first = ts;
             last = ts + elapsed;
         }
@@ -395,17 +423,28 @@ static bool load_requests(rp_run *r, int p, char *err, size_t errlen)
         last = ts + elapsed > last ? ts + elapsed : last;
         bool ok = sqlite3_column_int(st, 2) != 0;
         double bytes = sqlite3_column_double(st, 4), sent = sqlite3_column_double(st, 5);
-        load_add(cur, &one, elapsed, ok, bytes, sent);
-        load_add(&pl->all, &all, elapsed, ok, bytes, sent);
+        load_add(cur, &lists.one, elapsed, ok, bytes, sent);
+        load_add(&pl->all, &lists.all, elapsed, ok, bytes, sent);
+        int slot = label_slot(pl, col_text(st, 6));
+        if (slot >= 0)
+            load_add(&pl->labels[slot], &lists.label[slot], elapsed, ok, bytes, sent);
+        else
+            pl->labels_dropped++;
     }
     sqlite3_finalize(st);
     if (cur)
-        load_finish(cur, &one, first, last);
+        load_finish(cur, &lists.one, first, last);
     for (int i = 0; i < pl->niters; i++)
         pl->all.dur_ms += pl->iters[i].dur_ms;
-    load_finish(&pl->all, &all, 0, 0);
-    free(all.v);
-    free(one.v);
+    load_finish(&pl->all, &lists.all, 0, 0);
+    for (int i = 0; i < pl->nlabels; i++) {
+        pl->labels[i].dur_ms = pl->all.dur_ms; /* a label's throughput within the run */
+        load_finish(&pl->labels[i], &lists.label[i], 0, 0);
+    }
+    if (pl->labels_dropped)
+        warn(r, "platform %s: more than %d request labels; %d samples are in no label row",
+             pl->name, RP_MAX_LABELS, pl->labels_dropped);
+    request_lists_free(&lists);
     return true;
 }
 

@@ -489,9 +489,10 @@ bool rp_write_html(const rp_run *r, const rp_report *rep, FILE *out, char *err, 
     section_open(out, "Boot and ready times");
     boot_chart(out, r, labels);
     section_close(out, rep, "boot");
-    static const char *const rest[] = {"requests_per_iteration", "summary", "tests"};
+    static const char *const rest[] = {"requests_by_label", "requests_per_iteration", "summary",
+                                       "tests"};
     section_open(out, "Statistics and results summary (table 6)");
-    for (int i = 0; i < 3; i++) {
+    for (size_t i = 0; i < sizeof rest / sizeof *rest; i++) {
         const rp_table *t = find_table(rep, rest[i]);
         if (t) {
             fputs("<div class=\"tbl\">", out);

@@ -77,6 +77,7 @@ void rp_csv_field(FILE *out, const char *s);
 #define RP_MAX_PLATFORMS 16
 #define RP_MAX_SERVICES 32
 #define RP_NAME 64
+#define RP_MAX_LABELS 16
 
 typedef struct rp_mrow { /* one metric summary: service instance or runtime */
     int plat;
@@ -112,6 +113,11 @@ typedef struct rp_platform {
     rp_load all;
     rp_load *iters;
     int niters;
+    /* per request label (get_user, ...), like JMeter's aggregate report;
+     * labels beyond RP_MAX_LABELS are counted in `all` only */
+    rp_load labels[RP_MAX_LABELS];
+    char label[RP_MAX_LABELS][RP_NAME];
+    int nlabels, labels_dropped;
 } rp_platform;
 
 typedef struct rp_run {

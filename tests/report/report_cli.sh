@@ -36,7 +36,7 @@ if [ "${UPDATE_GOLDEN:-}" = 1 ]; then
 fi
 diff -u "$GOLDEN/base.txt" "$T/base.txt" >&2 || fail "text report differs from golden base.txt"
 diff -ru "$GOLDEN/csv" "$T/csv" >&2 || fail "CSV tables differ from golden csv/"
-[ "$(ls "$T/csv" | wc -l)" -eq 9 ] || fail "want 9 CSV tables, got $(ls "$T/csv")"
+[ "$(ls "$T/csv" | wc -l)" -eq 10 ] || fail "want 10 CSV tables, got $(ls "$T/csv")"
 
 expect 0 "report md" "$J" report "$T/base" --format md
 contains "$T/out" "| User Registry | 13.000 ± 1.581 | 23.000 ± 1.581 |"

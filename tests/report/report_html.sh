@@ -48,7 +48,7 @@ assert bars == {"cpu": 4, "memory": 4, "total_memory": 5, "images": 6, "histogra
                 "by_index": 0, "boot": 4}, bars
 lines = dict(charts)["by_index"].count("<polyline")
 assert lines == 2, lines
-assert dom.count("<table>") == 9, dom.count("<table>")
+assert dom.count("<table>") == 10, dom.count("<table>")
 PY
 
 chrome --screenshot="$T/base.png" "file://$T/base.html" >/dev/null || fail "screenshot failed"

@@ -112,6 +112,15 @@ static void test_requests(const rp_report *rep)
     CHECK_NEAR(num(t, "osv", NULL, "avg_ms"), 128, 1e-9);
     CHECK_NEAR(num(t, "osv", NULL, "throughput_rps"), 20 / 15.715, 1e-9);
 
+    const rp_table *lab = table(rep, "requests_by_label");
+    CHECK(lab && lab->nrows == 8); /* 4 labels x 2 platforms */
+    CHECK_NEAR(num(lab, "docker", "GET /users/{u}", "samples"), 5, 0);
+    CHECK_NEAR(num(lab, "docker", "GET /users/{u}", "avg_ms"), 13, 1e-9); /* 10 + i */
+    CHECK_NEAR(num(lab, "docker", "POST /users/{u}/devices/{d}/commands", "ko"), 1, 0);
+    CHECK_NEAR(num(lab, "docker", "POST /users/{u}/devices/{d}/commands", "error_pct"), 20, 1e-9);
+    CHECK_NEAR(num(lab, "docker", "POST /users/{u}/devices/{d}/commands", "max_ms"), 45, 0);
+    CHECK_NEAR(num(lab, "osv", "GET /users/{u}", "throughput_rps"), 5 / 15.715, 1e-9);
+
     const rp_table *it = table(rep, "requests_per_iteration");
     double tput = 0;
     for (int i = 1; i <= 5; i++)
