@@ -154,9 +154,9 @@ static int platform_named(const rp_run *r, const char *name)
 
 static int run_compare(const compare_opts *o, const rp_run *b, const rp_run *n)
 {
-    static const char *const cols[] = {"metric",     "platform", "base",   "new",
-                                       "change_pct", "p_value",  "verdict"};
-    rp_table *t = rp_table_new("compare", "Base vs new (mean of per-iteration values)", 7, cols);
+    static const char *const cols[] = {"metric", "unit", "platform",   "n_base",  "n_new",
+                                       "base",   "new",  "change_pct", "p_value", "verdict"};
+    rp_table *t = rp_table_new("compare", "Base vs new (mean of per-iteration values)", 10, cols);
     json_t *regressions = json_array();
     for (int m = 0; m < RP_M_COUNT; m++) {
         for (int pb = 0; o->want[m] && pb < b->nplat; pb++) {
@@ -168,12 +168,15 @@ static int run_compare(const compare_opts *o, const rp_run *b, const rp_run *n)
                 continue; /* measured in neither: nothing to say */
             int row = rp_table_add_row(t);
             rp_set_text(t, row, 0, "%s", rp_metric_get((rp_metric)m)->name);
-            rp_set_text(t, row, 1, "%s", b->plat[pb].name);
-            rp_set_num(t, row, 2, c.base, o->json ? -1 : 3);
-            rp_set_num(t, row, 3, c.new_, o->json ? -1 : 3);
-            rp_set_num(t, row, 4, c.change_pct, o->json ? -1 : 1);
-            rp_set_num(t, row, 5, c.p, o->json ? -1 : 4);
-            rp_set_text(t, row, 6, "%s", c.verdict);
+            rp_set_text(t, row, 1, "%s", rp_metric_get((rp_metric)m)->unit);
+            rp_set_text(t, row, 2, "%s", b->plat[pb].name);
+            rp_set_num(t, row, 3, c.nb, 0);
+            rp_set_num(t, row, 4, c.nn, 0);
+            rp_set_num(t, row, 5, c.base, o->json ? -1 : 3);
+            rp_set_num(t, row, 6, c.new_, o->json ? -1 : 3);
+            rp_set_num(t, row, 7, c.change_pct, o->json ? -1 : 1);
+            rp_set_num(t, row, 8, c.p, o->json ? -1 : 4);
+            rp_set_text(t, row, 9, "%s", c.verdict);
             if (!c.regression)
                 continue;
             json_array_append_new(
