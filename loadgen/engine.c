@@ -17,7 +17,8 @@
 
 #include "core/cli.h"
 
-enum { NAME_LEN = 64, URL_LEN = 1024, BODY_LEN = 256, SNIPPET_LEN = 512 };
+/* Jung allows ids of up to 64 characters (docs/rest-api.md). */
+enum { NAME_LEN = 72, URL_LEN = 1024, BODY_LEN = 256, SNIPPET_LEN = 512 };
 
 /* How long in-flight requests may finish after a stop request before they
  * are abandoned, and how often progress is reported. */
