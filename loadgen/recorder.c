@@ -23,8 +23,8 @@ static const char insert_sql[] =
 
 static bool store_error(jb_recorder *rec, const char *what)
 {
-    snprintf(rec->error, sizeof rec->error, "results database %.200s: %s: %.200s", rec->store->path, what,
-             sqlite3_errmsg(rec->store->db));
+    snprintf(rec->error, sizeof rec->error, "results database %.200s: %s: %.200s", rec->store->path,
+             what, sqlite3_errmsg(rec->store->db));
     return false;
 }
 
