@@ -432,10 +432,20 @@ static enum MHD_Result get_readings(const call *c)
     if (!query_long(c->conn, "size", GW_DEFAULT_PAGE_SIZE, 1, GW_MAX_PAGE_SIZE, &size))
         return send_error(c->conn, MHD_HTTP_BAD_REQUEST,
                           "query parameter 'size' must be a whole number in 1..1000");
-    return forward(c, "device_monitor", "READ",
-                   json_pack("{s:s, s:I, s:I}", "device_id", c->rt->device, "page",
-                             (json_int_t)page, "size", (json_int_t)size),
-                   MHD_HTTP_OK);
+    /* REST pages count from 1, the monitor's from 0 (docs/tasks.md). */
+    json_t *data = NULL;
+    jung_error err = {0};
+    if (!jung_bus_call(c->gw->bus, "device_monitor", "READ",
+                       json_pack("{s:s, s:I, s:I}", "device_id", c->rt->device, "page",
+                                 (json_int_t)(page - 1), "size", (json_int_t)size),
+                       c->gw->call_timeout_ms, &data, &err))
+        return send_bus_error(c->conn, &err);
+    if (!json_is_object(data)) {
+        json_decref(data);
+        return send_error(c->conn, MHD_HTTP_BAD_GATEWAY, "device_monitor answered READ oddly");
+    }
+    json_object_set_new(data, "page", json_integer(page));
+    return send_json(c->conn, MHD_HTTP_OK, data);
 }
 
 static enum MHD_Result send_command(const call *c)
