@@ -134,6 +134,9 @@ expect 0 "only unchanged metrics" "$J" compare "$T/base" "$T/regressed" --metric
 expect 1 "json compare" "$J" compare "$T/base" "$T/regressed" --format json --metrics p99_ms
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['regressions']==['p99_ms on docker'], d" "$T/out" ||
     fail "compare JSON"
+# 2 finished iterations against 5 can never reach p < 0.05: said, not failed.
+expect 0 "too few iterations" "$J" compare "$T/unfinished" "$T/regressed" --metrics avg_ms
+contains "$T/out" "too few iterations to test"
 expect 2 "unknown metric" "$J" compare "$T/base" "$T/regressed" --metrics cpu,latency
 contains "$T/err" "unknown metric 'latency'"
 expect 2 "bad threshold" "$J" compare "$T/base" "$T/regressed" --threshold -3
