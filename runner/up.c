@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <librdkafka/rdkafka.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,10 +201,12 @@ static bool stop_all(jung_up *up)
 
 /* ---- the broker ----------------------------------------------------------------- */
 
+static bool ensure_topics(const up_plan *plan);
+
 static bool broker_start(jb_broker **broker, up_plan *plan)
 {
     if (!plan->embedded_broker)
-        return true;
+        return ensure_topics(plan);
     jb_broker_options opts = {0};
     char err[512];
     *broker = jb_broker_start(&opts, err, sizeof err);
@@ -212,6 +215,126 @@ static bool broker_start(jb_broker **broker, up_plan *plan)
     snprintf(plan->brokers, sizeof plan->brokers, "%s", jb_broker_bootstrap(*broker));
     printf("bootstrap=%s\n", plan->brokers);
     fflush(stdout);
+    return true;
+}
+
+/* An external cluster may not have Jung's topics yet, and the services
+ * expect them (as the embedded broker provides them): create the missing
+ * ones with the broker's default partitions and replication. */
+static bool apply_props(rd_kafka_conf_t *conf, const char *props, char *err, size_t errlen)
+{
+    char copy[sizeof((up_plan *)0)->kafka_props];
+    snprintf(copy, sizeof copy, "%s", props);
+    for (char *save, *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        if (rd_kafka_conf_set(conf, kv, eq + 1, err, errlen) != RD_KAFKA_CONF_OK)
+            return false;
+    }
+    return true;
+}
+
+static bool create_topics(rd_kafka_t *rk, char *err, size_t errlen)
+{
+    const char *const *names = jb_broker_jung_topic_names();
+    size_t n = 0;
+    while (names[n])
+        n++;
+    rd_kafka_NewTopic_t **topics = calloc(n, sizeof *topics);
+    for (size_t i = 0; i < n; i++)
+        topics[i] = rd_kafka_NewTopic_new(names[i], -1, -1, NULL, 0);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, topics, n, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    bool ok = ev != NULL;
+    if (!ev)
+        snprintf(err, errlen, "no answer to CreateTopics within 30 s");
+    else if (rd_kafka_event_error(ev)) {
+        snprintf(err, errlen, "CreateTopics: %s", rd_kafka_event_error_string(ev));
+        ok = false;
+    } else {
+        size_t nres;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &nres);
+        for (size_t i = 0; i < nres && ok; i++) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+            if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                snprintf(err, errlen, "cannot create topic %s: %s",
+                         rd_kafka_topic_result_name(res[i]),
+                         rd_kafka_topic_result_error_string(res[i]));
+                ok = false;
+            }
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy_array(topics, n);
+    free(topics);
+    return ok;
+}
+
+/* True when every Jung topic has a leader for each partition. */
+static bool topics_led(rd_kafka_t *rk)
+{
+    const struct rd_kafka_metadata *md;
+    if (rd_kafka_metadata(rk, 1, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return false;
+    size_t found = 0, wanted = 0;
+    for (const char *const *name = jb_broker_jung_topic_names(); *name; name++) {
+        wanted++;
+        for (int t = 0; t < md->topic_cnt; t++) {
+            const rd_kafka_metadata_topic_t *mt = &md->topics[t];
+            if (strcmp(mt->topic, *name) != 0 || mt->err || mt->partition_cnt == 0)
+                continue;
+            bool led = true;
+            for (int p = 0; p < mt->partition_cnt; p++)
+                led &= mt->partitions[p].leader >= 0 && !mt->partitions[p].err;
+            found += led;
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    return found == wanted;
+}
+
+/* A new topic answers "not leader" until its partitions have leaders. */
+static bool wait_for_leaders(rd_kafka_t *rk, char *err, size_t errlen)
+{
+    double deadline = jb_now_ms() + 30000;
+    while (!topics_led(rk)) {
+        if (jb_now_ms() > deadline) {
+            snprintf(err, errlen, "Jung's topics have no partition leaders after 30 s");
+            return false;
+        }
+        if (jb_stop_requested()) {
+            snprintf(err, errlen, "interrupted");
+            return false;
+        }
+        usleep(100 * 1000);
+    }
+    return true;
+}
+
+static bool ensure_topics(const up_plan *plan)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, NULL);
+    bool ok = rd_kafka_conf_set(conf, "bootstrap.servers", plan->brokers, err, sizeof err) ==
+                  RD_KAFKA_CONF_OK &&
+              apply_props(conf, plan->kafka_props, err, sizeof err);
+    rd_kafka_t *rk = ok ? rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err) : NULL;
+    if (!rk) {
+        if (!ok)
+            rd_kafka_conf_destroy(conf);
+        return jb_fail(UP_CMD, "cannot reach Kafka at %s: %s", plan->brokers, err), false;
+    }
+    ok = create_topics(rk, err, sizeof err) && wait_for_leaders(rk, err, sizeof err);
+    rd_kafka_destroy(rk);
+    if (!ok)
+        return jb_fail(UP_CMD, "Kafka at %s: %s", plan->brokers, err), false;
     return true;
 }
 
