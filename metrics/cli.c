@@ -56,7 +56,8 @@ static void usage(FILE *out)
                  "Options:\n"
                  "  --interval MS         sampling period (default 500)\n"
                  "  --pss-interval MS     read PSS at most this often, 0 = every sample\n"
-                 "                        (default 1000; PSS is the expensive figure)\n"
+                 "                        (default 5000; PSS costs CPU in proportion to the\n"
+                 "                        process's mapped memory)\n"
                  "  --duration S          stop after S seconds (default 0: until Ctrl-C, or\n"
                  "                        until every PID or cgroup group has exited)\n"
                  "  --db FILE             also store samples and summaries in this results\n"
@@ -255,7 +256,7 @@ static int parse_options(int argc, char **argv, options *o)
     };
     memset(o, 0, sizeof *o);
     o->interval_ms = 500;
-    o->pss_interval_ms = 1000;
+    o->pss_interval_ms = 5000;
     o->iteration = 1;
     opterr = 0;
     optind = 1;

@@ -118,6 +118,7 @@ struct jb_sampler {
     size_t ngroups;
     proc_reader reader;
     double last_reading_ms, last_pss_ms, last_scan_ms, last_flush_ms;
+    long nreadings;
     double start_mono_ms, stop_mono_ms, self_cpu_s;
     jb_store store;
     struct sqlite3_stmt *insert_sample;

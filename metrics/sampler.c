@@ -30,7 +30,7 @@ void jb_sampler_config_init(jb_sampler_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->interval_ms = 500;
-    cfg->pss_interval_ms = 1000;
+    cfg->pss_interval_ms = 5000;
     cfg->name_scan_ms = 2000;
     cfg->flush_ms = 2000;
     cfg->cgroup_root = "/sys/fs/cgroup";
@@ -521,9 +521,12 @@ static void take_reading(jb_sampler *s)
 {
     reading r = {.mono_ms = clock_ms(CLOCK_MONOTONIC), .wall_ms = clock_ms(CLOCK_REALTIME)};
     r.boot_ticks = (unsigned long long)(clock_ms(CLOCK_BOOTTIME) / 1e3 * (double)s->reader.hz);
-    /* half an interval of slack, so jitter does not skip a due PSS reading */
-    r.pss_due = s->last_pss_ms <= 0 ||
-                r.mono_ms - s->last_pss_ms >= s->cfg.pss_interval_ms - s->cfg.interval_ms / 2;
+    /* not at the baseline (it records nothing); half an interval of slack,
+     * so jitter does not skip a due PSS reading */
+    r.pss_due = s->nreadings > 0 &&
+                (s->last_pss_ms <= 0 ||
+                 r.mono_ms - s->last_pss_ms >= s->cfg.pss_interval_ms - s->cfg.interval_ms / 2);
+    s->nreadings++;
     refresh_name_groups(s, r.mono_ms);
     for (size_t i = 0; i < s->ngroups; i++)
         if (s->groups[i]->src == SRC_CGROUP && group_active(s->groups[i]))
