@@ -493,7 +493,7 @@ static void run_loop(lg_engine *e)
         wait_and_act(e, sleep_ms(e, now));
         drain_finished(e);
         now = jb_now_ms();
-        if (!jb_recorder_tick(&e->rec, now)) {
+        if (!jb_recorder_ok(&e->rec)) {
             snprintf(e->error, sizeof e->error, "%s", e->rec.error);
             e->failed = e->stopping = true;
         }
@@ -565,6 +565,7 @@ static bool init_user(lg_engine *e, lg_user *u, long index, const char *prefix)
 
 static void free_engine(lg_engine *e)
 {
+    jb_recorder_close(&e->rec); /* first: queued rows point at the users' names */
     for (long i = 0; e->users && i < e->n_users; i++) {
         lg_user *u = &e->users[i];
         if (u->easy && u->busy)
@@ -578,7 +579,6 @@ static void free_engine(lg_engine *e)
     if (e->multi)
         curl_multi_cleanup(e->multi);
     curl_slist_free_all(e->json_header);
-    jb_recorder_close(&e->rec);
     if (e->epoll_fd >= 0)
         close(e->epoll_fd);
 }

@@ -1,19 +1,18 @@
-/* recorder.c - every finished request becomes one `samples` row (batched
- * transactions), and its response time joins the in-memory list the exact
- * percentiles are computed from. */
+/* recorder.c - every finished request becomes one `samples` row, written
+ * by a writer thread in batched transactions, and its response time joins
+ * the in-memory list the exact percentiles are computed from. */
 #include "loadgen/recorder.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "core/cli.h"
-
-/* A commit per batch keeps inserts cheap; the time bound keeps a report
- * reading the database mid-run (and a crash) at most a second behind. */
+/* The writer commits when this many rows wait, or after a second: a report
+ * reading the database mid-run (or a crash) is at most a second behind. */
 enum { BATCH_ROWS = 4096 };
-static const double BATCH_MS = 1000;
+static const time_t BATCH_WAIT_S = 1;
 
 static const char insert_sql[] =
     "INSERT INTO samples(run_id, platform, iteration, phase, time_stamp, elapsed, latency,"
@@ -26,32 +25,6 @@ static bool store_error(jb_recorder *rec, const char *what)
     snprintf(rec->error, sizeof rec->error, "results database %.200s: %s: %.200s", rec->store->path,
              what, sqlite3_errmsg(rec->store->db));
     return false;
-}
-
-bool jb_recorder_open(jb_recorder *rec, const jb_loadgen_config *cfg)
-{
-    memset(rec, 0, sizeof *rec);
-    rec->cfg = cfg;
-    rec->store = cfg->store;
-    rec->first_ms = INFINITY;
-    rec->last_ms = -INFINITY;
-    if (!rec->store)
-        return true;
-    if (sqlite3_prepare_v2(rec->store->db, insert_sql, -1, &rec->insert, NULL) != SQLITE_OK)
-        return store_error(rec, "cannot prepare the samples insert");
-    return true;
-}
-
-static bool flush(jb_recorder *rec)
-{
-    if (!rec->in_tx)
-        return true;
-    rec->in_tx = false;
-    rec->pending = 0;
-    rec->last_commit_ms = jb_now_ms();
-    if (!jb_store_commit(rec->store))
-        return store_error(rec, "cannot commit samples");
-    return true;
 }
 
 static bool keep_elapsed(jb_recorder *rec, int64_t elapsed_us)
@@ -131,32 +104,149 @@ static bool insert_row(jb_recorder *rec, const jb_sample *s)
     return true;
 }
 
+/* ---- the writer thread ----------------------------------------------------- */
+
+static void free_rows(jb_sample_queue *q)
+{
+    for (size_t i = 0; i < q->n; i++)
+        free((char *)q->rows[i].url);
+    q->n = 0;
+}
+
+static bool write_rows(jb_recorder *rec, const jb_sample_queue *q)
+{
+    if (!jb_store_begin(rec->store))
+        return store_error(rec, "cannot begin a transaction");
+    for (size_t i = 0; i < q->n; i++)
+        if (!insert_row(rec, &q->rows[i])) {
+            jb_store_exec(rec->store, "ROLLBACK", NULL, 0);
+            return false;
+        }
+    if (!jb_store_commit(rec->store))
+        return store_error(rec, "cannot commit samples");
+    return true;
+}
+
+/* Sleeps (lock held) until a batch is full, a second has passed, or the
+ * run closes. */
+static void wait_for_rows(jb_recorder *rec)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += BATCH_WAIT_S;
+    while (!rec->closing && rec->queue.n < BATCH_ROWS)
+        if (pthread_cond_timedwait(&rec->wake, &rec->lock, &until) != 0)
+            break;
+}
+
+static void *writer_main(void *arg)
+{
+    jb_recorder *rec = arg;
+    jb_sample_queue batch = {0};
+    pthread_mutex_lock(&rec->lock);
+    for (;;) {
+        wait_for_rows(rec);
+        jb_sample_queue taken = rec->queue; /* swap buffers: the loop keeps adding */
+        rec->queue = batch;
+        batch = taken;
+        bool closing = rec->closing, failed = rec->failed;
+        pthread_mutex_unlock(&rec->lock);
+        /* After a failure rows are dropped: the run is ending with the error. */
+        bool ok = failed || batch.n == 0 || write_rows(rec, &batch);
+        free_rows(&batch);
+        pthread_mutex_lock(&rec->lock);
+        if (!ok)
+            rec->failed = true;
+        if (closing && rec->queue.n == 0)
+            break;
+    }
+    pthread_mutex_unlock(&rec->lock);
+    free(batch.rows);
+    return NULL;
+}
+
+bool jb_recorder_open(jb_recorder *rec, const jb_loadgen_config *cfg)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->cfg = cfg;
+    rec->store = cfg->store;
+    rec->first_ms = INFINITY;
+    rec->last_ms = -INFINITY;
+    pthread_mutex_init(&rec->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&rec->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    if (!rec->store)
+        return true;
+    if (sqlite3_prepare_v2(rec->store->db, insert_sql, -1, &rec->insert, NULL) != SQLITE_OK)
+        return store_error(rec, "cannot prepare the samples insert");
+    if (pthread_create(&rec->writer, NULL, writer_main, rec) != 0) {
+        snprintf(rec->error, sizeof rec->error, "cannot start the database writer thread");
+        return false;
+    }
+    rec->writer_running = true;
+    return true;
+}
+
+static bool enqueue(jb_recorder *rec, const jb_sample *s)
+{
+    char *url = strdup(s->url ? s->url : "");
+    pthread_mutex_lock(&rec->lock);
+    jb_sample_queue *q = &rec->queue;
+    bool ok = url != NULL;
+    if (ok && q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 1024;
+        jb_sample *grown = realloc(q->rows, cap * sizeof *grown);
+        if (grown) {
+            q->rows = grown;
+            q->cap = cap;
+        }
+        ok = grown != NULL;
+    }
+    if (ok) {
+        q->rows[q->n] = *s;
+        q->rows[q->n++].url = url;
+        if (q->n >= BATCH_ROWS)
+            pthread_cond_signal(&rec->wake);
+    }
+    pthread_mutex_unlock(&rec->lock);
+    if (!ok) {
+        free(url);
+        snprintf(rec->error, sizeof rec->error, "out of memory queueing samples");
+    }
+    return ok;
+}
+
 bool jb_recorder_add(jb_recorder *rec, const jb_sample *s)
 {
     account(rec, s);
     if (!s->setup && !keep_elapsed(rec, s->elapsed_us))
         return false;
-    if (!rec->store)
-        return true;
-    if (!rec->in_tx) {
-        if (!jb_store_begin(rec->store))
-            return store_error(rec, "cannot begin a transaction");
-        rec->in_tx = true;
-        if (rec->last_commit_ms == 0)
-            rec->last_commit_ms = jb_now_ms();
-    }
-    if (!insert_row(rec, s))
-        return false;
-    if (++rec->pending >= BATCH_ROWS)
-        return flush(rec);
-    return true;
+    return rec->store ? enqueue(rec, s) : true;
 }
 
-bool jb_recorder_tick(jb_recorder *rec, double now_ms)
+bool jb_recorder_ok(jb_recorder *rec)
 {
-    if (rec->in_tx && now_ms - rec->last_commit_ms >= BATCH_MS)
-        return flush(rec);
-    return true;
+    pthread_mutex_lock(&rec->lock);
+    bool failed = rec->failed;
+    pthread_mutex_unlock(&rec->lock);
+    return !failed;
+}
+
+/* Lets the writer store what is queued, then ends it. */
+static bool stop_writer(jb_recorder *rec)
+{
+    if (rec->writer_running) {
+        pthread_mutex_lock(&rec->lock);
+        rec->closing = true;
+        pthread_cond_signal(&rec->wake);
+        pthread_mutex_unlock(&rec->lock);
+        pthread_join(rec->writer, NULL);
+        rec->writer_running = false;
+    }
+    return !rec->failed;
 }
 
 static int compare_i64(const void *a, const void *b)
@@ -198,7 +288,7 @@ bool jb_recorder_finish(jb_recorder *rec, const jb_load_summary *sum)
 {
     if (!rec->store)
         return true;
-    if (!flush(rec))
+    if (!stop_writer(rec))
         return false;
     static const char sql[] =
         "INSERT OR REPLACE INTO load_summaries(run_id, platform, iteration, samples, errors,"
@@ -226,11 +316,15 @@ bool jb_recorder_finish(jb_recorder *rec, const jb_load_summary *sum)
 
 void jb_recorder_close(jb_recorder *rec)
 {
-    if (rec->store && rec->in_tx)
-        flush(rec);
+    if (!rec->cfg)
+        return; /* never opened */
+    stop_writer(rec);
     if (rec->insert)
         sqlite3_finalize(rec->insert);
+    free_rows(&rec->queue);
+    free(rec->queue.rows);
     free(rec->elapsed);
-    rec->insert = NULL;
-    rec->elapsed = NULL;
+    pthread_cond_destroy(&rec->wake);
+    pthread_mutex_destroy(&rec->lock);
+    memset(rec, 0, sizeof *rec);
 }

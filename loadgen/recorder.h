@@ -4,6 +4,8 @@
 
 #include "loadgen/loadgen.h"
 
+#include <pthread.h>
+
 /* One finished request, with JMeter JTL's fields. Response times run from
  * the intended send time (equal to the actual one in the closed model). */
 typedef struct jb_sample {
@@ -17,38 +19,52 @@ typedef struct jb_sample {
     double idle_ms;          /* how long the user waited for this request's due time */
     long code;               /* HTTP status, 0 when none arrived */
     int curl_code;
-    char message[64];  /* reason phrase, or libcurl's error text */
-    bool success;      /* transfer completed with a 2xx or 3xx status */
-    char failure[256]; /* why not, empty on success */
-    long bytes;        /* received, headers included */
-    long sent_bytes;   /* sent, headers included */
-    const char *thread_name;
-    long active; /* users still running */
-    const char *url;
-    long seq; /* position in the user's dataset */
+    char message[64];        /* reason phrase, or libcurl's error text */
+    bool success;            /* transfer completed with a 2xx or 3xx status */
+    char failure[256];       /* why not, empty on success */
+    long bytes;              /* received, headers included */
+    long sent_bytes;         /* sent, headers included */
+    const char *thread_name; /* the user's name: lives as long as the run */
+    long active;             /* users still running */
+    const char *url;         /* the caller's buffer; the recorder keeps a copy */
+    long seq;                /* position in the user's dataset */
 } jb_sample;
 
+/* Rows waiting for the writer thread. */
+typedef struct jb_sample_queue {
+    jb_sample *rows;
+    size_t n, cap;
+} jb_sample_queue;
+
+/* The event loop hands rows to a writer thread, so SQLite's inserts,
+ * commits and WAL checkpoints (an fsync now and then) never delay the loop
+ * that timestamps responses. The summary's figures stay in the loop. */
 typedef struct jb_recorder {
     const jb_loadgen_config *cfg;
     jb_store *store;
     sqlite3_stmt *insert;
-    bool in_tx;
-    long pending;
-    double last_commit_ms;
+    /* writer thread: queue, closing and failed are guarded by lock */
+    pthread_t writer;
+    bool writer_running;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    jb_sample_queue queue;
+    bool closing, failed;
+    char error[512];
+    /* the loop's own figures */
     int64_t *elapsed; /* measured samples' response times, for exact percentiles */
     size_t n, cap;
     long errors, setup_requests;
     int64_t bytes, sent_bytes;
     double first_ms, last_ms; /* measured span, Unix epoch */
-    char error[512];
 } jb_recorder;
 
 bool jb_recorder_open(jb_recorder *rec, const jb_loadgen_config *cfg);
 bool jb_recorder_add(jb_recorder *rec, const jb_sample *s);
-/* Commits a batch that has waited long enough. */
-bool jb_recorder_tick(jb_recorder *rec, double now_ms);
+/* False (error set) once the writer thread has failed. */
+bool jb_recorder_ok(jb_recorder *rec);
 void jb_recorder_summary(jb_recorder *rec, jb_load_summary *out);
-/* Commits what is left and writes the load_summaries row. */
+/* Waits for the writer to store every row, then writes load_summaries. */
 bool jb_recorder_finish(jb_recorder *rec, const jb_load_summary *sum);
 void jb_recorder_close(jb_recorder *rec);
 
