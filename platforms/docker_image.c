@@ -105,14 +105,15 @@ static bool read_file(const char *path, jb_buf *out, char *err, size_t errlen)
     return ok;
 }
 
-bool jb_docker_context(const char *service, const char *exe, jb_buf *tar, char *err, size_t errlen)
+bool jb_docker_context(const char *service, const char *exe, const char *base, jb_buf *tar,
+                       char *err, size_t errlen)
 {
     char dockerfile[1024], name[128];
     snprintf(name, sizeof name, "jung-%s", service);
     snprintf(dockerfile, sizeof dockerfile,
-             "FROM scratch\nCOPY %s /%s\nLABEL jungbench.service=\"%s\"\n"
+             "FROM %s\nCOPY %s /%s\nLABEL jungbench.service=\"%s\"\n"
              "ENTRYPOINT [\"/%s\"]\n",
-             name, name, service, name);
+             base ? base : "scratch", name, name, service, name);
     jb_buf bin = {0};
     if (!read_file(exe, &bin, err, errlen))
         return false;
@@ -153,27 +154,60 @@ static bool build_succeeded(const char *stream, char *err, size_t errlen)
     return ok;
 }
 
-bool jb_docker_build_image(jb_docker *d, const char *image, const char *service, const char *exe,
-                           char *err, size_t errlen)
+static bool post_build(jb_docker *d, const char *image, const jb_buf *tar, char *err, size_t errlen)
 {
-    if (!jb_elf_is_static(exe, err, errlen))
-        return false;
-    jb_buf tar = {0};
-    if (!jb_docker_context(service, exe, &tar, err, errlen))
-        return false;
     char path[512];
     char *escaped = curl_easy_escape(d->curl, image, 0);
     snprintf(path, sizeof path, "/build?t=%s&rm=1&forcerm=1", escaped ? escaped : image);
     curl_free(escaped);
     jb_buf out = {0};
-    long status =
-        jb_docker_call(d, "POST", path, "application/x-tar", tar.data, tar.len, &out, err, errlen);
+    long status = jb_docker_call(d, "POST", path, "application/x-tar", tar->data, tar->len, &out,
+                                 err, errlen);
     bool ok = status == 200 && build_succeeded(out.data ? out.data : "", err, errlen);
     if (status != 0 && status != 200)
         snprintf(err, errlen, "POST /build of %s: HTTP %ld: %.300s", image, status,
                  out.data ? out.data : "");
-    jb_buf_free(&tar);
     jb_buf_free(&out);
+    return ok;
+}
+
+bool jb_docker_build_image(jb_docker *d, const char *image, const char *service, const char *exe,
+                           const char *base, char *err, size_t errlen)
+{
+    if (!base && !jb_elf_is_static(exe, err, errlen))
+        return false;
+    jb_buf tar = {0};
+    if (!jb_docker_context(service, exe, base, &tar, err, errlen))
+        return false;
+    bool ok = post_build(d, image, &tar, err, errlen);
+    jb_buf_free(&tar);
+    return ok;
+}
+
+bool jb_docker_build_base(jb_docker *d, const char *image, const jb_runtime_files *files, char *err,
+                          size_t errlen)
+{
+    const char *dockerfile = "FROM scratch\nCOPY rootfs/ /\nLABEL jungbench.base=\"1\"\n";
+    jb_buf tar = {0}, content = {0};
+    struct archive *a = archive_write_new();
+    archive_write_set_format_pax_restricted(a);
+    bool ok = archive_write_open(a, &tar, NULL, to_buf, NULL) == ARCHIVE_OK &&
+              add_entry(a, "Dockerfile", dockerfile, strlen(dockerfile), 0644);
+    for (size_t i = 0; ok && i < files->n; i++) {
+        char name[600];
+        snprintf(name, sizeof name, "rootfs%s", files->paths[i]);
+        content.len = 0;
+        ok = read_file(files->paths[i], &content, err, errlen) &&
+             add_entry(a, name, content.data ? content.data : "", content.len, 0755);
+    }
+    ok = ok && archive_write_close(a) == ARCHIVE_OK;
+    if (!ok && !err[0])
+        snprintf(err, errlen, "cannot make the build context of %s: %s", image,
+                 archive_error_string(a) ? archive_error_string(a) : "out of memory");
+    archive_write_free(a);
+    jb_buf_free(&content);
+    ok = ok && post_build(d, image, &tar, err, errlen);
+    jb_buf_free(&tar);
     return ok;
 }
 

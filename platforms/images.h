@@ -14,18 +14,36 @@
  * program interpreter, i.e. one that runs with nothing else in the image. */
 bool jb_elf_is_static(const char *path, char *err, size_t errlen);
 
+/* The files a dynamically linked executable needs besides itself: its
+ * program interpreter and its libraries (recursively), as absolute host
+ * paths that are also their paths in the image. Appends to files without
+ * duplicates, so one list can collect what several services need. */
+#define JB_MAX_RUNTIME_FILES 64
+typedef struct jb_runtime_files {
+    char paths[JB_MAX_RUNTIME_FILES][512];
+    size_t n;
+} jb_runtime_files;
+bool jb_elf_runtime_files(const char *exe, jb_runtime_files *files, char *err, size_t errlen);
+
 /* The executable of a service for images: in bin_dir, the first of
  * jung-<svc>-static, jung-<svc> (with '-' and with '_') that exists. */
 bool jb_find_service_executable(const char *bin_dir, const char *service, char *out, size_t outlen,
                                 char *err, size_t errlen);
 
-/* The build context of a FROM scratch image holding one static executable
- * as /jung-<service>, its entrypoint: a tar in memory (libarchive). */
-bool jb_docker_context(const char *service, const char *exe, jb_buf *tar, char *err, size_t errlen);
+/* The build context of an image holding one executable as /jung-<service>,
+ * its entrypoint: a tar in memory (libarchive). base NULL: FROM scratch
+ * (the executable must be static); else FROM base, an image made by
+ * jb_docker_build_base with the libraries the executable needs. */
+bool jb_docker_context(const char *service, const char *exe, const char *base, jb_buf *tar,
+                       char *err, size_t errlen);
 /* POST /build with that context, tagged image (e.g. jung/user_registry:0.1.0).
- * Nothing is pulled: FROM scratch needs no base image. */
+ * Nothing is pulled: FROM scratch needs no image, and base is local. */
 bool jb_docker_build_image(jb_docker *d, const char *image, const char *service, const char *exe,
-                           char *err, size_t errlen);
+                           const char *base, char *err, size_t errlen);
+/* A FROM scratch image (e.g. jung/base:0.1.0) holding files at their own
+ * paths: the one layer the services' images share. */
+bool jb_docker_build_base(jb_docker *d, const char *image, const jb_runtime_files *files, char *err,
+                          size_t errlen);
 
 /* An image's size and its layers (digest, bytes), from /images/X/json and
  * /images/X/history. layers points into storage owned by the caller's
@@ -44,11 +62,13 @@ bool jb_cloud_kernel(char *vmlinuz, size_t vlen, char *release, size_t rlen, cha
                      size_t errlen);
 /* The virtio modules the guest loads, in load order. */
 extern const char *const jb_microvm_modules[8];
-/* Writes <out_dir>/<service>.cpio.gz: /init (our static init), the modules
- * (decompressed) under /lib/modules, and the service as /jung-<service>.
- * init is the path of the built jb_microvm_init. Returns the size. */
+/* Writes out_path (<image_dir>/microvm/<service>.cpio.gz): /init (our
+ * static init), the modules under /lib/modules, the service as
+ * /jung-<service> and, when it is not static, the files it needs (libs;
+ * NULL for a static one). init is the built jb_microvm_init. */
 bool jb_microvm_build_initramfs(const char *out_path, const char *init, const char *exe,
-                                const char *service, const char *kernel_release, uint64_t *bytes,
-                                char *err, size_t errlen);
+                                const char *service, const char *kernel_release,
+                                const jb_runtime_files *libs, uint64_t *bytes, char *err,
+                                size_t errlen);
 
 #endif

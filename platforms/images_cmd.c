@@ -105,24 +105,54 @@ static int parse(int argc, char **argv, images_opts *o)
 
 /* ---- docker ------------------------------------------------------------ */
 
+/* Static executables go into FROM scratch images of one layer. Dynamic
+ * ones share a base layer jung/base:<tag> with the loader and every library
+ * they need, each image adding only its executable. */
 static int build_docker(const images_opts *o, const char **names, size_t n)
 {
-    char err[2048];
-    jb_docker d;
-    if (!jb_docker_connect(&d, o->socket, err, sizeof err))
-        return jb_fail(CMD, "%s", err);
-    int rc = JB_EXIT_OK;
-    for (size_t i = 0; i < n && rc == JB_EXIT_OK && !jb_stop_requested(); i++) {
-        char exe[4096], image[256];
-        snprintf(image, sizeof image, "jung/%s:%s", names[i], o->tag);
-        if (!jb_find_service_executable(o->bin_dir, names[i], exe, sizeof exe, err, sizeof err) ||
-            !jb_docker_build_image(&d, image, names[i], exe, err, sizeof err)) {
-            rc = jb_fail(CMD, "%s", err);
-            break;
+    char err[2048], exes[MAX_SERVICES][4096], base[256];
+    bool is_static[MAX_SERVICES];
+    jb_runtime_files *libs = calloc(1, sizeof *libs);
+    if (!libs)
+        return jb_fail(CMD, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (!jb_find_service_executable(o->bin_dir, names[i], exes[i], sizeof exes[i], err,
+                                        sizeof err)) {
+            free(libs);
+            return jb_fail(CMD, "%s", err);
         }
-        printf("built %s from %s\n", image, exe);
+        is_static[i] = jb_elf_is_static(exes[i], err, sizeof err);
+        if (!is_static[i] && !jb_elf_runtime_files(exes[i], libs, err, sizeof err)) {
+            free(libs);
+            return jb_fail(CMD, "%s", err);
+        }
+    }
+    snprintf(base, sizeof base, "jung/base:%s", o->tag);
+    jb_docker d;
+    int rc = JB_EXIT_OK;
+    if (!jb_docker_connect(&d, o->socket, err, sizeof err)) {
+        free(libs);
+        return jb_fail(CMD, "%s", err);
+    }
+    if (libs->n > 0) {
+        if (jb_docker_build_base(&d, base, libs, err, sizeof err))
+            printf("built %s: the loader and %zu libraries the dynamic executables share\n", base,
+                   libs->n - 1);
+        else
+            rc = jb_fail(CMD, "%s", err);
+    }
+    for (size_t i = 0; i < n && rc == JB_EXIT_OK && !jb_stop_requested(); i++) {
+        char image[256];
+        snprintf(image, sizeof image, "jung/%s:%s", names[i], o->tag);
+        if (!jb_docker_build_image(&d, image, names[i], exes[i], is_static[i] ? NULL : base, err,
+                                   sizeof err))
+            rc = jb_fail(CMD, "%s", err);
+        else
+            printf("built %s from %s (%s)\n", image, exes[i],
+                   is_static[i] ? "static, FROM scratch" : "dynamic, FROM the base");
     }
     jb_docker_disconnect(&d);
+    free(libs);
     return rc;
 }
 
@@ -191,9 +221,22 @@ static int build_microvm(const images_opts *o, const char **names, size_t n)
         char exe[4096], out[4400];
         uint64_t bytes = 0;
         snprintf(out, sizeof out, "%s/%s.cpio.gz", dir, names[i]);
-        if (!jb_find_service_executable(o->bin_dir, names[i], exe, sizeof exe, err, sizeof err) ||
-            !jb_microvm_build_initramfs(out, o->init, exe, names[i], release, &bytes, err,
-                                        sizeof err))
+        if (!jb_find_service_executable(o->bin_dir, names[i], exe, sizeof exe, err, sizeof err))
+            return jb_fail(CMD, "%s", err);
+        jb_runtime_files *libs = NULL;
+        if (!jb_elf_is_static(exe, err, sizeof err)) {
+            libs = calloc(1, sizeof *libs);
+            if (!libs)
+                return jb_fail(CMD, "out of memory");
+            if (!jb_elf_runtime_files(exe, libs, err, sizeof err)) {
+                free(libs);
+                return jb_fail(CMD, "%s", err);
+            }
+        }
+        bool ok = jb_microvm_build_initramfs(out, o->init, exe, names[i], release, libs, &bytes,
+                                             err, sizeof err);
+        free(libs);
+        if (!ok)
             return jb_fail(CMD, "%s", err);
         printf("built %s (%llu bytes) for kernel %s from %s\n", out, (unsigned long long)bytes,
                release, exe);

@@ -135,11 +135,54 @@ static bool add_modules(struct archive *a, const char *release, char *err, size_
     return true;
 }
 
-bool jb_microvm_build_initramfs(const char *out_path, const char *init, const char *exe,
-                                const char *service, const char *kernel_release, uint64_t *bytes,
-                                char *err, size_t errlen)
+/* Each folder on the way to path, once: the kernel's initramfs unpacker
+ * does not create parents. */
+static bool add_parents(struct archive *a, const char *path, jb_runtime_files *made)
 {
-    if (!jb_elf_is_static(init, err, errlen) || !jb_elf_is_static(exe, err, errlen))
+    char dir[512];
+    jb_strlcpy(dir, path[0] == '/' ? path + 1 : path, sizeof dir);
+    for (char *slash = strchr(dir, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        bool known = false;
+        for (size_t i = 0; i < made->n && !known; i++)
+            known = strcmp(made->paths[i], dir) == 0;
+        if (!known && made->n < JB_MAX_RUNTIME_FILES) {
+            jb_strlcpy(made->paths[made->n++], dir, sizeof made->paths[0]);
+            if (!add_node(a, dir, AE_IFDIR, 0755, 0))
+                return false;
+        }
+        *slash = '/';
+    }
+    return true;
+}
+
+/* A dynamically linked service's loader and libraries, at their paths. */
+static bool add_libraries(struct archive *a, const jb_runtime_files *libs, char *err, size_t errlen)
+{
+    if (!libs)
+        return true;
+    jb_runtime_files *made = calloc(1, sizeof *made); /* folders already in the archive */
+    if (!made) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    const char *skeleton[] = {"dev", "proc", "sys", "tmp", "lib", "lib/modules"};
+    for (size_t i = 0; i < sizeof skeleton / sizeof skeleton[0]; i++)
+        jb_strlcpy(made->paths[made->n++], skeleton[i], sizeof made->paths[0]);
+    bool ok = true;
+    for (size_t i = 0; ok && i < libs->n; i++)
+        ok = add_parents(a, libs->paths[i], made) &&
+             add_file(a, libs->paths[i] + 1, libs->paths[i], 0755, err, errlen);
+    free(made);
+    return ok;
+}
+
+bool jb_microvm_build_initramfs(const char *out_path, const char *init, const char *exe,
+                                const char *service, const char *kernel_release,
+                                const jb_runtime_files *libs, uint64_t *bytes, char *err,
+                                size_t errlen)
+{
+    if (!jb_elf_is_static(init, err, errlen) || (!libs && !jb_elf_is_static(exe, err, errlen)))
         return false;
     char tmp[4200], name[128];
     snprintf(tmp, sizeof tmp, "%s.tmp", out_path);
@@ -158,6 +201,7 @@ bool jb_microvm_build_initramfs(const char *out_path, const char *init, const ch
     ok = ok && add_modules(a, kernel_release, err, errlen);
     ok = ok && add_file(a, "init", init, 0755, err, errlen);
     ok = ok && add_file(a, name, exe, 0755, err, errlen);
+    ok = ok && add_libraries(a, libs, err, errlen);
     if (archive_write_close(a) != ARCHIVE_OK && ok) {
         snprintf(err, errlen, "cannot finish %s: %s", tmp, archive_error_string(a));
         ok = false;

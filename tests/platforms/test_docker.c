@@ -79,7 +79,7 @@ static size_t containers_of_run(jb_docker *d, const char *run)
 static void test_image(jb_docker *d, const char *fake)
 {
     char err[1024];
-    CHECK(jb_docker_build_image(d, IMAGE, "fake", fake, err, sizeof err), "build: %s", err);
+    CHECK(jb_docker_build_image(d, IMAGE, "fake", fake, NULL, err, sizeof err), "build: %s", err);
     jb_docker_layer layers[8];
     size_t n = 0;
     uint64_t total = 0;
@@ -89,9 +89,44 @@ static void test_image(jb_docker *d, const char *fake)
     CHECK(n == 1 && layers[0].bytes == total, "one layer holding everything: %zu, %llu", n,
           (unsigned long long)(n ? layers[0].bytes : 0));
     CHECK(total > 0 && total <= 2u << 20, "at most 2 MB: %llu", (unsigned long long)total);
-    CHECK(!jb_docker_build_image(d, "jung/bad:" TAG, "bad", "/bin/sh", err, sizeof err) &&
+    CHECK(!jb_docker_build_image(d, "jung/bad:" TAG, "bad", "/bin/sh", NULL, err, sizeof err) &&
               strstr(err, "dynamically linked"),
           "dynamic executable refused: %s", err);
+}
+
+/* A dynamically linked service: a shared base layer with its loader and
+ * libraries, and an image FROM it adding only the executable. */
+static void test_dynamic_image(jb_docker *d, const char *run, const char *dyn)
+{
+    char err[1024];
+    jb_runtime_files *libs = calloc(1, sizeof *libs);
+    CHECK(jb_elf_runtime_files(dyn, libs, err, sizeof err), "runtime files: %s", err);
+    CHECK(jb_docker_build_base(d, "jung/base:" TAG, libs, err, sizeof err), "base: %s", err);
+    free(libs);
+    CHECK(jb_docker_build_image(d, "jung/fakedyn:" TAG, "fakedyn", dyn, "jung/base:" TAG, err,
+                                sizeof err),
+          "image from the base: %s", err);
+    jb_docker_layer layers[8];
+    size_t n = 0;
+    uint64_t total = 0;
+    CHECK(jb_docker_image_layers(d, "jung/fakedyn:" TAG, layers, 8, &n, &total, err, sizeof err),
+          "layers: %s", err);
+    CHECK(n == 2 && layers[1].bytes < layers[0].bytes, "base layer + executable layer: %zu", n);
+    printf("image jung/fakedyn:%s: %llu bytes, executable layer %llu\n", TAG,
+           (unsigned long long)total, (unsigned long long)(n == 2 ? layers[1].bytes : 0));
+    jb_platform_config cfg;
+    jb_platform_config_init(&cfg);
+    cfg.driver = "docker";
+    cfg.run_id = run;
+    cfg.image_tag = TAG;
+    jb_platform *p = jb_platform_open(&cfg, err, sizeof err);
+    CHECK(p, "open: %s", err);
+    if (!p)
+        return;
+    jb_instance_spec spec = {.service = "fakedyn", .index = 1};
+    jb_instance *inst = jb_platform_start(p, &spec, err, sizeof err);
+    CHECK(inst && jb_instance_wait_ready(inst, 30000, err, sizeof err), "dynamic ready: %s", err);
+    jb_platform_close(p);
 }
 
 static jb_instance *start(jb_platform *p, int index, const char **args, int port, char *err,
@@ -184,8 +219,8 @@ static void test_bridge(const char *run)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s FAKE_SERVICE\n", argv[0]);
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s FAKE_SERVICE FAKE_SERVICE_DYNAMIC\n", argv[0]);
         return 2;
     }
     char err[1024];
@@ -205,6 +240,7 @@ int main(int argc, char **argv)
     test_image(&d, argv[1]);
     test_host(run);
     test_bridge(run);
+    test_dynamic_image(&d, run, argv[2]);
     CHECK(containers_of_run(&d, run) == 0, "no container of run %s left", run);
     json_decref(
         jb_docker_json(&d, "DELETE", "/images/" IMAGE "?force=1", NULL, NULL, err, sizeof err));

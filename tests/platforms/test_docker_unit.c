@@ -106,7 +106,8 @@ static void test_context(const char *fake)
 {
     jb_buf tar = {0};
     char err[512];
-    CHECK(jb_docker_context("user_registry", fake, &tar, err, sizeof err), "context: %s", err);
+    CHECK(jb_docker_context("user_registry", fake, NULL, &tar, err, sizeof err), "context: %s",
+          err);
     struct archive *a = archive_read_new();
     archive_read_support_format_tar(a);
     CHECK(archive_read_open_memory(a, tar.data, tar.len) == ARCHIVE_OK, "tar readable");
@@ -130,9 +131,33 @@ static void test_context(const char *fake)
     CHECK(seen == 3, "entries seen %d", seen);
     archive_read_free(a);
     jb_buf_free(&tar);
-    CHECK(!jb_docker_context("x", "/no/such/file", &tar, err, sizeof err) &&
+    CHECK(!jb_docker_context("x", "/no/such/file", NULL, &tar, err, sizeof err) &&
               strstr(err, "/no/such/file"),
           "missing executable: %s", err);
+}
+
+/* A dynamic executable's base: FROM the base image; its loader and libc. */
+static void test_dynamic(void)
+{
+    jb_buf tar = {0};
+    char err[512];
+    CHECK(jb_docker_context("x", "/bin/sh", "jung/base:1", &tar, err, sizeof err), "%s", err);
+    CHECK(tar.data && memmem(tar.data, tar.len, "FROM jung/base:1\n", 17), "FROM the base");
+    jb_buf_free(&tar);
+    jb_runtime_files *files = calloc(1, sizeof *files);
+    CHECK(jb_elf_runtime_files("/bin/sh", files, err, sizeof err), "%s", err);
+    bool loader = false, libc = false;
+    for (size_t i = 0; i < files->n; i++) {
+        loader |= strcmp(files->paths[i], "/lib64/ld-linux-x86-64.so.2") == 0;
+        libc |= strstr(files->paths[i], "/libc.so.6") != NULL;
+    }
+    CHECK(loader && libc, "/bin/sh needs the loader and libc (%zu files)", files->n);
+    size_t n = files->n;
+    CHECK(jb_elf_runtime_files("/bin/sh", files, err, sizeof err) && files->n == n,
+          "no duplicates on a second scan: %zu", files->n);
+    CHECK(!jb_elf_runtime_files("/etc/passwd", files, err, sizeof err) && strstr(err, "ELF"),
+          "not ELF: %s", err);
+    free(files);
 }
 
 static void test_static_check(const char *fake, bool fake_is_static)
@@ -155,6 +180,7 @@ int main(int argc, char **argv)
     test_create_body();
     test_context(argv[2]);
     test_static_check(argv[2], strcmp(argv[3], "1") == 0);
+    test_dynamic();
     if (failures)
         fprintf(stderr, "%d check(s) failed\n", failures);
     else

@@ -78,8 +78,8 @@ static bool build_image(const char *dir, const char *init, const char *fake)
     mkdir(path, 0755);
     snprintf(path, sizeof path, "%s/microvm/fake.cpio.gz", dir);
     uint64_t bytes = 0;
-    bool ok =
-        jb_microvm_build_initramfs(path, init, fake, "fake", release, &bytes, err, sizeof err);
+    bool ok = jb_microvm_build_initramfs(path, init, fake, "fake", release, NULL, &bytes, err,
+                                         sizeof err);
     CHECK(ok, "initramfs: %s", err);
     printf("initramfs %s: %llu bytes\n", path, (unsigned long long)bytes);
     CHECK(bytes > 0 && bytes < 1000000, "under 1 MB: %llu", (unsigned long long)bytes);
