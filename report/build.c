@@ -12,6 +12,10 @@
 
 char *rp_pretty_service(const char *service, char *buf, size_t len)
 {
+    if (strcmp(service, "api_gateway") == 0) {
+        snprintf(buf, len, "API Gateway");
+        return buf;
+    }
     snprintf(buf, len, "%s", service);
     bool start = true;
     for (char *p = buf; *p; p++) {

@@ -334,6 +334,7 @@ static void load_finish(rp_load *l, elapsed_list *e, double first_ts, double las
     l->avg = l->n ? l->avg / l->n : NAN;
     l->p50 = rp_percentile_sorted(e->v, e->n, 50);
     l->p90 = rp_percentile_sorted(e->v, e->n, 90);
+    l->p95 = rp_percentile_sorted(e->v, e->n, 95);
     l->p99 = rp_percentile_sorted(e->v, e->n, 99);
     if (l->iter >= 0)
         l->dur_ms = last_end - first_ts;
@@ -471,11 +472,14 @@ bool rp_run_load(rp_run *r, const char *path, const char *run_id, char *err, siz
         rp_run_free(r);
         return false;
     }
-    if (strcmp(r->status, "done") != 0 && strcmp(r->status, "unknown") != 0)
+    if (strcmp(r->status, "running") == 0 || !r->status[0])
         warn(r,
-             "run %s is not finished (status '%s'): the figures cover only what it recorded "
-             "so far",
+             "run %s is not finished (status '%s'): still running, or stopped without saying "
+             "so; the figures cover only what it recorded so far",
              r->run_id, r->status[0] ? r->status : "none");
+    else if (strcmp(r->status, "done") != 0 && strcmp(r->status, "unknown") != 0)
+        warn(r, "run %s ended with status '%s': the figures cover the iterations it finished",
+             r->run_id, r->status);
     if (r->nplat == 0)
         warn(r, "run %s recorded nothing yet: no iterations, samples or metrics", r->run_id);
     return true;

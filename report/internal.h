@@ -103,7 +103,7 @@ typedef struct rp_irow {
 typedef struct rp_load { /* requests of one platform: one iteration or all */
     long iter;           /* -1 for all iterations */
     long n, ko;
-    double avg, min, max, p50, p90, p99, dur_ms, bytes, sent;
+    double avg, min, max, p50, p90, p95, p99, dur_ms, bytes, sent;
 } rp_load;
 
 typedef struct rp_platform {
