@@ -338,8 +338,8 @@ static void print_summary(const loadgen_cli *cli, const jb_load_summary *s)
            "sent %.1f KB/s over %.1f s\n",
            cli->cfg.run_id, s->samples, s->errors, s->error_pct, s->throughput, s->received_kbs,
            s->sent_kbs, s->duration_ms / 1000.0);
-    printf("response time ms: avg %.2f min %.2f max %.2f p50 %.2f p90 %.2f p95 %.2f p99 %.2f "
-           "p99.9 %.2f\n",
+    printf("response time ms: avg %.3f min %.3f max %.3f p50 %.3f p90 %.3f p95 %.3f p99 %.3f "
+           "p99.9 %.3f\n",
            s->avg_ms, s->min_ms, s->max_ms, s->p50_ms, s->p90_ms, s->p95_ms, s->p99_ms, s->p999_ms);
     printf("results: %s (set-up requests: %ld)\n", cli->db_path, s->setup_requests);
 }

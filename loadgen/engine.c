@@ -315,35 +315,41 @@ static void finish_request(lg_user *u, CURLcode rc)
     advance(u, now);
 }
 
-/* Decides the user's next request: finished, due now, or due later. */
+static void finish_user(lg_user *u)
+{
+    u->finished = true;
+    u->eng->active--;
+}
+
+/* Decides the user's next request: finished, due now, or due later. With a
+ * duration, a request due before the deadline still goes out, however late. */
 static void advance(lg_user *u, double now)
 {
     lg_engine *e = u->eng;
-    bool out_of_time = e->deadline_ms > 0 && now >= e->deadline_ms;
-    if ((u->steps >= 0 && u->step >= u->steps) || out_of_time) {
-        u->finished = true;
-        e->active--;
+    if (u->steps >= 0 && u->step >= u->steps) {
+        finish_user(u);
         return;
     }
     if (e->stopping)
         return;
-    if (e->interval_ms > 0 && !e->setup) {
-        u->due_ms = e->start_ms + (double)u->index * e->interval_ms / (double)e->n_users +
-                    (double)u->step * e->interval_ms;
-        if (u->due_ms > now)
-            return; /* the loop starts it when due */
-    } else {
-        u->due_ms = now;
+    bool scheduled = e->interval_ms > 0 && !e->setup;
+    u->due_ms = scheduled ? e->start_ms + (double)u->index * e->interval_ms / (double)e->n_users +
+                                (double)u->step * e->interval_ms
+                          : now;
+    if (e->deadline_ms > 0 && u->due_ms >= e->deadline_ms) {
+        finish_user(u);
+        return;
     }
-    start_request(u, now);
+    if (u->due_ms <= now)
+        start_request(u, now);
+    /* else the loop starts it when due */
 }
 
 /* ---- the loop ------------------------------------------------------------ */
 
 /* libcurl's socket interface: it says which sockets to watch, epoll watches
- * them, and each wake-up touches only the connections that are ready. (The
- * simpler curl_multi_perform visits every transfer on every wake-up, a recv
- * per idle connection: at 30 connections that halved the request rate.) */
+ * them, and each wake-up touches only the connections that are ready (the
+ * simpler curl_multi_perform visits every transfer on every wake-up). */
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     lg_engine *e = userp;
@@ -413,20 +419,14 @@ static void report_progress(lg_engine *e, double now, bool force)
     e->cfg->progress(&p, e->cfg->progress_ctx);
 }
 
-/* Starts the open model's requests that have come due; a user whose next
- * due time falls after the deadline is done. */
+/* Starts the open model's requests that have come due. */
 static void start_due_requests(lg_engine *e, double now)
 {
     for (long i = 0; i < e->n_users && !e->stopping; i++) {
         lg_user *u = &e->users[i];
         if (u->busy || u->finished || u->due_ms > now)
             continue;
-        if (e->deadline_ms > 0 && u->due_ms >= e->deadline_ms) {
-            u->finished = true;
-            e->active--;
-        } else {
-            start_request(u, now);
-        }
+        start_request(u, now); /* advance() already checked the deadline */
     }
 }
 

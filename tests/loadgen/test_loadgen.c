@@ -1,5 +1,5 @@
 /* test_loadgen.c - the load generator against an in-process fake Jung:
- *   test_loadgen dataset|record|faults|timeout|open|setup|unreachable|stop
+ *   test_loadgen dataset|record|faults|timeout|open|setup|unreachable|stop|duration
  * Each case is one ctest test. */
 #include "core/cli.h"
 #include "loadgen/loadgen.h"
@@ -386,6 +386,43 @@ static int test_open(void)
     return failures ? 1 : 0;
 }
 
+/* --duration: the open model sends exactly the requests due before the
+ * deadline; the closed model cycles over the dataset until it. */
+static int test_duration(void)
+{
+    fixture fx;
+    if (!fixture_start(&fx, NULL))
+        return 77;
+    fx.cfg.users = 4;
+    fx.cfg.requests_per_user = 10;
+    fx.cfg.devices_per_user = 2;
+    fx.cfg.model = JB_LOAD_OPEN;
+    fx.cfg.rate = 100;
+    fx.cfg.duration_s = 1;
+    jb_load_summary sum;
+    char err[1024] = "";
+    jb_load_result res = jb_loadgen_run(&fx.cfg, &sum, err, sizeof err);
+    CHECK(res == JB_LOAD_OK && sum.samples == 100, "open: result %d, %ld samples: %s", res,
+          sum.samples, err);
+    CHECK(query_long(&fx.store, "SELECT max(seq) FROM samples WHERE phase='measure'") == 24,
+          "open: 25 per user, cycling over 10");
+    fixture_stop(&fx);
+    if (!fixture_start(&fx, NULL))
+        return 77;
+    fx.cfg.users = 2;
+    fx.cfg.requests_per_user = 10;
+    fx.cfg.devices_per_user = 2;
+    fx.cfg.duration_s = 0.5;
+    res = jb_loadgen_run(&fx.cfg, &sum, err, sizeof err);
+    CHECK(res == JB_LOAD_OK && sum.samples > 20, "closed: result %d, %ld samples: %s", res,
+          sum.samples, err);
+    CHECK(sum.duration_ms >= 490 && sum.duration_ms < 5000, "closed: %.0f ms", sum.duration_ms);
+    CHECK(measured(&fx.store, "seq >= 10 AND label = 'get_user' AND seq % 10 < 1") > 0,
+          "closed: the second cycle starts again with get_user");
+    fixture_stop(&fx);
+    return failures ? 1 : 0;
+}
+
 /* ---- refusals and stops ------------------------------------------------------------- */
 
 static int test_setup_refused(void)
@@ -480,7 +517,7 @@ int main(int argc, char **argv)
     } cases[] = {
         {"dataset", test_dataset},         {"record", test_record}, {"faults", test_faults},
         {"timeout", test_timeout},         {"open", test_open},     {"setup", test_setup_refused},
-        {"unreachable", test_unreachable}, {"stop", test_stop},
+        {"unreachable", test_unreachable}, {"stop", test_stop},     {"duration", test_duration},
     };
     for (size_t i = 0; argc == 2 && i < sizeof cases / sizeof cases[0]; i++)
         if (strcmp(argv[1], cases[i].name) == 0) {
@@ -489,7 +526,8 @@ int main(int argc, char **argv)
                 printf("PASS %s\n", argv[1]);
             return rc;
         }
-    fprintf(stderr, "usage: %s dataset|record|faults|timeout|open|setup|unreachable|stop\n",
+    fprintf(stderr,
+            "usage: %s dataset|record|faults|timeout|open|setup|unreachable|stop|duration\n",
             argv[0]);
     return 2;
 }
