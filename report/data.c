@@ -120,6 +120,22 @@ static void strip_replica(const char *grp, char *out)
     *dash = '\0';
 }
 
+/* A database holding several runs: say which one the report is about. */
+static void warn_other_runs(rp_run *r)
+{
+    sqlite3_stmt *st = NULL;
+    int runs = 0;
+    if (sqlite3_prepare_v2(r->store.db, "SELECT count(*) FROM runs", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        runs = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (runs > 1)
+        warn(r,
+             "the database holds %d runs; this report is about the latest, %s (pick another "
+             "with --run ID)",
+             runs, r->run_id);
+}
+
 static bool pick_run(rp_run *r, const char *run_id, char *err, size_t errlen)
 {
     const char *sql =
@@ -143,6 +159,8 @@ static bool pick_run(rp_run *r, const char *run_id, char *err, size_t errlen)
         r->finished_ms = col_num(st, 4);
     }
     sqlite3_finalize(st);
+    if (found && !run_id)
+        warn_other_runs(r);
     if (found)
         return true;
     /* No runs row (the controller writes it first, but a load generator
@@ -481,7 +499,7 @@ bool rp_run_load(rp_run *r, const char *path, const char *run_id, char *err, siz
         warn(r, "run %s ended with status '%s': the figures cover the iterations it finished",
              r->run_id, r->status);
     if (r->nplat == 0)
-        warn(r, "run %s recorded nothing yet: no iterations, samples or metrics", r->run_id);
+        warn(r, "run %s has no iterations, samples or metrics recorded", r->run_id);
     return true;
 }
 

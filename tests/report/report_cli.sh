@@ -104,13 +104,20 @@ contains "$T/err" "not a SQLite database"
 expect 1 "unknown run id" "$J" report "$T/base" --run nosuchrun
 contains "$T/err" "no run 'nosuchrun'"
 expect 0 "run without samples" "$J" report "$T/empty"
-contains "$T/out" "recorded nothing yet"
+contains "$T/out" "has no iterations, samples or metrics recorded"
 contains "$T/out" "Not measured: the run has no metric_summaries"
 expect 0 "unfinished run" "$J" report "$T/unfinished"
 contains "$T/out" "WARNING: run fixture-unfinished is not finished (status 'running')"
 contains "$T/out" "1 of 3 iterations did not finish"
 # the running iteration's 50 s sample is left out
 if grep -q "50000" "$T/out"; then fail "unfinished iteration leaked into the tables"; fi
+# Two runs in one database: the latest by default, with a warning; --run picks.
+cp "$T/base/results.db" "$T/two-runs.db"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"INSERT INTO runs VALUES('old','old','{}','{}',1,2,'done')\"); c.commit()" "$T/two-runs.db"
+expect 0 "two runs" "$J" report "$T/two-runs.db"
+contains "$T/out" "the database holds 2 runs; this report is about the latest, fixture-base"
+expect 0 "two runs, --run" "$J" report "$T/two-runs.db" --run old
+contains "$T/out" "jungbench report: run old"
 expect 2 "no arguments" "$J" report
 expect 2 "bad format" "$J" report "$T/base" --format pdf
 contains "$T/err" "--format must be text, md, csv, jtl, html or json"
