@@ -11,6 +11,7 @@
 /* [commands-includes] */
 #include "platforms/platform.h"
 #include "runner/runner.h"
+#include "controller/controller.h"
 #include "metrics/metrics.h"
 #include "core/broker.h"
 #include "report/report.h"
@@ -22,6 +23,8 @@ static const jb_command commands[] = {
     {"doctor", "check each platform here: what works, what is missing and how to fix it", platforms_doctor_main},
     {"provision", "start N instances at once per platform and time until all are ready", platforms_provision_main},
     {"up", "start Jung on native processes and keep it up until Ctrl-C", runner_up_main},
+    {"run", "run an experiment (configs/*.yaml): every platform x iteration, resumable", controller_run_main},
+    {"controller", "drive remote `jungbench runner`s through a Kafka broker", controller_main},
     {"runner", "serve a controller: boot Jung on RUN, sample it, tear down on STOP", runner_main},
     {"metrics", "sample CPU and memory of processes, containers, VMs and runtime daemons", metrics_main},
     {"broker", "embedded Kafka broker (librdkafka mock cluster) on 127.0.0.1", broker_main},

@@ -9,6 +9,7 @@
  * platform, so nothing of ours is left. */
 #include "runner/job.h"
 
+#include "core/broker.h"
 #include "core/cli.h"
 #include "core/store.h"
 #include "metrics/metrics.h"
@@ -34,6 +35,7 @@ typedef struct job_work {
     jb_instance *inst[JOB_MAX_INSTANCES];
     size_t ninst;
     jb_sampler *sampler;
+    jb_broker *broker; /* the services' own broker with `broker: embedded` */
     char work_dir[4200];
 } job_work;
 
@@ -198,6 +200,17 @@ static bool open_platform(job_work *w)
     jb_platform_config pc;
     char run_id[200], err[2048];
     platform_settings(w, &pc, run_id, sizeof run_id);
+    if (job->cfg->broker.embedded) {
+        /* A fresh broker per iteration: the services' consumer groups would
+         * otherwise meet the previous iteration's departed members and wait
+         * out their session timeout (~45 s) before getting partitions. */
+        jb_broker_options bo = {0};
+        w->broker = jb_broker_start(&bo, err, sizeof err);
+        if (!w->broker)
+            return job_fail(job, "boot", NULL, "cannot start the services' embedded broker: %s",
+                            err);
+        pc.brokers = jb_broker_bootstrap(w->broker);
+    }
     w->platform = jb_platform_open(&pc, err, sizeof err);
     if (!w->platform)
         return job_fail(job, "boot", NULL, "%s", err);
@@ -442,6 +455,8 @@ static void teardown(job_work *w)
     if (w->platform)
         jb_platform_close(w->platform);
     w->platform = NULL;
+    jb_broker_stop(w->broker);
+    w->broker = NULL;
 }
 
 static void *job_main(void *arg)
@@ -456,7 +471,11 @@ static void *job_main(void *arg)
     finish_metrics(&w);
     teardown(&w);
     pthread_mutex_lock(&w.job->mu);
-    bool failed = !ok || w.job->err_text[0];
+    /* A service that needed SIGKILL does not spoil measurements already
+     * taken: RESULTS carries it as a warning instead of failing the iteration. */
+    bool failed = !ok || (w.job->err_text[0] && strcmp(w.job->err_phase, "stop") != 0);
+    if (!failed && w.job->err_text[0] && w.job->results_body)
+        json_object_set_new(w.job->results_body, "warning", json_string(w.job->err_text));
     pthread_mutex_unlock(&w.job->mu);
     set_state(w.job, failed ? JOB_FAILED : JOB_DONE);
     return NULL;

@@ -1,0 +1,749 @@
+/* controller.c - the experiment loop: platforms x iterations over the
+ * controller/runner protocol (controller.h, docs/protocol.md). */
+#include "controller/controller.h"
+
+#include "core/cli.h"
+#include "core/kbus.h"
+#include "core/store.h"
+#include "loadgen/loadgen.h"
+#include "report/report.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CTL_CMD "run"
+#define RUN_RESEND_MS 3000.0 /* RUN again while the runner has said nothing */
+
+typedef enum { IT_DONE, IT_FAILED, IT_PLATFORM_FAILED, IT_INTERRUPTED } it_result;
+
+typedef struct ctl {
+    const jb_controller_options *o;
+    const jb_config *cfg;
+    char run_id[64];
+    char dir[PATH_MAX];
+    char db_path[PATH_MAX + 16];
+    jb_store store;
+    jb_kbus *bus;
+    /* progress */
+    long planned, finished;
+    double iter_ms_sum;
+    long iter_ms_n;
+    /* the iteration in flight */
+    jb_msg run;
+    double sent_ms, last_heard_ms;
+    bool heard;
+    json_t *ready, *results;
+    bool runner_failed;
+    char error[2048];
+    bool load_stopped_for_error;
+} ctl;
+
+static void say(const ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const ctl *c, const char *fmt, ...)
+{
+    if (c->o->quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+}
+
+static void format_duration(double ms, char *out, size_t outlen)
+{
+    long s = (long)(ms / 1000 + 0.5);
+    if (s >= 3600)
+        snprintf(out, outlen, "%ldh%02ldm", s / 3600, s / 60 % 60);
+    else if (s >= 60)
+        snprintf(out, outlen, "%ldm%02lds", s / 60, s % 60);
+    else
+        snprintf(out, outlen, "%lds", s);
+}
+
+/* ---- the database ---------------------------------------------------------- */
+
+static bool exec_fmt(ctl *c, const char *sql, const char *platform, long iteration)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->store.db, sql, -1, &st, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
+    if (platform)
+        sqlite3_bind_text(st, 2, platform, -1, SQLITE_STATIC);
+    if (iteration >= 0)
+        sqlite3_bind_int64(st, 3, iteration);
+    bool ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+/* A re-run iteration starts from nothing: rows of an attempt that did not
+ * finish (crash, Ctrl-C) would otherwise be counted twice. */
+static void delete_partial(ctl *c, const char *platform, long iteration)
+{
+    static const char *const tables[] = {"samples",          "load_summaries", "metric_samples",
+                                         "metric_summaries", "boot_times",     NULL};
+    for (const char *const *t = tables; *t; t++) {
+        char sql[160];
+        snprintf(sql, sizeof sql, "DELETE FROM %s WHERE run_id=?1 AND platform=?2 AND iteration=?3",
+                 *t);
+        exec_fmt(c, sql, platform, iteration);
+    }
+}
+
+static const char *iteration_status(ctl *c, const char *platform, long iteration, char *buf,
+                                    size_t buflen)
+{
+    sqlite3_stmt *st = NULL;
+    buf[0] = '\0';
+    if (sqlite3_prepare_v2(c->store.db,
+                           "SELECT status FROM iterations WHERE run_id=?1 AND platform=?2 AND "
+                           "iteration=?3",
+                           -1, &st, NULL) != SQLITE_OK)
+        return buf;
+    sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, platform, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, iteration);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(buf, buflen, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return buf;
+}
+
+static void record_iteration(ctl *c, const char *platform, long iteration, double started_ms,
+                             const char *status, const char *accel, const char *error)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->store.db,
+                           "INSERT OR REPLACE INTO iterations VALUES(?1,?2,?3,?4,?5,?6,?7,?8)", -1,
+                           &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, platform, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, iteration);
+    sqlite3_bind_double(st, 4, started_ms);
+    if (strcmp(status, "running") == 0)
+        sqlite3_bind_null(st, 5);
+    else
+        sqlite3_bind_double(st, 5, jb_wall_ms());
+    sqlite3_bind_text(st, 6, status, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, accel && accel[0] ? accel : NULL, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, error && error[0] ? error : NULL, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        fprintf(stderr, "jungbench %s: cannot record iteration: %s\n", CTL_CMD,
+                sqlite3_errmsg(c->store.db));
+    sqlite3_finalize(st);
+}
+
+static void set_run_status(ctl *c, const char *status)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->store.db, "UPDATE runs SET status=?2, finished_ms=?3 WHERE run_id=?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+    if (strcmp(status, "running") == 0)
+        sqlite3_bind_null(st, 3);
+    else
+        sqlite3_bind_double(st, 3, jb_wall_ms());
+    sqlite3_step(st);
+    sqlite3_finalize(st);
+}
+
+/* When the runner wrote to another database (a runner on another machine
+ * with --results), its summaries and boot times come from the messages. */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+static void import_from_messages(ctl *c, const char *platform, long iteration)
+{
+    const char *runner_db = json_string_value(json_object_get(c->results, "results_db"));
+    if (!runner_db || same_file(runner_db, c->db_path))
+        return;
+    sqlite3_stmt *st = NULL;
+    size_t i;
+    json_t *m;
+    sqlite3_prepare_v2(c->store.db,
+                       "INSERT OR REPLACE INTO metric_summaries(run_id, platform, iteration, grp, "
+                       "kind, cpu_mean, cpu_sd, rss_mean_kb, rss_peak_kb, cpu_seconds, samples) "
+                       "VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                       -1, &st, NULL);
+    json_array_foreach(json_object_get(c->results, "metrics"), i, m)
+    {
+        if (!st)
+            break;
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, platform, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, iteration);
+        sqlite3_bind_text(st, 4, json_string_value(json_object_get(m, "grp")), -1,
+                          SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, json_string_value(json_object_get(m, "kind")), -1,
+                          SQLITE_TRANSIENT);
+        sqlite3_bind_double(st, 6, json_number_value(json_object_get(m, "cpu_mean")));
+        sqlite3_bind_double(st, 7, json_number_value(json_object_get(m, "cpu_sd")));
+        sqlite3_bind_double(st, 8, json_number_value(json_object_get(m, "rss_mean_kb")));
+        sqlite3_bind_int64(st, 9, json_integer_value(json_object_get(m, "rss_peak_kb")));
+        sqlite3_bind_double(st, 10, json_number_value(json_object_get(m, "cpu_seconds")));
+        sqlite3_bind_int64(st, 11, json_integer_value(json_object_get(m, "samples")));
+        sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    sqlite3_prepare_v2(c->store.db, "INSERT INTO boot_times VALUES(?,?,?,?,?,?,?,?)", -1, &st,
+                       NULL);
+    json_array_foreach(json_object_get(c->ready, "services"), i, m)
+    {
+        if (!st)
+            break;
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, platform, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, iteration);
+        sqlite3_bind_text(st, 4, json_string_value(json_object_get(m, "service")), -1,
+                          SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, json_string_value(json_object_get(m, "instance")), -1,
+                          SQLITE_TRANSIENT);
+        sqlite3_bind_double(st, 6, json_number_value(json_object_get(m, "boot_ms")));
+        sqlite3_bind_double(st, 7, json_number_value(json_object_get(m, "ready_ms")));
+        sqlite3_bind_text(st, 8, json_string_value(json_object_get(c->ready, "accel")), -1,
+                          SQLITE_TRANSIENT);
+        sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+}
+
+/* ---- messages -------------------------------------------------------------- */
+
+/* A message belongs to the iteration in flight when it names it, comes from
+ * our runner, and (when it says) answers our RUN rather than an older one
+ * for the same iteration (a resumed run). */
+static bool is_ours(const ctl *c, const jb_msg *m)
+{
+    if (!c->run.body || !jb_msg_same_iteration(&c->run, m) ||
+        strcmp(m->runner, c->cfg->runner.id) != 0)
+        return false;
+    const char *answers = jb_msg_str(m, "run_msg_id");
+    return !answers[0] || strcmp(answers, c->run.msg_id) == 0;
+}
+
+static void on_message(ctl *c, jb_msg *m)
+{
+    if (!is_ours(c, m))
+        return; /* other runs, other runners, other controllers' traffic */
+    c->heard = true;
+    c->last_heard_ms = jb_now_ms();
+    if (m->type == JB_MSG_READY && !c->ready)
+        c->ready = json_incref(m->body);
+    else if (m->type == JB_MSG_RESULTS && !c->results)
+        c->results = json_incref(m->body);
+    else if (m->type == JB_MSG_ERROR && !c->runner_failed) {
+        c->runner_failed = true;
+        const char *svc = jb_msg_str(m, "service");
+        snprintf(c->error, sizeof c->error, "runner '%s' (%s%s%s): %s", m->runner,
+                 jb_msg_str(m, "phase"), svc[0] ? ", " : "", svc, jb_msg_str(m, "message"));
+    }
+}
+
+/* Reads at most one message, waiting up to timeout_ms. */
+static void pump(ctl *c, int timeout_ms)
+{
+    jb_msg m;
+    char err[512];
+    int rc = jb_kbus_recv(c->bus, &m, timeout_ms, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "jungbench %s: skipped a message: %s\n", CTL_CMD, err);
+    if (rc > 0) {
+        on_message(c, &m);
+        jb_msg_clear(&m);
+    }
+}
+
+static bool send_to_runner(ctl *c, const jb_msg *m)
+{
+    char err[512];
+    if (jb_kbus_send(c->bus, JB_TOPIC_RUNNER, m, err, sizeof err))
+        return true;
+    snprintf(c->error, sizeof c->error, "%s", err);
+    return false;
+}
+
+static void send_stop(ctl *c, const char *reason)
+{
+    jb_msg stop;
+    char err[256];
+    if (!jb_msg_init(&stop, JB_MSG_STOP, c->run.run_id, c->run.platform, c->run.iteration,
+                     c->cfg->runner.id, err, sizeof err))
+        return;
+    jb_msg_stop(&stop, reason);
+    if (!send_to_runner(c, &stop))
+        fprintf(stderr, "jungbench %s: %s\n", CTL_CMD, c->error);
+    jb_msg_clear(&stop);
+}
+
+static void silent_runner_error(ctl *c, const char *waiting_for, double waited_ms)
+{
+    snprintf(c->error, sizeof c->error,
+             "runner '%s' is silent: no %s for %.0f s (is `jungbench runner --id %s --broker %s` "
+             "running?)",
+             c->cfg->runner.id, waiting_for, waited_ms / 1000, c->cfg->runner.id, c->o->brokers);
+}
+
+/* Sends RUN and waits for READY. */
+static it_result boot_platform(ctl *c)
+{
+    if (!send_to_runner(c, &c->run))
+        return IT_PLATFORM_FAILED;
+    c->sent_ms = c->last_heard_ms = jb_now_ms();
+    double last_send = c->sent_ms;
+    for (;;) {
+        pump(c, 100);
+        double now = jb_now_ms();
+        if (c->ready)
+            return IT_DONE;
+        if (c->runner_failed)
+            return IT_PLATFORM_FAILED;
+        if (jb_stop_requested())
+            return IT_INTERRUPTED;
+        if (!c->heard && now - last_send >= RUN_RESEND_MS) {
+            send_to_runner(c, &c->run); /* same msg_id: a duplicate for the runner */
+            last_send = now;
+        }
+        if (now - c->last_heard_ms >= (double)c->cfg->runner.silence_timeout_ms) {
+            silent_runner_error(c, c->heard ? "heartbeat" : "answer to RUN",
+                                now - c->last_heard_ms);
+            return IT_PLATFORM_FAILED;
+        }
+        if (now - c->sent_ms >= (double)c->cfg->runner.ready_timeout_ms) {
+            snprintf(c->error, sizeof c->error,
+                     "runner '%s' sent no READY within %.0f s of RUN (runner.ready_timeout_ms)",
+                     c->cfg->runner.id, (now - c->sent_ms) / 1000);
+            return IT_PLATFORM_FAILED;
+        }
+    }
+}
+
+/* After STOP: waits for RESULTS or ERROR while the runner keeps talking. */
+static void wait_final(ctl *c)
+{
+    double start = jb_now_ms();
+    c->last_heard_ms = start;
+    while (!c->results && !c->runner_failed) {
+        pump(c, 100);
+        double now = jb_now_ms();
+        if (now - c->last_heard_ms >= (double)c->cfg->runner.silence_timeout_ms) {
+            silent_runner_error(c, "RESULTS after STOP", now - c->last_heard_ms);
+            c->runner_failed = true;
+            return;
+        }
+    }
+}
+
+/* ---- the load ------------------------------------------------------------- */
+
+typedef struct load_ctx {
+    ctl *c;
+    double last_pump_ms;
+    double last_print_ms;
+    const char *platform;
+    long iteration;
+} load_ctx;
+
+/* Called by the load generator's loop: also keeps reading the bus, so a
+ * runner's ERROR (a service died) stops the load at once. */
+static bool load_should_stop(void *arg)
+{
+    load_ctx *l = arg;
+    double now = jb_now_ms();
+    if (now - l->last_pump_ms >= 100) {
+        l->last_pump_ms = now;
+        pump(l->c, 0);
+    }
+    if (l->c->runner_failed)
+        l->c->load_stopped_for_error = true;
+    return jb_stop_requested() || l->c->runner_failed;
+}
+
+static void load_progress(const jb_load_progress *p, void *arg)
+{
+    load_ctx *l = arg;
+    double now = jb_now_ms();
+    if (l->c->o->quiet || !isatty(STDOUT_FILENO) || now - l->last_print_ms < 500)
+        return;
+    l->last_print_ms = now;
+    printf("\r  %s #%ld %-7s %ld/%ld requests, %ld errors, %.0f req/s   ", l->platform,
+           l->iteration, p->phase, p->done, p->total, p->errors, p->rate);
+    fflush(stdout);
+}
+
+static bool loadgen_settings(ctl *c, const char *endpoint, const char *platform, long iteration,
+                             jb_loadgen_config *lc, load_ctx *l)
+{
+    const jb_config_workload *w = &c->cfg->workload;
+    jb_loadgen_config_defaults(lc);
+    lc->target = endpoint;
+    lc->users = w->users;
+    lc->requests_per_user = w->requests_per_user;
+    lc->devices_per_user = w->devices_per_user;
+    lc->rules_per_device = w->rules_per_device;
+    char mix[256];
+    jb_config_mix_spec(w, mix, sizeof mix);
+    if (!jb_loadgen_parse_mix(mix, &lc->mix, c->error, sizeof c->error))
+        return false;
+    lc->seed = w->seed;
+    lc->shuffle = w->shuffle;
+    lc->model = strcmp(w->model, "open") == 0 ? JB_LOAD_OPEN : JB_LOAD_CLOSED;
+    lc->rate = w->rate;
+    lc->timeout_ms = w->timeout_ms;
+    lc->store = &c->store;
+    lc->run_id = c->run_id;
+    lc->platform = platform;
+    lc->iteration = iteration;
+    *l = (load_ctx){.c = c, .platform = platform, .iteration = iteration};
+    lc->should_stop = load_should_stop;
+    lc->stop_ctx = l;
+    lc->progress = load_progress;
+    lc->progress_ctx = l;
+    return jb_loadgen_config_check(lc, c->error, sizeof c->error);
+}
+
+static it_result drive_load(ctl *c, const char *platform, long iteration, jb_load_summary *sum)
+{
+    const char *endpoint = json_string_value(json_object_get(c->ready, "endpoint"));
+    if (!endpoint || !endpoint[0]) {
+        snprintf(c->error, sizeof c->error,
+                 "READY named no endpoint (no api_gateway in services?)");
+        return IT_PLATFORM_FAILED;
+    }
+    jb_loadgen_config lc;
+    load_ctx l;
+    if (!loadgen_settings(c, endpoint, platform, iteration, &lc, &l))
+        return IT_PLATFORM_FAILED;
+    jb_load_result r = jb_loadgen_run(&lc, sum, c->error, sizeof c->error);
+    if (!c->o->quiet && isatty(STDOUT_FILENO))
+        printf("\r%*s\r", 78, "");
+    if (r == JB_LOAD_OK)
+        return IT_DONE;
+    if (r == JB_LOAD_STOPPED && !c->load_stopped_for_error)
+        return IT_INTERRUPTED;
+    if (c->load_stopped_for_error)
+        return IT_FAILED; /* c->error holds the runner's ERROR */
+    return IT_FAILED;
+}
+
+/* ---- one iteration ---------------------------------------------------------- */
+
+static void reset_iteration(ctl *c)
+{
+    jb_msg_clear(&c->run);
+    json_decref(c->ready);
+    json_decref(c->results);
+    c->ready = c->results = NULL;
+    c->runner_failed = c->heard = c->load_stopped_for_error = false;
+    c->error[0] = '\0';
+}
+
+static it_result run_iteration(ctl *c, const jb_config_platform *pl, long it, jb_load_summary *sum)
+{
+    reset_iteration(c);
+    memset(sum, 0, sizeof *sum);
+    if (!jb_msg_init(&c->run, JB_MSG_RUN, c->run_id, pl->name, it, c->cfg->runner.id, c->error,
+                     sizeof c->error) ||
+        !jb_msg_run(&c->run, c->o->config_text, c->db_path))
+        return IT_PLATFORM_FAILED;
+    json_t *services = json_array();
+    for (size_t i = 0; i < c->cfg->nservices; i++)
+        json_array_append_new(services,
+                              json_pack("{s:s, s:I}", "name", c->cfg->services[i].name, "replicas",
+                                        (json_int_t)c->cfg->services[i].replicas));
+    json_object_set_new(c->run.body, "services", services);
+    it_result r = boot_platform(c);
+    bool silent = r == IT_PLATFORM_FAILED && !c->heard;
+    if (r == IT_DONE)
+        r = drive_load(c, pl->name, it, sum);
+    /* STOP in every case (a runner still booting tears down when done). */
+    char saved[sizeof c->error];
+    snprintf(saved, sizeof saved, "%s", c->error);
+    send_stop(c, r == IT_DONE ? "done" : r == IT_INTERRUPTED ? "interrupted" : "failed");
+    if (!silent && !c->runner_failed)
+        wait_final(c);
+    if (saved[0] && r != IT_DONE)
+        snprintf(c->error, sizeof c->error, "%s", saved); /* the first cause, not the echo */
+    if (r == IT_DONE && c->runner_failed)
+        r = IT_FAILED; /* teardown or metrics failed: the iteration is not complete */
+    if (r == IT_DONE && c->results) {
+        import_from_messages(c, pl->name, it);
+        const char *warning = json_string_value(json_object_get(c->results, "warning"));
+        if (warning) /* kept in iterations.error of a done iteration */
+            snprintf(c->error, sizeof c->error, "warning: %s", warning);
+    }
+    return r;
+}
+
+/* ---- the run ------------------------------------------------------------------ */
+
+static void print_result(ctl *c, const jb_config_platform *pl, long it, it_result r,
+                         const jb_load_summary *sum, double took_ms)
+{
+    char took[32], eta[48] = "";
+    format_duration(took_ms, took, sizeof took);
+    long left = c->planned - c->finished;
+    if (c->iter_ms_n > 0 && left > 0) {
+        char d[32];
+        format_duration(c->iter_ms_sum / (double)c->iter_ms_n * (double)left, d, sizeof d);
+        snprintf(eta, sizeof eta, ", ETA %s", d);
+    }
+    if (r == IT_DONE && c->error[0])
+        say(c, "  %s #%ld %s\n", pl->name, it, c->error);
+    if (r == IT_DONE)
+        say(c,
+            "[%ld/%ld] %s #%ld done in %s: %ld requests, %ld errors, %.0f req/s, p50 %.2f ms, "
+            "p99 %.2f ms%s\n",
+            c->finished, c->planned, pl->name, it, took, sum->samples, sum->errors, sum->throughput,
+            sum->p50_ms, sum->p99_ms, eta);
+    else
+        say(c, "[%ld/%ld] %s #%ld %s after %s: %s%s\n", c->finished, c->planned, pl->name, it,
+            r == IT_INTERRUPTED ? "interrupted" : "FAILED", took, c->error, eta);
+}
+
+/* Runs one platform's iterations; false when the whole run must end. */
+static bool run_platform(ctl *c, const jb_config_platform *pl, bool *any_failed)
+{
+    for (long it = 1; it <= c->cfg->iterations; it++) {
+        char status[32];
+        iteration_status(c, pl->name, it, status, sizeof status);
+        if (strcmp(status, "done") == 0 || strcmp(status, "failed") == 0) {
+            c->finished++;
+            *any_failed |= strcmp(status, "failed") == 0;
+            continue; /* --resume: finished before */
+        }
+        delete_partial(c, pl->name, it);
+        double started = jb_wall_ms(), t0 = jb_now_ms();
+        record_iteration(c, pl->name, it, started, "running", NULL, NULL);
+        jb_load_summary sum;
+        it_result r = run_iteration(c, pl, it, &sum);
+        const char *accel = json_string_value(json_object_get(c->ready, "accel"));
+        static const char *const status_of[] = {"done", "failed", "failed", "interrupted"};
+        record_iteration(c, pl->name, it, started, status_of[r], accel, c->error);
+        if (r != IT_INTERRUPTED) {
+            c->finished++;
+            c->iter_ms_sum += jb_now_ms() - t0;
+            c->iter_ms_n++;
+        }
+        print_result(c, pl, it, r, &sum, jb_now_ms() - t0);
+        if (r == IT_INTERRUPTED)
+            return false;
+        if (r == IT_DONE)
+            continue;
+        *any_failed = true;
+        if (c->cfg->stop_on_failure)
+            return false;
+        if (r == IT_PLATFORM_FAILED) {
+            for (long rest = it + 1; rest <= c->cfg->iterations; rest++) {
+                char why[2200];
+                snprintf(why, sizeof why, "skipped: iteration %ld could not boot the platform: %s",
+                         it, c->error);
+                record_iteration(c, pl->name, rest, jb_wall_ms(), "skipped", NULL, why);
+                c->finished++;
+            }
+            say(c, "  %s: remaining iterations skipped; going on with the next platform\n",
+                pl->name);
+            return true;
+        }
+    }
+    return true;
+}
+
+static bool write_file(const char *dir, const char *name, const char *text)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return false;
+    bool ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    return fclose(f) == 0 && ok;
+}
+
+static bool mkdirs(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return false;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) == 0 || errno == EEXIST;
+}
+
+/* A config differs from the run's when anything but its file name does. */
+static bool same_config(const char *stored, const char *current)
+{
+    json_t *a = json_loads(stored ? stored : "", 0, NULL), *b = json_loads(current, 0, NULL);
+    if (a)
+        json_object_del(a, "file");
+    if (b)
+        json_object_del(b, "file");
+    bool same = a && b && json_equal(a, b);
+    json_decref(a);
+    json_decref(b);
+    return same;
+}
+
+static bool start_new_run(ctl *c, const char *config_json)
+{
+    char *env = jb_controller_environment(c->o->broker_desc);
+    sqlite3_stmt *st = NULL;
+    bool ok = env && write_file(c->dir, "config.json", config_json) &&
+              write_file(c->dir, "environment.json", env) &&
+              sqlite3_prepare_v2(c->store.db, "INSERT INTO runs VALUES(?,?,?,?,?,NULL,'running')",
+                                 -1, &st, NULL) == SQLITE_OK;
+    if (ok) {
+        sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, c->cfg->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, config_json, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, env, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 5, jb_wall_ms());
+        ok = sqlite3_step(st) == SQLITE_DONE;
+    }
+    if (!ok)
+        jb_fail(CTL_CMD, "cannot record the run in %s: %s", c->db_path,
+                env ? sqlite3_errmsg(c->store.db) : "out of memory");
+    sqlite3_finalize(st);
+    free(env);
+    return ok;
+}
+
+/* --resume: the run must exist and have been started with this config. */
+static bool continue_run(ctl *c, const char *config_json)
+{
+    sqlite3_stmt *st = NULL;
+    char stored_status[32] = "";
+    char *stored = NULL;
+    if (sqlite3_prepare_v2(c->store.db, "SELECT config, status FROM runs WHERE run_id=?", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            const unsigned char *text = sqlite3_column_text(st, 0);
+            stored = strdup(text ? (const char *)text : "");
+            const unsigned char *status = sqlite3_column_text(st, 1);
+            snprintf(stored_status, sizeof stored_status, "%s", status ? (const char *)status : "");
+        }
+    }
+    sqlite3_finalize(st);
+    if (!stored)
+        return jb_fail(CTL_CMD, "--resume %s: %s has no run %s", c->run_id, c->db_path, c->run_id),
+               false;
+    bool same = same_config(stored, config_json);
+    free(stored);
+    if (!same)
+        return jb_fail(CTL_CMD,
+                       "--resume %s: the config differs from the one the run started with (%s/"
+                       "config.json); resume with that config",
+                       c->run_id, c->dir),
+               false;
+    set_run_status(c, "running");
+    say(c, "resuming run %s (was %s)\n", c->run_id, stored_status);
+    return true;
+}
+
+static bool open_run(ctl *c)
+{
+    const jb_config *cfg = c->cfg;
+    if (c->o->resume_run_id) {
+        snprintf(c->run_id, sizeof c->run_id, "%s", c->o->resume_run_id);
+    } else {
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        char stamp[20];
+        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+        snprintf(c->run_id, sizeof c->run_id, "%.40s-%s", cfg->name, stamp);
+    }
+    snprintf(c->dir, sizeof c->dir, "%s/%s", c->o->out_root, c->run_id);
+    snprintf(c->db_path, sizeof c->db_path, "%s/results.db", c->dir);
+    if (c->o->resume_run_id && access(c->db_path, F_OK) != 0)
+        return jb_fail(CTL_CMD, "--resume %s: no %s (is --out the same as the run's?)", c->run_id,
+                       c->db_path),
+               false;
+    if (!c->o->resume_run_id && access(c->dir, F_OK) == 0)
+        return jb_fail(CTL_CMD, "%s already exists: wait a second or use --out", c->dir), false;
+    if (!mkdirs(c->dir))
+        return jb_fail(CTL_CMD, "cannot create %s: %s", c->dir, strerror(errno)), false;
+    char err[1024];
+    if (!jb_store_open(&c->store, c->db_path, err, sizeof err))
+        return jb_fail(CTL_CMD, "%s", err), false;
+    char *config_json = jb_config_to_json(cfg);
+    bool ok = config_json &&
+              (c->o->resume_run_id ? continue_run(c, config_json) : start_new_run(c, config_json));
+    free(config_json);
+    return ok;
+}
+
+static int finish_run(ctl *c, bool interrupted, bool any_failed)
+{
+    const char *status = interrupted ? "interrupted" : any_failed ? "failed" : "done";
+    set_run_status(c, status);
+    if (interrupted) {
+        say(c,
+            "\nInterrupted: every finished iteration is kept in %s\nResume with:\n"
+            "  jungbench run %s --out %s --resume %s\n",
+            c->db_path, c->cfg->path, c->o->out_root, c->run_id);
+        return JB_EXIT_FAIL;
+    }
+    say(c, "\nrun %s %s: %s\n\n", c->run_id, status, c->dir);
+    char err[1024];
+    if (!c->o->quiet && !jb_report_print_text(c->dir, c->run_id, stdout, err, sizeof err))
+        fprintf(stderr, "jungbench %s: no summary tables: %s\n", CTL_CMD, err);
+    return any_failed ? JB_EXIT_FAIL : JB_EXIT_OK;
+}
+
+int jb_controller_run(const jb_controller_options *o)
+{
+    ctl *c = calloc(1, sizeof *c);
+    if (!c)
+        return jb_fail(CTL_CMD, "out of memory");
+    c->o = o;
+    c->cfg = o->cfg;
+    int rc = JB_EXIT_FAIL;
+    if (!open_run(c))
+        goto out;
+    char err[1024];
+    c->bus = jb_kbus_open(o->brokers, c->cfg->broker.properties, c->cfg->broker.nproperties,
+                          JB_TOPIC_CONTROLLER, "jungbench-controller", 10000, err, sizeof err);
+    if (!c->bus) {
+        jb_fail(CTL_CMD, "%s", err);
+        set_run_status(c, "failed");
+        goto out;
+    }
+    c->planned = (long)c->cfg->nplatforms * c->cfg->iterations;
+    say(c, "run %s: %zu platform(s) x %ld iteration(s), results in %s\n", c->run_id,
+        c->cfg->nplatforms, c->cfg->iterations, c->dir);
+    bool any_failed = false, go_on = true;
+    for (size_t p = 0; p < c->cfg->nplatforms && go_on; p++)
+        go_on = run_platform(c, &c->cfg->platforms[p], &any_failed);
+    rc = finish_run(c, jb_stop_requested(), any_failed);
+out:
+    reset_iteration(c);
+    jb_kbus_close(c->bus);
+    jb_store_close(&c->store);
+    free(c);
+    return rc;
+}
