@@ -711,6 +711,10 @@ int main(int argc, char **argv)
     jung_service_opts opts;
     if (!parse_gateway_options(&o, &opts, argc, argv))
         return opts.help ? 0 : 2;
+    /* The gateway's own topic carries no work: one handler thread, not the
+     * default pool, keeps its memory down. */
+    if (opts.bus.workers == 0)
+        opts.bus.workers = 1;
     jung_error err = {0};
     gateway gw = {.max_body = (size_t)o.max_body_n, .call_timeout_ms = opts.bus.call_timeout_ms};
     gw.bus = jung_bus_open(&opts.bus, &err);
