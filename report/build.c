@@ -384,65 +384,86 @@ typedef struct verdict {
     double worst_p; /* largest p of best vs the others */
 } verdict;
 
-static verdict decide(const rp_run *r, rp_metric m, rp_table *pairs, rp_table *tpairs)
+/* One row of the tests table, in its display and tidy forms. */
+static void add_test_row(rp_table *const tables[2], rp_metric m, const char *a, const char *b,
+                         double mean_a, double mean_b, const rp_mwu *t)
+{
+    for (int k = 0; k < 2; k++) {
+        rp_table *tb = tables[k];
+        bool tidy = k == 1;
+        int row = rp_table_add_row(tb);
+        rp_set_text(tb, row, 0, "%s", tidy ? rp_metric_get(m)->name : rp_metric_get(m)->title);
+        rp_set_text(tb, row, 1, "%s", a);
+        rp_set_text(tb, row, 2, "%s", b);
+        rp_set_num(tb, row, 3, mean_a, tidy ? -1 : 2);
+        rp_set_num(tb, row, 4, mean_b, tidy ? -1 : 2);
+        rp_set_num(tb, row, 5, t->u, tidy ? -1 : 1);
+        rp_set_num(tb, row, 6, t->p, tidy ? -1 : 4);
+        rp_set_text(tb, row, 7, "%s", t->exact ? "exact" : "normal approx.");
+    }
+}
+
+typedef struct metric_values {
+    double *vals[RP_MAX_PLATFORMS], mean[RP_MAX_PLATFORMS];
+    int n[RP_MAX_PLATFORMS], measured, lead;
+} metric_values;
+
+/* The leading platform tested against every other: best only when every
+ * difference is significant. */
+static void judge(const rp_run *r, rp_metric m, const metric_values *mv, rp_table *const tests[2],
+                  verdict *v)
+{
+    bool all_sig = true;
+    double min_p = 0;
+    int lead = mv->lead;
+    for (int q = 0; q < r->nplat; q++) {
+        if (q == lead || mv->n[q] == 0)
+            continue;
+        rp_mwu t = rp_mann_whitney(mv->vals[lead], mv->n[lead], mv->vals[q], mv->n[q]);
+        v->worst_p = isnan(v->worst_p) ? t.p : fmax(v->worst_p, t.p);
+        min_p = fmax(min_p, t.min_p);
+        all_sig = all_sig && t.p < ALPHA;
+        add_test_row(tests, m, r->plat[lead].name, r->plat[q].name, mv->mean[lead], mv->mean[q],
+                     &t);
+    }
+    if (all_sig) {
+        v->best = lead;
+        snprintf(v->text, sizeof v->text, "%s", r->plat[lead].name);
+        snprintf(v->why, sizeof v->why, "Mann-Whitney p = %.4g (largest vs the others)",
+                 v->worst_p);
+    } else {
+        snprintf(v->text, sizeof v->text, "no significant difference");
+        snprintf(v->why, sizeof v->why, "p = %.4g >= %.2f%s", v->worst_p, ALPHA,
+                 min_p >= ALPHA ? "; too few iterations to ever reach it (run 4 or more)" : "");
+    }
+}
+
+static verdict decide(const rp_run *r, rp_metric m, rp_table *const tests[2])
 {
     verdict v = {.best = -1, .worst_p = NAN};
-    double *vals[RP_MAX_PLATFORMS] = {0}, mean[RP_MAX_PLATFORMS];
-    int n[RP_MAX_PLATFORMS], measured = 0, lead = -1;
+    metric_values mv = {.lead = -1};
     for (int p = 0; p < r->nplat; p++) {
-        n[p] = rp_metric_values(r, m, p, NULL, &vals[p]);
-        mean[p] = rp_summarize(vals[p], n[p]).mean;
-        if (n[p] == 0)
+        mv.n[p] = rp_metric_values(r, m, p, NULL, &mv.vals[p]);
+        mv.mean[p] = rp_summarize(mv.vals[p], mv.n[p]).mean;
+        if (mv.n[p] == 0)
             continue;
-        measured++;
-        if (lead < 0 || better(m, mean[p], mean[lead]))
-            lead = p;
+        mv.measured++;
+        if (mv.lead < 0 || better(m, mv.mean[p], mv.mean[mv.lead]))
+            mv.lead = p;
     }
-    if (measured < 2) {
+    if (mv.measured < 2) {
         snprintf(v.text, sizeof v.text, "not compared");
         snprintf(v.why, sizeof v.why, "%s",
-                 measured ? "only one platform measured" : "not measured");
+                 mv.measured ? "only one platform measured" : "not measured");
     } else if (m == RP_M_IMAGE_BYTES) {
-        v.best = lead;
-        snprintf(v.text, sizeof v.text, "%s", r->plat[lead].name);
+        v.best = mv.lead;
+        snprintf(v.text, sizeof v.text, "%s", r->plat[mv.lead].name);
         snprintf(v.why, sizeof v.why, "measured once, exactly (no sampling error to test)");
     } else {
-        bool all_sig = true;
-        double min_p = 0;
-        for (int q = 0; q < r->nplat; q++) {
-            if (q == lead || n[q] == 0)
-                continue;
-            rp_mwu t = rp_mann_whitney(vals[lead], n[lead], vals[q], n[q]);
-            v.worst_p = isnan(v.worst_p) ? t.p : fmax(v.worst_p, t.p);
-            min_p = fmax(min_p, t.min_p);
-            all_sig = all_sig && t.p < ALPHA;
-            const rp_table *both[] = {pairs, tpairs};
-            for (int k = 0; k < 2; k++) {
-                rp_table *tb = (rp_table *)both[k];
-                int row = rp_table_add_row(tb);
-                rp_set_text(tb, row, 0, "%s", k ? rp_metric_get(m)->name : rp_metric_get(m)->title);
-                rp_set_text(tb, row, 1, "%s", r->plat[lead].name);
-                rp_set_text(tb, row, 2, "%s", r->plat[q].name);
-                rp_set_num(tb, row, 3, mean[lead], k ? -1 : 2);
-                rp_set_num(tb, row, 4, mean[q], k ? -1 : 2);
-                rp_set_num(tb, row, 5, t.u, k ? -1 : 1);
-                rp_set_num(tb, row, 6, t.p, k ? -1 : 4);
-                rp_set_text(tb, row, 7, "%s", t.exact ? "exact" : "normal approx.");
-            }
-        }
-        if (all_sig) {
-            v.best = lead;
-            snprintf(v.text, sizeof v.text, "%s", r->plat[lead].name);
-            snprintf(v.why, sizeof v.why, "Mann-Whitney p = %.4g (largest vs the others)",
-                     v.worst_p);
-        } else {
-            snprintf(v.text, sizeof v.text, "no significant difference");
-            snprintf(v.why, sizeof v.why, "p = %.4g >= %.2f%s", v.worst_p, ALPHA,
-                     min_p >= ALPHA ? "; too few iterations to ever reach it (run 4 or more)" : "");
-        }
+        judge(r, m, &mv, tests, &v);
     }
     for (int p = 0; p < r->nplat; p++)
-        free(vals[p]);
+        free(mv.vals[p]);
     return v;
 }
 
@@ -462,7 +483,7 @@ static void summary_tables(const rp_run *r, rp_report *rep)
     rp_table *pt = rp_table_new("tests", ptitle, 8, ptcols);
     for (size_t i = 0; i < sizeof summary_metrics / sizeof *summary_metrics; i++) {
         rp_metric m = summary_metrics[i];
-        verdict v = decide(r, m, pd, pt);
+        verdict v = decide(r, m, (rp_table *const[2]){pd, pt});
         int row = rp_table_add_row(d), trow = rp_table_add_row(t);
         rp_set_text(d, row, 0, "%s", rp_metric_get(m)->title);
         rp_set_text(d, row, 1, "%s", v.text);
