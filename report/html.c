@@ -287,7 +287,8 @@ static void histogram_chart(FILE *out, const rp_run *r, char labels[][RP_NAME])
     c->ncat = nbins;
     char sql[1024];
     snprintf(sql, sizeof sql,
-             "SELECT min(CAST(elapsed / ?3 AS INTEGER), %d), count(*) FROM samples x"
+             "SELECT min(CAST(coalesce(elapsed_us / 1000.0, elapsed) / ?3 AS INTEGER), %d),"
+             " count(*) FROM samples x"
              " WHERE run_id=?1 AND platform=?2 AND coalesce(phase,'measure')='measure' AND %s"
              " GROUP BY 1",
              nbins - 1, rp_iter_ok_sql());
@@ -312,47 +313,96 @@ static void histogram_chart(FILE *out, const rp_run *r, char labels[][RP_NAME])
 }
 
 /* Figure 27: mean response time at each request index of the per-user
- * dataset, one line per platform. Long runs are averaged into 500 buckets. */
-static int line_points(const rp_run *r, int p, double *xs, double *ys, int max)
+ * dataset, one line per platform over a faint mean ± SD band (the
+ * dissertation's "deviation values in the background"). Long runs are
+ * averaged into MAX_POINTS buckets. */
+enum { MAX_POINTS = 500 };
+
+typedef struct line_series {
+    double x[MAX_POINTS], mean[MAX_POINTS], sd[MAX_POINTS];
+    int n;
+} line_series;
+
+static void line_points(const rp_run *r, int p, line_series *ls)
 {
-    char sql[1024];
+    char sql[1200];
     snprintf(sql, sizeof sql,
-             "WITH s AS (SELECT seq, elapsed FROM samples x WHERE run_id=?1 AND platform=?2"
-             " AND coalesce(phase,'measure')='measure' AND seq IS NOT NULL AND %s),"
-             " m AS (SELECT max(seq) + 1 AS top FROM s)"
-             " SELECT CAST(seq * %d / max(m.top, %d) AS INTEGER) AS b, avg(seq), avg(elapsed)"
-             " FROM s, m GROUP BY b ORDER BY b",
-             rp_iter_ok_sql(), max, max);
+             "WITH s AS (SELECT seq, coalesce(elapsed_us / 1000.0, elapsed) AS e FROM samples x"
+             " WHERE run_id=?1 AND platform=?2 AND coalesce(phase,'measure')='measure'"
+             " AND seq IS NOT NULL AND %s), m AS (SELECT max(seq) + 1 AS top FROM s)"
+             " SELECT CAST(seq * %d / max(m.top, %d) AS INTEGER) AS b, avg(seq), avg(e),"
+             " avg(e * e), count(*) FROM s, m GROUP BY b ORDER BY b",
+             rp_iter_ok_sql(), MAX_POINTS, MAX_POINTS);
     sqlite3_stmt *st = NULL;
+    ls->n = 0;
     if (sqlite3_prepare_v2(r->store.db, sql, -1, &st, NULL) != SQLITE_OK)
-        return 0;
+        return;
     sqlite3_bind_text(st, 1, r->run_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, r->plat[p].name, -1, SQLITE_TRANSIENT);
-    int n = 0;
-    while (n < max && sqlite3_step(st) == SQLITE_ROW) {
-        xs[n] = sqlite3_column_double(st, 1);
-        ys[n++] = sqlite3_column_double(st, 2);
+    while (ls->n < MAX_POINTS && sqlite3_step(st) == SQLITE_ROW) {
+        double mean = sqlite3_column_double(st, 2), sq = sqlite3_column_double(st, 3);
+        double k = sqlite3_column_double(st, 4);
+        ls->x[ls->n] = sqlite3_column_double(st, 1);
+        ls->mean[ls->n] = mean;
+        /* sample SD from the sums; rounding can make the variance -0 */
+        ls->sd[ls->n++] = k > 1 ? sqrt(fmax(0, (sq - mean * mean) * k / (k - 1))) : 0;
     }
     sqlite3_finalize(st);
-    return n;
+}
+
+typedef struct plot_area {
+    double xscale, yscale, top;
+} plot_area;
+
+static double px_x(const plot_area *a, double x)
+{
+    return ML + x * a->xscale;
+}
+
+static double px_y(const plot_area *a, double y)
+{
+    return H - MB - fmin(fmax(y, 0), a->top) * a->yscale;
+}
+
+static void draw_series(FILE *out, const line_series *ls, const plot_area *a, int p)
+{
+    fprintf(out, "<polygon class=\"band\" fill=\"%s\" fill-opacity=\"0.15\" points=\"", color(p));
+    for (int i = 0; i < ls->n; i++)
+        fprintf(out, "%.1f,%.1f ", px_x(a, ls->x[i]), px_y(a, ls->mean[i] + ls->sd[i]));
+    for (int i = ls->n - 1; i >= 0; i--)
+        fprintf(out, "%.1f,%.1f ", px_x(a, ls->x[i]), px_y(a, ls->mean[i] - ls->sd[i]));
+    fprintf(out, "\"/>\n<polyline class=\"line\" fill=\"none\" stroke=\"%s\" points=\"", color(p));
+    for (int i = 0; i < ls->n; i++)
+        fprintf(out, "%.1f,%.1f ", px_x(a, ls->x[i]), px_y(a, ls->mean[i]));
+    fputs("\"/>\n", out);
+}
+
+static void x_axis(FILE *out, const plot_area *a, double xmax, const char *label)
+{
+    for (int i = 0; i <= 5; i++) {
+        char tick[32];
+        snprintf(tick, sizeof tick, "%g", xmax * i / 5);
+        svg_text(out, px_x(a, xmax * i / 5), H - MB + 16, "middle", "", tick);
+    }
+    svg_text(out, (ML + W - MR) / 2.0, H - MB + 36, "middle", "", label);
+    fprintf(out, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" class=\"axis\"/>\n", ML, W - MR,
+            H - MB, H - MB);
 }
 
 static void line_chart(FILE *out, const rp_run *r)
 {
-    enum { MAXP = 500 };
     chart *c = malloc(sizeof *c);
-    double *xs = malloc(sizeof *xs * MAXP * RP_MAX_PLATFORMS);
-    double *ys = malloc(sizeof *ys * MAXP * RP_MAX_PLATFORMS);
-    int n[RP_MAX_PLATFORMS] = {0};
-    if (!c || !xs || !ys)
+    line_series *ls = calloc(RP_MAX_PLATFORMS, sizeof *ls);
+    if (!c || !ls)
         goto done;
-    chart_init(c, r, "by_index", "Figure 27: mean response time by request index (ms)", "ms");
+    chart_init(c, r, "by_index", "Figure 27: mean response time by request index, band: ± SD (ms)",
+               "ms");
     double xmax = 1, ymax = 0;
     for (int p = 0; p < r->nplat; p++) {
-        n[p] = line_points(r, p, xs + p * MAXP, ys + p * MAXP, MAXP);
-        for (int i = 0; i < n[p]; i++) {
-            xmax = fmax(xmax, xs[p * MAXP + i]);
-            ymax = fmax(ymax, ys[p * MAXP + i]);
+        line_points(r, p, &ls[p]);
+        for (int i = 0; i < ls[p].n; i++) {
+            xmax = fmax(xmax, ls[p].x[i]);
+            ymax = fmax(ymax, ls[p].mean[i]);
         }
     }
     svg_open(out, c, ymax > 0 ? H : 40);
@@ -363,31 +413,18 @@ static void line_chart(FILE *out, const rp_run *r)
         goto done;
     }
     xmax = nice_ceil(xmax);
-    double yscale = y_axis(out, nice_ceil(ymax), "ms"), xscale = (W - ML - MR) / xmax;
-    for (int p = 0; p < r->nplat; p++) {
-        if (!n[p])
-            continue;
-        fprintf(out, "<polyline class=\"line\" fill=\"none\" stroke=\"%s\" points=\"", color(p));
-        for (int i = 0; i < n[p]; i++)
-            fprintf(out, "%.1f,%.1f ", ML + xs[p * MAXP + i] * xscale,
-                    H - MB - ys[p * MAXP + i] * yscale);
-        fputs("\"/>\n", out);
-    }
-    for (int i = 0; i <= 5; i++) {
-        char label[32];
-        snprintf(label, sizeof label, "%g", xmax * i / 5);
-        svg_text(out, ML + xmax * i / 5 * xscale, H - MB + 16, "middle", "", label);
-    }
-    svg_text(out, (ML + W - MR) / 2.0, H - MB + 36, "middle", "",
-             "request index in the per-user dataset");
-    fprintf(out, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" class=\"axis\"/>\n", ML, W - MR,
-            H - MB, H - MB);
+    plot_area a = {.top = nice_ceil(ymax)};
+    a.yscale = y_axis(out, a.top, "ms");
+    a.xscale = (W - ML - MR) / xmax;
+    for (int p = 0; p < r->nplat; p++)
+        if (ls[p].n)
+            draw_series(out, &ls[p], &a, p);
+    x_axis(out, &a, xmax, "request index in the per-user dataset");
     legend(out, c);
     svg_close(out, c);
 done:
     free(c);
-    free(xs);
-    free(ys);
+    free(ls);
 }
 
 static const rp_table *find_table(const rp_report *rep, const char *id)
