@@ -49,7 +49,8 @@ int main(void)
     long long rows = query_int(store.db, "SELECT count(*) FROM metric_samples WHERE run_id='run-1'"
                                          " AND platform='native' AND iteration=3 AND grp='svc-1'"
                                          " AND kind='service' AND source='procfs'");
-    CHECK(rows == (long long)n && n >= 8, "%lld rows stored, %zu sampled", rows, n);
+    /* how many readings a loaded box allows varies; every one must be stored */
+    CHECK(rows == (long long)n && n >= 2, "%lld rows stored, %zu sampled", rows, n);
     /* PSS once a second at 100 ms sampling: most rows have no PSS */
     long long with_pss = query_int(store.db, "SELECT count(pss_kb) FROM metric_samples");
     CHECK(with_pss >= 1 && with_pss < rows, "%lld rows with PSS of %lld", with_pss, rows);
@@ -59,10 +60,12 @@ int main(void)
     CHECK(query_int(store.db, "SELECT samples FROM metric_summaries WHERE grp='svc-1'"
                               " AND iteration=3") == (long long)n,
           "summary sample count");
-    CHECK(query_int(store.db, "SELECT count(*) FROM metric_summaries WHERE"
-                              " cgroup_mem_mean_kb IS NULL AND rss_peak_kb > 0"
-                              " AND cpu_seconds > 0 AND cpu_mean > 5") == 1,
-          "summary row with NULL cgroup figures");
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM metric_summaries WHERE cgroup_mem_mean_kb IS NULL"
+             " AND rss_peak_kb = %lld AND abs(cpu_seconds - %.9f) < 1e-9 AND source = 'procfs'",
+             (long long)sum.rss_peak_kb, sum.cpu_seconds);
+    CHECK(query_int(store.db, sql) == 1, "the stored summary matches the in-memory one");
     printf("%zu samples stored; summary cpu %.1f%% (%.2f s), rss mean %.0f kB\n", n, sum.cpu_mean,
            sum.cpu_seconds, sum.rss_mean_kb);
     jb_store_close(&store);
