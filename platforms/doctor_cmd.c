@@ -25,7 +25,7 @@
 typedef struct doctor {
     char bin_dir[4096], init[4096];
     const char *socket, *uri, *image_dir, *brokers, *tag;
-    bool probe_kvm;
+    bool probe_kvm, clean;
     int missing, warnings;
 } doctor;
 
@@ -64,6 +64,8 @@ static void usage(FILE *out)
                  "  --image-dir DIR   microVM images (default /var/lib/jungbench/images)\n"
                  "  --probe-kvm       boot the kernel under KVM once to see whether KVM\n"
                  "                    really works (cached; up to 20 s)\n"
+                 "  --clean           remove the containers and domains of killed runs\n"
+                 "                    (every jungbench run: only when none is in progress)\n"
                  "  -h, --help        this help\n");
 }
 
@@ -306,6 +308,21 @@ static void check_libvirt(doctor *d)
         check_kvm(d, release);
 }
 
+static void check_leftovers(doctor *d)
+{
+    jb_leftovers left;
+    jb_find_leftovers(d->socket, d->uri, NULL, d->clean, &left);
+    if (left.containers + left.domains == 0)
+        report(d, OK, "all", "leftovers", NULL, "no jungbench container or domain is left");
+    else if (d->clean)
+        report(d, OK, "all", "leftovers", NULL, "removed %zu container(s), %zu domain(s): %s",
+               left.containers, left.domains, left.names);
+    else
+        report(d, WARN, "all", "leftovers", "jungbench doctor --clean (when no run is in progress)",
+               "%zu container(s), %zu domain(s) of jungbench runs exist: %s", left.containers,
+               left.domains, left.names);
+}
+
 int platforms_doctor_main(int argc, char **argv)
 {
     static const struct option longopts[] = {{"brokers", required_argument, NULL, 'B'},
@@ -365,6 +382,7 @@ int platforms_doctor_main(int argc, char **argv)
     check_process(&d);
     check_docker(&d);
     check_libvirt(&d);
+    check_leftovers(&d);
     printf("\n%d missing, %d warning(s)\n", d.missing, d.warnings);
     return d.missing ? JB_EXIT_FAIL : JB_EXIT_OK;
 }

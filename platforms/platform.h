@@ -157,6 +157,20 @@ bool jb_instance_stop(jb_instance *instance, char *err, size_t errlen);
  * metrics.h's JB_DAEMONS_* (docker 1, libvirt 2); 0 for processes. */
 unsigned jb_platform_runtime_daemons(const jb_platform *platform);
 
+/* ---- leftovers of killed runs ---------------------------------------- */
+
+/* Containers (label jungbench.run) and libvirt domains (name jungbench-*)
+ * that a harness killed with SIGKILL left behind; run_prefix limits the
+ * search to runs whose id starts with it (NULL: every run, so only when no
+ * run is in progress). remove force-removes them. An engine that is not
+ * running counts 0; docker_socket or libvirt_uri NULL skips that engine. */
+typedef struct jb_leftovers {
+    size_t containers, domains;
+    char names[1024]; /* the first ones, space-separated */
+} jb_leftovers;
+void jb_find_leftovers(const char *docker_socket, const char *libvirt_uri, const char *run_prefix,
+                       bool remove, jb_leftovers *out);
+
 /* ---- readiness line parsing (exposed for tests) ---------------------- */
 
 /* True when line (no newline) is "jung <service> ready ..." for service

@@ -129,6 +129,35 @@ static void test_dynamic_image(jb_docker *d, const char *run, const char *dyn)
     jb_platform_close(p);
 }
 
+/* A container as a harness killed with SIGKILL leaves it: found by its
+ * run's label, removed, gone. */
+static void test_leftovers(jb_docker *d, const char *run)
+{
+    char err[1024], leftover_run[96], path[256];
+    snprintf(leftover_run, sizeof leftover_run, "%s-killed", run);
+    const char *cmd[] = {"--instance", "fake-1", NULL};
+    jb_container_spec cs = {.image = IMAGE,
+                            .cmd = cmd,
+                            .run_id = leftover_run,
+                            .service = "fake",
+                            .instance = "fake-1",
+                            .stop_timeout_s = 1};
+    json_t *body = jb_docker_create_body(&cs);
+    snprintf(path, sizeof path, "/containers/create?name=jungbench-%s-fake-1", leftover_run);
+    json_t *made = jb_docker_json(d, "POST", path, body, NULL, err, sizeof err);
+    json_decref(body);
+    CHECK(made, "create: %s", err);
+    json_decref(made);
+    jb_leftovers left;
+    jb_find_leftovers("/var/run/docker.sock", NULL, leftover_run, false, &left);
+    CHECK(left.containers == 1 && strstr(left.names, "-killed-fake-1"), "found: %zu %s",
+          left.containers, left.names);
+    jb_find_leftovers("/var/run/docker.sock", NULL, leftover_run, true, &left);
+    CHECK(left.containers == 1, "removed: %zu", left.containers);
+    jb_find_leftovers("/var/run/docker.sock", NULL, leftover_run, false, &left);
+    CHECK(left.containers == 0, "none left: %zu", left.containers);
+}
+
 static jb_instance *start(jb_platform *p, int index, const char **args, int port, char *err,
                           size_t errlen)
 {
@@ -241,6 +270,7 @@ int main(int argc, char **argv)
     test_host(run);
     test_bridge(run);
     test_dynamic_image(&d, run, argv[2]);
+    test_leftovers(&d, run);
     CHECK(containers_of_run(&d, run) == 0, "no container of run %s left", run);
     json_decref(
         jb_docker_json(&d, "DELETE", "/images/" IMAGE "?force=1", NULL, NULL, err, sizeof err));
