@@ -28,7 +28,7 @@ static int failures;
     } while (0)
 
 /* Starts JB_METRICS_CHILD with args and waits for its "ready" line. */
-UNUSED static pid_t spawn_child(const char *a1, const char *a2, const char *a3)
+UNUSED static pid_t spawn_child4(const char *a1, const char *a2, const char *a3, const char *a4)
 {
     int fds[2];
     if (pipe(fds) != 0)
@@ -38,7 +38,7 @@ UNUSED static pid_t spawn_child(const char *a1, const char *a2, const char *a3)
         dup2(fds[1], STDOUT_FILENO);
         close(fds[0]);
         close(fds[1]);
-        execl(JB_METRICS_CHILD, JB_METRICS_CHILD, a1, a2, a3, (char *)NULL);
+        execl(JB_METRICS_CHILD, JB_METRICS_CHILD, a1, a2, a3, a4, (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -50,6 +50,11 @@ UNUSED static pid_t spawn_child(const char *a1, const char *a2, const char *a3)
         return -1;
     }
     return pid;
+}
+
+UNUSED static pid_t spawn_child(const char *a1, const char *a2, const char *a3)
+{
+    return spawn_child4(a1, a2, a3, NULL);
 }
 
 UNUSED static void end_child(pid_t pid)

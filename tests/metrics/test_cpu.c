@@ -1,4 +1,6 @@
-/* test_cpu.c - a child using half a core for 3 s measures 50% +/- 5.
+/* test_cpu.c - a child using half a core for 3 s measures 50% +/- 5; with
+ * argument "threads", the half core is spread over 4 threads (as a VM's
+ * QEMU process), and with "libproc2", stat is read through libproc2.
  *
  * Ground truth is the child's own CPU clock (clock_getcpuclockid, ns
  * resolution) read around the sampler's run. On a machine so loaded that
@@ -20,7 +22,8 @@ static double child_cpu_s(pid_t pid)
 
 int main(int argc, char **argv)
 {
-    pid_t child = spawn_child("burn", "0.5", "6");
+    bool threads = argc > 1 && strcmp(argv[1], "threads") == 0;
+    pid_t child = spawn_child4("burn", "0.5", "6", threads ? "4" : "1");
     if (child < 0)
         return 1;
     sleep_ms(300); /* past its start-up */
