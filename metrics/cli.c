@@ -404,6 +404,9 @@ static void wait_until_done(jb_sampler *s, const options *o)
         if (jb_stop_requested() || (o->duration_s > 0 && elapsed >= o->duration_s) ||
             all_ended(s, o))
             return;
+        double left = o->duration_s > 0 ? o->duration_s - elapsed : 1.0;
+        if (left < 0.25) /* end on time, not up to a nap late */
+            nap.tv_nsec = (long)(left * 1e9);
         nanosleep(&nap, NULL);
     }
 }
