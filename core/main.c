@@ -28,6 +28,7 @@ static const jb_command commands[] = {
     {"runner", "serve a controller: boot Jung on RUN, sample it, tear down on STOP", runner_main},
     {"metrics", "sample CPU and memory of processes, containers, VMs and runtime daemons", metrics_main},
     {"broker", "embedded Kafka broker (librdkafka mock cluster) on 127.0.0.1", broker_main},
+    {"topics", "create Jung's Kafka topics on a real Kafka cluster (idempotent)", topics_main},
     {"report", "tables, charts, CSV/JSON/HTML and JMeter JTL of a run", report_main},
     {"compare", "regression gate: compare two runs, exit 1 on a significant regression", compare_main},
     {"loadgen", "drive Jung's REST API with the dissertation's request mix", loadgen_main},
