@@ -1,0 +1,48 @@
+#!/bin/bash
+# Controller and runner as separate processes over `jungbench broker`; a
+# silent runner is named and its platform skipped; Ctrl-C of `jungbench run`
+# leaves no process and prints how to resume.
+. "$(dirname "$0")/lib.sh"
+"$JB" broker --port 0 > "$TMP/broker.out" 2>&1 &
+broker=$!
+for _ in $(seq 1 50); do grep -q bootstrap= "$TMP/broker.out" && break; sleep 0.1; done
+bs=$(sed -n 's/^bootstrap=//p' "$TMP/broker.out")
+[ -n "$bs" ] || { fail "broker did not start"; finish; }
+"$JB" runner --broker "$bs" --id r1 > "$TMP/runner.out" 2>&1 &
+runner=$!
+sed -e 's/^iterations: 2/iterations: 1/' -e 's/^runner:/runner:\n  id: r1/' \
+    "$SRC/tests/run/tiny.yaml" > "$TMP/remote.yaml"
+"$JB" controller "$TMP/remote.yaml" --broker "$bs" --out "$TMP/a" -q > "$TMP/ctl.out" 2>&1
+check "controller exit status" "$?" 0
+db=$(ls "$TMP"/a/*/results.db 2>/dev/null | head -1)
+check "iterations done" "$(q "$db" "select count(*) from iterations where status='done'")" 1
+check "measured requests" "$(q "$db" "select count(*) from samples where phase='measure'")" 20
+check "metric summaries" "$(q "$db" "select count(*) from metric_summaries")" 8
+grep -q "RESULTS" "$TMP/runner.out" || fail "runner log has no RESULTS line"
+
+# A runner nobody started: named, the platform's other iterations skipped.
+sed -e 's/^runner:/runner:\n  id: ghost/' -e 's/silence_timeout_ms: 20000/silence_timeout_ms: 1500/' \
+    "$SRC/tests/run/tiny.yaml" > "$TMP/ghost.yaml"
+"$JB" controller "$TMP/ghost.yaml" --broker "$bs" --out "$TMP/b" -q > "$TMP/ghost.out" 2>&1
+check "silent runner exit status" "$?" 1
+db=$(ls "$TMP"/b/*/results.db | head -1)
+err=$(q "$db" "select error from iterations where iteration=1")
+case "$err" in *"runner 'ghost' is silent"*"jungbench runner --id ghost"*) ;;
+    *) fail "silent runner error: '$err'" ;; esac
+check "second iteration skipped" "$(q "$db" "select status from iterations where iteration=2")" skipped
+kill -TERM "$runner"; wait "$runner"
+check "runner exit status after SIGTERM" "$?" 0
+kill -INT "$broker"; wait "$broker"
+
+# Ctrl-C of `jungbench run` while Jung is up.
+"$JB" run "$SRC/tests/run/tiny.yaml" --out "$TMP/c" > "$TMP/int.out" 2>&1 &
+pid=$!
+for _ in $(seq 1 50); do db=$(ls "$TMP"/c/*/results.db 2>/dev/null | head -1); [ -n "$db" ] && break; sleep 0.2; done
+wait_db "$db" 60 "select count(*) from boot_times" || fail "Jung never came up"
+kill -INT "$pid"
+wait "$pid"
+check "interrupted exit status" "$?" 1
+grep -q -- "--resume tiny-" "$TMP/int.out" || fail "no resume hint: $(cat "$TMP/int.out")"
+check "run status" "$(q "$db" "select status from runs")" interrupted
+check "processes left after Ctrl-C" "$(count_tagged)" 0
+finish
