@@ -376,7 +376,7 @@ static void refresh_name_groups(jb_sampler *s, double now_ms)
                     break;
                 }
         m = sort_unique(match, m);
-        if (set_members(g, match, m))
+        if (set_members(g, match, m) && m)
             memset(g->began, 0, m * sizeof *g->began);
     }
     free(match);
@@ -394,7 +394,7 @@ static void refresh_cgroup_group(group *g)
         return;
     }
     size_t m = sort_unique(pids, (size_t)n);
-    if (set_members(g, pids, m))
+    if (set_members(g, pids, m) && m)
         memset(g->began, 0, m * sizeof *g->began);
 }
 
@@ -661,7 +661,7 @@ size_t jb_sampler_samples(jb_sampler *s, const char *grp, jb_metric_sample *out,
     pthread_mutex_lock(&s->mu);
     const group *g = find_group(s, grp);
     size_t n = g ? g->nsamples : 0;
-    if (g && out && max)
+    if (g && out && max && n)
         memcpy(out, g->samples, (n < max ? n : max) * sizeof *out);
     pthread_mutex_unlock(&s->mu);
     return n;
