@@ -10,6 +10,7 @@
 #include "core/store.h"
 
 #include <getopt.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,8 @@ typedef struct provision {
 
 typedef struct round_result {
     double all_ready_ms, ready_median_ms, ready_max_ms, stop_ms;
+    double rss_median_kb;  /* resident set of each instance's processes, once all are ready */
+    double harness_cpu_ms; /* CPU the harness itself used for the round: the driver's overhead */
     char accel[16];
 } round_result;
 
@@ -221,6 +224,42 @@ static void store_instances(provision *pv, const jb_config_platform *pl, long n,
     sqlite3_finalize(st);
 }
 
+/* VmRSS of a process in kB; 0 when it is gone. A container's process or a
+ * guest's QEMU process counts as the instance. */
+static double rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %lf", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static double instances_rss_median(jb_instance *const *insts, long n)
+{
+    double rss[MAX_INSTANCES];
+    for (long i = 0; i < n; i++) {
+        const jb_instance_info *info = jb_instance_get_info(insts[i]);
+        rss[i] = 0;
+        for (size_t k = 0; k < info->npids; k++)
+            rss[i] += rss_kb(info->pids[k]);
+    }
+    return median(rss, (size_t)n);
+}
+
+static double cpu_ms_self(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
 static bool start_all(provision *pv, jb_platform *p, long n, jb_instance **insts,
                       const char *const *env, char *err, size_t errlen)
 {
@@ -237,8 +276,31 @@ static bool start_all(provision *pv, jb_platform *p, long n, jb_instance **insts
 }
 
 /* One round: N instances at once, until all are ready, then teardown. */
+static bool boot_round(provision *pv, const jb_config_platform *pl, long n, long rep,
+                       round_result *r);
+
+/* An embedded broker lives for one round: a consumer group a killed
+ * instance did not leave would otherwise delay the next round's joins by
+ * the session timeout. */
 static bool run_round(provision *pv, const jb_config_platform *pl, long n, long rep,
                       round_result *r)
+{
+    if (!pv->cfg->broker.embedded)
+        return boot_round(pv, pl, n, rep, r);
+    char err[1024];
+    jb_broker_options bo = {0};
+    jb_broker *broker = jb_broker_start(&bo, err, sizeof err);
+    if (!broker)
+        return jb_fail(CMD, "embedded broker: %s", err), false;
+    pv->brokers = jb_broker_bootstrap(broker);
+    bool ok = boot_round(pv, pl, n, rep, r);
+    jb_broker_stop(broker);
+    pv->brokers = NULL;
+    return ok;
+}
+
+static bool boot_round(provision *pv, const jb_config_platform *pl, long n, long rep,
+                       round_result *r)
 {
     jb_platform_config pc;
     char run_id[256], err[2048], props[1100], env_store[1200];
@@ -257,6 +319,7 @@ static bool run_round(provision *pv, const jb_config_platform *pl, long n, long 
     double timeout = pv->timeout_ms > 0              ? pv->timeout_ms
                      : pl->ready_timeout_ms > 120000 ? (double)pl->ready_timeout_ms
                                                      : 120000;
+    double cpu0 = cpu_ms_self();
     double t0 = jb_now_ms();
     bool ok = jb_platform_prepare(p, &pv->service, 1, err, sizeof err) &&
               start_all(pv, p, n, insts, env, err, sizeof err) &&
@@ -268,6 +331,7 @@ static bool run_round(provision *pv, const jb_config_platform *pl, long n, long 
             ready[i] = jb_instance_get_info(insts[i])->ready_ms;
         r->ready_median_ms = median(ready, (size_t)n);
         r->ready_max_ms = ready[n - 1];
+        r->rss_median_kb = instances_rss_median(insts, n);
         store_instances(pv, pl, n, rep, insts);
     } else {
         jb_fail(CMD, "%s with %ld instances: %s", pl->name, n, err);
@@ -277,6 +341,7 @@ static bool run_round(provision *pv, const jb_config_platform *pl, long n, long 
         if (insts[i] && !jb_instance_stop(insts[i], err, sizeof err))
             fprintf(stderr, "jungbench provision: %s\n", err);
     r->stop_ms = jb_now_ms() - t1;
+    r->harness_cpu_ms = cpu_ms_self() - cpu0;
     if (ok)
         store_round(pv, pl, n, rep, r);
     jb_platform_close(p);
@@ -287,7 +352,7 @@ static bool run_platform(provision *pv, const jb_config_platform *pl)
 {
     for (size_t c = 0; c < pv->ncounts && !jb_stop_requested(); c++) {
         long n = pv->counts[c];
-        double all[100], med[100], stop[100];
+        double all[100], med[100], stop[100], rss[100], cpu[100];
         char accel[16] = "";
         for (long rep = 1; rep <= pv->repeat; rep++) {
             round_result r = {0};
@@ -296,12 +361,15 @@ static bool run_platform(provision *pv, const jb_config_platform *pl)
             all[rep - 1] = r.all_ready_ms;
             med[rep - 1] = r.ready_median_ms;
             stop[rep - 1] = r.stop_ms;
+            rss[rep - 1] = r.rss_median_kb;
+            cpu[rep - 1] = r.harness_cpu_ms;
             jb_strlcpy(accel, r.accel, sizeof accel);
         }
-        printf("%-10s %-9s %4ld x %-16s all ready %9.0f ms  instance ready median %8.0f ms  "
-               "stop %7.0f ms%s\n",
-               pl->name, accel, n, pv->service, median(all, (size_t)pv->repeat),
-               median(med, (size_t)pv->repeat), median(stop, (size_t)pv->repeat),
+        size_t reps = (size_t)pv->repeat;
+        printf("%-10s %-9s %4ld x %-14s all ready %8.0f ms  ready/instance %8.0f ms  "
+               "rss/instance %7.1f MB  stop %6.0f ms  harness cpu %6.0f ms%s\n",
+               pl->name, accel, n, pv->service, median(all, reps), median(med, reps),
+               median(rss, reps) / 1024.0, median(stop, reps), median(cpu, reps),
                strcmp(accel, "emulated") == 0 ? "  (EMULATED guests, no KVM)" : "");
         fflush(stdout);
     }
@@ -310,23 +378,13 @@ static bool run_platform(provision *pv, const jb_config_platform *pl)
 
 static int run(provision *pv)
 {
-    jb_broker *broker = NULL;
     char err[1024];
-    if (pv->cfg->broker.embedded) {
-        jb_broker_options bo = {0};
-        broker = jb_broker_start(&bo, err, sizeof err);
-        if (!broker)
-            return jb_fail(CMD, "embedded broker: %s", err);
-        pv->brokers = jb_broker_bootstrap(broker);
-    } else {
+    if (!pv->cfg->broker.embedded)
         pv->brokers = pv->cfg->broker.bootstrap;
-    }
     if (pv->db_path) {
         pv->have_store = jb_store_open(&pv->store, pv->db_path, err, sizeof err);
-        if (!pv->have_store) {
-            jb_broker_stop(broker);
+        if (!pv->have_store)
             return jb_fail(CMD, "%s", err);
-        }
     }
     int rc = JB_EXIT_OK;
     size_t matched = 0;
@@ -340,7 +398,6 @@ static int run(provision *pv)
     }
     if (pv->have_store)
         jb_store_close(&pv->store);
-    jb_broker_stop(broker);
     if (matched == 0)
         return jb_usage_error(CMD, "--platform: the config has no platform named '%s'",
                               pv->platform_name);
