@@ -484,6 +484,12 @@ static it_result run_iteration(ctl *c, const jb_config_platform *pl, long it, jb
         snprintf(c->error, sizeof c->error, "%s", saved); /* the first cause, not the echo */
     if (r == IT_DONE && c->runner_failed)
         r = IT_FAILED; /* teardown or metrics failed: the iteration is not complete */
+    if (r != IT_DONE && jb_stop_requested()) {
+        /* A failure during Ctrl-C is the interruption's doing (the platform
+         * is torn down under the load), not a finding. */
+        r = IT_INTERRUPTED;
+        snprintf(c->error, sizeof c->error, "interrupted by signal %d", jb_stop_signal());
+    }
     if (r == IT_DONE && c->results) {
         import_from_messages(c, pl->name, it);
         const char *warning = json_string_value(json_object_get(c->results, "warning"));
@@ -522,7 +528,7 @@ static void print_result(ctl *c, const jb_config_platform *pl, long it, it_resul
 /* Runs one platform's iterations; false when the whole run must end. */
 static bool run_platform(ctl *c, const jb_config_platform *pl, bool *any_failed)
 {
-    for (long it = 1; it <= c->cfg->iterations; it++) {
+    for (long it = 1; it <= c->cfg->iterations && !jb_stop_requested(); it++) {
         char status[32];
         iteration_status(c, pl->name, it, status, sizeof status);
         if (strcmp(status, "done") == 0 || strcmp(status, "failed") == 0) {

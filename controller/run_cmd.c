@@ -219,6 +219,7 @@ static bool start_local_runner(local_runner *lr, const jb_config *cfg, const cha
                                    .heartbeat_ms = 1000,
                                    .quiet = !a->verbose,
                                    .should_stop = local_should_stop,
+                                   .ignore_stop_signal = true,
                                    .stop_ctx = lr,
                                    .on_listening = local_listening,
                                    .listening_ctx = lr};

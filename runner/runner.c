@@ -246,7 +246,8 @@ static void on_message(runner *r, jb_msg *msg)
 
 static bool should_stop(const runner *r)
 {
-    return jb_stop_requested() || (r->opts->should_stop && r->opts->should_stop(r->opts->stop_ctx));
+    return (!r->opts->ignore_stop_signal && jb_stop_requested()) ||
+           (r->opts->should_stop && r->opts->should_stop(r->opts->stop_ctx));
 }
 
 int jb_runner_serve(const jb_runner_options *opts)

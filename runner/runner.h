@@ -30,6 +30,10 @@ typedef struct jb_runner_options {
     bool quiet;              /* no log lines on stderr */
     /* Besides SIGINT/SIGTERM: polled every 100 ms (jungbench run's own runner thread). */
     bool (*should_stop)(void *ctx);
+    /* Keep serving after SIGINT/SIGTERM until should_stop: an in-process
+     * runner must still answer its controller's STOP with RESULTS (the job
+     * itself tears down at once either way). */
+    bool ignore_stop_signal;
     void *stop_ctx;
     /* Called once the runner reads its topic. */
     void (*on_listening)(void *ctx);
