@@ -213,7 +213,7 @@ static void check_kvm(doctor *d, const char *release)
     }
     close(fd);
     char cache[4300], line[512] = "";
-    snprintf(cache, sizeof cache, "%s/kvm-verdict-%s", d->image_dir, release);
+    snprintf(cache, sizeof cache, "%s/kvm-verdict-%s", JB_KVM_VERDICT_DIR, release);
     if (d->probe_kvm) {
         unlink(cache);
         jb_platform_config cfg;

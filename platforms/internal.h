@@ -76,6 +76,9 @@ bool jb_mkdirs(const char *path, char *err, size_t errlen);
 /* Sleeps ms milliseconds (nanosleep, restarted on EINTR unless a stop was
  * requested). */
 void jb_sleep_ms(double ms);
+/* Where the libvirt driver caches whether KVM really boots guests here. */
+#define JB_KVM_VERDICT_DIR "/var/cache/jungbench"
+
 /* The folder of the running executable (the build tree for jungbench). */
 bool jb_exe_dir(char *out, size_t outlen);
 /* A comma-separated service list ("all" or NULL: the eight Jung services)

@@ -120,7 +120,9 @@ static bool kvm_boots(libvirt_platform *lp, const char *work_dir, char *why, siz
 }
 
 /* auto: KVM only when /dev/kvm opens and a guest really boots under it;
- * the verdict is cached per kernel in <image_dir>/kvm-verdict-<release>. */
+ * the verdict is a property of the machine and the kernel, so it is cached
+ * in JB_KVM_VERDICT_DIR/kvm-verdict-<release> (`jungbench doctor
+ * --probe-kvm` probes again). */
 static bool choose_accel(jb_platform *p, libvirt_platform *lp, char *err, size_t errlen)
 {
     const char *accel = p->cfg.accel;
@@ -146,7 +148,7 @@ static bool choose_accel(jb_platform *p, libvirt_platform *lp, char *err, size_t
     if (!have_kvm || lp->osv)
         return true; /* OSv images are probed by their first boot, not here */
     char cache[4300], line[256] = "";
-    snprintf(cache, sizeof cache, "%s/kvm-verdict-%s", p->cfg.image_dir, lp->release);
+    snprintf(cache, sizeof cache, "%s/kvm-verdict-%s", JB_KVM_VERDICT_DIR, lp->release);
     FILE *f = fopen(cache, "r");
     if (f) {
         if (!fgets(line, sizeof line, f))
@@ -162,7 +164,7 @@ static bool choose_accel(jb_platform *p, libvirt_platform *lp, char *err, size_t
     if (!lp->kvm)
         fprintf(stderr, "jungbench: libvirt: (%s); timings will be labelled 'emulated'\n", why);
     char dir_err[256];
-    if (jb_mkdirs(p->cfg.image_dir, dir_err, sizeof dir_err) && (f = fopen(cache, "w"))) {
+    if (jb_mkdirs(JB_KVM_VERDICT_DIR, dir_err, sizeof dir_err) && (f = fopen(cache, "w"))) {
         fprintf(f, "%s %s\n", lp->kvm ? "kvm" : "emulated", why);
         fclose(f);
     }
