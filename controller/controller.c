@@ -432,16 +432,17 @@ static it_result drive_load(ctl *c, const char *platform, long iteration, jb_loa
     load_ctx l;
     if (!loadgen_settings(c, endpoint, platform, iteration, &lc, &l))
         return IT_PLATFORM_FAILED;
-    jb_load_result r = jb_loadgen_run(&lc, sum, c->error, sizeof c->error);
+    char err[1024] = "";
+    jb_load_result r = jb_loadgen_run(&lc, sum, err, sizeof err);
+    if (!c->load_stopped_for_error && err[0]) /* else c->error holds the runner's ERROR */
+        snprintf(c->error, sizeof c->error, "%s", err);
     if (!c->o->quiet && isatty(STDOUT_FILENO))
         printf("\r%*s\r", 78, "");
     if (r == JB_LOAD_OK)
         return IT_DONE;
     if (r == JB_LOAD_STOPPED && !c->load_stopped_for_error)
         return IT_INTERRUPTED;
-    if (c->load_stopped_for_error)
-        return IT_FAILED; /* c->error holds the runner's ERROR */
-    return IT_FAILED;
+    return IT_FAILED; /* c->error: the load generator's reason or the runner's ERROR */
 }
 
 /* ---- one iteration ---------------------------------------------------------- */

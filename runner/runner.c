@@ -35,6 +35,7 @@ typedef struct runner {
     jb_kbus *bus;
     runner_job *job;
     bool ready_sent;
+    bool early_error_sent;
     double last_sent_ms;
     jb_msg last_final; /* the RESULTS/ERROR of the last finished job, for duplicates */
 } runner;
@@ -148,11 +149,31 @@ static void send_heartbeat(runner *r, job_state state)
     jb_msg_clear(&hb);
 }
 
+/* A service that died under load is reported at once, before the teardown:
+ * the controller stops the load rather than measuring a dying platform. */
+static void report_early_error(runner *r)
+{
+    runner_job *job = r->job;
+    char service[64] = "", text[2048] = "";
+    pthread_mutex_lock(&job->mu);
+    if (strcmp(job->err_phase, "run") == 0) {
+        snprintf(service, sizeof service, "%s", job->err_service);
+        snprintf(text, sizeof text, "%s", job->err_text);
+    }
+    pthread_mutex_unlock(&job->mu);
+    if (!text[0])
+        return;
+    r->early_error_sent = true;
+    send_error(r, &job->run, "run", service, text);
+}
+
 /* Reports what the job did since the last look. */
 static void watch_job(runner *r)
 {
     if (!r->job)
         return;
+    if (!r->early_error_sent)
+        report_early_error(r);
     job_state state = runner_job_state(r->job);
     if (state == JOB_DONE || state == JOB_FAILED) {
         finish_job(r);
@@ -209,7 +230,7 @@ static void on_run(runner *r, jb_msg *msg)
     about.body = NULL;
     char err[1024] = "";
     r->job = runner_job_start(msg, &jo, err, sizeof err);
-    r->ready_sent = false;
+    r->ready_sent = r->early_error_sent = false;
     if (!r->job)
         send_error(r, &about, "boot", "", err);
     else

@@ -20,7 +20,7 @@ kill_tagged() {
     for env in /proc/[0-9]*/environ; do
         pid=${env#/proc/}; pid=${pid%/environ}
         [ "$pid" = "$$" ] && continue
-        if tr '\0' '\n' < "$env" 2>/dev/null | grep -qx "JB_TEST_TAG=$JB_TEST_TAG"; then
+        if { tr '\0' '\n' < "$env"; } 2>/dev/null | grep -qx "JB_TEST_TAG=$JB_TEST_TAG"; then
             kill -9 "$pid" 2>/dev/null
         fi
     done
@@ -30,7 +30,7 @@ count_tagged() {
     for env in /proc/[0-9]*/environ; do
         pid=${env#/proc/}; pid=${pid%/environ}
         [ "$pid" = "$$" ] && continue
-        tr '\0' '\n' < "$env" 2>/dev/null | grep -qx "JB_TEST_TAG=$JB_TEST_TAG" && n=$((n + 1))
+        { tr '\0' '\n' < "$env"; } 2>/dev/null | grep -qx "JB_TEST_TAG=$JB_TEST_TAG" && n=$((n + 1))
     done
     echo $n
 }
