@@ -54,12 +54,28 @@ const char *const jung_kafka_producer_defaults[] = {
     "message.timeout.ms=10000",
     NULL,
 };
+/* fetch.wait.max.ms depends on the broker (docs/kafka-tuning.md): Apache
+ * Kafka answers a waiting fetch as soon as data arrives, so a long wait
+ * costs no latency and keeps idle consumers quiet; librdkafka's mock
+ * cluster answers only when the wait expires, so every hop costs the whole
+ * wait there. jung_bus_open asks the cluster id and picks one. */
+#define FETCH_WAIT_KAFKA "fetch.wait.max.ms=100"
+#define FETCH_WAIT_MOCK "fetch.wait.max.ms=" JUNG_MOCK_FETCH_WAIT_MS
+#ifndef JUNG_MOCK_FETCH_WAIT_MS
+#define JUNG_MOCK_FETCH_WAIT_MS "2"
+#endif
 const char *const jung_kafka_consumer_defaults[] = {
-    "fetch.wait.max.ms=10",
+    FETCH_WAIT_KAFKA,
     "fetch.error.backoff.ms=10",
     "fetch.min.bytes=1",
     "queued.max.messages.kbytes=1024", /* bounded prefetch keeps RSS small */
     "enable.partition.eof=false",
+    /* Kafka's minimum session timeout: a replica that died is noticed in
+     * seconds, and a group whose last member left (a restarted service) is
+     * rebalanced after session.timeout.ms - 1 s on librdkafka's mock
+     * broker instead of 44 s with the 45 s default. */
+    "session.timeout.ms=6000",
+    "heartbeat.interval.ms=2000",
     NULL,
 };
 
@@ -119,6 +135,8 @@ struct jung_bus {
     void (*on_ready)(void *arg);
     void *on_ready_arg;
     bool ready_announced;
+
+    bool mock_broker; /* librdkafka's mock cluster: see FETCH_WAIT_MOCK */
 };
 
 /* ---- logging ------------------------------------------------------------ */
@@ -285,6 +303,8 @@ static rd_kafka_t *make_client(jung_bus *bus, rd_kafka_type_t type, const char *
                             type == RD_KAFKA_PRODUCER ? jung_kafka_producer_defaults
                                                       : jung_kafka_consumer_defaults,
                             err);
+    if (ok && type == RD_KAFKA_CONSUMER && bus->mock_broker)
+        ok = conf_set_pair(conf, FETCH_WAIT_MOCK, err);
     if (ok && group)
         ok = conf_set(conf, "group.id", group, err);
     /* The reply consumer has a private group only because assign() needs
@@ -378,6 +398,18 @@ static bool copy_name(char *out, size_t cap, const char *in, const char *what, j
 
 static void *reply_loop(void *arg);
 
+/* librdkafka's mock cluster names itself "mockCluster<hex>". An unreachable
+ * broker reads as a real one: the long-poll defaults are the safe side. */
+static bool is_mock_cluster(rd_kafka_t *rk)
+{
+    char *id = rd_kafka_clusterid(rk, 5000);
+    bool mock = id && strncmp(id, "mockCluster", 11) == 0;
+    if (!id)
+        jung_log("kafka: cluster id unknown after 5 s (is the broker up?)");
+    rd_kafka_mem_free(rk, id);
+    return mock;
+}
+
 jung_bus *jung_bus_open(const jung_bus_config *cfg, jung_error *err)
 {
     jung_bus *bus = calloc(1, sizeof *bus);
@@ -406,6 +438,8 @@ jung_bus *jung_bus_open(const jung_bus_config *cfg, jung_error *err)
     jung_uuid(uuid);
     snprintf(reply_group, sizeof reply_group, "%s-replies-%.8s", bus->instance, uuid);
     bus->producer = make_client(bus, RD_KAFKA_PRODUCER, NULL, cfg, "producer", err);
+    if (bus->producer)
+        bus->mock_broker = is_mock_cluster(bus->producer);
     if (bus->producer)
         bus->tasks = make_client(bus, RD_KAFKA_CONSUMER, bus->group, cfg, "tasks", err);
     if (bus->tasks)
@@ -442,6 +476,36 @@ static void fail_all_pending(jung_bus *bus)
     pthread_mutex_unlock(&bus->calls_lock);
 }
 
+/* Leaves the group and closes, but gives up after timeout_ms: with the
+ * broker gone rd_kafka_consumer_close() waits forever, and a service must
+ * still exit on SIGTERM. */
+static void close_consumer(rd_kafka_t *rk, bool in_group, int timeout_ms)
+{
+    if (in_group) {
+        rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+        rd_kafka_error_t *e = rd_kafka_consumer_close_queue(rk, q);
+        if (e)
+            rd_kafka_error_destroy(e);
+        for (int waited = 0; !e && !rd_kafka_consumer_closed(rk) && waited < timeout_ms;
+             waited += 50) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 50);
+            /* Closing revokes the assignment through this queue: drop it. */
+            if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+                rd_kafka_assign(rk, NULL);
+            if (ev)
+                rd_kafka_event_destroy(ev);
+        }
+        rd_kafka_queue_destroy(q);
+        if (rd_kafka_consumer_closed(rk)) {
+            rd_kafka_destroy(rk);
+            return;
+        }
+        jung_log("kafka: could not leave the consumer group within %d ms, closing anyway",
+                 timeout_ms);
+    }
+    rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+}
+
 void jung_bus_close(jung_bus *bus)
 {
     if (!bus)
@@ -450,14 +514,10 @@ void jung_bus_close(jung_bus *bus)
     fail_all_pending(bus);
     if (bus->reply_thread_started)
         pthread_join(bus->reply_thread, NULL);
-    if (bus->replies) {
-        rd_kafka_consumer_close(bus->replies);
-        rd_kafka_destroy(bus->replies);
-    }
-    if (bus->tasks) {
-        rd_kafka_consumer_close(bus->tasks);
-        rd_kafka_destroy(bus->tasks);
-    }
+    if (bus->replies)
+        close_consumer(bus->replies, false, 0);
+    if (bus->tasks)
+        close_consumer(bus->tasks, true, 3000);
     if (bus->producer) {
         rd_kafka_flush(bus->producer, 2000);
         rd_kafka_destroy(bus->producer);
@@ -659,9 +719,23 @@ static bool assign_results_topic(jung_bus *bus, const char *topic, jung_error *e
     return ok;
 }
 
+/* Makes the producer look the topic up now: its first message to an
+ * unknown topic otherwise waits for a metadata round (hundreds of ms). */
+static void warm_producer(jung_bus *bus, const char *topic)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(bus->producer, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (rkt && rd_kafka_metadata(bus->producer, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+}
+
 bool jung_bus_prepare_call(jung_bus *bus, const char *service, jung_error *err)
 {
     char topic[160];
+    snprintf(topic, sizeof topic, "%s_tasks", service);
+    warm_producer(bus, topic);
     snprintf(topic, sizeof topic, "%s_results", service);
     return assign_results_topic(bus, topic, err);
 }
@@ -935,6 +1009,8 @@ bool jung_bus_serve(jung_bus *bus, jung_task_handler handler, void *ctx, jung_er
         return false;
     if (!subscribe_tasks(bus, err))
         return false;
+    snprintf(topic, sizeof topic, "%s_results", bus->service);
+    warm_producer(bus, topic); /* where this service's answers go */
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, BUS_WORKER_STACK);

@@ -143,6 +143,8 @@ json_t *jung_registry_get(jung_registry *reg, const char *key);
 bool jung_registry_update(jung_registry *reg, const char *key, void (*fn)(json_t *value, void *arg),
                           void *arg);
 size_t jung_registry_size(jung_registry *reg);
+/* Removes an entry; false when absent (rolls back a half-done CREATE). */
+bool jung_registry_remove(jung_registry *reg, const char *key);
 /* Calls fn for each entry (a snapshot copy), for the rule engine's sweep. */
 void jung_registry_each(jung_registry *reg, void (*fn)(const char *key, json_t *value, void *arg),
                         void *arg);
@@ -195,6 +197,23 @@ void jung_service_stop_on_signal(jung_bus *bus);
 /* Prints the readiness line harnesses wait for, then flushes stdout:
  *   "jung <service> ready instance=<instance> [extra]" */
 void jung_service_ready(const char *service, const char *instance, const char *extra);
+
+/* The life of a service process: opens the bus, stops it on SIGTERM/SIGINT,
+ * starts reading the results of each of `callees` (NULL-terminated, may be
+ * NULL), serves tasks with handler and prints the readiness line once its
+ * task partitions are assigned. When tick is given it runs on its own thread
+ * every tick_ms from then until the stop (the rule engine's sweep, the
+ * device gateway's readings). Returns the process exit code. */
+int jung_service_run(jung_service_opts *opts, jung_task_handler handler, void *ctx,
+                     const char *const *callees, void (*tick)(jung_bus *bus, void *ctx),
+                     int tick_ms);
+
+/* Payload fields for handlers: a non-empty string of at most max_len bytes,
+ * or a JSON number. Absent or wrong: NULL/false with a 400 naming the
+ * field. */
+const char *jung_field_string(const json_t *payload, const char *name, size_t max_len,
+                              jung_error *err);
+bool jung_field_number(const json_t *payload, const char *name, double *out, jung_error *err);
 
 /* One log line on stdout (flushed): services log there, not to stderr. */
 void jung_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

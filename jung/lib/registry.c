@@ -77,6 +77,16 @@ bool jung_registry_update(jung_registry *reg, const char *key, void (*fn)(json_t
     return v != NULL;
 }
 
+bool jung_registry_remove(jung_registry *reg, const char *key)
+{
+    if (!key)
+        return false;
+    pthread_mutex_lock(&reg->lock);
+    bool found = json_object_del(reg->map, key) == 0;
+    pthread_mutex_unlock(&reg->lock);
+    return found;
+}
+
 size_t jung_registry_size(jung_registry *reg)
 {
     pthread_mutex_lock(&reg->lock);

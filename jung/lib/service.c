@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <time.h>
 
 #define DEFAULT_BROKERS "127.0.0.1:9092"
 #define MAX_KAFKA_PROPS 31
@@ -278,4 +280,109 @@ void jung_service_ready(const char *service, const char *instance, const char *e
     printf("jung %s ready instance=%s%s%s\n", service, instance, extra && *extra ? " " : "",
            extra ? extra : "");
     fflush(stdout);
+}
+
+/* ---- running a service --------------------------------------------------- */
+
+typedef struct service_run {
+    jung_bus *bus;
+    const char *service, *instance;
+    void (*tick)(jung_bus *bus, void *ctx);
+    void *ctx;
+    int tick_ms;
+    pthread_t ticker;
+    bool ticker_started;
+} service_run;
+
+static void *tick_loop(void *arg)
+{
+    service_run *run = arg;
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    while (!jung_bus_stopping(run->bus)) {
+        run->tick(run->bus, run->ctx);
+        /* Fixed rate, not fixed delay: a slow tick does not shift the next. */
+        next.tv_nsec += (long)(run->tick_ms % 1000) * 1000000L;
+        next.tv_sec += run->tick_ms / 1000 + next.tv_nsec / 1000000000L;
+        next.tv_nsec %= 1000000000L;
+        /* Sleep in short slices so a stop is noticed quickly. */
+        for (;;) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long long left_ms =
+                (next.tv_sec - now.tv_sec) * 1000LL + (next.tv_nsec - now.tv_nsec) / 1000000L;
+            if (left_ms <= 0 || jung_bus_stopping(run->bus))
+                break;
+            struct timespec nap = {0, (left_ms > 50 ? 50 : left_ms) * 1000000L};
+            nanosleep(&nap, NULL);
+        }
+    }
+    return NULL;
+}
+
+static void announce_ready(void *arg)
+{
+    service_run *run = arg;
+    if (run->tick && pthread_create(&run->ticker, NULL, tick_loop, run) == 0)
+        run->ticker_started = true;
+    else if (run->tick)
+        jung_log("%s: cannot start the periodic thread", run->instance);
+    jung_service_ready(run->service, run->instance, NULL);
+}
+
+int jung_service_run(jung_service_opts *opts, jung_task_handler handler, void *ctx,
+                     const char *const *callees, void (*tick)(jung_bus *bus, void *ctx),
+                     int tick_ms)
+{
+    jung_error err = {0};
+    const char *service = opts->bus.service;
+    jung_bus *bus = jung_bus_open(&opts->bus, &err);
+    if (!bus) {
+        fprintf(stderr, "jung-%s: cannot open the bus: %s\n", service, err.message);
+        return 1;
+    }
+    jung_service_stop_on_signal(bus);
+    for (int i = 0; callees && callees[i]; i++)
+        if (!jung_bus_prepare_call(bus, callees[i], &err))
+            jung_log("%s: will retry reading %s's results later: %s", opts->bus.instance,
+                     callees[i], err.message);
+    service_run run = {.bus = bus,
+                       .service = service,
+                       .instance = opts->bus.instance,
+                       .tick = tick,
+                       .ctx = ctx,
+                       .tick_ms = tick_ms > 0 ? tick_ms : 1000};
+    jung_bus_on_ready(bus, announce_ready, &run);
+    bool ok = jung_bus_serve(bus, handler, ctx, &err);
+    if (!ok)
+        fprintf(stderr, "jung-%s: %s\n", service, err.message);
+    jung_bus_stop(bus);
+    if (run.ticker_started)
+        pthread_join(run.ticker, NULL);
+    jung_bus_close(bus);
+    jung_log("%s: stopped", opts->bus.instance);
+    return ok ? 0 : 1;
+}
+
+const char *jung_field_string(const json_t *payload, const char *name, size_t max_len,
+                              jung_error *err)
+{
+    const char *s = json_string_value(json_object_get(payload, name));
+    if (!s || !*s || strlen(s) > max_len) {
+        jung_error_set(err, 400, "'%s' must be a non-empty string of at most %zu characters", name,
+                       max_len);
+        return NULL;
+    }
+    return s;
+}
+
+bool jung_field_number(const json_t *payload, const char *name, double *out, jung_error *err)
+{
+    const json_t *v = json_object_get(payload, name);
+    if (!json_is_number(v)) {
+        jung_error_set(err, 400, "'%s' must be a number", name);
+        return false;
+    }
+    *out = json_number_value(v);
+    return true;
 }
