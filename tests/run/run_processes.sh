@@ -8,7 +8,9 @@ broker=$!
 for _ in $(seq 1 50); do grep -q bootstrap= "$TMP/broker.out" && break; sleep 0.1; done
 bs=$(sed -n 's/^bootstrap=//p' "$TMP/broker.out")
 [ -n "$bs" ] || { fail "broker did not start"; finish; }
-"$JB" runner --broker "$bs" --id r1 > "$TMP/runner.out" 2>&1 &
+# --results: the runner keeps its time series in its own database, as on
+# another machine; summaries and boot times reach the controller's in messages.
+"$JB" runner --broker "$bs" --id r1 --results "$TMP/runner-side" > "$TMP/runner.out" 2>&1 &
 runner=$!
 sed -e 's/^iterations: 2/iterations: 1/' -e 's/^runner:/runner:\n  id: r1/' \
     "$SRC/tests/run/tiny.yaml" > "$TMP/remote.yaml"
@@ -17,7 +19,11 @@ check "controller exit status" "$?" 0
 db=$(ls "$TMP"/a/*/results.db 2>/dev/null | head -1)
 check "iterations done" "$(q "$db" "select count(*) from iterations where status='done'")" 1
 check "measured requests" "$(q "$db" "select count(*) from samples where phase='measure'")" 20
-check "metric summaries" "$(q "$db" "select count(*) from metric_summaries")" 8
+check "metric summaries (from RESULTS)" "$(q "$db" "select count(*) from metric_summaries")" 8
+check "boot times (from READY)" "$(q "$db" "select count(*) from boot_times")" 8
+check "no time series in the controller's database" "$(q "$db" "select count(*) from metric_samples")" 0
+rdb=$(ls "$TMP"/runner-side/*/results.db 2>/dev/null | head -1)
+check "time series in the runner's database" "$(q "$rdb" "select count(*) > 8 from metric_samples")" 1
 grep -q "RESULTS" "$TMP/runner.out" || fail "runner log has no RESULTS line"
 
 # A runner nobody started: named, the platform's other iterations skipped.
