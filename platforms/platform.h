@@ -44,6 +44,8 @@ extern const char *const jb_jung_services[JB_SERVICE_COUNT];
 typedef struct jb_platform jb_platform;
 typedef struct jb_instance jb_instance;
 
+/* Strings are copied by jb_platform_open; NULL or "" means the default
+ * (so core/config.h's fixed-size strings can be passed as they are). */
 typedef struct jb_platform_config {
     const char *driver; /* "process", "docker" or "libvirt" */
     const char *run_id; /* names instances jungbench-<run>-<service>-<n>; default "dev" */
@@ -149,8 +151,9 @@ const jb_instance_info *jb_instance_get_info(const jb_instance *instance);
 /* A readiness value by key ("http"), or NULL. */
 const char *jb_instance_ready_value(const jb_instance *instance, const char *key);
 
-/* Stops and removes the instance and frees it (also on failure, where err
- * says what could not be cleaned up). */
+/* Stops and removes the instance and frees it, always. False when the
+ * stop was not clean (err says why: SIGKILL was needed after the grace
+ * period, or a container/domain could not be removed). */
 bool jb_instance_stop(jb_instance *instance, char *err, size_t errlen);
 
 /* Runtime daemons of the platform for the metrics layer: a mask of
