@@ -9,6 +9,8 @@
  *
  * Test knobs: --delay-ms N before ready, --exit-before-ready CODE,
  * --ignore-term (only SIGKILL stops it), --port P (0: none), --bind ADDR.
+ * A service name ending in "_slow" (jung-fake_slow) waits 60 s before it
+ * is ready, for tests that interrupt a start without passing options.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -72,6 +74,9 @@ static int parse(int argc, char **argv, options *o)
             continue;
         i++;
     }
+    size_t len = strlen(o->service);
+    if (len > 5 && strcmp(o->service + len - 5, "_slow") == 0 && !o->delay_ms)
+        o->delay_ms = 60000;
     const char *env_port = getenv("FAKE_PORT");
     if (env_port && !o->port)
         o->port = atoi(env_port);
@@ -116,9 +121,12 @@ int main(int argc, char **argv)
     if (o.ignore_term)
         signal(SIGTERM, SIG_IGN);
     printf("fake %s starting instance=%s\n", o.service, o.instance);
-    if (o.delay_ms > 0) {
+    if (o.delay_ms > 0) { /* a stop signal ends the wait early */
         struct timespec ts = {o.delay_ms / 1000, (o.delay_ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
+        while (nanosleep(&ts, &ts) != 0 && !stop_signal)
+            ;
+        if (stop_signal)
+            return 0;
     }
     if (o.exit_code >= 0) {
         printf("fake %s: failing on purpose with status %d\n", o.service, o.exit_code);

@@ -1,0 +1,63 @@
+#!/bin/bash
+# interrupt.sh - Ctrl-C leaves nothing behind: `jungbench provision` on
+# processes and (when dockerd runs) containers of the fake service, SIGINT
+# once the instances exist, then: exit status 1, no process of the run, no
+# container of the run.
+# Usage: interrupt.sh JUNGBENCH FAKE_SERVICE
+set -uo pipefail
+JB=$(readlink -f "$1") FAKE=$(readlink -f "$2")
+tmp=$(mktemp -d /tmp/jungbench-interrupt.XXXXXX)
+TAG=jbtest-int
+docker_ok=false
+[ -S /var/run/docker.sock ] && curl -sf --unix-socket /var/run/docker.sock http://d/version >/dev/null && docker_ok=true
+cleanup() {
+    $docker_ok && curl -s -o /dev/null --unix-socket /var/run/docker.sock -X DELETE "http://d/images/jung/fake_slow:$TAG?force=1"
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+mkdir -p "$tmp/bin"
+ln -s "$FAKE" "$tmp/bin/jung-fake_slow" # ready only after 60 s
+cat > "$tmp/c.yaml" <<YAML
+name: interrupt
+broker: embedded
+platforms:
+  - name: native
+    driver: process
+    bin_dir: $tmp/bin
+  - name: docker
+    driver: docker
+    image_tag: $TAG
+YAML
+# fake_slow waits 60 s before it is ready, so the interrupt lands while
+# provision waits for readiness.
+interrupt() { # PLATFORM COUNT-COMMAND
+    "$JB" provision "$tmp/c.yaml" --platform "$1" --service fake_slow --instances 4 > "$tmp/out" 2>&1 &
+    local pid=$! i
+    for i in $(seq 100); do
+        [ "$(eval "$2")" -ge 4 ] && break
+        sleep 0.1
+    done
+    [ "$(eval "$2")" -ge 4 ] || { kill -9 $pid; fail "$1: the 4 instances never appeared"; }
+    kill -INT $pid
+    wait $pid
+    local rc=$?
+    [ $rc -eq 1 ] || fail "$1: exit status $rc after SIGINT, want 1: $(cat "$tmp/out")"
+    grep -q "interrupted" "$tmp/out" || fail "$1: no 'interrupted' message: $(cat "$tmp/out")"
+    [ "$(eval "$2")" -eq 0 ] || fail "$1: instances left after SIGINT"
+    echo "$1: SIGINT with 4 instances starting: exit 1, nothing left"
+}
+count_procs() { pgrep -f -- "$tmp/bin/jung-fake_slow" | wc -l; }
+interrupt native count_procs
+if $docker_ok; then
+    "$JB" images build docker --services fake_slow --bin-dir "$tmp/bin" --tag $TAG >/dev/null || fail "image build"
+    count_containers() {
+        curl -s --unix-socket /var/run/docker.sock \
+            'http://d/containers/json?all=1&filters=%7B%22label%22%3A%5B%22jungbench.service%3Dfake_slow%22%5D%7D' |
+            grep -o '"Id"' | wc -l
+    }
+    interrupt docker count_containers
+else
+    echo "docker: not running, not checked"
+fi
