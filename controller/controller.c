@@ -9,11 +9,13 @@
 #include "report/report.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +33,7 @@ typedef struct ctl {
     char db_path[PATH_MAX + 16];
     jb_store store;
     jb_kbus *bus;
+    int lock_fd; /* flock on <dir>/lock: one controller per run at a time */
     /* progress */
     long planned, finished;
     double iter_ms_sum;
@@ -671,6 +674,25 @@ static bool continue_run(ctl *c, const char *config_json)
     return true;
 }
 
+/* A second controller on the same run (a --resume while the run still
+ * goes) would interleave iterations; the kernel drops the lock when its
+ * holder dies, even by SIGKILL, so a crashed run stays resumable. */
+static bool lock_run(ctl *c)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/lock", c->dir);
+    c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (c->lock_fd < 0)
+        return jb_fail(CTL_CMD, "cannot create %s: %s", path, strerror(errno)), false;
+    if (flock(c->lock_fd, LOCK_EX | LOCK_NB) == 0)
+        return true;
+    return jb_fail(CTL_CMD,
+                   "run %s is in use by another jungbench (%s is locked); wait for it "
+                   "or stop it first",
+                   c->run_id, path),
+           false;
+}
+
 static bool open_run(ctl *c)
 {
     const jb_config *cfg = c->cfg;
@@ -694,6 +716,8 @@ static bool open_run(ctl *c)
         return jb_fail(CTL_CMD, "%s already exists: wait a second or use --out", c->dir), false;
     if (!mkdirs(c->dir))
         return jb_fail(CTL_CMD, "cannot create %s: %s", c->dir, strerror(errno)), false;
+    if (!lock_run(c))
+        return false;
     char err[1024];
     if (!jb_store_open(&c->store, c->db_path, err, sizeof err))
         return jb_fail(CTL_CMD, "%s", err), false;
@@ -729,6 +753,7 @@ int jb_controller_run(const jb_controller_options *o)
         return jb_fail(CTL_CMD, "out of memory");
     c->o = o;
     c->cfg = o->cfg;
+    c->lock_fd = -1;
     int rc = JB_EXIT_FAIL;
     if (!open_run(c))
         goto out;
@@ -751,6 +776,8 @@ out:
     reset_iteration(c);
     jb_kbus_close(c->bus);
     jb_store_close(&c->store);
+    if (c->lock_fd >= 0)
+        close(c->lock_fd);
     free(c);
     return rc;
 }

@@ -10,6 +10,9 @@ for _ in $(seq 1 50); do run=$(ls "$TMP" | grep '^tiny-' | head -1); [ -n "$run"
 db="$TMP/$run/results.db"
 wait_db "$db" 90 "select count(*) from iterations where status='done'" || fail "iteration 1 never finished"
 first=$(q "$db" "select started_ms from iterations where iteration=1")
+"$JB" run "$TMP/tiny.yaml" --out "$TMP" --resume "$run" -q > "$TMP/busy" 2>&1
+check "resume while the run goes" "$?" 1
+grep -q "is in use by another jungbench" "$TMP/busy" || fail "no in-use message: $(cat "$TMP/busy")"
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
 kill_tagged # the harness cannot clean up after SIGKILL: its services are orphans
