@@ -195,14 +195,14 @@ static void abandon_job(runner *r, const char *why)
     runner_job_ask_stop(r->job);
     while (runner_job_state(r->job) != JOB_DONE && runner_job_state(r->job) != JOB_FAILED)
         usleep(50 * 1000);
+    /* Reported as ERROR even when the teardown itself went well: the
+     * iteration never got its STOP. */
     pthread_mutex_lock(&r->job->mu);
     if (!r->job->err_text[0])
         snprintf(r->job->err_text, sizeof r->job->err_text, "%s", why);
     snprintf(r->job->err_phase, sizeof r->job->err_phase, "run");
-    pthread_mutex_unlock(&r->job->mu);
-    /* Reported as ERROR even when the teardown itself went well: the
-     * iteration never got its STOP. */
     r->job->state = JOB_FAILED;
+    pthread_mutex_unlock(&r->job->mu);
     finish_job(r);
 }
 
