@@ -19,6 +19,9 @@ typedef struct jb_driver {
     /* Reads new output (feeding it to jb_instance_feed) and returns false
      * once the instance has exited. */
     bool (*poll)(jb_instance *inst);
+    /* Asks the instance to stop without waiting (SIGTERM), so many stop in
+     * parallel before stop waits for each; may be NULL. */
+    void (*signal_stop)(jb_instance *inst);
     /* Stops and removes what start created; frees inst->priv. */
     bool (*stop)(jb_instance *inst, char *err, size_t errlen);
 } jb_driver;

@@ -167,11 +167,8 @@ void jb_platform_close(jb_platform *p)
     if (!p)
         return;
     char err[512];
-    while (p->ninstances > 0) {
-        jb_instance *inst = p->instances[p->ninstances - 1];
-        if (!jb_instance_stop(inst, err, sizeof err))
-            fprintf(stderr, "jungbench: %s\n", err);
-    }
+    if (!jb_instances_stop(p->instances, p->ninstances, err, sizeof err))
+        fprintf(stderr, "jungbench: %s\n", err);
     if (p->driver->close)
         p->driver->close(p);
     free(p->instances);
@@ -478,6 +475,30 @@ bool jb_instance_stop(jb_instance *inst, char *err, size_t errlen)
     bool ok = p->driver->stop(inst, err, errlen);
     remove_instance(p, inst);
     free(inst);
+    return ok;
+}
+
+bool jb_instances_stop(jb_instance *const *instances, size_t n, char *err, size_t errlen)
+{
+    jb_instance **copy = malloc((n ? n : 1) * sizeof *copy);
+    if (!copy) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    memcpy(copy, instances, n * sizeof *copy); /* stopping edits the platform's list */
+    for (size_t i = n; i-- > 0;)
+        if (copy[i]->platform->driver->signal_stop)
+            copy[i]->platform->driver->signal_stop(copy[i]);
+    bool ok = true;
+    err[0] = '\0';
+    char one[512];
+    for (size_t i = n; i-- > 0;)
+        if (!jb_instance_stop(copy[i], one, sizeof one)) {
+            if (ok)
+                jb_strlcpy(err, one, errlen);
+            ok = false;
+        }
+    free(copy);
     return ok;
 }
 

@@ -156,6 +156,12 @@ const char *jb_instance_ready_value(const jb_instance *instance, const char *key
  * period, or a container/domain could not be removed). */
 bool jb_instance_stop(jb_instance *instance, char *err, size_t errlen);
 
+/* Stops a set of instances together: SIGTERM (or the engine's equivalent)
+ * to all of them first, then waits for each and removes it, so the grace
+ * periods overlap. Frees them all; false (first problem in err) when a stop
+ * was not clean. jb_platform_close does this for all instances left. */
+bool jb_instances_stop(jb_instance *const *instances, size_t n, char *err, size_t errlen);
+
 /* Runtime daemons of the platform for the metrics layer: a mask of
  * metrics.h's JB_DAEMONS_* (docker 1, libvirt 2); 0 for processes. */
 unsigned jb_platform_runtime_daemons(const jb_platform *platform);

@@ -210,6 +210,13 @@ static bool process_poll(jb_instance *inst)
     return false;
 }
 
+static void process_signal_stop(jb_instance *inst)
+{
+    process_instance *pi = inst->priv;
+    if (!child_exited(pi))
+        kill(-pi->pid, SIGTERM);
+}
+
 static bool process_stop(jb_instance *inst, char *err, size_t errlen)
 {
     process_instance *pi = inst->priv;
@@ -246,5 +253,6 @@ const jb_driver jb_driver_process = {
     .prepare = process_prepare,
     .start = process_start,
     .poll = process_poll,
+    .signal_stop = process_signal_stop,
     .stop = process_stop,
 };

@@ -337,9 +337,11 @@ static bool boot_round(provision *pv, const jb_config_platform *pl, long n, long
         jb_fail(CMD, "%s with %ld instances: %s", pl->name, n, err);
     }
     double t1 = jb_now_ms();
-    for (long i = n; i-- > 0;)
-        if (insts[i] && !jb_instance_stop(insts[i], err, sizeof err))
-            fprintf(stderr, "jungbench provision: %s\n", err);
+    size_t started = 0;
+    while (started < (size_t)n && insts[started])
+        started++;
+    if (!jb_instances_stop(insts, started, err, sizeof err))
+        fprintf(stderr, "jungbench provision: %s\n", err);
     r->stop_ms = jb_now_ms() - t1;
     r->harness_cpu_ms = cpu_ms_self() - cpu0;
     if (ok)
