@@ -70,7 +70,7 @@ static bool handle(void *ctx, jung_bus *bus, const jung_task *task, json_t **dat
 
 int main(int argc, char **argv)
 {
-    static const char *const callees[] = {"device_registry", NULL};
+    static const char *const callees[] = {"device_registry", "!device_gateway", NULL};
     jung_service_opts opts;
     if (!jung_service_opts_parse_extra(&opts, SERVICE,
                                        "Jung's device commander: COMMAND (docs/tasks.md).", NULL, 0,

@@ -136,7 +136,8 @@ int main(int argc, char **argv)
     device_gateway gw = {.id = id, .initial_state = initial_state, .states = json_object()};
     pthread_mutex_init(&gw.lock, NULL);
     opts.bus.group = id;
-    int rc = jung_service_run(&opts, handle, &gw, NULL, report_states, (int)interval_ms);
+    static const char *const sends_to[] = {"!device_monitor", NULL};
+    int rc = jung_service_run(&opts, handle, &gw, sends_to, report_states, (int)interval_ms);
     jung_log("gateway %s: sent %lld readings", id, gw.writes_sent);
     json_decref(gw.states);
     pthread_mutex_destroy(&gw.lock);

@@ -110,7 +110,7 @@ static bool handle(void *ctx, jung_bus *bus, const jung_task *task, json_t **dat
 
 int main(int argc, char **argv)
 {
-    static const char *const callees[] = {"user_registry", NULL};
+    static const char *const callees[] = {"user_registry", "!device_gateway", NULL};
     jung_service_opts opts;
     if (!jung_service_opts_parse_extra(&opts, SERVICE,
                                        "Jung's device registry: CREATE, GET (docs/tasks.md).", NULL,

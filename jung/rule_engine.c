@@ -201,7 +201,8 @@ static void sweep(jung_bus *bus, void *ctx)
 
 int main(int argc, char **argv)
 {
-    static const char *const callees[] = {"device_registry", "device_monitor", NULL};
+    static const char *const callees[] = {"device_registry", "device_monitor", "!device_commander",
+                                          NULL};
     const char *interval = "1000";
     jung_service_opt extra[] = {
         {"interval-ms", "JUNG_RULE_INTERVAL_MS", "how often the rules are checked", &interval},

@@ -731,6 +731,13 @@ static void warm_producer(jung_bus *bus, const char *topic)
         rd_kafka_topic_destroy(rkt);
 }
 
+void jung_bus_prepare_send(jung_bus *bus, const char *service)
+{
+    char topic[160];
+    snprintf(topic, sizeof topic, "%s_tasks", service);
+    warm_producer(bus, topic);
+}
+
 bool jung_bus_prepare_call(jung_bus *bus, const char *service, jung_error *err)
 {
     char topic[160];

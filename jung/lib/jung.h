@@ -115,6 +115,10 @@ bool jung_bus_listen(jung_bus *bus, const char *topic, jung_task_handler handler
  * service does not pay for the lookup. Optional: calls do it lazily. */
 bool jung_bus_prepare_call(jung_bus *bus, const char *service, jung_error *err);
 
+/* Looks `<service>_tasks` up for the producer now, so the first
+ * jung_bus_send to that service does not wait for a metadata round. */
+void jung_bus_prepare_send(jung_bus *bus, const char *service);
+
 /* fn runs once, on the serving thread, when the task consumer has been
  * assigned its partitions: print the readiness line there, not before, so
  * no task sent right after it is missed. */
@@ -200,10 +204,11 @@ void jung_service_ready(const char *service, const char *instance, const char *e
 
 /* The life of a service process: opens the bus, stops it on SIGTERM/SIGINT,
  * starts reading the results of each of `callees` (NULL-terminated, may be
- * NULL), serves tasks with handler and prints the readiness line once its
- * task partitions are assigned. When tick is given it runs on its own thread
- * every tick_ms from then until the stop (the rule engine's sweep, the
- * device gateway's readings). Returns the process exit code. */
+ * NULL; a name starting with '!' is a service this one only sends
+ * fire-and-forget tasks to: jung_bus_prepare_send), serves tasks with handler and prints the
+ * readiness line once its task partitions are assigned. When tick is given it runs on its own
+ * thread every tick_ms from then until the stop (the rule engine's sweep, the device gateway's
+ * readings). Returns the process exit code. */
 int jung_service_run(jung_service_opts *opts, jung_task_handler handler, void *ctx,
                      const char *const *callees, void (*tick)(jung_bus *bus, void *ctx),
                      int tick_ms);

@@ -360,7 +360,9 @@ int jung_service_run(jung_service_opts *opts, jung_task_handler handler, void *c
     }
     jung_service_stop_on_signal(bus);
     for (int i = 0; callees && callees[i]; i++)
-        if (!jung_bus_prepare_call(bus, callees[i], &err))
+        if (callees[i][0] == '!')
+            jung_bus_prepare_send(bus, callees[i] + 1);
+        else if (!jung_bus_prepare_call(bus, callees[i], &err))
             jung_log("%s: will retry reading %s's results later: %s", opts->bus.instance,
                      callees[i], err.message);
     service_run run = {.bus = bus,

@@ -74,6 +74,14 @@ int main(void)
     CHECK(seen == 501);
 
     CHECK(!jung_registry_insert(reg, NULL, json_null()));
+
+    /* Removing rolls back a half-done CREATE: the key can be inserted again. */
+    CHECK(jung_registry_remove(reg, "ana"));
+    CHECK(!jung_registry_remove(reg, "ana"));
+    CHECK(jung_registry_get(reg, "ana") == NULL);
+    json_t *again = json_pack("{s:s}", "username", "ana");
+    CHECK(jung_registry_insert(reg, "ana", again));
+    json_decref(again);
     jung_registry_free(reg);
     printf("ok\n");
     return 0;
