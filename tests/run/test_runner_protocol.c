@@ -45,10 +45,13 @@ static bool expect(t *s, jb_msg_type want, long it, double ms, jb_msg *out)
             *out = m;
             return true;
         }
+        bool error = m.type == JB_MSG_ERROR && m.iteration == it;
         if (m.type != JB_MSG_HEARTBEAT)
             fprintf(stderr, "unexpected %s: %s\n", jb_msg_type_name(m.type),
                     jb_msg_str(&m, "message"));
         jb_msg_clear(&m);
+        if (error)
+            return false; /* the runner gave up on this iteration: no point waiting */
     }
     return false;
 }
