@@ -312,20 +312,49 @@ static bool service_args(jb_platform *p, jb_instance *inst, const jb_instance_sp
     return true;
 }
 
+/* The spec's environment for the guest: a microVM's kernel hands
+ * "NAME=VALUE" words before "--" to init as its environment (names without
+ * a dot); OSv takes "--env=NAME=VALUE" before the program. */
+static bool guest_env(jb_instance *inst, const jb_instance_spec *spec, bool osv, char *out,
+                      size_t outlen, char *err, size_t errlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; spec->env && spec->env[i]; i++) {
+        const char *kv = spec->env[i], *eq = strchr(kv, '=');
+        if (!eq || eq == kv || memchr(kv, '.', (size_t)(eq - kv)) || strpbrk(kv, " \t\n\"'")) {
+            snprintf(err, errlen,
+                     "environment '%s' of %s cannot go on a guest's kernel command "
+                     "line (NAME=VALUE, no dot in NAME, no space or quote)",
+                     kv, inst->info.instance);
+            return false;
+        }
+        n += (size_t)snprintf(out + n, outlen - n, "%s%s ", osv ? "--env=" : "", kv);
+        if (n >= outlen) {
+            snprintf(err, errlen, "the environment of %s is too long for a kernel command line",
+                     inst->info.instance);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool guest_cmdline(jb_platform *p, jb_instance *inst, const jb_instance_spec *spec,
                           char *out, size_t outlen, char *err, size_t errlen)
 {
     libvirt_platform *lp = p->priv;
-    char args[1800];
-    if (!service_args(p, inst, spec, args, sizeof args, err, errlen))
+    char args[1800], env[1024], cmd[2048];
+    if (!service_args(p, inst, spec, args, sizeof args, err, errlen) ||
+        !guest_env(inst, spec, lp->osv, env, sizeof env, err, errlen))
         return false;
     if (lp->osv) {
-        if (jb_expand_template(p->cfg.osv_cmdline, spec->service, args, out, outlen))
+        if (jb_expand_template(p->cfg.osv_cmdline, spec->service, args, cmd, sizeof cmd) &&
+            (size_t)snprintf(out, outlen, "%s%s", env, cmd) < outlen)
             return true;
     } else if ((size_t)snprintf(out, outlen,
                                 "console=ttyS0 panic=-1 quiet jung.ip=" GUEST_IP
-                                " jung.gw=" HOST_FROM_GUEST " -- %s",
-                                args) < outlen) {
+                                " jung.gw=" HOST_FROM_GUEST " %s-- %s",
+                                env, args) < outlen) {
         return true;
     }
     snprintf(err, errlen, "the command line of %s is too long", inst->info.instance);

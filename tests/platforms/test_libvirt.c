@@ -91,8 +91,12 @@ static void test_boot(jb_platform *p, virConnectPtr conn)
     char err[1024], port[16];
     int portno = free_port();
     snprintf(port, sizeof port, "%d", portno);
-    const char *args[] = {"--port", port, "--bind", "0.0.0.0", NULL};
-    jb_instance_spec spec = {.service = "fake", .index = 1, .args = args, .ports = {portno}};
+    /* the port travels as environment: the kernel hands it to init */
+    char env_port[32];
+    snprintf(env_port, sizeof env_port, "FAKE_PORT=%s", port);
+    const char *args[] = {"--bind", "0.0.0.0", NULL}, *env[] = {env_port, NULL};
+    jb_instance_spec spec = {
+        .service = "fake", .index = 1, .args = args, .env = env, .ports = {portno}};
     jb_instance *inst = jb_platform_start(p, &spec, err, sizeof err);
     CHECK(inst, "start: %s", err);
     if (!inst)
@@ -139,6 +143,10 @@ static void test_service_dies(jb_platform *p)
     jb_instance_spec bad = {.service = "fake", .index = 3, .args = (const char *[]){"a b", NULL}};
     CHECK(!jb_platform_start(p, &bad, err, sizeof err) && strstr(err, "space"),
           "argument with a space refused: %s", err);
+    jb_instance_spec dotted = {
+        .service = "fake", .index = 4, .env = (const char *[]){"A.B=1", NULL}};
+    CHECK(!jb_platform_start(p, &dotted, err, sizeof err) && strstr(err, "A.B=1"),
+          "environment the kernel would not pass refused: %s", err);
     jb_instance_spec none = {.service = "no_such", .index = 1};
     CHECK(!jb_platform_start(p, &none, err, sizeof err) &&
               strstr(err, "jungbench images build microvm"),
