@@ -638,7 +638,12 @@ static bool parse_gateway_options(gw_options *o, jung_service_opts *opts, int ar
     };
     if (!jung_service_opts_parse_extra(opts, GW_SERVICE, GW_SUMMARY, extra, 3, argc, argv))
         return false;
-    if (jung_service_parse_int(GW_SERVICE, "--port", o->port, 0, 65535, &o->port_n) &&
+    struct in_addr addr;
+    bool bind_ok = inet_pton(AF_INET, o->bind, &addr) == 1;
+    if (!bind_ok)
+        fprintf(stderr, "jung-api-gateway: --bind '%s' is not an IPv4 address (see --help)\n",
+                o->bind);
+    if (bind_ok && jung_service_parse_int(GW_SERVICE, "--port", o->port, 0, 65535, &o->port_n) &&
         jung_service_parse_int(GW_SERVICE, "--max-body", o->max_body, 1, 64L * 1024 * 1024,
                                &o->max_body_n))
         return true;
@@ -649,10 +654,7 @@ static bool parse_gateway_options(gw_options *o, jung_service_opts *opts, int ar
 static struct MHD_Daemon *start_http(gateway *gw, const gw_options *o, unsigned *port)
 {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port_n)};
-    if (inet_pton(AF_INET, o->bind, &addr.sin_addr) != 1) {
-        fprintf(stderr, "jung-api-gateway: --bind '%s' is not an IPv4 address\n", o->bind);
-        return NULL;
-    }
+    inet_pton(AF_INET, o->bind, &addr.sin_addr); /* checked with the options */
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO |
             MHD_USE_ERROR_LOG,
@@ -684,17 +686,18 @@ static void announce_ready(void *arg)
 
 static int serve(gateway *gw, const gw_options *o, const char *instance)
 {
+    unsigned port;
+    struct MHD_Daemon *d = start_http(gw, o, &port); /* first: a taken port fails fast */
+    if (!d)
+        return 1;
     jung_error err = {0};
     for (size_t i = 0; i < sizeof gw_callees / sizeof gw_callees[0]; i++)
         if (!jung_bus_prepare_call(gw->bus, gw_callees[i], &err)) {
             fprintf(stderr, "jung-api-gateway: cannot read %s_results: %s\n", gw_callees[i],
                     err.message);
+            MHD_stop_daemon(d);
             return 1;
         }
-    unsigned port;
-    struct MHD_Daemon *d = start_http(gw, o, &port);
-    if (!d)
-        return 1;
     ready_line ready = {.instance = instance};
     snprintf(ready.extra, sizeof ready.extra, "http=http://%s:%u", o->bind, port);
     jung_bus_on_ready(gw->bus, announce_ready, &ready);
