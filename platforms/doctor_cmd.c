@@ -155,10 +155,11 @@ static void check_static(doctor *d, const char *platform)
         report(d, OK, platform, "static exes", NULL, "all %d services are static executables",
                JB_SERVICE_COUNT);
     else
-        report(d, MISSING, platform, "static exes",
+        report(d, WARN, platform, "static exes",
                "cmake -DJB_STATIC_SERVICES=ON <build> && ninja -C <build>",
-               "%zu of %d services static (images need them); first problem: %s", good,
-               JB_SERVICE_COUNT, why);
+               "%zu of %d services static; images of the others carry their loader and "
+               "libraries (a shared base layer for Docker); first: %s",
+               good, JB_SERVICE_COUNT, why);
 }
 
 static void check_docker_images(doctor *d, jb_docker *api)
