@@ -62,7 +62,7 @@ const char *const jung_kafka_producer_defaults[] = {
 #define FETCH_WAIT_KAFKA "fetch.wait.max.ms=100"
 #define FETCH_WAIT_MOCK "fetch.wait.max.ms=" JUNG_MOCK_FETCH_WAIT_MS
 #ifndef JUNG_MOCK_FETCH_WAIT_MS
-#define JUNG_MOCK_FETCH_WAIT_MS "2"
+#define JUNG_MOCK_FETCH_WAIT_MS "10"
 #endif
 const char *const jung_kafka_consumer_defaults[] = {
     FETCH_WAIT_KAFKA,
