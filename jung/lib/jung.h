@@ -50,6 +50,15 @@ typedef struct jung_task {
     json_t *payload;    /* borrowed: valid during the handler call */
 } jung_task;
 
+/* Deepest JSON nesting libjung accepts in a message. */
+#define JUNG_MAX_JSON_DEPTH 32
+
+/* False when buf nests arrays/objects deeper than max_depth. Check bodies
+ * from outside with it before json_loadb: jansson recurses per level (parse,
+ * copy, dump, free) and ~2,000 levels, which it accepts, overflow a thread
+ * stack of 256 KiB. */
+bool jung_json_depth_ok(const char *buf, size_t len, int max_depth);
+
 /* Parses one task message. A malformed message (bad JSON, missing id or
  * type, payload not an object, wrong version) returns false with a reason
  * in err; the caller logs it and skips the message. */

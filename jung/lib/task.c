@@ -66,10 +66,40 @@ static bool check_version(json_t *root, jung_error *err)
     return true;
 }
 
+bool jung_json_depth_ok(const char *buf, size_t len, int max_depth)
+{
+    int depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = buf[i];
+        if (in_string) {
+            if (c == '\\')
+                i++; /* skip the escaped character */
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth)
+                return false;
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return true;
+}
+
 static json_t *parse_object(const char *buf, size_t len, jung_error *err)
 {
     if (!buf) {
         jung_error_set(err, 400, "empty message");
+        return NULL;
+    }
+    /* jansson recurses once per nesting level when it parses, copies, dumps
+     * and frees; 2,000 levels (within its own limit) overflow a 256 KiB
+     * worker stack. No Jung message nests more than a few levels. */
+    if (!jung_json_depth_ok(buf, len, JUNG_MAX_JSON_DEPTH)) {
+        jung_error_set(err, 400, "message nests deeper than %d levels", JUNG_MAX_JSON_DEPTH);
         return NULL;
     }
     json_error_t jerr;

@@ -103,6 +103,12 @@ int main(void)
 
     /* Malformed messages first: the service must skip them and keep serving. */
     produce_raw(caller, "test_echo_tasks", "[1,2,3]");
+    char deep[4100 + 64];
+    int off = sprintf(deep, "{\"v\":1,\"id\":\"d\",\"type\":\"ECHO\",\"payload\":{\"x\":");
+    memset(deep + off, '[', 2040);
+    memset(deep + off + 2040, ']', 2040);
+    strcpy(deep + off + 4080, "}}");
+    produce_raw(caller, "test_echo_tasks", deep); /* jansson accepts it; a worker stack would not */
     produce_raw(caller, "test_echo_tasks", "{\"v\":1, \"id\": \xff");
     produce_raw(caller, "test_echo_tasks", "");
     produce_raw(caller, "test_echo_tasks", "{\"v\":1,\"type\":\"ECHO\",\"payload\":{}}");

@@ -70,6 +70,23 @@ static void test_malformed_tasks(void)
                     "malformed JSON"); /* duplicate keys are ambiguous */
 }
 
+/* Nesting that would overflow a worker's stack in jansson is refused before
+ * parsing; strings with brackets do not count. */
+static void test_deep_nesting(void)
+{
+    size_t n = 3000;
+    char *doc = malloc(2 * n + 128);
+    char *p = doc + sprintf(doc, "{\"v\":1,\"id\":\"a\",\"type\":\"GET\",\"payload\":{\"x\":");
+    memset(p, '[', n);
+    memset(p + n, ']', n);
+    strcpy(p + 2 * n, "}}");
+    expect_rejected(doc, "nests deeper");
+    free(doc);
+    CHECK(jung_json_depth_ok("{\"a\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"}", 44, 2));
+    CHECK(!jung_json_depth_ok("[[[]]]", 6, 2));
+    CHECK(jung_json_depth_ok("{\"a\\\"[[[\":1}", 12, 1));
+}
+
 static void test_build_and_results(void)
 {
     json_t *t = jung_task_build("id-1", "READ", "device_monitor_results", json_object());
@@ -111,6 +128,7 @@ int main(void)
 {
     test_valid_task();
     test_malformed_tasks();
+    test_deep_nesting();
     test_build_and_results();
     printf("ok\n");
     return 0;
