@@ -11,7 +11,11 @@ TAG=jbtest-int
 docker_ok=false
 [ -S /var/run/docker.sock ] && curl -sf --unix-socket /var/run/docker.sock http://d/version >/dev/null && docker_ok=true
 cleanup() {
-    $docker_ok && curl -s -o /dev/null --unix-socket /var/run/docker.sock -X DELETE "http://d/images/jung/fake_slow:$TAG?force=1"
+    if $docker_ok; then # the base exists when the fake is dynamic (sanitizer builds)
+        for img in fake_slow base; do
+            curl -s -o /dev/null --unix-socket /var/run/docker.sock -X DELETE "http://d/images/jung/$img:$TAG?force=1"
+        done
+    fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
