@@ -936,6 +936,30 @@ static void reply(jung_bus *bus, const jung_task *task, bool ok, json_t *data,
     json_decref(result);
 }
 
+/* A task that fails to parse but still names its id and asks for an answer
+ * on this service's results topic gets its 400 at once instead of making
+ * the caller wait for its timeout. Answers go nowhere else: a malformed
+ * message must not make a service write to arbitrary topics. */
+static void answer_malformed(jung_bus *bus, const rd_kafka_message_t *m, const jung_error *why)
+{
+    char own_results[160];
+    snprintf(own_results, sizeof own_results, "%s_results", bus->service);
+    if (!m->payload || !jung_json_depth_ok(m->payload, m->len, JUNG_MAX_JSON_DEPTH))
+        return;
+    json_t *root = json_loadb(m->payload, m->len, 0, NULL);
+    const char *id = json_string_value(json_object_get(root, "id"));
+    const char *reply_to = json_string_value(json_object_get(root, "reply_to"));
+    if (id && *id && strlen(id) <= JUNG_UUID_LEN && reply_to &&
+        strcmp(reply_to, own_results) == 0) {
+        jung_task task;
+        memset(&task, 0, sizeof task);
+        memcpy(task.id, id, strlen(id) + 1);
+        memcpy(task.reply_to, own_results, strlen(own_results) + 1);
+        reply(bus, &task, false, NULL, why);
+    }
+    json_decref(root);
+}
+
 static void handle_message(jung_bus *bus, const rd_kafka_message_t *m)
 {
     const char *topic = rd_kafka_topic_name(m->rkt);
@@ -950,6 +974,7 @@ static void handle_message(jung_bus *bus, const rd_kafka_message_t *m)
     if (!jung_task_parse(m->payload, m->len, &task, &root, &err)) {
         jung_log("%s: skipped a malformed task on %s at offset %lld: %s", bus->instance, topic,
                  (long long)m->offset, err.message);
+        answer_malformed(bus, m, &err);
         return;
     }
     json_t *data = NULL;

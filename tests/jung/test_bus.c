@@ -141,8 +141,15 @@ int main(void)
     CHECK(jung_bus_call(caller, "test_echo", "ECHO", json_object(), 0, &again, &err));
     json_decref(again);
 
-    /* An error result keeps its code and message. */
     json_t *data = NULL;
+    /* A task the service cannot parse but that says where to answer gets a
+     * 400 at once (here: payload not an object), not a 504 later. */
+    double t_bad = now_ms();
+    CHECK(!jung_bus_call(caller, "test_echo", "ECHO", json_integer(7), 3000, &data, &err));
+    CHECK(err.code == 400 && strstr(err.message, "payload"));
+    CHECK(now_ms() - t_bad < 2500);
+
+    /* An error result keeps its code and message. */
     CHECK(!jung_bus_call(caller, "test_echo", "MISSING", json_object(), 0, &data, &err));
     CHECK(err.code == 404 && strstr(err.message, "MISSING"));
     CHECK(data == NULL);
