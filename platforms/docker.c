@@ -6,6 +6,7 @@
  * read without blocking through a curl multi handle); boot time is the
  * start call's return, when the engine reports the container running. */
 #include "platforms/docker_api.h"
+#include "platforms/images.h"
 #include "platforms/internal.h"
 
 #include "core/cli.h"
@@ -82,6 +83,25 @@ static bool docker_prepare(jb_platform *p, const char *service, char *err, size_
         snprintf(err, errlen, "image %s is missing: build it with 'jungbench images build docker'",
                  image);
     return info != NULL;
+}
+
+static bool docker_image_layers(jb_platform *p, const char *service, char (*ids)[512],
+                                uint64_t *bytes, size_t max, size_t *n, const char **kind,
+                                char *err, size_t errlen)
+{
+    char image[256];
+    image_name(p, service, image, sizeof image);
+    jb_docker_layer layers[16];
+    uint64_t total = 0;
+    *kind = "docker";
+    if (!jb_docker_image_layers(api_of(p), image, layers, max < 16 ? max : 16, n, &total, err,
+                                errlen))
+        return false;
+    for (size_t i = 0; i < *n; i++) {
+        jb_strlcpy(ids[i], layers[i].digest, sizeof ids[0]);
+        bytes[i] = layers[i].bytes;
+    }
+    return true;
 }
 
 /* ---- the log stream -------------------------------------------------- */
@@ -355,5 +375,6 @@ const jb_driver jb_driver_docker = {
     .start = docker_start,
     .poll = docker_poll,
     .signal_stop = docker_signal_stop,
+    .image_layers = docker_image_layers,
     .stop = docker_stop,
 };

@@ -4,6 +4,7 @@
 
 #include "platforms/platform.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -22,6 +23,10 @@ typedef struct jb_driver {
     /* Asks the instance to stop without waiting (SIGTERM), so many stop in
      * parallel before stop waits for each; may be NULL. */
     void (*signal_stop)(jb_instance *inst);
+    /* The files or layers service's image consists of, for image sizes:
+     * up to max (id, bytes) pairs into ids/bytes; kind as in image_sizes. */
+    bool (*image_layers)(jb_platform *p, const char *service, char (*ids)[512], uint64_t *bytes,
+                         size_t max, size_t *n, const char **kind, char *err, size_t errlen);
     /* Stops and removes what start created; frees inst->priv. */
     bool (*stop)(jb_instance *inst, char *err, size_t errlen);
 } jb_driver;
@@ -81,6 +86,10 @@ bool jb_mkdirs(const char *path, char *err, size_t errlen);
 void jb_sleep_ms(double ms);
 /* Where the libvirt driver caches whether KVM really boots guests here. */
 #define JB_KVM_VERDICT_DIR "/var/cache/jungbench"
+
+/* Appends a file (id = its path, bytes = its size) to an image's layers. */
+bool jb_file_layer(const char *path, char (*ids)[512], uint64_t *bytes, size_t max, size_t *n,
+                   char *err, size_t errlen);
 
 /* The folder of the running executable (the build tree for jungbench). */
 bool jb_exe_dir(char *out, size_t outlen);

@@ -267,6 +267,24 @@ static bool libvirt_prepare(jb_platform *p, const char *service, char *err, size
     return false;
 }
 
+/* A guest's image: the kernel (shared by all services) and the initramfs
+ * or disk of the service. */
+static bool libvirt_image_layers(jb_platform *p, const char *service, char (*ids)[512],
+                                 uint64_t *bytes, size_t max, size_t *n, const char **kind,
+                                 char *err, size_t errlen)
+{
+    libvirt_platform *lp = p->priv;
+    char path[4096];
+    if (lp->osv)
+        jb_expand_template(p->cfg.osv_disk, service, "", path, sizeof path);
+    else
+        initrd_path(p, service, path, sizeof path);
+    *kind = "vm";
+    *n = 0;
+    return jb_file_layer(lp->kernel, ids, bytes, max, n, err, errlen) &&
+           jb_file_layer(path, ids, bytes, max, n, err, errlen);
+}
+
 /* ---- start ----------------------------------------------------------- */
 
 /* The broker list as the guest must dial it: the host's loopback is
@@ -483,5 +501,6 @@ const jb_driver jb_driver_libvirt = {
     .prepare = libvirt_prepare,
     .start = libvirt_start,
     .poll = libvirt_poll,
+    .image_layers = libvirt_image_layers,
     .stop = libvirt_stop,
 };

@@ -166,6 +166,19 @@ bool jb_instances_stop(jb_instance *const *instances, size_t n, char *err, size_
  * metrics.h's JB_DAEMONS_* (docker 1, libvirt 2); 0 for processes. */
 unsigned jb_platform_runtime_daemons(const jb_platform *platform);
 
+/* ---- image sizes (figure 25) -------------------------------------------- */
+
+/* Writes the image_sizes rows of the services' images on this platform
+ * (metrics.h's jb_image_sizes_store: per service its bytes and the part it
+ * shares, and the "_cumulative" total with shared parts once): Docker
+ * layers; microVM kernel + initramfs; OSv kernel + disk; a process's
+ * executable. platform_label is the results' platform name. */
+struct jb_store;
+bool jb_platform_store_image_sizes(jb_platform *platform, struct jb_store *store,
+                                   const char *run_id, const char *platform_label,
+                                   const char *const *services, size_t nservices, char *err,
+                                   size_t errlen);
+
 /* ---- leftovers of killed runs ---------------------------------------- */
 
 /* Containers (label jungbench.run) and libvirt domains (name jungbench-*)

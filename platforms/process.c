@@ -210,6 +210,17 @@ static bool process_poll(jb_instance *inst)
     return false;
 }
 
+static bool process_image_layers(jb_platform *p, const char *service, char (*ids)[512],
+                                 uint64_t *bytes, size_t max, size_t *n, const char **kind,
+                                 char *err, size_t errlen)
+{
+    char exe[4096];
+    executable_path(p, service, exe, sizeof exe);
+    *kind = "native";
+    *n = 0;
+    return jb_file_layer(exe, ids, bytes, max, n, err, errlen);
+}
+
 static void process_signal_stop(jb_instance *inst)
 {
     process_instance *pi = inst->priv;
@@ -254,5 +265,6 @@ const jb_driver jb_driver_process = {
     .start = process_start,
     .poll = process_poll,
     .signal_stop = process_signal_stop,
+    .image_layers = process_image_layers,
     .stop = process_stop,
 };

@@ -12,6 +12,7 @@
 #include "platforms/platform.h"
 
 #include "core/broker.h"
+#include "core/store.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -205,6 +206,40 @@ static void remove_microvm_images(const setup *s)
     rmdir(s->image_dir);
 }
 
+/* image_sizes rows for the eight services: one each plus the cumulative
+ * total, which counts shared parts once. */
+static void check_image_sizes(jb_platform *p, const setup *s)
+{
+    char path[512], err[1024];
+    snprintf(path, sizeof path, "/tmp/jungbench-%s-sizes.db", s->run);
+    jb_store store;
+    CHECK(jb_store_open(&store, path, err, sizeof err), "store: %s", err);
+    bool ok = jb_platform_store_image_sizes(p, &store, s->run, s->driver, jb_jung_services,
+                                            JB_SERVICE_COUNT, err, sizeof err);
+    CHECK(ok, "image sizes: %s", err);
+    sqlite3_stmt *st = NULL;
+    sqlite3_prepare_v2(store.db,
+                       "SELECT count(*), sum(bytes) FILTER (WHERE service != '_cumulative'),"
+                       " max(bytes) FILTER (WHERE service = '_cumulative') FROM image_sizes",
+                       -1, &st, NULL);
+    if (ok && sqlite3_step(st) == SQLITE_ROW) {
+        long long rows = sqlite3_column_int64(st, 0), sum = sqlite3_column_int64(st, 1),
+                  total = sqlite3_column_int64(st, 2);
+        printf("%s images: %lld bytes for all eight (%lld summed per service)\n", s->driver, total,
+               sum);
+        CHECK(rows == JB_SERVICE_COUNT + 1 && total > 0 && total <= sum,
+              "rows %lld, total %lld, sum %lld", rows, total, sum);
+    }
+    sqlite3_finalize(st);
+    jb_store_close(&store);
+    unlink(path);
+    snprintf(path + strlen(path), sizeof path - strlen(path), "-wal");
+    unlink(path);
+    path[strlen(path) - 4] = '\0';
+    snprintf(path + strlen(path), sizeof path - strlen(path), "-shm");
+    unlink(path);
+}
+
 /* ---- bring up, check, tear down ------------------------------------------ */
 
 static void run_jung(setup *s, const char *brokers)
@@ -257,6 +292,7 @@ static void run_jung(setup *s, const char *brokers)
     }
     if (ready)
         scenario(s);
+    check_image_sizes(p, s);
     jb_platform_close(p);
     for (size_t i = 0; i < n; i++) {
         for (int k = 0; k < 50 && kill(pids[i], 0) == 0; k++)
