@@ -64,6 +64,20 @@ const char *const jung_kafka_producer_defaults[] = {
 #ifndef JUNG_MOCK_FETCH_WAIT_MS
 #define JUNG_MOCK_FETCH_WAIT_MS "10"
 #endif
+/* librdkafka 2.0.2's mock cluster keeps, per partition, message sets until
+ * there are 100,000 of them or 5 MiB, and on every Fetch walks that list
+ * from its head to find the fetch offset (rd_kafka_mock_msgset_find), so
+ * with Jung's 200-400 byte messages each fetch walked tens of thousands of
+ * nodes and the broker spent most of its CPU there. The limits are
+ * hard-coded, but the list is bounded by bytes too: on the mock every
+ * message carries a record header of zeros that consumers ignore, so a
+ * partition retains at most 5 MiB / (message + pad) sets. A property of
+ * libjung, not librdkafka (never passed to it); 0 turns it off, and it has
+ * no effect on a real Kafka cluster. docs/kafka-tuning.md measures sizes. */
+#define MOCK_PAD_PROP "jung.mock.pad.bytes"
+#define MOCK_PAD_HEADER "jung-pad"
+#define MOCK_PAD_DEFAULT 4096
+#define MOCK_PAD_MAX (512 * 1024)
 const char *const jung_kafka_consumer_defaults[] = {
     FETCH_WAIT_KAFKA,
     "fetch.error.backoff.ms=10",
@@ -137,6 +151,8 @@ struct jung_bus {
     bool ready_announced;
 
     bool mock_broker; /* librdkafka's mock cluster: see FETCH_WAIT_MOCK */
+    size_t pad_bytes; /* record header padding on the mock: see MOCK_PAD_PROP */
+    char *pad;        /* pad_bytes zero bytes, shared by every message */
 };
 
 /* ---- logging ------------------------------------------------------------ */
@@ -290,6 +306,44 @@ static bool user_prop_applies(rd_kafka_type_t type, const char *pair)
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque);
 
+/* libjung's own properties ("jung.*") travel with the Kafka ones. */
+static bool is_jung_prop(const char *pair)
+{
+    return strncmp(pair, "jung.", 5) == 0;
+}
+
+/* Reads jung.mock.pad.bytes from the user's properties (the last one
+ * wins); any other "jung." property is an error rather than ignored. */
+static bool read_pad_bytes(const jung_bus_config *cfg, size_t *pad, jung_error *err)
+{
+    *pad = MOCK_PAD_DEFAULT;
+    for (size_t i = 0; cfg->kafka_props && cfg->kafka_props[i]; i++) {
+        const char *pair = cfg->kafka_props[i];
+        if (!is_jung_prop(pair))
+            continue;
+        size_t klen = strlen(MOCK_PAD_PROP);
+        char *end = NULL;
+        long v = -1;
+        if (strncmp(pair, MOCK_PAD_PROP "=", klen + 1) == 0) {
+            errno = 0;
+            v = strtol(pair + klen + 1, &end, 10);
+            if (errno || end == pair + klen + 1 || *end)
+                v = -1;
+        } else {
+            jung_error_set(err, 400, "unknown libjung property '%s' (known: %s=BYTES)", pair,
+                           MOCK_PAD_PROP);
+            return false;
+        }
+        if (v < 0 || v > MOCK_PAD_MAX) {
+            jung_error_set(err, 400, "%s must be a whole number of bytes from 0 to %d, not '%s'",
+                           MOCK_PAD_PROP, MOCK_PAD_MAX, pair + klen + 1);
+            return false;
+        }
+        *pad = (size_t)v;
+    }
+    return true;
+}
+
 static rd_kafka_t *make_client(jung_bus *bus, rd_kafka_type_t type, const char *group,
                                const jung_bus_config *cfg, const char *role, jung_error *err)
 {
@@ -313,7 +367,7 @@ static rd_kafka_t *make_client(jung_bus *bus, rd_kafka_type_t type, const char *
     if (ok && replies)
         ok = conf_set(conf, "enable.auto.commit", "false", err);
     for (size_t i = 0; ok && cfg->kafka_props && cfg->kafka_props[i]; i++)
-        if (user_prop_applies(type, cfg->kafka_props[i]))
+        if (!is_jung_prop(cfg->kafka_props[i]) && user_prop_applies(type, cfg->kafka_props[i]))
             ok = conf_set_pair(conf, cfg->kafka_props[i], err);
     if (!ok) {
         rd_kafka_conf_destroy(conf);
@@ -438,8 +492,17 @@ jung_bus *jung_bus_open(const jung_bus_config *cfg, jung_error *err)
     jung_uuid(uuid);
     snprintf(reply_group, sizeof reply_group, "%s-replies-%.8s", bus->instance, uuid);
     bus->producer = make_client(bus, RD_KAFKA_PRODUCER, NULL, cfg, "producer", err);
+    size_t pad = 0;
+    if (bus->producer && !read_pad_bytes(cfg, &pad, err)) {
+        jung_bus_close(bus);
+        return NULL;
+    }
     if (bus->producer)
         bus->mock_broker = is_mock_cluster(bus->producer);
+    if (bus->mock_broker && pad > 0) {
+        bus->pad = calloc(1, pad);
+        bus->pad_bytes = bus->pad ? pad : 0;
+    }
     if (bus->producer)
         bus->tasks = make_client(bus, RD_KAFKA_CONSUMER, bus->group, cfg, "tasks", err);
     if (bus->tasks)
@@ -532,6 +595,7 @@ void jung_bus_close(jung_bus *bus)
     pthread_mutex_destroy(&bus->queue_lock);
     pthread_cond_destroy(&bus->queue_nonempty);
     pthread_cond_destroy(&bus->queue_nonfull);
+    free(bus->pad);
     free(bus);
 }
 
@@ -578,9 +642,15 @@ static bool publish_owned(jung_bus *bus, const char *topic, const char *key, cha
                           jung_error *err)
 {
     rd_kafka_resp_err_t e =
-        rd_kafka_producev(bus->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(buf, len),
-                          RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+        bus->pad_bytes
+            ? rd_kafka_producev(
+                  bus->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(buf, len),
+                  RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                  RD_KAFKA_V_HEADER(MOCK_PAD_HEADER, bus->pad, (ssize_t)bus->pad_bytes),
+                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END)
+            : rd_kafka_producev(bus->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE(buf, len),
+                                RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         free(buf);
         jung_error_set(err, 503, "cannot send to %s: %s", topic, rd_kafka_err2str(e));
