@@ -291,8 +291,9 @@ typedef struct call {
 
 /* Asks auth_manager whether the Basic credentials may act on the route's
  * user (and device). On refusal queues the error response in *ret and
- * returns false. */
-static bool authorize(const call *c, enum MHD_Result *ret)
+ * returns false; on success hands auth_manager's answer ({username,
+ * device?}) to *granted, which the caller releases. */
+static bool authorize(const call *c, enum MHD_Result *ret, json_t **granted)
 {
     char *pass = NULL;
     char *user = MHD_basic_auth_get_username_password(c->conn, &pass);
@@ -315,12 +316,13 @@ static bool authorize(const call *c, enum MHD_Result *ret)
         *ret = send_bus_error(c->conn, &err);
         return false;
     }
-    json_decref(data);
     if (!same_user) {
+        json_decref(data);
         *ret =
             send_error(c->conn, MHD_HTTP_FORBIDDEN, "these credentials may not access this user");
         return false;
     }
+    *granted = data;
     return true;
 }
 
@@ -333,6 +335,19 @@ static enum MHD_Result forward(const call *c, const char *service, const char *t
     if (!jung_bus_call(c->gw->bus, service, type, payload, c->gw->call_timeout_ms, &data, &err))
         return send_bus_error(c->conn, &err);
     return send_json(c->conn, status, data ? data : json_object());
+}
+
+/* GET /users/U/devices/D: auth_manager has just read the device from
+ * device_registry (or its short-lived cache of it) to check its owner, and
+ * returns that record with the grant, so asking the registry again would
+ * only add two broker hops (docs/tasks.md). */
+static enum MHD_Result get_device(const call *c, json_t *granted)
+{
+    json_t *device = json_object_get(granted, "device");
+    if (json_is_object(device))
+        return send_json(c->conn, MHD_HTTP_OK, json_incref(device));
+    return forward(c, "device_registry", "GET", json_pack("{s:s}", "id", c->rt->device),
+                   MHD_HTTP_OK);
 }
 
 static enum MHD_Result create_user(const call *c)
@@ -500,16 +515,20 @@ static enum MHD_Result dispatch(const call *c)
     if (c->rt->kind == ROUTE_USERS)
         return create_user(c); /* the one route without authentication */
     enum MHD_Result ret;
-    if (!authorize(c, &ret))
+    json_t *granted = NULL;
+    if (!authorize(c, &ret, &granted))
         return ret;
+    if (c->rt->kind == ROUTE_DEVICE) {
+        ret = get_device(c, granted);
+        json_decref(granted);
+        return ret;
+    }
+    json_decref(granted);
     switch (c->rt->kind) {
     case ROUTE_USER:
         return get_user(c);
     case ROUTE_USER_DEVICES:
         return create_device(c);
-    case ROUTE_DEVICE:
-        return forward(c, "device_registry", "GET", json_pack("{s:s}", "id", c->rt->device),
-                       MHD_HTTP_OK);
     case ROUTE_DEVICE_READINGS:
         return get_readings(c);
     case ROUTE_DEVICE_COMMANDS:
