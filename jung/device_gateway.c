@@ -108,6 +108,35 @@ static void report_states(jung_bus *bus, void *ctx)
     json_decref(states);
 }
 
+/* Every interval this gateway sends a burst of WRITEs (900 a second in
+ * the benchmark) that nobody waits on, so its producer batches them
+ * (linger.ms) into a few message sets instead of one per reading: the
+ * device monitor then gets hundreds per Fetch (librdkafka's mock answers
+ * one message set per partition per Fetch), and on the mock a batch needs
+ * no padding (jung.mock.pad.bytes, jung/lib/bus.c) to keep the broker's
+ * message-set list short. Its other messages (none are replies) can wait
+ * 20 ms too. Put before the user's properties, which win. */
+static bool with_batching_defaults(jung_service_opts *opts)
+{
+    static const char *const defaults[] = {"linger.ms=20", "jung.mock.pad.bytes=0"};
+    enum { N_DEFAULTS = sizeof defaults / sizeof defaults[0] };
+    const size_t cap = sizeof opts->kafka_props_store / sizeof opts->kafka_props_store[0];
+    size_t n = 0;
+    while (opts->kafka_props_store[n]) /* the parser points bus.kafka_props here */
+        n++;
+    if (n + N_DEFAULTS + 1 > cap) {
+        fprintf(stderr, "jung-%s: at most %zu kafka properties\n", SERVICE, cap - N_DEFAULTS - 1);
+        return false;
+    }
+    memmove(&opts->kafka_props_store[N_DEFAULTS], opts->kafka_props_store,
+            n * sizeof opts->kafka_props_store[0]);
+    for (size_t i = 0; i < N_DEFAULTS; i++)
+        opts->kafka_props_store[i] = defaults[i];
+    opts->kafka_props_store[n + N_DEFAULTS] = NULL;
+    opts->bus.kafka_props = opts->kafka_props_store;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     const char *id = "gw-1", *interval = "1000", *initial = "0";
@@ -130,6 +159,10 @@ int main(int argc, char **argv)
         if (end == initial || *end)
             fprintf(stderr, "jung-%s: --initial-state must be a number, got '%s'\n", SERVICE,
                     initial);
+        jung_service_opts_free(&opts);
+        return 2;
+    }
+    if (!with_batching_defaults(&opts)) {
         jung_service_opts_free(&opts);
         return 2;
     }

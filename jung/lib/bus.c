@@ -62,7 +62,7 @@ const char *const jung_kafka_producer_defaults[] = {
 #define FETCH_WAIT_KAFKA "fetch.wait.max.ms=100"
 #define FETCH_WAIT_MOCK "fetch.wait.max.ms=" JUNG_MOCK_FETCH_WAIT_MS
 #ifndef JUNG_MOCK_FETCH_WAIT_MS
-#define JUNG_MOCK_FETCH_WAIT_MS "10"
+#define JUNG_MOCK_FETCH_WAIT_MS "5"
 #endif
 /* librdkafka 2.0.2's mock cluster keeps, per partition, message sets until
  * there are 100,000 of them or 5 MiB, and on every Fetch walks that list
