@@ -1,0 +1,86 @@
+#!/bin/sh
+# jmeter_dashboard.sh JUNGBENCH REPORT_FIXTURE JMETER_SCRIPT
+# Issue 7: the JTL export must load in real Apache JMeter. Exports the
+# fixture run as JTL, has JMeter 5.6.3 (scripts/jmeter, fetched from Maven
+# Central) generate its HTML dashboard with its default jmeter.properties
+# (so JMeter infers the columns from our header), and checks JMeter's
+# statistics.json against `jungbench report --format json`.
+# SKIP (77) when JMeter cannot be fetched.
+set -u
+J=$1 FIX=$2 JMETER=$3
+T=$(mktemp -d /tmp/jb-jmeter-dash-XXXXXX)
+trap 'rm -rf "$T"' EXIT INT TERM
+
+mkdir -p "$T/base"
+"$FIX" "$T/base/results.db" base || { echo "FAIL: fixture" >&2; exit 1; }
+"$J" report "$T/base" --format jtl --out "$T/jtl" || { echo "FAIL: jtl export" >&2; exit 1; }
+"$J" report "$T/base" --format json >"$T/report.json" || { echo "FAIL: json report" >&2; exit 1; }
+
+"$JMETER" fetch
+rc=$?
+[ $rc -eq 3 ] && { echo "SKIP: JMeter 5.6.3 cannot be fetched with mvn (see above)"; exit 77; }
+[ $rc -eq 0 ] || { echo "FAIL: scripts/jmeter fetch exit $rc" >&2; exit 1; }
+for plat in docker osv; do
+    "$JMETER" dashboard "$T/jtl/$plat.jtl" "$T/dash-$plat" >"$T/$plat.out" 2>&1 ||
+        { echo "FAIL: JMeter refused $plat.jtl:" >&2; tail -20 "$T/$plat.out" "$T/dash-$plat.jmeter.log" >&2; exit 1; }
+done
+
+python3 - "$T" <<'PY'
+import csv, json, math, sys
+t = sys.argv[1]
+rep = json.load(open(f"{t}/report.json"))["tables"]
+fails = []
+
+def legacy_percentile(values, p):
+    # JMeter's dashboard uses commons-math Percentile (LEGACY estimator):
+    # position p(n+1)/100, linear interpolation, clamped to the ends.
+    v = sorted(values)
+    pos = p * (len(v) + 1) / 100
+    if pos < 1: return v[0]
+    if pos >= len(v): return v[-1]
+    lo = math.floor(pos)
+    return v[lo - 1] + (pos - lo) * (v[lo] - v[lo - 1])
+
+def near(a, b, what):
+    if abs(a - b) > 1e-6 * max(1, abs(b)):
+        fails.append(f"{what}: JMeter {a}, jungbench {b}")
+
+for plat in ("docker", "osv"):
+    stats = json.load(open(f"{t}/dash-{plat}/statistics.json"))
+    ours = {r["label"]: r for r in rep["requests_by_label"] if r["platform"] == plat}
+    ours["Total"] = next(r for r in rep["requests"] if r["platform"] == plat)
+    if set(stats) != set(ours):
+        fails.append(f"{plat}: JMeter labels {sorted(stats)} != jungbench {sorted(ours)}")
+    rows = list(csv.DictReader(open(f"{t}/jtl/{plat}.jtl", newline="")))
+    for label, o in ours.items():
+        s = stats.get(label)
+        if s is None: continue
+        w = f"{plat} {label}"
+        near(s["sampleCount"], o["samples"], w + " sampleCount")
+        near(s["errorCount"], o["ko"], w + " errorCount")
+        near(s["errorPct"], o["error_pct"], w + " errorPct")
+        near(s["meanResTime"], o["avg_ms"], w + " meanResTime")
+        near(s["minResTime"], o["min_ms"], w + " minResTime")
+        near(s["maxResTime"], o["max_ms"], w + " maxResTime")
+        # jungbench's p50/p90/p99 are nearest-rank; JMeter interpolates, so
+        # its percentiles are checked against the same elapsed values.
+        el = [int(r["elapsed"]) for r in rows if label == "Total" or r["label"] == label]
+        for key, p in (("medianResTime", 50), ("pct1ResTime", 90), ("pct2ResTime", 95), ("pct3ResTime", 99)):
+            near(s[key], legacy_percentile(el, p), w + " " + key)
+    first = min(int(r["timeStamp"]) for r in rows)
+    if first < 10**12:
+        fails.append(f"{plat}: timeStamp {first} is not epoch milliseconds")
+
+# The failed docker request's failureMessage has a comma, a quote and a
+# newline: JMeter counted exactly one error under the POST label and the
+# 500 response code in its Errors table, so that record parsed as one row.
+js = open(f"{t}/dash-docker/content/js/dashboard.js").read()
+if "500/Internal Server Error" not in js:
+    fails.append("docker dashboard lacks the 500/Internal Server Error error row")
+# The fixture starts at 1700000100000 ms = 2023-11-14 22:15 UTC.
+info = open(f"{t}/dash-docker/index.html").read()
+if '"11/14/23, 10:15 PM"' not in info:
+    fails.append("docker dashboard's Start Time is not 11/14/23, 10:15 PM UTC (timeStamp not read as epoch ms?)")
+for f in fails: print("FAIL:", f, file=sys.stderr)
+sys.exit(1 if fails else 0)
+PY
