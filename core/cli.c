@@ -42,8 +42,7 @@ bool jb_wants_help(int argc, char **argv)
     return false;
 }
 
-bool jb_parse_long(const char *cmd, const char *opt, const char *val, long min, long max,
-                   long *out)
+bool jb_parse_long(const char *cmd, const char *opt, const char *val, long min, long max, long *out)
 {
     char *end = NULL;
     errno = 0;

@@ -94,8 +94,8 @@ static int read_schema_version(jb_store *store)
 {
     sqlite3_stmt *st = NULL;
     int version = -1;
-    if (sqlite3_prepare_v2(store->db, "SELECT value FROM meta WHERE key='schema_version'", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(store->db, "SELECT value FROM meta WHERE key='schema_version'", -1, &st,
+                           NULL) != SQLITE_OK)
         return -1;
     if (sqlite3_step(st) == SQLITE_ROW)
         version = sqlite3_column_int(st, 0);
@@ -109,9 +109,9 @@ static bool is_foreign(jb_store *store)
 {
     sqlite3_stmt *st = NULL;
     int tables = 0, has_meta = 0;
-    if (sqlite3_prepare_v2(store->db,
-                           "SELECT count(*), sum(name='meta') FROM sqlite_master WHERE type='table'",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            store->db, "SELECT count(*), sum(name='meta') FROM sqlite_master WHERE type='table'",
+            -1, &st, NULL) != SQLITE_OK)
         return true;
     if (sqlite3_step(st) == SQLITE_ROW) {
         tables = sqlite3_column_int(st, 0);
@@ -156,8 +156,7 @@ bool jb_store_open(jb_store *store, const char *path, char *err, size_t errlen)
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
     if (!jb_store_exec(store, setup, NULL, 0) || !jb_store_exec(store, schema_sql, NULL, 0))
         return fail(store, err, errlen, "cannot apply schema");
-    snprintf(setup, sizeof setup,
-             "INSERT OR REPLACE INTO meta VALUES('schema_version','%d');",
+    snprintf(setup, sizeof setup, "INSERT OR REPLACE INTO meta VALUES('schema_version','%d');",
              JB_STORE_SCHEMA_VERSION);
     if (!jb_store_exec(store, setup, NULL, 0))
         return fail(store, err, errlen, "cannot write schema version");
