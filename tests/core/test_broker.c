@@ -1,6 +1,7 @@
 /* test_broker.c - the embedded broker (core/broker.c) in-process: topics via
  * Metadata, produce/consume through a consumer group, a chosen port, a busy
  * port, auto-created topics, bad options. */
+#include "tests/testlib.h"
 #include "core/broker.h"
 #include "kafka_check.h"
 
@@ -10,33 +11,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
-/* A port that was free a moment ago: bind port 0, read it, close. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sin;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sin, &len) != 0) {
-        perror("free_port");
-        exit(1);
-    }
-    close(fd);
-    return ntohs(sin.sin_port);
-}
 
 static void test_topics_and_roundtrip(void)
 {
@@ -72,7 +46,7 @@ static void test_topics_and_roundtrip(void)
 
 static void test_chosen_and_busy_port(void)
 {
-    int port = free_port();
+    int port = test_free_port();
     jb_broker_options o = {.port = port, .no_jung_topics = true};
     char err[512] = "", want[64];
     jb_broker *b = jb_broker_start(&o, err, sizeof err);

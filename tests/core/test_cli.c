@@ -1,5 +1,6 @@
 /* test_cli.c - core/cli.c: strict number parsing, --help detection, exit
  * codes of the error helpers, stop signals, clocks. */
+#include "tests/testlib.h"
 #include "core/cli.h"
 
 #include <math.h>
@@ -10,18 +11,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 /* stderr redirected into a temporary file, so tests can read the messages. */
 typedef struct capture {

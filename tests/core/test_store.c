@@ -1,5 +1,6 @@
 /* test_store.c - core/store.c: schema applied, WAL mode, reopening, foreign
  * and newer databases refused, read-only opens. argv[1]: a scratch folder. */
+#include "tests/testlib.h"
 #include "core/store.h"
 
 #include <sqlite3.h>
@@ -8,18 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static char scratch[4096];
 

@@ -3,6 +3,7 @@
 #ifndef JB_TESTS_METRICS_HELPERS_H
 #define JB_TESTS_METRICS_HELPERS_H
 
+#include "tests/testlib.h"
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,19 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures;
-
 #define UNUSED __attribute__((unused))
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 /* Starts JB_METRICS_CHILD with args and waits for its "ready" line. */
 UNUSED static pid_t spawn_child4(const char *a1, const char *a2, const char *a3, const char *a4)

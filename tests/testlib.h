@@ -1,0 +1,48 @@
+/* testlib.h - the little every C test needs: CHECK, which reports a failed
+ * condition with its place and goes on (so one run shows every failure, as
+ * SQLite's tests do), and a free loopback port.
+ *
+ * Header-only on purpose: each test is one executable, and `failures` is that
+ * executable's count; main() ends with `return failures ? 1 : 0;`. */
+#ifndef JB_TESTS_TESTLIB_H
+#define JB_TESTS_TESTLIB_H
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int failures;
+
+/* CHECK(condition, printf-format, ...): the format says what was expected. */
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+/* A loopback port that was free a moment ago: bind port 0, read it, close.
+ * Another process may take it before the caller binds; tests that cannot
+ * afford that retry or let the component pick its own port. Returns -1 when
+ * no socket can be had. */
+__attribute__((unused)) static int test_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+#endif
