@@ -46,11 +46,20 @@ typedef struct lg_user {
     double last_done_ms;
     char url[URL_LEN];
     char body[BODY_LEN];
+    /* What the easy handle was last given, so a request that repeats it
+     * (every request of a static run, most GETs) makes no setopt calls:
+     * CURLOPT_URL alone copies the string and frees the old one. */
+    char url_set[URL_LEN];
+    size_t body_len_set; /* 0: the handle is set for GET */
+    int auth_set;        /* -1 unknown, 0 none, 1 HTTP Basic */
     char reason[64];
     char response[SNIPPET_LEN]; /* the start of the response body */
     size_t response_len;
     char curl_error[CURL_ERROR_SIZE];
 } lg_user;
+
+_Static_assert(sizeof((lg_user *)0)->reason == sizeof((jb_sample *)0)->message,
+               "the reason phrase is copied whole into the sample");
 
 struct lg_engine {
     const jb_loadgen_config *cfg;
@@ -94,12 +103,19 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     size_t len = size * nmemb;
     if (len < 5 || memcmp(data, "HTTP/", 5) != 0)
         return len;
-    char line[128];
-    snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), data);
-    line[strcspn(line, "\r\n")] = '\0';
-    const char *reason = strchr(line, ' ');           /* after "HTTP/1.1" */
-    reason = reason ? strchr(reason + 1, ' ') : NULL; /* after the code */
-    snprintf(u->reason, sizeof u->reason, "%s", reason ? reason + 1 : "");
+    /* Called for every header line: plain scans, no snprintf. */
+    const char *end = data + len;
+    while (end > data && (end[-1] == '\n' || end[-1] == '\r'))
+        end--;
+    const char *reason = memchr(data, ' ', (size_t)(end - data)); /* after "HTTP/1.1" */
+    if (reason)
+        reason = memchr(reason + 1, ' ', (size_t)(end - reason - 1)); /* after the code */
+    size_t n = reason ? (size_t)(end - reason - 1) : 0;
+    if (n >= sizeof u->reason)
+        n = sizeof u->reason - 1;
+    if (n > 0)
+        memcpy(u->reason, reason + 1, n);
+    u->reason[n] = '\0';
     return len;
 }
 
@@ -112,9 +128,37 @@ static double wall_of(const lg_engine *e, double mono_ms)
 
 static void set_user_auth(lg_user *u, bool with_auth)
 {
+    if (u->auth_set == (int)with_auth)
+        return;
     curl_easy_setopt(u->easy, CURLOPT_HTTPAUTH, with_auth ? CURLAUTH_BASIC : CURLAUTH_NONE);
     curl_easy_setopt(u->easy, CURLOPT_USERNAME, with_auth ? u->name : NULL);
     curl_easy_setopt(u->easy, CURLOPT_PASSWORD, with_auth ? u->password : NULL);
+    u->auth_set = with_auth;
+}
+
+/* Hands the request's URL and body to the easy handle, skipping what it
+ * already holds. POSTFIELDS is not copied by libcurl: u->body stays put
+ * for the whole run, so only its length needs telling when it changes. */
+static void set_url_and_body(lg_user *u)
+{
+    CURL *h = u->easy;
+    if (strcmp(u->url, u->url_set) != 0) {
+        curl_easy_setopt(h, CURLOPT_URL, u->url);
+        memcpy(u->url_set, u->url, strlen(u->url) + 1);
+    }
+    size_t body_len = strlen(u->body);
+    if (body_len == u->body_len_set)
+        return;
+    if (body_len > 0 && u->body_len_set == 0) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, u->body);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, u->eng->json_header);
+    } else if (body_len == 0) {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    }
+    if (body_len > 0)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)body_len);
+    u->body_len_set = body_len;
 }
 
 /* The set-up script of one user: create the user, its devices, then each
@@ -181,15 +225,7 @@ static bool start_request(lg_user *u, double now)
     else
         build_measure_request(u);
     CURL *h = u->easy;
-    curl_easy_setopt(h, CURLOPT_URL, u->url);
-    if (u->body[0]) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, u->body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(u->body));
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, e->json_header);
-    } else {
-        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    }
+    set_url_and_body(u);
     set_user_auth(u, !e->cfg->static_target && u->kind != JB_REQ_CREATE_USER);
     u->reason[0] = u->response[0] = u->curl_error[0] = '\0';
     u->response_len = 0;
@@ -250,7 +286,7 @@ static void fill_sample(lg_user *u, CURLcode rc, double done_ms, jb_sample *s)
     s->idle_ms = u->idle_ms;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &s->code);
     s->curl_code = (int)rc;
-    snprintf(s->message, sizeof s->message, "%s", u->reason);
+    memcpy(s->message, u->reason, sizeof s->message); /* same size, '\0'-terminated */
     s->success = rc == CURLE_OK && s->code >= 200 && s->code < 400;
     describe_failure(u, s);
     long header_bytes = 0, request_bytes = 0;
@@ -545,6 +581,7 @@ static bool init_user(lg_engine *e, lg_user *u, long index, const char *prefix)
     long devices = cfg->static_target ? 0 : cfg->devices_per_user;
     u->device_ids = calloc((size_t)(devices > 0 ? devices : 1), NAME_LEN);
     u->easy = curl_easy_init();
+    u->auth_set = -1;
     if (!u->items || !u->device_ids || !u->easy || u->n_items == 0)
         return false;
     for (long d = 0; d < devices; d++)
@@ -559,7 +596,13 @@ static bool init_user(lg_engine *e, lg_user *u, long index, const char *prefix)
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, cfg->timeout_ms);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_PROXY, ""); /* never through an http_proxy: loopback only */
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "jungbench-loadgen/" JB_VERSION);
+    /* Set, so libcurl stops reading no_proxy from the environment on every
+     * transfer (it is moot: there is no proxy). */
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "");
+    /* No CURLOPT_USERAGENT: libcurl 7.88 rebuilds the User-Agent header with
+     * its own printf on every transfer, about 7,000 instructions, 9% of a
+     * request's cost (callgrind, docs/loadgen.md). Jung ignores it and wrk
+     * sends none either. */
     return true;
 }
 

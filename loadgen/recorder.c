@@ -66,7 +66,7 @@ static void bind_text(sqlite3_stmt *st, int col, const char *text)
     sqlite3_bind_text(st, col, text, -1, SQLITE_STATIC);
 }
 
-static bool insert_row(jb_recorder *rec, const jb_sample *s)
+static bool insert_row(jb_recorder *rec, const jb_sample *s, const char *url)
 {
     const jb_loadgen_config *cfg = rec->cfg;
     sqlite3_stmt *st = rec->insert;
@@ -95,7 +95,7 @@ static bool insert_row(jb_recorder *rec, const jb_sample *s)
     bind_text(st, 17, s->thread_name);
     sqlite3_bind_int64(st, 18, s->active);
     sqlite3_bind_int64(st, 19, s->active);
-    bind_text(st, 20, s->url);
+    bind_text(st, 20, url);
     sqlite3_bind_int64(st, 21, s->seq);
     sqlite3_bind_double(st, 22, s->intended_wall_ms);
     sqlite3_bind_int64(st, 23, s->elapsed_us);
@@ -108,9 +108,8 @@ static bool insert_row(jb_recorder *rec, const jb_sample *s)
 
 static void free_rows(jb_sample_queue *q)
 {
-    for (size_t i = 0; i < q->n; i++)
-        free((char *)q->rows[i].url);
     q->n = 0;
+    q->urls_len = 0;
 }
 
 static bool write_rows(jb_recorder *rec, const jb_sample_queue *q)
@@ -118,7 +117,7 @@ static bool write_rows(jb_recorder *rec, const jb_sample_queue *q)
     if (!jb_store_begin(rec->store))
         return store_error(rec, "cannot begin a transaction");
     for (size_t i = 0; i < q->n; i++)
-        if (!insert_row(rec, &q->rows[i])) {
+        if (!insert_row(rec, &q->rows[i], q->urls + q->rows[i].url_at)) {
             jb_store_exec(rec->store, "ROLLBACK", NULL, 0);
             return false;
         }
@@ -162,6 +161,7 @@ static void *writer_main(void *arg)
     }
     pthread_mutex_unlock(&rec->lock);
     free(batch.rows);
+    free(batch.urls);
     return NULL;
 }
 
@@ -190,32 +190,50 @@ bool jb_recorder_open(jb_recorder *rec, const jb_loadgen_config *cfg)
     return true;
 }
 
-static bool enqueue(jb_recorder *rec, const jb_sample *s)
+/* Makes room for one more row and url_size bytes of URL (lock held). */
+static bool reserve(jb_sample_queue *q, size_t url_size)
 {
-    char *url = strdup(s->url ? s->url : "");
-    pthread_mutex_lock(&rec->lock);
-    jb_sample_queue *q = &rec->queue;
-    bool ok = url != NULL;
-    if (ok && q->n == q->cap) {
+    if (q->n == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 1024;
         jb_sample *grown = realloc(q->rows, cap * sizeof *grown);
-        if (grown) {
-            q->rows = grown;
-            q->cap = cap;
-        }
-        ok = grown != NULL;
+        if (!grown)
+            return false;
+        q->rows = grown;
+        q->cap = cap;
     }
+    if (q->urls_len + url_size > q->urls_cap) {
+        size_t cap = q->urls_cap ? q->urls_cap : 64 * 1024;
+        while (cap < q->urls_len + url_size)
+            cap *= 2;
+        char *grown = realloc(q->urls, cap);
+        if (!grown)
+            return false;
+        q->urls = grown;
+        q->urls_cap = cap;
+    }
+    return true;
+}
+
+static bool enqueue(jb_recorder *rec, const jb_sample *s)
+{
+    const char *url = s->url ? s->url : "";
+    size_t url_size = strlen(url) + 1;
+    pthread_mutex_lock(&rec->lock);
+    jb_sample_queue *q = &rec->queue;
+    bool ok = reserve(q, url_size);
     if (ok) {
-        q->rows[q->n] = *s;
-        q->rows[q->n++].url = url;
+        jb_sample *row = &q->rows[q->n++];
+        *row = *s;
+        row->url = NULL; /* the writer reads the copy at url_at */
+        row->url_at = q->urls_len;
+        memcpy(q->urls + q->urls_len, url, url_size);
+        q->urls_len += url_size;
         if (q->n >= BATCH_ROWS)
             pthread_cond_signal(&rec->wake);
     }
     pthread_mutex_unlock(&rec->lock);
-    if (!ok) {
-        free(url);
+    if (!ok)
         snprintf(rec->error, sizeof rec->error, "out of memory queueing samples");
-    }
     return ok;
 }
 
@@ -323,6 +341,7 @@ void jb_recorder_close(jb_recorder *rec)
         sqlite3_finalize(rec->insert);
     free_rows(&rec->queue);
     free(rec->queue.rows);
+    free(rec->queue.urls);
     free(rec->elapsed);
     pthread_cond_destroy(&rec->wake);
     pthread_mutex_destroy(&rec->lock);
