@@ -52,7 +52,9 @@ bool jb_find_service_executable(const char *bin_dir, const char *service, char *
     for (char *c = dashed; *c; c++)
         if (*c == '_')
             *c = '-';
-    const char *patterns[] = {"%s/jung-%s-static", "%s/static/jung-%s", "%s/jung-%s"};
+    /* The stripped static copy first (what an image should carry), then the
+     * unstripped static one, then the dynamic build. */
+    const char *patterns[] = {"%s/static/jung-%s", "%s/jung-%s-static", "%s/jung-%s"};
     const char *names[] = {dashed, service};
     for (size_t i = 0; i < 3; i++)
         for (size_t k = 0; k < 2; k++) {
@@ -61,10 +63,11 @@ bool jb_find_service_executable(const char *bin_dir, const char *service, char *
                 return true;
         }
     snprintf(err, errlen,
-             "no executable for service %s in %s (looked for jung-%s-static and jung-%s): build "
+             "no executable for service %s in %s (looked for static/jung-%s, jung-%s-static and "
+             "jung-%s): build "
              "the services with 'ninja -C <build>' (static: -DJB_STATIC_SERVICES=ON) or pass "
              "--bin-dir",
-             service, bin_dir, dashed, dashed);
+             service, bin_dir, dashed, dashed, dashed);
     return false;
 }
 
