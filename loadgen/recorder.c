@@ -66,19 +66,39 @@ static void bind_text(sqlite3_stmt *st, int col, const char *text)
     sqlite3_bind_text(st, col, text, -1, SQLITE_STATIC);
 }
 
-static bool insert_row(jb_recorder *rec, const jb_sample *s, const char *url)
+/* JTL's responseCode: the HTTP status, or JMeter's text for no status.
+ * Three digits by hand: this runs once per row. */
+static void format_code(const jb_sample *s, char *code, size_t size)
+{
+    long c = s->code;
+    if (c >= 100 && c <= 999) {
+        code[0] = (char)('0' + c / 100);
+        code[1] = (char)('0' + c / 10 % 10);
+        code[2] = (char)('0' + c % 10);
+        code[3] = '\0';
+    } else if (c > 0) {
+        snprintf(code, size, "%ld", c);
+    } else {
+        snprintf(code, size, "Non HTTP response code: curl error %d", s->curl_code);
+    }
+}
+
+/* The columns every row of the run shares are bound once: sqlite3_reset
+ * keeps bindings. */
+static void bind_run_columns(jb_recorder *rec)
 {
     const jb_loadgen_config *cfg = rec->cfg;
+    bind_text(rec->insert, 1, cfg->run_id);
+    bind_text(rec->insert, 2, cfg->platform);
+    sqlite3_bind_int64(rec->insert, 3, cfg->iteration);
+}
+
+static bool insert_row(jb_recorder *rec, const jb_sample *s, const char *url)
+{
     sqlite3_stmt *st = rec->insert;
     char code[48];
-    if (s->code > 0)
-        snprintf(code, sizeof code, "%ld", s->code);
-    else
-        snprintf(code, sizeof code, "Non HTTP response code: curl error %d", s->curl_code);
+    format_code(s, code, sizeof code);
     sqlite3_reset(st);
-    bind_text(st, 1, cfg->run_id);
-    bind_text(st, 2, cfg->platform);
-    sqlite3_bind_int64(st, 3, cfg->iteration);
     bind_text(st, 4, s->setup ? "setup" : "measure");
     sqlite3_bind_int64(st, 5, llround(s->wall_start_ms));
     sqlite3_bind_int64(st, 6, llround((double)s->elapsed_us / 1000.0));
@@ -182,6 +202,7 @@ bool jb_recorder_open(jb_recorder *rec, const jb_loadgen_config *cfg)
         return true;
     if (sqlite3_prepare_v2(rec->store->db, insert_sql, -1, &rec->insert, NULL) != SQLITE_OK)
         return store_error(rec, "cannot prepare the samples insert");
+    bind_run_columns(rec);
     if (pthread_create(&rec->writer, NULL, writer_main, rec) != 0) {
         snprintf(rec->error, sizeof rec->error, "cannot start the database writer thread");
         return false;
