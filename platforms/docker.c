@@ -17,6 +17,7 @@
 
 typedef struct docker_platform {
     jb_docker api;
+    char owner[160]; /* jb_owner_token(): label jungbench.owner of our containers */
 } docker_platform;
 
 typedef struct docker_instance {
@@ -34,6 +35,41 @@ static jb_docker *api_of(jb_platform *p)
     return &((docker_platform *)p->priv)->api;
 }
 
+/* The broker listens on the host's loopback only (every byte stays on
+ * 127.0.0.1), which a bridged container cannot reach: refuse at open, before
+ * anything starts, rather than let every service time out. */
+static bool network_usable(const jb_platform *p, char *err, size_t errlen)
+{
+    if (strcmp(p->cfg.network, "host") != 0 && strcmp(p->cfg.network, "bridge") != 0) {
+        snprintf(err, errlen, "docker network '%s' is not known: use host or bridge",
+                 p->cfg.network);
+        return false;
+    }
+    if (strcmp(p->cfg.network, "bridge") == 0 && !p->cfg.bridge_without_broker) {
+        snprintf(err, errlen,
+                 "docker network 'bridge' cannot reach the broker: in a bridged container "
+                 "127.0.0.1 is the container itself, and the broker (%s) listens on the "
+                 "host's loopback only; use 'network: host' (the default), which keeps all "
+                 "traffic on 127.0.0.1",
+                 p->cfg.brokers);
+        return false;
+    }
+    return true;
+}
+
+/* Containers of jungbench processes that were killed (SIGKILL, a crash)
+ * would hold names and memory until `jungbench doctor --clean`: remove
+ * them now. Running runs' containers have a live owner and stay. */
+static void remove_stale(const jb_platform *p)
+{
+    jb_leftovers gone;
+    if (jb_remove_stale_containers(p->cfg.docker_socket, &gone) > 0)
+        fprintf(stderr,
+                "jungbench: docker: removed %zu container(s) of jungbench processes that are "
+                "gone: %s\n",
+                gone.containers, gone.names);
+}
+
 static bool docker_open(jb_platform *p, char *err, size_t errlen)
 {
     docker_platform *dp = calloc(1, sizeof *dp);
@@ -41,16 +77,14 @@ static bool docker_open(jb_platform *p, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return false;
     }
-    if (strcmp(p->cfg.network, "host") != 0 && strcmp(p->cfg.network, "bridge") != 0) {
-        snprintf(err, errlen, "docker network '%s' is not known: use host or bridge",
-                 p->cfg.network);
+    if (!network_usable(p, err, errlen) ||
+        !jb_docker_connect(&dp->api, p->cfg.docker_socket, err, errlen)) {
         free(dp);
         return false;
     }
-    if (!jb_docker_connect(&dp->api, p->cfg.docker_socket, err, errlen)) {
-        free(dp);
-        return false;
-    }
+    if (!jb_owner_token(dp->owner, sizeof dp->owner))
+        dp->owner[0] = '\0'; /* no /proc: containers without owner, doctor --clean finds them */
+    remove_stale(p);
     p->priv = dp;
     jb_strlcpy(p->accel, "container", sizeof p->accel);
     return true;
@@ -201,6 +235,9 @@ static bool create_container(jb_platform *p, jb_instance *inst, const jb_instanc
                             .run_id = p->cfg.run_id,
                             .service = spec->service,
                             .instance = inst->info.instance,
+                            .owner = ((docker_platform *)p->priv)->owner[0]
+                                         ? ((docker_platform *)p->priv)->owner
+                                         : NULL,
                             .bridge = strcmp(p->cfg.network, "bridge") == 0,
                             .ports = spec->ports,
                             .cpus = p->cfg.cpus,

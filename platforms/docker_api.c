@@ -228,6 +228,9 @@ json_t *jb_docker_create_body(const jb_container_spec *spec)
         string_array(spec->cmd), "Env", string_array(spec->env), "Labels", "jungbench.run",
         spec->run_id, "jungbench.service", spec->service, "jungbench.instance", spec->instance,
         "StopTimeout", spec->stop_timeout_s, "AttachStdout", true, "AttachStderr", true);
+    if (spec->owner)
+        json_object_set_new(json_object_get(body, "Labels"), "jungbench.owner",
+                            json_string(spec->owner));
     if (spec->bridge)
         add_ports(body, host, spec->ports);
     json_object_set_new(body, "HostConfig", host);

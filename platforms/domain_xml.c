@@ -1,6 +1,8 @@
 /* domain_xml.c - the domain XML of a jungbench guest. */
 #include "platforms/domain_xml.h"
 
+#include "platforms/internal.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +59,20 @@ static void put_element(xml_out *x, const char *indent, const char *tag, const c
     put(x, "%s<%s>", indent, tag);
     put_escaped(x, value);
     put(x, "</%s>\n", tag);
+}
+
+bool jb_guest_cmdline(const char *osv_template, const char *service, const char *env,
+                      const char *args, char *out, size_t outlen)
+{
+    if (osv_template) {
+        char cmd[2048];
+        return jb_expand_template(osv_template, service, args, cmd, sizeof cmd) &&
+               (size_t)snprintf(out, outlen, "%s%s", env, cmd) < outlen;
+    }
+    return (size_t)snprintf(out, outlen,
+                            "console=ttyS0 panic=-1 quiet jung.ip=10.0.2.15/24 jung.gw=10.0.2.2 "
+                            "%s-- %s",
+                            env, args) < outlen;
 }
 
 bool jb_netdev_arg(const int *ports, char *out, size_t outlen)
@@ -132,6 +148,11 @@ bool jb_domain_xml(const jb_domain_spec *s, char *out, size_t outlen, char *err,
     put(&x, "<domain type='%s' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n",
         s->kvm ? "kvm" : "qemu");
     put_element(&x, "  ", "name", s->name);
+    if (s->owner) { /* lets a later harness remove the domain once its owner is gone */
+        char desc[256];
+        snprintf(desc, sizeof desc, "jungbench owner %s", s->owner);
+        put_element(&x, "  ", "description", desc);
+    }
     put(&x, "  <memory unit='MiB'>%ld</memory>\n  <vcpu>%d</vcpu>\n", s->memory_mb, s->vcpus);
     put_os(&x, s);
     put(&x, "  <features>\n    <acpi/>\n  </features>\n");

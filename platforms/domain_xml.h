@@ -17,6 +17,7 @@ typedef struct jb_domain_spec {
     const char *cmdline;
     const char *console_path; /* the serial console's file */
     const int *ports;         /* 0-terminated; forwarded 127.0.0.1:P -> guest P */
+    const char *owner;        /* jb_owner_token(): <description>jungbench owner ...; may be NULL */
 } jb_domain_spec;
 
 /* Writes the domain XML: direct kernel boot, serial console to a file,
@@ -25,6 +26,14 @@ typedef struct jb_domain_spec {
  * <qemu:commandline> (libvirt 9.0 on Debian has no passt). False when a
  * field is missing or out of range, or out is too small. */
 bool jb_domain_xml(const jb_domain_spec *spec, char *out, size_t outlen, char *err, size_t errlen);
+
+/* The guest's kernel command line. osv_template NULL: a microVM's
+ * ("console=ttyS0 panic=-1 quiet jung.ip=... jung.gw=... ENV -- ARGS", the
+ * environment as NAME=VALUE words for our init); else OSv's, the template
+ * with {service} and {args} replaced, after env ("--env=NAME=VALUE " words).
+ * False when it does not fit in out. */
+bool jb_guest_cmdline(const char *osv_template, const char *service, const char *env,
+                      const char *args, char *out, size_t outlen);
 
 /* The QEMU -netdev value: "user,id=jbnet0[,hostfwd=tcp:127.0.0.1:P-:P...]". */
 bool jb_netdev_arg(const int *ports, char *out, size_t outlen);

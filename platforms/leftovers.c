@@ -4,14 +4,72 @@
  * our domains when the harness's connection closes (they are started with
  * VIR_DOMAIN_START_AUTODESTROY), but containers outlive a harness killed
  * with SIGKILL. They carry the label jungbench.run, domains the name prefix
- * jungbench-, so they can be found again. */
+ * jungbench-, so they can be found again; both also name their owner
+ * (jb_owner_token), so a driver that opens removes those whose owner is
+ * gone without touching a run in progress. */
 #include "platforms/docker_api.h"
 #include "platforms/internal.h"
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+static bool read_boot_id(char *out, size_t outlen)
+{
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    bool ok = f && fgets(out, (int)outlen, f);
+    if (f)
+        fclose(f);
+    if (ok)
+        out[strcspn(out, "\n")] = '\0';
+    return ok && out[0];
+}
+
+/* Field 22 of /proc/PID/stat, after the parenthesised command name. */
+static bool process_start_time(long pid, unsigned long long *start)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return false;
+    p++;
+    for (int field = 3; field < 22 && p; field++)
+        p = strchr(p + 1, ' ');
+    return p && sscanf(p, " %llu", start) == 1;
+}
+
+bool jb_owner_token(char *out, size_t outlen)
+{
+    char boot[64];
+    unsigned long long start;
+    if (!read_boot_id(boot, sizeof boot) || !process_start_time((long)getpid(), &start))
+        return false;
+    snprintf(out, outlen, "%s %ld %llu", boot, (long)getpid(), start);
+    return true;
+}
+
+bool jb_owner_alive(const char *token)
+{
+    char boot[64], here[64];
+    long pid;
+    unsigned long long start, now;
+    if (!token || sscanf(token, "%63s %ld %llu", boot, &pid, &start) != 3 || pid <= 0 ||
+        !read_boot_id(here, sizeof here))
+        return true;
+    if (strcmp(boot, here) != 0)
+        return false; /* started before this boot: its owner is long gone */
+    return process_start_time(pid, &now) && now == start;
+}
 
 static void note_name(jb_leftovers *out, const char *name)
 {
@@ -20,12 +78,21 @@ static void note_name(jb_leftovers *out, const char *name)
         snprintf(out->names + len, sizeof out->names - len, "%s%s", len ? " " : "", name);
 }
 
-static bool ours(const char *run, const char *run_prefix)
+/* Which leftovers: those of runs starting with run_prefix (NULL: all), or
+ * only those whose owner token names a process that is gone. */
+typedef struct leftover_filter {
+    const char *run_prefix;
+    bool stale_only;
+} leftover_filter;
+
+static bool ours(const char *run, const char *owner, const leftover_filter *f)
 {
-    return run && (!run_prefix || strncmp(run, run_prefix, strlen(run_prefix)) == 0);
+    if (f->stale_only)
+        return owner && !jb_owner_alive(owner);
+    return run && (!f->run_prefix || strncmp(run, f->run_prefix, strlen(f->run_prefix)) == 0);
 }
 
-static void docker_leftovers(const char *socket, const char *run_prefix, bool remove,
+static void docker_leftovers(const char *socket, const leftover_filter *filter_by, bool remove,
                              jb_leftovers *out)
 {
     jb_docker d;
@@ -40,11 +107,12 @@ static void docker_leftovers(const char *socket, const char *run_prefix, bool re
     json_t *c;
     json_array_foreach(list, i, c)
     {
-        const char *run =
-            json_string_value(json_object_get(json_object_get(c, "Labels"), "jungbench.run"));
+        json_t *labels = json_object_get(c, "Labels");
+        const char *run = json_string_value(json_object_get(labels, "jungbench.run"));
+        const char *owner = json_string_value(json_object_get(labels, "jungbench.owner"));
         const char *id = json_string_value(json_object_get(c, "Id"));
         const char *name = json_string_value(json_array_get(json_object_get(c, "Names"), 0));
-        if (!id || !ours(run, run_prefix))
+        if (!id || !ours(run, owner, filter_by))
             continue;
         out->containers++;
         note_name(out, name ? name + (name[0] == '/') : id);
@@ -57,19 +125,33 @@ static void docker_leftovers(const char *socket, const char *run_prefix, bool re
     jb_docker_disconnect(&d);
 }
 
-static void libvirt_leftovers(const char *uri, const char *run_prefix, bool remove,
+static bool domain_ours(virDomainPtr dom, const char *name, const leftover_filter *f)
+{
+    char prefix[256];
+    snprintf(prefix, sizeof prefix, "jungbench-%s", f->run_prefix ? f->run_prefix : "");
+    if (strncmp(name, prefix, strlen(prefix)) != 0)
+        return false;
+    if (!f->stale_only)
+        return true;
+    char *desc = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_DESCRIPTION, NULL, 0);
+    const char *owner = desc && strncmp(desc, "jungbench owner ", 16) == 0 ? desc + 16 : NULL;
+    bool stale = owner && !jb_owner_alive(owner);
+    free(desc);
+    virResetLastError(); /* a domain without a description is not an error here */
+    return stale;
+}
+
+static void libvirt_leftovers(const char *uri, const leftover_filter *filter_by, bool remove,
                               jb_leftovers *out)
 {
     virConnectPtr conn = virConnectOpen(uri);
     if (!conn)
         return;
-    char prefix[256];
-    snprintf(prefix, sizeof prefix, "jungbench-%s", run_prefix ? run_prefix : "");
     virDomainPtr *doms = NULL;
     int n = virConnectListAllDomains(conn, &doms, 0);
     for (int i = 0; i < n; i++) {
         const char *name = virDomainGetName(doms[i]);
-        if (name && strncmp(name, prefix, strlen(prefix)) == 0) {
+        if (name && domain_ours(doms[i], name, filter_by)) {
             out->domains++;
             note_name(out, name);
             if (remove) {
@@ -89,8 +171,25 @@ void jb_find_leftovers(const char *docker_socket, const char *libvirt_uri, const
                        bool remove, jb_leftovers *out)
 {
     memset(out, 0, sizeof *out);
+    leftover_filter f = {.run_prefix = run_prefix};
     if (docker_socket)
-        docker_leftovers(docker_socket, run_prefix, remove, out);
+        docker_leftovers(docker_socket, &f, remove, out);
     if (libvirt_uri)
-        libvirt_leftovers(libvirt_uri, run_prefix, remove, out);
+        libvirt_leftovers(libvirt_uri, &f, remove, out);
+}
+
+size_t jb_remove_stale_containers(const char *docker_socket, jb_leftovers *out)
+{
+    memset(out, 0, sizeof *out);
+    leftover_filter f = {.stale_only = true};
+    docker_leftovers(docker_socket, &f, true, out);
+    return out->containers;
+}
+
+size_t jb_remove_stale_domains(const char *libvirt_uri, jb_leftovers *out)
+{
+    memset(out, 0, sizeof *out);
+    leftover_filter f = {.stale_only = true};
+    libvirt_leftovers(libvirt_uri, &f, true, out);
+    return out->domains;
 }

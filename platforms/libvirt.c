@@ -23,13 +23,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define GUEST_IP "10.0.2.15/24"
 #define HOST_FROM_GUEST "10.0.2.2" /* QEMU user networking: the host's loopback */
 
 typedef struct libvirt_platform {
     virConnectPtr conn;
     bool kvm, osv;
     char kernel[4096], release[128];
+    char owner[160]; /* jb_owner_token(): in each domain's <description> */
 } libvirt_platform;
 
 typedef struct libvirt_instance {
@@ -189,12 +189,32 @@ static bool check_image_config(jb_platform *p, libvirt_platform *lp, char *err, 
                           : !p->cfg.osv_cmdline ? "osv_cmdline"
                                                 : NULL;
     if (missing) {
-        snprintf(err, errlen, "image kind osv needs %s (see docs/osv.md)", missing);
+        snprintf(err, errlen,
+                 "image kind osv needs %s: set osv_kernel (OSv's loader-stripped.elf), "
+                 "osv_disk (one image per service, '{service}' in the path) and osv_cmdline "
+                 "on the platform; build the images with OSv's scripts/build (docs/osv.md)",
+                 missing);
         return false;
     }
     jb_strlcpy(lp->kernel, p->cfg.osv_kernel, sizeof lp->kernel);
     jb_strlcpy(lp->release, "osv", sizeof lp->release);
     return true;
+}
+
+/* Our domains are started with VIR_DOMAIN_START_AUTODESTROY, so libvirtd
+ * destroys them when a harness dies; this catches the rest (a libvirtd
+ * restarted meanwhile, a domain defined by hand from our XML): domains whose
+ * <description> names an owner that is gone. */
+static void remove_stale(const jb_platform *p, libvirt_platform *lp)
+{
+    if (!jb_owner_token(lp->owner, sizeof lp->owner))
+        lp->owner[0] = '\0';
+    jb_leftovers gone;
+    if (jb_remove_stale_domains(p->cfg.libvirt_uri, &gone) > 0)
+        fprintf(stderr,
+                "jungbench: libvirt: removed %zu domain(s) of jungbench processes that "
+                "are gone: %s\n",
+                gone.domains, gone.names);
 }
 
 static bool libvirt_open(jb_platform *p, char *err, size_t errlen)
@@ -216,6 +236,8 @@ static bool libvirt_open(jb_platform *p, char *err, size_t errlen)
         ok = lp->conn != NULL;
     }
     ok = ok && choose_accel(p, lp, err, errlen);
+    if (ok)
+        remove_stale(p, lp);
     if (!ok) {
         if (lp->conn)
             virConnectClose(lp->conn);
@@ -249,12 +271,17 @@ static bool libvirt_prepare(jb_platform *p, const char *service, char *err, size
     if (lp->osv) {
         if (!jb_expand_template(p->cfg.osv_disk, service, "", path, sizeof path))
             path[0] = '\0';
-        if (access(path, R_OK) == 0 && access(lp->kernel, R_OK) == 0)
+        bool disk = access(path, R_OK) == 0, kernel = access(lp->kernel, R_OK) == 0;
+        if (disk && kernel)
             return true;
         snprintf(err, errlen,
-                 "OSv image of %s missing (%s or %s): build it with OSv's "
-                 "scripts/build, see docs/osv.md",
-                 service, path, lp->kernel);
+                 "OSv image of %s missing: %s '%s' %s; build it with OSv's scripts/build "
+                 "(image=jung-%s fs=rofs, docs/osv.md) and point the platform's osv_kernel and "
+                 "osv_disk at the results",
+                 service, kernel ? "osv_disk" : "osv_kernel", kernel ? path : lp->kernel,
+                 access(kernel ? path : lp->kernel, F_OK) == 0 ? "is not readable"
+                                                               : "does not exist",
+                 service);
         return false;
     }
     initrd_path(p, service, path, sizeof path);
@@ -361,20 +388,13 @@ static bool guest_cmdline(jb_platform *p, jb_instance *inst, const jb_instance_s
                           char *out, size_t outlen, char *err, size_t errlen)
 {
     libvirt_platform *lp = p->priv;
-    char args[1800], env[1024], cmd[2048];
+    char args[1800], env[1024];
     if (!service_args(p, inst, spec, args, sizeof args, err, errlen) ||
         !guest_env(inst, spec, lp->osv, env, sizeof env, err, errlen))
         return false;
-    if (lp->osv) {
-        if (jb_expand_template(p->cfg.osv_cmdline, spec->service, args, cmd, sizeof cmd) &&
-            (size_t)snprintf(out, outlen, "%s%s", env, cmd) < outlen)
-            return true;
-    } else if ((size_t)snprintf(out, outlen,
-                                "console=ttyS0 panic=-1 quiet jung.ip=" GUEST_IP
-                                " jung.gw=" HOST_FROM_GUEST " %s-- %s",
-                                env, args) < outlen) {
+    if (jb_guest_cmdline(lp->osv ? p->cfg.osv_cmdline : NULL, spec->service, env, args, out,
+                         outlen))
         return true;
-    }
     snprintf(err, errlen, "the command line of %s is too long", inst->info.instance);
     return false;
 }
@@ -427,7 +447,8 @@ static bool libvirt_start(jb_platform *p, jb_instance *inst, const jb_instance_s
                          .disk = lp->osv ? disk : NULL,
                          .cmdline = cmdline,
                          .console_path = inst->info.log_path,
-                         .ports = spec->ports};
+                         .ports = spec->ports,
+                         .owner = lp->owner[0] ? lp->owner : NULL};
     if (!jb_domain_xml(&ds, xml, sizeof xml, err, errlen))
         return false;
     libvirt_instance *li = calloc(1, sizeof *li);

@@ -62,7 +62,12 @@ typedef struct jb_platform_config {
     /* docker */
     const char *docker_socket; /* default /var/run/docker.sock */
     const char *network;       /* "host" (default) or "bridge" (ports published on 127.0.0.1) */
-    const char *image_tag;     /* jung/<service>:<tag>; default JB_VERSION */
+    /* Bridge networking is refused for Jung's services: in a bridged
+     * container 127.0.0.1 is the container itself, and the broker listens
+     * on the host's loopback only. Only a service that needs no broker (the
+     * tests' fake one) may run bridged: set this to say so. */
+    bool bridge_without_broker;
+    const char *image_tag; /* jung/<service>:<tag>; default JB_VERSION */
     /* libvirt */
     const char *libvirt_uri; /* default qemu:///system */
     const char *accel;       /* "auto" (default), "kvm" or "emulated" */
@@ -192,6 +197,20 @@ typedef struct jb_leftovers {
 } jb_leftovers;
 void jb_find_leftovers(const char *docker_socket, const char *libvirt_uri, const char *run_prefix,
                        bool remove, jb_leftovers *out);
+
+/* Who started a container or domain: "<boot id> <pid> <start time>" of this
+ * process (boot id from /proc/sys/kernel/random/boot_id, start time in
+ * clock ticks from /proc/self/stat, so a reused pid is told apart). Docker
+ * containers carry it as label jungbench.owner, domains in their
+ * <description>. */
+bool jb_owner_token(char *out, size_t outlen);
+/* True while the process a token names still runs on this boot. A token
+ * that does not parse counts as alive (never remove what we cannot judge). */
+bool jb_owner_alive(const char *token);
+/* Removes the containers and domains whose owner is gone (the drivers call
+ * these when they open); returns how many, names in out. */
+size_t jb_remove_stale_containers(const char *docker_socket, jb_leftovers *out);
+size_t jb_remove_stale_domains(const char *libvirt_uri, jb_leftovers *out);
 
 /* ---- readiness line parsing (exposed for tests) ---------------------- */
 

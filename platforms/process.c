@@ -1,9 +1,11 @@
 /* process.c - the "process" driver: each instance a native process.
  *
- * The harness spawns the service with posix_spawn (the services themselves
- * never fork) into its own process group, so Ctrl-C at the terminal reaches
- * the harness only and the harness stops its instances in order, and so a
- * stop can signal everything the instance might have left behind. Output
+ * The harness forks and execs the service (the services themselves never
+ * fork) into its own process group, so Ctrl-C at the terminal reaches the
+ * harness only and the harness stops its instances in order, and so a stop
+ * can signal everything the instance might have left behind. SIGTERM is
+ * the service's death signal: a harness killed with SIGKILL leaves no
+ * service running. Output
  * (stdout and stderr) goes to <work_dir>/<instance>.log, which the
  * readiness detection follows. */
 #include "platforms/internal.h"
@@ -13,7 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -94,34 +96,73 @@ static char **build_env(const jb_instance_spec *spec)
     return env;
 }
 
-/* The child starts in a new process group with default signal handling
- * (the harness may ignore SIGPIPE or block signals). */
+/* In the child between fork and exec: only async-signal-safe calls. A new
+ * process group (Ctrl-C at the terminal reaches the harness only), default
+ * signal handling (the harness may ignore SIGPIPE or block signals), and
+ * PR_SET_PDEATHSIG so that the service gets SIGTERM when the harness dies,
+ * even by SIGKILL. The death signal fires when the forking *thread* ends:
+ * the runner's job thread and `up` both stop their instances before their
+ * thread returns. Returns only on failure, with errno set. */
+static void exec_child(pid_t parent, const char *exe, const char *log_path, char **argv, char **env)
+{
+    setpgid(0, 0);
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
+        return;
+    if (getppid() != parent) /* the harness died before prctl: too late to be told */
+        _exit(127);
+    int in = open("/dev/null", O_RDONLY);
+    int out = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+    if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+        return;
+    if (in > 2)
+        close(in);
+    if (out > 2)
+        close(out);
+    const int defaults[] = {SIGINT, SIGTERM, SIGPIPE, SIGCHLD, SIGHUP, SIGQUIT};
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+        signal(defaults[i], SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(exe, argv, env);
+}
+
+/* fork + exec rather than posix_spawn, which cannot set the death signal.
+ * A close-on-exec pipe carries the child's errno if it fails before or in
+ * execve; EOF means the exec happened. Returns 0 or an errno value. */
 static int spawn_child(pid_t *pid, const char *exe, const char *log_path, char **argv, char **env)
 {
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND,
-                                     0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGINT);
-    sigaddset(&defaults, SIGTERM);
-    sigaddset(&defaults, SIGPIPE);
-    sigaddset(&defaults, SIGCHLD);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
-    int rc = posix_spawn(pid, exe, &fa, &attr, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    return rc;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return errno;
+    pid_t parent = getpid();
+    pid_t child = fork();
+    if (child < 0) {
+        int e = errno;
+        close(fds[0]), close(fds[1]);
+        return e;
+    }
+    if (child == 0) {
+        close(fds[0]);
+        exec_child(parent, exe, log_path, argv, env);
+        int e = errno;
+        ssize_t w = write(fds[1], &e, sizeof e);
+        (void)w;
+        _exit(127);
+    }
+    close(fds[1]);
+    int child_errno = 0;
+    ssize_t n;
+    do
+        n = read(fds[0], &child_errno, sizeof child_errno);
+    while (n < 0 && errno == EINTR);
+    close(fds[0]);
+    if (n == (ssize_t)sizeof child_errno) {
+        waitpid(child, NULL, 0);
+        return child_errno ? child_errno : ECHILD;
+    }
+    *pid = child;
+    return 0;
 }
 
 static bool process_start(jb_platform *p, jb_instance *inst, const jb_instance_spec *spec,

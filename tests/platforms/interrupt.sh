@@ -2,7 +2,9 @@
 # interrupt.sh - Ctrl-C leaves nothing behind: `jungbench provision` on
 # processes and (when dockerd runs) containers of the fake service, SIGINT
 # once the instances exist, then: exit status 1, no process of the run, no
-# container of the run.
+# container of the run. And SIGKILL: the processes die with the harness
+# (their death signal), the containers stay until the next jungbench that
+# opens the docker driver removes them (their owner is gone).
 # Usage: interrupt.sh JUNGBENCH FAKE_SERVICE
 set -uo pipefail
 JB=$(readlink -f "$1") FAKE=$(readlink -f "$2")
@@ -12,7 +14,7 @@ docker_ok=false
 [ -S /var/run/docker.sock ] && curl -sf --unix-socket /var/run/docker.sock http://d/version >/dev/null && docker_ok=true
 cleanup() {
     if $docker_ok; then # the base exists when the fake is dynamic (sanitizer builds)
-        for img in fake_slow base; do
+        for img in fake_slow fake base; do
             curl -s -o /dev/null --unix-socket /var/run/docker.sock -X DELETE "http://d/images/jung/$img:$TAG?force=1"
         done
     fi
@@ -23,6 +25,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 mkdir -p "$tmp/bin"
 ln -s "$FAKE" "$tmp/bin/jung-fake_slow" # ready only after 60 s
+ln -s "$FAKE" "$tmp/bin/jung-fake"      # ready at once
 cat > "$tmp/c.yaml" <<YAML
 name: interrupt
 broker: embedded
@@ -52,8 +55,29 @@ interrupt() { # PLATFORM COUNT-COMMAND
     [ "$(eval "$2")" -eq 0 ] || fail "$1: instances left after SIGINT"
     echo "$1: SIGINT with 4 instances starting: exit 1, nothing left"
 }
+# SIGKILL: no chance to clean up. AFTER-COMMAND runs once the harness is
+# gone; then the count must reach 0 within 10 s.
+kill9() { # PLATFORM COUNT-COMMAND AFTER-COMMAND
+    "$JB" provision "$tmp/c.yaml" --platform "$1" --service fake_slow --instances 4 > "$tmp/out" 2>&1 &
+    local pid=$! i
+    for i in $(seq 100); do
+        [ "$(eval "$2")" -ge 4 ] && break
+        sleep 0.1
+    done
+    [ "$(eval "$2")" -ge 4 ] || { kill -9 $pid; fail "$1: the 4 instances never appeared"; }
+    kill -9 $pid
+    wait $pid 2>/dev/null
+    eval "$3"
+    for i in $(seq 100); do
+        [ "$(eval "$2")" -eq 0 ] && break
+        sleep 0.1
+    done
+    [ "$(eval "$2")" -eq 0 ] || fail "$1: $(eval "$2") instance(s) left 10 s after SIGKILL and '$3'"
+    echo "$1: SIGKILL with 4 instances starting, then '$3': nothing left"
+}
 count_procs() { pgrep -f -- "$tmp/bin/jung-fake_slow" | wc -l; }
 interrupt native count_procs
+kill9 native count_procs true
 if $docker_ok; then
     "$JB" images build docker --services fake_slow --bin-dir "$tmp/bin" --tag $TAG >/dev/null || fail "image build"
     count_containers() {
@@ -62,6 +86,15 @@ if $docker_ok; then
             grep -o '"Id"' | wc -l
     }
     interrupt docker count_containers
+    "$JB" images build docker --services fake --bin-dir "$tmp/bin" --tag $TAG >/dev/null || fail "image build"
+    # the next harness to open the docker driver removes the dead one's containers
+    next_provision() {
+        "$JB" provision "$tmp/c.yaml" --platform docker --service fake --instances 1 > "$tmp/next" 2>&1 ||
+            fail "provision after SIGKILL: $(cat "$tmp/next")"
+        grep -q "removed 4 container(s) of jungbench processes that are gone" "$tmp/next" ||
+            fail "no note of the removed containers: $(cat "$tmp/next")"
+    }
+    kill9 docker count_containers next_provision
 else
     echo "docker: not running, not checked"
 fi
