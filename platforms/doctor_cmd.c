@@ -254,7 +254,7 @@ static void check_microvm_images(doctor *d, const char *release)
     size_t have = 0;
     for (size_t i = 0; i < JB_SERVICE_COUNT; i++) {
         char path[4400];
-        snprintf(path, sizeof path, "%s/microvm/%s.cpio.gz", d->image_dir, jb_jung_services[i]);
+        snprintf(path, sizeof path, "%s/microvm/%s.cpio.xz", d->image_dir, jb_jung_services[i]);
         have += access(path, R_OK) == 0;
     }
     report(d, have == JB_SERVICE_COUNT ? OK : MISSING, "libvirt", "microvm images",

@@ -62,7 +62,7 @@ bool jb_cloud_kernel(char *vmlinuz, size_t vlen, char *release, size_t rlen, cha
                      size_t errlen);
 /* The virtio modules the guest loads, in load order. */
 extern const char *const jb_microvm_modules[8];
-/* Writes out_path (<image_dir>/microvm/<service>.cpio.gz): /init (our
+/* Writes out_path (<image_dir>/microvm/<service>.cpio.xz): /init (our
  * static init), the modules under /lib/modules, the service as
  * /jung-<service> and, when it is not static, the files it needs (libs;
  * NULL for a static one). init is the built jb_microvm_init. */

@@ -28,7 +28,7 @@ static void usage(FILE *out)
             "       jungbench images list docker|microvm [OPTIONS]\n\n"
             "build: one image per service from its static executable. docker: FROM scratch,\n"
             "tagged jung/<service>:<tag>, through the Engine API (nothing is pulled).\n"
-            "microvm: <image-dir>/microvm/<service>.cpio.gz, an initramfs for Debian's cloud\n"
+            "microvm: <image-dir>/microvm/<service>.cpio.xz, an initramfs for Debian's cloud\n"
             "kernel with the virtio modules, our init and the service.\n"
             "list: size of each image and of all of them together (shared layers once).\n\n"
             "Options:\n"
@@ -221,7 +221,7 @@ static int build_microvm(const images_opts *o, const char **names, size_t n)
     for (size_t i = 0; i < n && !jb_stop_requested(); i++) {
         char exe[4096], out[4400];
         uint64_t bytes = 0;
-        snprintf(out, sizeof out, "%s/%s.cpio.gz", dir, names[i]);
+        snprintf(out, sizeof out, "%s/%s.cpio.xz", dir, names[i]);
         if (!jb_find_service_executable(o->bin_dir, names[i], exe, sizeof exe, err, sizeof err))
             return jb_fail(CMD, "%s", err);
         jb_runtime_files *libs = NULL;
@@ -256,7 +256,7 @@ static int list_microvm(const images_opts *o, const char **names, size_t n)
     size_t have = 0;
     int rc = JB_EXIT_OK;
     for (size_t i = 0; i < n; i++) {
-        snprintf(paths[have], sizeof paths[have], "%s/microvm/%s.cpio.gz", o->image_dir, names[i]);
+        snprintf(paths[have], sizeof paths[have], "%s/microvm/%s.cpio.xz", o->image_dir, names[i]);
         const char *files[2] = {vmlinuz, paths[have]}; /* the kernel is shared by all */
         if (!jb_image_layers_from_files(files, 2, refs[have], err, sizeof err)) {
             fprintf(stderr,

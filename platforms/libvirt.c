@@ -261,7 +261,7 @@ static void libvirt_close(jb_platform *p)
 
 static void initrd_path(const jb_platform *p, const char *service, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "%s/microvm/%s.cpio.gz", p->cfg.image_dir, service);
+    snprintf(out, outlen, "%s/microvm/%s.cpio.xz", p->cfg.image_dir, service);
 }
 
 static bool libvirt_prepare(jb_platform *p, const char *service, char *err, size_t errlen)

@@ -1,7 +1,9 @@
 /* microvm.c - Linux microVM images in the spirit of Lupine Linux: Debian's
- * linux-image-cloud-amd64 kernel, booted directly, and per service a gzip
- * cpio initramfs (libarchive) with our static init, the virtio modules the
- * kernel needs for its network card, and the static service executable. */
+ * linux-image-cloud-amd64 kernel, booted directly, and per service an xz
+ * cpio initramfs (libarchive writes the cpio, liblzma compresses it) with
+ * our static init, the virtio modules the kernel needs for its network
+ * card, and the static service executable. */
+#include "platforms/docker_api.h"
 #include "platforms/images.h"
 #include "platforms/internal.h"
 
@@ -9,6 +11,7 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
+#include <lzma.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +180,42 @@ static bool add_libraries(struct archive *a, const jb_runtime_files *libs, char 
     return ok;
 }
 
+static ssize_t to_buf(struct archive *a, void *ctx, const void *data, size_t len)
+{
+    return jb_buf_append(ctx, data, len) ? (ssize_t)len : -1;
+}
+
+/* xz as the kernel's decompressor takes it: CRC32 check (XZ Embedded knows
+ * no CRC64, libarchive's xz filter's default), the x86 BCJ filter before
+ * LZMA2 (the cloud kernel has CONFIG_XZ_DEC_X86; ~3% smaller), and a 4 MiB
+ * dictionary, larger than the cpio (the initramfs unpacker allocates it
+ * dynamically; 1 MiB as in the kernel's own usr/Makefile is 20% larger).
+ * Preset 9e: the image is built once and read at every boot. */
+static bool write_xz(const char *path, const jb_buf *cpio, char *err, size_t errlen)
+{
+    lzma_options_lzma opt;
+    lzma_lzma_preset(&opt, 9 | LZMA_PRESET_EXTREME);
+    opt.dict_size = 4u << 20;
+    lzma_filter filters[] = {{.id = LZMA_FILTER_X86, .options = NULL},
+                             {.id = LZMA_FILTER_LZMA2, .options = &opt},
+                             {.id = LZMA_VLI_UNKNOWN, .options = NULL}};
+    size_t cap = lzma_stream_buffer_bound(cpio->len), n = 0;
+    uint8_t *out = malloc(cap);
+    lzma_ret rc =
+        out ? lzma_stream_buffer_encode(filters, LZMA_CHECK_CRC32, NULL,
+                                        (const uint8_t *)cpio->data, cpio->len, out, &n, cap)
+            : LZMA_MEM_ERROR;
+    FILE *f = rc == LZMA_OK ? fopen(path, "wb") : NULL;
+    bool ok = f && fwrite(out, 1, n, f) == n;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (!ok)
+        snprintf(err, errlen, "cannot write %s: %s", path,
+                 rc != LZMA_OK ? "xz compression failed" : strerror(errno));
+    free(out);
+    return ok;
+}
+
 bool jb_microvm_build_initramfs(const char *out_path, const char *init, const char *exe,
                                 const char *service, const char *kernel_release,
                                 const jb_runtime_files *libs, uint64_t *bytes, char *err,
@@ -187,14 +226,13 @@ bool jb_microvm_build_initramfs(const char *out_path, const char *init, const ch
     char tmp[4200], name[128];
     snprintf(tmp, sizeof tmp, "%s.tmp", out_path);
     snprintf(name, sizeof name, "jung-%s", service);
+    jb_buf cpio = {0};
     struct archive *a = archive_write_new();
     archive_write_set_format_cpio_newc(a);
-    archive_write_add_filter_gzip(a);
-    /* level 6: within 1% of level 9 and three times faster */
-    archive_write_set_filter_option(a, "gzip", "compression-level", "6");
-    bool ok = archive_write_open_filename(a, tmp) == ARCHIVE_OK;
+    archive_write_set_bytes_in_last_block(a, 1); /* no padding to 10 KiB blocks */
+    bool ok = archive_write_open(a, &cpio, NULL, to_buf, NULL) == ARCHIVE_OK;
     if (!ok)
-        snprintf(err, errlen, "cannot write %s: %s", tmp, archive_error_string(a));
+        snprintf(err, errlen, "cannot write the initramfs: %s", archive_error_string(a));
     if (ok && !add_skeleton(a)) {
         snprintf(err, errlen, "cannot write the initramfs skeleton: %s", archive_error_string(a));
         ok = false;
@@ -208,6 +246,8 @@ bool jb_microvm_build_initramfs(const char *out_path, const char *init, const ch
         ok = false;
     }
     archive_write_free(a);
+    ok = ok && write_xz(tmp, &cpio, err, errlen);
+    jb_buf_free(&cpio);
     struct stat st;
     if (ok && (rename(tmp, out_path) != 0 || stat(out_path, &st) != 0)) {
         snprintf(err, errlen, "cannot create %s: %s", out_path, strerror(errno));

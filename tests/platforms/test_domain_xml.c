@@ -25,7 +25,7 @@ static void test_microvm(const char *expected_path)
                         .vcpus = 2,
                         .memory_mb = 256,
                         .kernel = "/boot/vmlinuz-6.1.0-56-cloud-amd64",
-                        .initrd = "/var/lib/jungbench/images/microvm/api_gateway.cpio.gz",
+                        .initrd = "/var/lib/jungbench/images/microvm/api_gateway.cpio.xz",
                         .cmdline =
                             "console=ttyS0 panic=-1 quiet jung.ip=10.0.2.15/24 jung.gw=10.0.2.2 -- "
                             "--instance api_gateway-1 --brokers 10.0.2.2:9092 --broker-map "

@@ -182,7 +182,7 @@ static bool microvm_images(const setup *s)
         const char *svc = jb_jung_services[i];
         jb_runtime_files *libs = calloc(1, sizeof *libs);
         uint64_t bytes;
-        snprintf(out, sizeof out, "%s/%s.cpio.gz", dir, svc);
+        snprintf(out, sizeof out, "%s/%s.cpio.xz", dir, svc);
         ok = jb_find_service_executable(s->bin_dir, svc, exe, sizeof exe, err, sizeof err);
         bool is_static = ok && jb_elf_is_static(exe, err, sizeof err);
         ok = ok && (is_static || jb_elf_runtime_files(exe, libs, err, sizeof err)) &&
@@ -198,7 +198,7 @@ static void remove_microvm_images(const setup *s)
 {
     char path[600];
     for (size_t i = 0; i < JB_SERVICE_COUNT; i++) {
-        snprintf(path, sizeof path, "%s/microvm/%s.cpio.gz", s->image_dir, jb_jung_services[i]);
+        snprintf(path, sizeof path, "%s/microvm/%s.cpio.xz", s->image_dir, jb_jung_services[i]);
         unlink(path);
     }
     snprintf(path, sizeof path, "%s/microvm", s->image_dir);

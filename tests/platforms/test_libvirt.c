@@ -76,7 +76,7 @@ static bool build_image(const char *dir, const char *init, const char *fake)
     snprintf(path, sizeof path, "%s/microvm", dir);
     mkdir(dir, 0755);
     mkdir(path, 0755);
-    snprintf(path, sizeof path, "%s/microvm/fake.cpio.gz", dir);
+    snprintf(path, sizeof path, "%s/microvm/fake.cpio.xz", dir);
     uint64_t bytes = 0;
     bool ok = jb_microvm_build_initramfs(path, init, fake, "fake", release, NULL, &bytes, err,
                                          sizeof err);
@@ -195,7 +195,7 @@ int main(int argc, char **argv)
     }
     virConnectClose(conn);
     char rm[512];
-    snprintf(rm, sizeof rm, "%s/microvm/fake.cpio.gz", dir);
+    snprintf(rm, sizeof rm, "%s/microvm/fake.cpio.xz", dir);
     unlink(rm);
     snprintf(rm, sizeof rm, "%s/microvm", dir);
     rmdir(rm);
