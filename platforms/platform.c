@@ -485,7 +485,8 @@ bool jb_instances_stop(jb_instance *const *instances, size_t n, char *err, size_
         snprintf(err, errlen, "out of memory");
         return false;
     }
-    memcpy(copy, instances, n * sizeof *copy); /* stopping edits the platform's list */
+    if (n > 0) /* stopping edits the platform's list; instances may be NULL when n is 0 */
+        memcpy(copy, instances, n * sizeof *copy);
     for (size_t i = n; i-- > 0;)
         if (copy[i]->platform->driver->signal_stop)
             copy[i]->platform->driver->signal_stop(copy[i]);
