@@ -87,6 +87,34 @@ static const char *device_json(char *buf, size_t len, const char *upload)
     return buf;
 }
 
+static bool wrapped(const char *text, const char *prefix, const char *suffix)
+{
+    size_t len = strlen(text), pre = strlen(prefix), suf = strlen(suffix);
+    return len >= pre + suf && strncmp(text, prefix, pre) == 0 &&
+           strcmp(text + len - suf, suffix) == 0;
+}
+
+/* Exactly the body loadgen sends for the route, no byte more or less: the
+ * load generator reuses one buffer and tells libcurl only changed lengths,
+ * so a stale length would show up here. GETs must come without a body. */
+static bool body_ok(int kind, const char *upload)
+{
+    int value = 0, end = 0;
+    switch (kind) {
+    case FAKE_POST_COMMAND:
+        return sscanf(upload, "{\"value\":%d}%n", &value, &end) == 1 &&
+               (size_t)end == strlen(upload) && value >= 1 && value <= 100;
+    case FAKE_CREATE_USER:
+        return wrapped(upload, "{\"username\":\"", "\"}");
+    case FAKE_CREATE_DEVICE:
+        return wrapped(upload, "{\"id\":\"", "\"}");
+    case FAKE_CREATE_RULE:
+        return strcmp(upload, "{\"operator\":\"==\",\"value\":0,\"command\":{\"value\":0}}") == 0;
+    default:
+        return upload[0] == '\0';
+    }
+}
+
 static enum MHD_Result respond(fake_jung *f, struct MHD_Connection *conn, int kind,
                                const char *upload)
 {
@@ -94,6 +122,10 @@ static enum MHD_Result respond(fake_jung *f, struct MHD_Connection *conn, int ki
     if (kind < 0)
         return answer(conn, MHD_HTTP_NOT_FOUND, "{\"error\":\"no such route\"}");
     atomic_fetch_add(&f->count[kind], 1);
+    if (!body_ok(kind, upload)) {
+        atomic_fetch_add(&f->bad_bodies, 1);
+        return answer(conn, MHD_HTTP_BAD_REQUEST, "{\"error\":\"unexpected body\"}");
+    }
     if (kind != FAKE_CREATE_USER && kind != FAKE_STATIC) {
         const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
         if (!auth || strncmp(auth, "Basic ", 6) != 0) {

@@ -37,6 +37,7 @@ typedef struct fake_jung {
     atomic_long failed;          /* 500s sent */
     atomic_long slowed;          /* slow or stalled answers */
     atomic_long unauthenticated; /* requests without Basic auth that needed it */
+    atomic_long bad_bodies;      /* POSTs whose body is not what loadgen should send (400) */
 } fake_jung;
 
 /* Starts on 127.0.0.1, an ephemeral port (port 0) or the given one. */

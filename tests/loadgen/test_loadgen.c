@@ -233,8 +233,9 @@ static int test_record(void)
               measured(st, "label='post_command'") == 54,
           "labels");
     CHECK(fx.server.count[FAKE_GET_READINGS] == 54 && fx.server.count[FAKE_POST_COMMAND] == 54 &&
-              fx.server.count[FAKE_CREATE_DEVICE] == 12 && fx.server.unauthenticated == 0,
-          "server saw what was recorded");
+              fx.server.count[FAKE_CREATE_DEVICE] == 12 && fx.server.unauthenticated == 0 &&
+              fx.server.bad_bodies == 0,
+          "server saw what was recorded, every body exact");
     CHECK(measured(st, "label='post_command' AND response_code='202' AND "
                        "response_message='Accepted' AND success=1 AND failure_message=''") == 54,
           "command rows");
