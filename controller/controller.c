@@ -60,6 +60,15 @@ static void say(const ctl *c, const char *fmt, ...)
     fflush(stdout);
 }
 
+/* JB_TRACE=1: time-stamped phase lines on stderr (see runner/job.c). */
+static void trace(const ctl *c, const char *what)
+{
+    const char *on = getenv("JB_TRACE");
+    if (on && strcmp(on, "0") != 0)
+        fprintf(stderr, "trace %.3f controller %s#%ld %s\n", jb_wall_ms() / 1000, c->run.platform,
+                c->run.iteration, what);
+}
+
 static void format_duration(double ms, char *out, size_t outlen)
 {
     long s = (long)(ms / 1000 + 0.5);
@@ -474,16 +483,20 @@ static it_result run_iteration(ctl *c, const jb_config_platform *pl, long it, jb
                               json_pack("{s:s, s:I}", "name", c->cfg->services[i].name, "replicas",
                                         (json_int_t)c->cfg->services[i].replicas));
     json_object_set_new(c->run.body, "services", services);
+    trace(c, "RUN sent");
     it_result r = boot_platform(c);
+    trace(c, "READY received");
     bool silent = r == IT_PLATFORM_FAILED && !c->heard;
     if (r == IT_DONE)
         r = drive_load(c, pl->name, it, sum);
+    trace(c, "load done");
     /* STOP in every case (a runner still booting tears down when done). */
     char saved[sizeof c->error];
     snprintf(saved, sizeof saved, "%s", c->error);
     send_stop(c, r == IT_DONE ? "done" : r == IT_INTERRUPTED ? "interrupted" : "failed");
     if (!silent && !c->runner_failed)
         wait_final(c);
+    trace(c, "RESULTS received");
     if (saved[0] && r != IT_DONE)
         snprintf(c->error, sizeof c->error, "%s", saved); /* the first cause, not the echo */
     if (r == IT_DONE && c->runner_failed)
@@ -548,6 +561,7 @@ static bool run_platform(ctl *c, const jb_config_platform *pl, bool *any_failed)
         const char *accel = json_string_value(json_object_get(c->ready, "accel"));
         static const char *const status_of[] = {"done", "failed", "failed", "interrupted"};
         record_iteration(c, pl->name, it, started, status_of[r], accel, c->error);
+        trace(c, "iteration recorded");
         if (r != IT_INTERRUPTED) {
             c->finished++;
             c->iter_ms_sum += jb_now_ms() - t0;
@@ -617,6 +631,36 @@ static bool same_config(const char *stored, const char *current)
     return same;
 }
 
+/* One platforms row per configured platform, from the config as run. */
+static bool record_platforms(ctl *c, const char *config_json)
+{
+    json_t *cfg = json_loads(config_json, 0, NULL);
+    sqlite3_stmt *st = NULL;
+    bool ok =
+        cfg && sqlite3_prepare_v2(c->store.db, "INSERT OR REPLACE INTO platforms VALUES(?,?,?,?)",
+                                  -1, &st, NULL) == SQLITE_OK;
+    size_t i;
+    json_t *pl;
+    json_array_foreach(json_object_get(cfg, "platforms"), i, pl)
+    {
+        if (!ok)
+            break;
+        char *settings = json_dumps(pl, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, json_string_value(json_object_get(pl, "name")), -1,
+                          SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, json_string_value(json_object_get(pl, "driver")), -1,
+                          SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, settings, -1, SQLITE_TRANSIENT);
+        ok = settings && sqlite3_step(st) == SQLITE_DONE;
+        free(settings);
+    }
+    sqlite3_finalize(st);
+    json_decref(cfg);
+    return ok;
+}
+
 static bool start_new_run(ctl *c, const char *config_json)
 {
     char *env = jb_controller_environment(c->o->broker_desc);
@@ -631,7 +675,7 @@ static bool start_new_run(ctl *c, const char *config_json)
         sqlite3_bind_text(st, 3, config_json, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, env, -1, SQLITE_STATIC);
         sqlite3_bind_double(st, 5, jb_wall_ms());
-        ok = sqlite3_step(st) == SQLITE_DONE;
+        ok = sqlite3_step(st) == SQLITE_DONE && record_platforms(c, config_json);
     }
     if (!ok)
         jb_fail(CTL_CMD, "cannot record the run in %s: %s", c->db_path,
@@ -691,6 +735,18 @@ static bool lock_run(ctl *c)
                    "or stop it first",
                    c->run_id, path),
            false;
+}
+
+bool jb_controller_run_in_use(const char *out_root, const char *run_id)
+{
+    char path[PATH_MAX + 80];
+    snprintf(path, sizeof path, "%s/%s/lock", out_root, run_id);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false; /* no such run yet: open_run says so */
+    bool busy = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd); /* releases the lock when we got it */
+    return busy;
 }
 
 static bool open_run(ctl *c)

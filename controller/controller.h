@@ -41,6 +41,9 @@ typedef struct jb_controller_options {
 /* Runs the experiment. Exit code: 0 when every iteration finished (done),
  * 1 when some failed or the run was interrupted or could not start. */
 int jb_controller_run(const jb_controller_options *opts);
+/* True when another jungbench holds run run_id under out_root: checked by
+ * `run --resume` before it starts brokers, so the answer comes at once. */
+bool jb_controller_run_in_use(const char *out_root, const char *run_id);
 
 /* The environment as a JSON object (malloc'd string): kernel, CPU model,
  * cores, memory, versions of docker, qemu, libvirt, librdkafka, sqlite,

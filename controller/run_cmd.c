@@ -3,6 +3,7 @@
 
 #include "core/broker.h"
 #include "core/cli.h"
+#include "runner/broker_spare.h"
 #include "runner/runner.h"
 
 #include <getopt.h>
@@ -209,7 +210,7 @@ static void *local_runner_main(void *arg)
 /* Starts the runner thread and waits until it reads its topic, so the
  * controller's first RUN is not sent into the void. */
 static bool start_local_runner(local_runner *lr, const jb_config *cfg, const char *brokers,
-                               const cmd_args *a)
+                               const cmd_args *a, broker_spare *spare)
 {
     lr->opts = (jb_runner_options){.brokers = brokers,
                                    .props = cfg->broker.properties,
@@ -222,7 +223,8 @@ static bool start_local_runner(local_runner *lr, const jb_config *cfg, const cha
                                    .ignore_stop_signal = true,
                                    .stop_ctx = lr,
                                    .on_listening = local_listening,
-                                   .listening_ctx = lr};
+                                   .listening_ctx = lr,
+                                   .spare = spare};
     if (pthread_create(&lr->thread, NULL, local_runner_main, lr) != 0)
         return false;
     lr->started = true;
@@ -238,13 +240,13 @@ static void stop_local_runner(local_runner *lr)
 }
 
 static int run_with_broker(const cmd_args *a, const jb_config *cfg, const char *text,
-                           const char *brokers, const char *broker_desc)
+                           const char *brokers, const char *broker_desc, broker_spare *spare)
 {
     local_runner *lr = calloc(1, sizeof *lr);
     if (!lr)
         return jb_fail(a->cmd, "out of memory");
     int rc = JB_EXIT_FAIL;
-    if (start_local_runner(lr, cfg, brokers, a)) {
+    if (start_local_runner(lr, cfg, brokers, a, spare)) {
         jb_controller_options o = {.cfg = cfg,
                                    .config_text = text,
                                    .brokers = brokers,
@@ -274,9 +276,17 @@ int controller_run_main(int argc, char **argv)
     if (!cfg)
         return jb_fail(a.cmd, "out of memory");
     rc = load_config(&a, JB_CONFIG_CHECK_FILES, cfg, &text);
+    if (rc < 0 && a.resume && jb_controller_run_in_use(a.out ? a.out : cfg->output, a.resume))
+        rc = jb_fail(a.cmd,
+                     "run %s is in use by another jungbench (%s/%s/lock is locked); wait for it "
+                     "or stop it first",
+                     a.resume, a.out ? a.out : cfg->output, a.resume);
     if (rc < 0) {
         jb_install_stop_handlers();
+        broker_spare spare; /* the services' first broker starts with ours */
+        broker_spare_init(&spare);
         if (cfg->broker.embedded) {
+            broker_spare_prefill(&spare);
             char err[512], desc[128];
             jb_broker_options bo = {0};
             jb_broker *broker = jb_broker_start(&bo, err, sizeof err);
@@ -285,12 +295,14 @@ int controller_run_main(int argc, char **argv)
             } else {
                 snprintf(desc, sizeof desc, "embedded (librdkafka %s mock cluster) at %s",
                          rd_kafka_version_str(), jb_broker_bootstrap(broker));
-                rc = run_with_broker(&a, cfg, text, jb_broker_bootstrap(broker), desc);
+                rc = run_with_broker(&a, cfg, text, jb_broker_bootstrap(broker), desc, &spare);
                 jb_broker_stop(broker);
             }
         } else {
-            rc = run_with_broker(&a, cfg, text, cfg->broker.bootstrap, cfg->broker.bootstrap);
+            rc = run_with_broker(&a, cfg, text, cfg->broker.bootstrap, cfg->broker.bootstrap,
+                                 &spare);
         }
+        broker_spare_destroy(&spare);
     }
     free(text);
     free(cfg);

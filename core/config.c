@@ -685,37 +685,47 @@ static void expand_service(const char *template, const char *service, char *out,
                  at + strlen("{service}"));
 }
 
-static bool check_file(cfg_parser *p, const yaml_node_t *at, const char *what, const char *path,
-                       bool want_dir)
+/* key names the setting (platforms[i].osv.kernel) and how says how to get
+ * the file: the error must tell the user what to fix and how. */
+static bool check_file(cfg_parser *p, const yaml_node_t *at, const char *key, const char *path,
+                       bool want_dir, const char *how)
 {
     struct stat st;
     if (stat(path, &st) != 0)
-        return node_error(p, at,
-                          "%s '%s' does not exist (%s); build it with `jungbench images` "
-                          "or fix the path",
-                          what, path, strerror(errno));
+        return node_error(p, at, "%s: '%s' does not exist (%s); %s, or fix the path", key, path,
+                          strerror(errno), how);
     if (want_dir != S_ISDIR(st.st_mode))
-        return node_error(p, at, "%s '%s' is not a %s", what, path, want_dir ? "folder" : "file");
+        return node_error(p, at, "%s: '%s' is not a %s", key, path, want_dir ? "folder" : "file");
     return true;
 }
 
+#define OSV_HOW "build it with OSv's own tools (docs/osv.md: jungbench does not build OSv images)"
+
 static bool check_platform_files(cfg_parser *p, const yaml_node_t *node,
-                                 const jb_config_platform *pl, const jb_config *cfg)
+                                 const jb_config_platform *pl, const jb_config *cfg, size_t index)
 {
     if (strcmp(pl->driver, "libvirt") != 0)
         return true;
+    char key[160];
     if (strcmp(pl->image, "microvm") == 0) {
         yaml_node_t *at = lookup(p, node, "image_dir");
-        return check_file(p, at ? at : node, "microVM image folder", pl->image_dir, true);
+        snprintf(key, sizeof key, "platforms[%zu].image_dir (microVM images of '%s')", index,
+                 pl->name);
+        return check_file(p, at ? at : node, key, pl->image_dir, true,
+                          "build them with `jungbench images build microvm`");
     }
     yaml_node_t *osv = lookup(p, node, "osv");
     char path[JB_CFG_PATH + 64];
     for (size_t i = 0; i < cfg->nservices; i++) {
         expand_service(pl->osv_kernel, cfg->services[i].name, path, sizeof path);
-        if (!check_file(p, lookup(p, osv, "kernel"), "OSv kernel", path, false))
+        snprintf(key, sizeof key, "platforms[%zu].osv.kernel (OSv kernel of '%s')", index,
+                 pl->name);
+        if (!check_file(p, lookup(p, osv, "kernel"), key, path, false, OSV_HOW))
             return false;
         expand_service(pl->osv_disk, cfg->services[i].name, path, sizeof path);
-        if (!check_file(p, lookup(p, osv, "disk"), "OSv disk", path, false))
+        snprintf(key, sizeof key, "platforms[%zu].osv.disk (OSv disk of %s on '%s')", index,
+                 cfg->services[i].name, pl->name);
+        if (!check_file(p, lookup(p, osv, "disk"), key, path, false, OSV_HOW))
             return false;
     }
     return true;
@@ -729,7 +739,7 @@ static bool check_files(cfg_parser *p, const yaml_node_t *root, const jb_config 
     size_t i = 0;
     for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top;
          it++, i++)
-        if (!check_platform_files(p, node_at(p, *it), &cfg->platforms[i], cfg))
+        if (!check_platform_files(p, node_at(p, *it), &cfg->platforms[i], cfg, i))
             return false;
     return true;
 }

@@ -10,6 +10,11 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS runs(\n"
     "  run_id TEXT PRIMARY KEY, name TEXT, config TEXT, environment TEXT,\n"
     "  started_ms REAL, finished_ms REAL, status TEXT);\n"
+    /* The platforms a run compares, as configured (added by controller/):
+     * settings is the config's platform object as JSON. */
+    "CREATE TABLE IF NOT EXISTS platforms(\n"
+    "  run_id TEXT, platform TEXT, driver TEXT, settings TEXT,\n"
+    "  PRIMARY KEY(run_id, platform));\n"
     /* status: running | done | failed | interrupted. accel: native | kvm | emulated. */
     "CREATE TABLE IF NOT EXISTS iterations(\n"
     "  run_id TEXT, platform TEXT, iteration INTEGER, started_ms REAL, finished_ms REAL,\n"

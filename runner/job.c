@@ -55,6 +55,16 @@ static bool stop_asked(runner_job *job)
     return asked || jb_stop_requested();
 }
 
+/* JB_TRACE=1: time-stamped phase lines on stderr, to see where an
+ * iteration's time goes (JB_TRACE=1 bench/run-protocol). */
+static void trace(const runner_job *job, const char *what)
+{
+    const char *on = getenv("JB_TRACE");
+    if (on && strcmp(on, "0") != 0)
+        fprintf(stderr, "trace %.3f runner %s#%ld %s\n", jb_wall_ms() / 1000, job->run.platform,
+                job->run.iteration, what);
+}
+
 /* Records the first failure only: later ones are consequences. */
 static bool job_fail(runner_job *job, const char *phase, const char *service, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -204,8 +214,8 @@ static bool open_platform(job_work *w)
         /* A fresh broker per iteration: the services' consumer groups would
          * otherwise meet the previous iteration's departed members and wait
          * out their session timeout (~45 s) before getting partitions. */
-        jb_broker_options bo = {0};
-        w->broker = jb_broker_start(&bo, err, sizeof err);
+        w->broker = job->opts.spare ? broker_spare_take(job->opts.spare, err, sizeof err)
+                                    : jb_broker_start(NULL, err, sizeof err);
         if (!w->broker)
             return job_fail(job, "boot", NULL, "cannot start the services' embedded broker: %s",
                             err);
@@ -291,6 +301,23 @@ static bool start_sampler(job_work *w)
     return true;
 }
 
+/* image_sizes rows (figure 25) of this platform's images, measured where
+ * they are. Every iteration rewrites the same rows (the key is run and
+ * platform), so a resumed run has them too. A size that cannot be measured
+ * is no reason to lose the iteration: it is said on stderr. */
+static void record_image_sizes(job_work *w, jb_store *store)
+{
+    const jb_config *cfg = w->job->cfg;
+    const char *names[JB_CFG_MAX_SERVICES];
+    for (size_t i = 0; i < cfg->nservices; i++)
+        names[i] = cfg->services[i].name;
+    char err[1024];
+    if (!jb_platform_store_image_sizes(w->platform, store, w->job->run.run_id, w->pl->name, names,
+                                       cfg->nservices, err, sizeof err))
+        fprintf(stderr, "jungbench runner: image sizes of platform %s not recorded: %s\n",
+                w->pl->name, err);
+}
+
 /* boot_times rows and READY's services array. */
 static bool record_boot(job_work *w, json_t *services)
 {
@@ -323,14 +350,23 @@ static bool record_boot(job_work *w, json_t *services)
     }
     bool ok = st != NULL;
     sqlite3_finalize(st);
+    record_image_sizes(w, &store);
     jb_store_close(&store);
     return ok || job_fail(job, "boot", NULL, "cannot record boot times in %s", job->results_db);
 }
 
 static bool boot(job_work *w)
 {
-    if (!parse_config(w) || !open_platform(w) || !start_services(w) || !start_sampler(w))
+    trace(w->job, "boot starts");
+    if (!parse_config(w) || !open_platform(w))
         return false;
+    trace(w->job, "platform open");
+    if (!start_services(w))
+        return false;
+    trace(w->job, "services ready");
+    if (!start_sampler(w))
+        return false;
+    trace(w->job, "sampler started");
     json_t *services = json_array();
     if (!record_boot(w, services)) {
         json_decref(services);
@@ -441,17 +477,14 @@ static void finish_metrics(job_work *w)
     pthread_mutex_unlock(&job->mu);
 }
 
-/* Stops the instances in reverse start order (the gateway first). */
+/* Signals every instance first (the gateway first), then waits for each,
+ * so their grace periods overlap instead of adding up. */
 static void teardown(job_work *w)
 {
     char err[1024];
-    while (w->ninst > 0) {
-        jb_instance *inst = w->inst[--w->ninst];
-        char name[96];
-        snprintf(name, sizeof name, "%s", jb_instance_get_info(inst)->instance);
-        if (!jb_instance_stop(inst, err, sizeof err))
-            job_fail(w->job, "stop", name, "%s", err);
-    }
+    if (w->ninst > 0 && !jb_instances_stop(w->inst, w->ninst, err, sizeof err))
+        job_fail(w->job, "stop", NULL, "%s", err);
+    w->ninst = 0;
     if (w->platform)
         jb_platform_close(w->platform);
     w->platform = NULL;
@@ -468,8 +501,11 @@ static void *job_main(void *arg)
         ok = wait_for_stop(&w);
     }
     set_state(w.job, JOB_STOPPING);
+    trace(w.job, "stopping");
     finish_metrics(&w);
+    trace(w.job, "metrics written");
     teardown(&w);
+    trace(w.job, "torn down");
     pthread_mutex_lock(&w.job->mu);
     /* A service that needed SIGKILL does not spoil measurements already
      * taken: RESULTS carries it as a warning instead of failing the iteration. */

@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 #include "core/protocol.h"
+#include "runner/broker_spare.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -28,6 +29,7 @@ typedef struct runner_job_options {
     const char *brokers;     /* what the services get */
     const char *bin_dir;     /* process driver's executables, NULL: the platform default */
     const char *results_dir; /* NULL: write where RUN says */
+    broker_spare *spare;     /* the runner's next embedded broker, NULL: start one each time */
 } runner_job_options;
 
 typedef struct runner_job {

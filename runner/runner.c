@@ -37,7 +37,9 @@ typedef struct runner {
     bool ready_sent;
     bool early_error_sent;
     double last_sent_ms;
-    jb_msg last_final; /* the RESULTS/ERROR of the last finished job, for duplicates */
+    jb_msg last_final;      /* the RESULTS/ERROR of the last finished job, for duplicates */
+    broker_spare own_spare; /* when the options bring none */
+    broker_spare *spare;    /* the next iteration's embedded broker (broker_spare.h) */
 } runner;
 
 static void logf_(const runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -225,7 +227,8 @@ static void on_run(runner *r, jb_msg *msg)
     logf_(r, "RUN %s %s#%ld: booting", msg->run_id, msg->platform, msg->iteration);
     runner_job_options jo = {.brokers = r->opts->brokers,
                              .bin_dir = r->opts->bin_dir,
-                             .results_dir = r->opts->results_dir};
+                             .results_dir = r->opts->results_dir,
+                             .spare = r->spare};
     jb_msg about = *msg;
     about.body = NULL;
     char err[1024] = "";
@@ -281,6 +284,9 @@ int jb_runner_serve(const jb_runner_options *opts)
                          10000, err, sizeof err);
     if (!r.bus)
         return jb_fail(RUNNER_CMD, "%s", err);
+    r.spare = opts->spare ? opts->spare : &r.own_spare;
+    if (!opts->spare)
+        broker_spare_init(&r.own_spare);
     logf_(&r, "listening on %s (topic '%s')", opts->brokers, JB_TOPIC_RUNNER);
     if (opts->on_listening)
         opts->on_listening(opts->listening_ctx);
@@ -302,6 +308,8 @@ int jb_runner_serve(const jb_runner_options *opts)
         abandon_job(&r, why);
     }
     jb_msg_clear(&r.last_final);
+    if (!opts->spare)
+        broker_spare_destroy(&r.own_spare);
     jb_kbus_close(r.bus);
     return JB_EXIT_OK;
 }

@@ -158,9 +158,17 @@ static void test_files(void)
     CHECK(jb_config_parse("t.yaml", text, strlen(text), 0, cfg, err, sizeof err));
     CHECK(!jb_config_parse("t.yaml", text, strlen(text), JB_CONFIG_CHECK_FILES, cfg, err,
                            sizeof err));
-    CHECK(strcmp(err, "t.yaml:6:19: OSv kernel '/nonexistent/loader.elf' does not exist (No "
-                      "such file or directory); build it with `jungbench images` or fix the "
-                      "path") == 0);
+    CHECK(strcmp(err, "t.yaml:6:19: platforms[0].osv.kernel (OSv kernel of 'v'): "
+                      "'/nonexistent/loader.elf' does not exist (No such file or directory); "
+                      "build it with OSv's own tools (docs/osv.md: jungbench does not build OSv "
+                      "images), or fix the path") == 0);
+    /* The shipped experiment names the key of its missing image the same way. */
+    const char *micro = "name: x\nplatforms:\n  - name: m\n    driver: libvirt\n"
+                        "    image_dir: /nonexistent/images\n";
+    CHECK(!jb_config_parse("t.yaml", micro, strlen(micro), JB_CONFIG_CHECK_FILES, cfg, err,
+                           sizeof err));
+    CHECK(strstr(err, "platforms[0].image_dir (microVM images of 'm')") &&
+          strstr(err, "jungbench images build microvm"));
     CHECK(!jb_config_load("/nonexistent/x.yaml", 0, cfg, err, sizeof err));
     CHECK(strcmp(err, "/nonexistent/x.yaml: cannot open the config file: No such file or "
                       "directory") == 0);
@@ -184,6 +192,12 @@ static void test_shipped(const char *dir)
     CHECK(jb_config_load(path, 0, cfg, err, sizeof err));
     CHECK(cfg->iterations == 30 && cfg->nplatforms == 2 && cfg->platforms[0].vcpus == 2);
     CHECK(strcmp(cfg->platforms[0].image, "osv") == 0);
+    if (access("/var/lib/jungbench/osv/loader-stripped.elf", F_OK) != 0) {
+        /* Without OSv images here: the clear error, naming the key. */
+        CHECK(!jb_config_load(path, JB_CONFIG_CHECK_FILES, cfg, err, sizeof err));
+        CHECK(strstr(err, "osv-vs-docker.yaml:") && strstr(err, "platforms[0].osv.kernel") &&
+              strstr(err, "docs/osv.md"));
+    }
     snprintf(path, sizeof path, "%s/quickstart.yaml", dir);
     CHECK(jb_config_load(path, 0, cfg, err, sizeof err));
     CHECK(cfg->iterations == 3 && strcmp(cfg->platforms[0].driver, "process") == 0);

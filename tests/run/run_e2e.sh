@@ -19,6 +19,11 @@ check "metric summaries (2 it x 8 services)" \
 check "every group sampled at least twice" \
     "$(q "$db" "select count(*) from metric_summaries where samples < 2")" 0
 check "metric samples exist" "$(q "$db" "select count(*) > 16 from metric_samples")" 1
+check "platforms row" "$(q "$db" "select driver from platforms where platform='native'")" process
+check "image sizes (8 services + cumulative)" \
+    "$(q "$db" "select count(*) from image_sizes where platform='native' and bytes > 0")" 9
+check "environment names the broker and librdkafka" \
+    "$(q "$db" "select json_extract(environment, '$.broker') != '' and json_extract(environment, '$.librdkafka') != '' from runs")" 1
 check "config as run" "$(q "$db" "select json_extract(config, '$.workload.users') from runs")" 2
 check "environment" "$(q "$db" "select json_extract(environment, '$.cores') > 0 from runs")" 1
 [ -s "$TMP/$run/config.json" ] || fail "no config.json"

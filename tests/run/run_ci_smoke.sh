@@ -1,0 +1,43 @@
+#!/bin/bash
+# The issue's end-to-end run: `jungbench run configs/ci-smoke.yaml`, two
+# platforms (native processes and Docker), 2 iterations each; the database
+# holds the expected iterations, requests, metrics samples, boot times,
+# image sizes and platforms, and no process or container is left. Skips
+# (77) without a Docker engine or the jung/<service> images.
+. "$(dirname "$0")/lib.sh"
+services="api_gateway auth_manager user_registry device_registry device_monitor device_commander rule_engine device_gateway"
+timeout 10 docker info > /dev/null 2>&1 || { echo "SKIP: no Docker engine reachable"; exit 77; }
+for s in $services; do
+    timeout 10 docker image inspect "jung/$s:0.1.0" > /dev/null 2>&1 ||
+        { echo "SKIP: no image jung/$s:0.1.0 (jungbench images build docker)"; exit 77; }
+done
+"$JB" run "$SRC/configs/ci-smoke.yaml" --out "$TMP" > "$TMP/out" 2>&1
+rc=$?
+check "exit status" "$rc" 0
+[ "$rc" = 0 ] || tail -30 "$TMP/out" >&2
+run=$(ls "$TMP" | grep '^ci-smoke-' | head -1)
+db="$TMP/$run/results.db"
+[ -f "$db" ] || { fail "no results.db"; finish; }
+check "run status" "$(q "$db" "select status from runs")" done
+check "platforms" "$(q "$db" "select group_concat(platform || '=' || driver, ' ') from (select * from platforms order by platform)")" "docker=docker native=process"
+for p in native docker; do
+    check "$p iterations done" "$(q "$db" "select count(*) from iterations where platform='$p' and status='done'")" 2
+    check "$p measured requests (2 it x 3 users x 40)" \
+        "$(q "$db" "select count(*) from samples where platform='$p' and phase='measure'")" 240
+    check "$p failed requests" \
+        "$(q "$db" "select count(*) from samples where platform='$p' and phase='measure' and success=0")" 0
+    check "$p boot times (2 it x 8)" "$(q "$db" "select count(*) from boot_times where platform='$p'")" 16
+    check "$p service metric summaries (2 it x 8)" \
+        "$(q "$db" "select count(*) from metric_summaries where platform='$p' and kind='service'")" 16
+    check "$p metric samples of every service" \
+        "$(q "$db" "select count(distinct grp) from metric_samples where platform='$p' and kind='service'")" 8
+    check "$p image sizes (8 + cumulative)" \
+        "$(q "$db" "select count(*) from image_sizes where platform='$p' and bytes > 0")" 9
+done
+check "docker runtime daemon sampled" \
+    "$(q "$db" "select count(*) > 0 from metric_samples where platform='docker' and kind='runtime'")" 1
+grep -q "docker" "$TMP/out" && grep -qi "native" "$TMP/out" || fail "no summary tables printed"
+check "containers of this run left" "$(docker ps -a --filter label=jungbench.run \
+    --format '{{.Label "jungbench.run"}}' | grep -c "^$run")" 0
+check "processes left behind" "$(count_tagged)" 0
+finish
