@@ -531,6 +531,8 @@ static void print_result(ctl *c, const jb_config_platform *pl, long it, it_resul
     }
     if (r == IT_DONE && c->error[0])
         say(c, "  %s #%ld %s\n", pl->name, it, c->error);
+    if (r == IT_INTERRUPTED)
+        eta[0] = '\0'; /* the run ends here */
     if (r == IT_DONE)
         say(c,
             "[%ld/%ld] %s #%ld done in %s: %ld requests, %ld errors, %.0f req/s, p50 %.2f ms, "

@@ -71,15 +71,17 @@ static void libvirt_version(char *out, size_t outlen)
         out[0] = '\0';
 }
 
-/* "kvm" when /dev/kvm can be opened read-write (what QEMU needs), else
- * "emulated": guests would run under TCG. */
-static const char *kvm_state(void)
+/* "usable" when /dev/kvm can be opened read-write (what QEMU needs), else
+ * "unusable". Only a hint: a usable device can still fail to run guests
+ * (nested virtualisation), so what each guest really ran under is the
+ * driver's finding, iterations.accel (kvm, emulated or native). */
+static const char *kvm_device_state(void)
 {
     int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (fd < 0)
-        return "emulated";
+        return "unusable";
     close(fd);
-    return "kvm";
+    return "usable";
 }
 
 char *jb_controller_environment(const char *broker_desc)
@@ -102,8 +104,8 @@ char *jb_controller_environment(const char *broker_desc)
         "mem_total_kb", (json_int_t)mem_total_kb(), "docker", docker[0] ? docker : "unavailable",
         "qemu", qemu[0] ? qemu : "unavailable", "libvirt", libvirt[0] ? libvirt : "unavailable",
         "librdkafka", rd_kafka_version_str(), "broker", broker_desc ? broker_desc : "", "sqlite",
-        sqlite3_libversion(), "libcurl", curl_version_info(CURLVERSION_NOW)->version, "accel",
-        kvm_state(), "jungbench", JB_VERSION);
+        sqlite3_libversion(), "libcurl", curl_version_info(CURLVERSION_NOW)->version, "kvm_device",
+        kvm_device_state(), "jungbench", JB_VERSION);
     if (!env)
         return NULL;
     char *text = json_dumps(env, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
