@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,9 +209,18 @@ static rd_kafka_t *new_host_handle(char *err, size_t errlen)
 static bool new_cluster(jb_broker *b, int port, char *err, size_t errlen)
 {
     bind_request req = {.port = port};
+    /* The mock's thread inherits this thread's signal mask. With signals
+     * open, a SIGTERM/SIGINT handled on that thread interrupts its poll(),
+     * which it treats as fatal ("Mock cluster failed to poll ... Interrupted
+     * system call"): the thread ends, the broker stops answering and
+     * rd_kafka_mock_cluster_destroy() waits for it forever. Block them there. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     armed_request = &req;
     b->cluster = rd_kafka_mock_cluster_new(b->host, 1);
     armed_request = NULL;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!b->cluster) {
         snprintf(err, errlen, "librdkafka could not create its mock cluster (see its log above)");
         return false;

@@ -40,6 +40,7 @@ typedef struct up_plan {
     long rule_interval_ms;    /* rule engine's sweep period, 0 = its default */
     long call_timeout_ms;     /* request/reply timeout, 0 = the default */
     char bin_dir[PATH_MAX];   /* where the jung-* executables are, "" = build tree */
+    bool dynamic;             /* run jung-<service> even where jung-<service>-static exists */
     double ready_timeout_s;
     double stop_grace_ms;
     struct {
@@ -101,6 +102,42 @@ static void build_service_argv(const up_plan *plan, const char *service, service
     a->env[e] = NULL;
 }
 
+/* The folder of the jung-* executables: --bin-dir, else the platform's
+ * default (the jung/ folder next to this executable). */
+static void services_dir(const up_plan *plan, char *out, size_t outlen)
+{
+    if (plan->bin_dir[0]) {
+        snprintf(out, outlen, "%s", plan->bin_dir);
+        return;
+    }
+    char self[PATH_MAX - 8]; /* room for "/jung" in out */
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(out, outlen, "%s/jung", self);
+}
+
+/* The static build of a service (jung-<service>-static, '_' as '-') when it
+ * exists: it maps no shared libraries, whose resident pages RSS counts in
+ * full (libc, librdkafka, libcrypto: ~5 MB per service), so it keeps a
+ * service under the 8 MB RSS budget. Returns false to run the dynamic one. */
+static bool static_executable(const up_plan *plan, const char *service, char *out, size_t outlen)
+{
+    if (plan->dynamic)
+        return false;
+    char dir[PATH_MAX];
+    services_dir(plan, dir, sizeof dir);
+    char name[96];
+    snprintf(name, sizeof name, "jung-%s-static", service);
+    for (char *c = name; *c; c++)
+        if (*c == '_')
+            *c = '-';
+    int n = snprintf(out, outlen, "%s/%s", dir, name);
+    return n > 0 && (size_t)n < outlen && access(out, X_OK) == 0;
+}
+
 static bool open_platform(jung_up *up)
 {
     jb_platform_config cfg;
@@ -137,6 +174,9 @@ static bool start_all(jung_up *up)
             build_service_argv(&up->plan, service, &a);
             jb_instance_spec spec = {
                 .service = service, .index = (int)r, .args = a.args, .env = a.env};
+            char exe[PATH_MAX + 96];
+            if (static_executable(&up->plan, service, exe, sizeof exe))
+                spec.executable = exe;
             up->inst[up->n] = jb_platform_start(up->platform, &spec, err, sizeof err);
             if (!up->inst[up->n])
                 return jb_fail(UP_CMD, "cannot start %s: %s", service, err), false;
@@ -422,6 +462,8 @@ static void usage(FILE *out)
             "Options:\n"
             "  --bin-dir DIR        where the jung-* executables are (default: the jung/\n"
             "                       folder next to this jungbench executable)\n"
+            "  --dynamic            run jung-SERVICE even where jung-SERVICE-static was built\n"
+            "                       (by default the static build is preferred: smaller RSS)\n"
             "  --port N             the gateway's HTTP port, overriding CONFIG (0: a free one)\n"
             "  --ready-timeout S    seconds the services may take to get ready, overriding\n"
             "                       CONFIG (default 30)\n"
@@ -434,15 +476,15 @@ typedef struct up_args {
     const char *bin_dir;
     long port; /* -1: from the config */
     double ready_timeout_s;
+    bool dynamic;
 } up_args;
 
 static int parse_args(int argc, char **argv, up_args *a)
 {
-    static const struct option longopts[] = {{"bin-dir", required_argument, NULL, 'b'},
-                                             {"port", required_argument, NULL, 'p'},
-                                             {"ready-timeout", required_argument, NULL, 't'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"bin-dir", required_argument, NULL, 'b'}, {"dynamic", no_argument, NULL, 'd'},
+        {"port", required_argument, NULL, 'p'},    {"ready-timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     *a = (up_args){.port = -1};
     optind = 1;
     int ch;
@@ -450,6 +492,9 @@ static int parse_args(int argc, char **argv, up_args *a)
         switch (ch) {
         case 'b':
             a->bin_dir = optarg;
+            break;
+        case 'd':
+            a->dynamic = true;
             break;
         case 'p':
             if (!jb_parse_long(UP_CMD, "--port", optarg, 0, 65535, &a->port))
@@ -493,6 +538,7 @@ int runner_up_main(int argc, char **argv)
         up->plan.gateway_port = args.port;
     if (args.ready_timeout_s > 0)
         up->plan.ready_timeout_s = args.ready_timeout_s;
+    up->plan.dynamic = args.dynamic;
     if (args.bin_dir)
         snprintf(up->plan.bin_dir, sizeof up->plan.bin_dir, "%s", args.bin_dir);
     jb_install_stop_handlers();
