@@ -1,6 +1,7 @@
 /* test_loadgen.c - the load generator against an in-process fake Jung:
  *   test_loadgen dataset|record|faults|timeout|open|setup|unreachable|stop|duration
  * Each case is one ctest test. */
+#include "tests/testlib.h"
 #include "core/cli.h"
 #include "loadgen/loadgen.h"
 #include "tests/loadgen/fake_jung.h"
@@ -13,18 +14,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 /* ---- helpers -------------------------------------------------------------- */
 

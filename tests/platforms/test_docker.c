@@ -5,6 +5,7 @@
  * times and the ports, a container that fails before ready, then tear down
  * and check that no container of the run and no test image is left.
  * SKIP (77) when the engine is not running. */
+#include "tests/testlib.h"
 #include "platforms/docker_api.h"
 #include "platforms/images.h"
 #include "platforms/platform.h"
@@ -18,31 +19,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
 #define TAG "jbtest"
 #define IMAGE "jung/fake:" TAG
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    getsockname(fd, (struct sockaddr *)&sa, &len);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
 
 static bool http_answer_contains(int port, const char *want)
 {
@@ -185,7 +163,7 @@ static void test_host(const char *run)
     CHECK(!jb_platform_prepare(p, missing, 1, err, sizeof err) &&
               strstr(err, "jung/no_such:" TAG) && strstr(err, "jungbench images build docker"),
           "missing image named with the fix: %s", err);
-    int portno = free_port();
+    int portno = test_free_port();
     snprintf(port, sizeof port, "%d", portno);
     const char *args[] = {"--port", port, NULL};
     jb_instance *a = start(p, 1, args, 0, err, sizeof err);
@@ -237,7 +215,7 @@ static void test_bridge(const char *run)
     CHECK(p, "open: %s", err);
     if (!p)
         return;
-    int portno = free_port();
+    int portno = test_free_port();
     snprintf(port, sizeof port, "%d", portno);
     const char *args[] = {"--port", port, "--bind", "0.0.0.0", NULL};
     jb_instance *a = start(p, 1, args, portno, err, sizeof err);

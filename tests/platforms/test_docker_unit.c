@@ -2,6 +2,7 @@
  * negotiation against recorded /version answers (engines 19.03 to 29 and
  * a made-up future one), the container-create body against expected JSON,
  * the build context's tar, and the static-executable check. */
+#include "tests/testlib.h"
 #include "platforms/docker_api.h"
 #include "platforms/images.h"
 
@@ -10,17 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static const char *data_dir;
 

@@ -1,22 +1,12 @@
 /* test_domain_xml.c - the generated libvirt domain XML: a microVM against
  * the expected document, an OSv guest under KVM (disk, host CPU), XML
  * escaping, and refused specs. */
+#include "tests/testlib.h"
 #include "platforms/domain_xml.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static void test_microvm(const char *expected_path)
 {

@@ -8,6 +8,7 @@
  *
  * Usage: test_jung_platforms process|docker|libvirt JUNG_BIN_DIR MICROVM_INIT
  * SKIP (77) when the engine is not running or the services are not built. */
+#include "tests/testlib.h"
 #include "platforms/images.h"
 #include "platforms/platform.h"
 
@@ -28,17 +29,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
 #define TAG "jbtest-e2e"
 
 typedef struct setup {
@@ -46,18 +36,6 @@ typedef struct setup {
     char run[64], image_dir[256], gateway[128];
     int port;
 } setup;
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    getsockname(fd, (struct sockaddr *)&sa, &len);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
 
 /* ---- HTTP ---------------------------------------------------------------- */
 
@@ -259,7 +237,7 @@ static void run_jung(setup *s, const char *brokers)
     CHECK(p, "open: %s", err);
     if (!p)
         return;
-    s->port = free_port();
+    s->port = test_free_port();
     snprintf(port, sizeof port, "%d", s->port);
     snprintf(s->gateway, sizeof s->gateway, "http://127.0.0.1:%d", s->port);
     bool guest = strcmp(s->driver, "libvirt") == 0;

@@ -5,6 +5,7 @@
  * the forwarded port, a guest whose service dies, and that no domain,
  * QEMU process or forwarded port is left. SKIP (77) without libvirtd or
  * the cloud kernel. */
+#include "tests/testlib.h"
 #include "platforms/images.h"
 #include "platforms/platform.h"
 
@@ -21,33 +22,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
 static void quiet(void *ctx, virErrorPtr e)
 {
     (void)ctx;
     (void)e;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    getsockname(fd, (struct sockaddr *)&sa, &len);
-    close(fd);
-    return ntohs(sa.sin_port);
 }
 
 /* 1 answered with want, 0 connected but other answer, -1 refused. */
@@ -89,7 +67,7 @@ static bool build_image(const char *dir, const char *init, const char *fake)
 static void test_boot(jb_platform *p, virConnectPtr conn)
 {
     char err[1024], port[16];
-    int portno = free_port();
+    int portno = test_free_port();
     snprintf(port, sizeof port, "%d", portno);
     /* the port travels as environment: the kernel hands it to init */
     char env_port[32];

@@ -2,6 +2,7 @@
  * readiness parsing, start/ready timing, PIDs, a port that answers, an
  * instance that dies before ready, SIGKILL after the grace period, a
  * missing executable, and nothing left behind after close. */
+#include "tests/testlib.h"
 #include "platforms/platform.h"
 
 #include <arpa/inet.h>
@@ -13,29 +14,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static int failures;
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    getsockname(fd, (struct sockaddr *)&sa, &len);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
 
 static bool http_answer_contains(int port, const char *want)
 {
@@ -82,7 +60,7 @@ static jb_instance *start_fake(jb_platform *p, const char *exe, int index, const
 static void test_ready_and_stop(jb_platform *p, const char *exe)
 {
     char err[1024], port[16];
-    int portno = free_port();
+    int portno = test_free_port();
     snprintf(port, sizeof port, "%d", portno);
     const char *args[] = {"--port", port, "--delay-ms", "50", NULL};
     jb_instance *inst = start_fake(p, exe, 1, args, err, sizeof err);
