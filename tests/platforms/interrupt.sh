@@ -39,14 +39,21 @@ platforms:
 YAML
 # fake_slow waits 60 s before it is ready, so the interrupt lands while
 # provision waits for readiness.
-interrupt() { # PLATFORM COUNT-COMMAND
+# Starts `provision` of 4 slow instances in the background, waits until
+# COUNT-COMMAND sees all 4, and leaves its pid in $pid.
+start_four() { # PLATFORM COUNT-COMMAND
     "$JB" provision "$tmp/c.yaml" --platform "$1" --service fake_slow --instances 4 > "$tmp/out" 2>&1 &
-    local pid=$! i
+    pid=$!
+    local i
     for i in $(seq 100); do
         [ "$(eval "$2")" -ge 4 ] && break
         sleep 0.1
     done
     [ "$(eval "$2")" -ge 4 ] || { kill -9 $pid; fail "$1: the 4 instances never appeared"; }
+}
+interrupt() { # PLATFORM COUNT-COMMAND
+    local pid i
+    start_four "$1" "$2"
     kill -INT $pid
     wait $pid
     local rc=$?
@@ -58,13 +65,8 @@ interrupt() { # PLATFORM COUNT-COMMAND
 # SIGKILL: no chance to clean up. AFTER-COMMAND runs once the harness is
 # gone; then the count must reach 0 within 10 s.
 kill9() { # PLATFORM COUNT-COMMAND AFTER-COMMAND
-    "$JB" provision "$tmp/c.yaml" --platform "$1" --service fake_slow --instances 4 > "$tmp/out" 2>&1 &
-    local pid=$! i
-    for i in $(seq 100); do
-        [ "$(eval "$2")" -ge 4 ] && break
-        sleep 0.1
-    done
-    [ "$(eval "$2")" -ge 4 ] || { kill -9 $pid; fail "$1: the 4 instances never appeared"; }
+    local pid i
+    start_four "$1" "$2"
     kill -9 $pid
     wait $pid 2>/dev/null
     eval "$3"
