@@ -57,19 +57,6 @@ static bool network_usable(const jb_platform *p, char *err, size_t errlen)
     return true;
 }
 
-/* Containers of jungbench processes that were killed (SIGKILL, a crash)
- * would hold names and memory until `jungbench doctor --clean`: remove
- * them now. Running runs' containers have a live owner and stay. */
-static void remove_stale(const jb_platform *p)
-{
-    jb_leftovers gone;
-    if (jb_remove_stale_containers(p->cfg.docker_socket, &gone) > 0)
-        fprintf(stderr,
-                "jungbench: docker: removed %zu container(s) of jungbench processes that are "
-                "gone: %s\n",
-                gone.containers, gone.names);
-}
-
 static bool docker_open(jb_platform *p, char *err, size_t errlen)
 {
     docker_platform *dp = calloc(1, sizeof *dp);
@@ -84,7 +71,8 @@ static bool docker_open(jb_platform *p, char *err, size_t errlen)
     }
     if (!jb_owner_token(dp->owner, sizeof dp->owner))
         dp->owner[0] = '\0'; /* no /proc: containers without owner, doctor --clean finds them */
-    remove_stale(p);
+    /* containers of harnesses killed with SIGKILL; a live run's stay */
+    jb_remove_stale(p->cfg.docker_socket, NULL);
     p->priv = dp;
     jb_strlcpy(p->accel, "container", sizeof p->accel);
     return true;

@@ -167,29 +167,34 @@ static void libvirt_leftovers(const char *uri, const leftover_filter *filter_by,
     virConnectClose(conn);
 }
 
+static void collect(const char *docker_socket, const char *libvirt_uri,
+                    const leftover_filter *filter_by, bool remove, jb_leftovers *out)
+{
+    memset(out, 0, sizeof *out);
+    if (docker_socket)
+        docker_leftovers(docker_socket, filter_by, remove, out);
+    if (libvirt_uri)
+        libvirt_leftovers(libvirt_uri, filter_by, remove, out);
+}
+
 void jb_find_leftovers(const char *docker_socket, const char *libvirt_uri, const char *run_prefix,
                        bool remove, jb_leftovers *out)
 {
-    memset(out, 0, sizeof *out);
-    leftover_filter f = {.run_prefix = run_prefix};
-    if (docker_socket)
-        docker_leftovers(docker_socket, &f, remove, out);
-    if (libvirt_uri)
-        libvirt_leftovers(libvirt_uri, &f, remove, out);
+    collect(docker_socket, libvirt_uri, &(leftover_filter){.run_prefix = run_prefix}, remove, out);
 }
 
-size_t jb_remove_stale_containers(const char *docker_socket, jb_leftovers *out)
+size_t jb_remove_stale(const char *docker_socket, const char *libvirt_uri)
 {
-    memset(out, 0, sizeof *out);
-    leftover_filter f = {.stale_only = true};
-    docker_leftovers(docker_socket, &f, true, out);
-    return out->containers;
-}
-
-size_t jb_remove_stale_domains(const char *libvirt_uri, jb_leftovers *out)
-{
-    memset(out, 0, sizeof *out);
-    leftover_filter f = {.stale_only = true};
-    libvirt_leftovers(libvirt_uri, &f, true, out);
-    return out->domains;
+    jb_leftovers gone;
+    collect(docker_socket, libvirt_uri, &(leftover_filter){.stale_only = true}, true, &gone);
+    size_t removed = gone.containers + gone.domains;
+    if (gone.containers > 0 && gone.domains > 0)
+        fprintf(stderr, "jungbench: removed %zu container(s) and %zu domain(s)", gone.containers,
+                gone.domains);
+    else if (removed > 0)
+        fprintf(stderr, "jungbench: removed %zu %s", removed,
+                gone.containers ? "container(s)" : "domain(s)");
+    if (removed > 0)
+        fprintf(stderr, " of jungbench processes that are gone: %s\n", gone.names);
+    return removed;
 }

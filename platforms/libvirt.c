@@ -201,22 +201,6 @@ static bool check_image_config(jb_platform *p, libvirt_platform *lp, char *err, 
     return true;
 }
 
-/* Our domains are started with VIR_DOMAIN_START_AUTODESTROY, so libvirtd
- * destroys them when a harness dies; this catches the rest (a libvirtd
- * restarted meanwhile, a domain defined by hand from our XML): domains whose
- * <description> names an owner that is gone. */
-static void remove_stale(const jb_platform *p, libvirt_platform *lp)
-{
-    if (!jb_owner_token(lp->owner, sizeof lp->owner))
-        lp->owner[0] = '\0';
-    jb_leftovers gone;
-    if (jb_remove_stale_domains(p->cfg.libvirt_uri, &gone) > 0)
-        fprintf(stderr,
-                "jungbench: libvirt: removed %zu domain(s) of jungbench processes that "
-                "are gone: %s\n",
-                gone.domains, gone.names);
-}
-
 static bool libvirt_open(jb_platform *p, char *err, size_t errlen)
 {
     libvirt_platform *lp = calloc(1, sizeof *lp);
@@ -236,14 +220,17 @@ static bool libvirt_open(jb_platform *p, char *err, size_t errlen)
         ok = lp->conn != NULL;
     }
     ok = ok && choose_accel(p, lp, err, errlen);
-    if (ok)
-        remove_stale(p, lp);
     if (!ok) {
         if (lp->conn)
             virConnectClose(lp->conn);
         free(lp);
         return false;
     }
+    if (!jb_owner_token(lp->owner, sizeof lp->owner))
+        lp->owner[0] = '\0'; /* no /proc: domains without owner, doctor --clean finds them */
+    /* AUTODESTROY takes a dead harness's domains down with its connection;
+     * this catches the rest (libvirtd restarted meanwhile, hand-defined) */
+    jb_remove_stale(NULL, p->cfg.libvirt_uri);
     p->priv = lp;
     jb_strlcpy(p->accel, lp->kvm ? "kvm" : "emulated", sizeof p->accel);
     return true;

@@ -207,10 +207,11 @@ bool jb_owner_token(char *out, size_t outlen);
 /* True while the process a token names still runs on this boot. A token
  * that does not parse counts as alive (never remove what we cannot judge). */
 bool jb_owner_alive(const char *token);
-/* Removes the containers and domains whose owner is gone (the drivers call
- * these when they open); returns how many, names in out. */
-size_t jb_remove_stale_containers(const char *docker_socket, jb_leftovers *out);
-size_t jb_remove_stale_domains(const char *libvirt_uri, jb_leftovers *out);
+/* Removes the containers (docker_socket) or domains (libvirt_uri; either
+ * may be NULL) whose owner is gone, and says so on stderr, naming them: the
+ * drivers call it when they open, so a harness killed with SIGKILL leaves
+ * nothing behind past the next run. Returns how many were removed. */
+size_t jb_remove_stale(const char *docker_socket, const char *libvirt_uri);
 
 /* ---- readiness line parsing (exposed for tests) ---------------------- */
 
