@@ -16,13 +16,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Used by one thread at a time (the runner takes brokers for one
+ * iteration after another); the filler thread hands its broker over
+ * through pthread_join, which orders its write before our read. */
 typedef struct broker_spare {
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
     pthread_t filler;
     bool filler_started; /* a filler thread exists and has not been joined */
-    bool filling;        /* under mu: the filler is still starting a broker */
-    jb_broker *spare;    /* under mu: a started broker nobody took yet */
+    jb_broker *spare;    /* a started broker nobody took yet */
 } broker_spare;
 
 void broker_spare_init(broker_spare *s);
