@@ -3,11 +3,11 @@
 # once, the iteration is recorded as failed naming the service, and the run
 # goes on with the next iteration (exit status 1 at the end).
 . "$(dirname "$0")/lib.sh"
-sed -e 's/requests_per_user: 10$/requests_per_user: 1500/' "$SRC/tests/run/tiny.yaml" > "$TMP/fail.yaml"
+sed -e 's/requests_per_user: 10$/requests_per_user: 3000/' "$SRC/tests/run/tiny.yaml" > "$TMP/fail.yaml"
 "$JB" run "$TMP/fail.yaml" --out "$TMP" -q > "$TMP/out" 2>&1 &
 pid=$!
 for _ in $(seq 1 50); do db=$(ls "$TMP"/fail-*/results.db "$TMP"/tiny-*/results.db 2>/dev/null | head -1); [ -n "$db" ] && break; sleep 0.2; done
-# boot_times are written just before READY; the load (2 x 1,500 requests,
+# boot_times are written just before READY; the load (2 x 3,000 requests,
 # seconds) starts right after. Samples reach the database in batches, so
 # waiting for them could find the load nearly done.
 wait_db "$db" 60 "select count(*) from boot_times where iteration=1" || fail "iteration 1 never booted"
@@ -25,7 +25,7 @@ check "exit status" "$?" 1
 check "iteration 1" "$(q "$db" "select status from iterations where iteration=1")" failed
 err=$(q "$db" "select error from iterations where iteration=1")
 case "$err" in *"device_registry-1 stopped on its own"*) ;; *) fail "iteration 1 error: '$err'" ;; esac
-check "load stopped early" "$(q "$db" "select count(*) < 3000 from samples where iteration=1 and phase='measure'")" 1
+check "load stopped early" "$(q "$db" "select count(*) < 6000 from samples where iteration=1 and phase='measure'")" 1
 check "iteration 2" "$(q "$db" "select status from iterations where iteration=2")" done
 check "run status" "$(q "$db" "select status from runs")" failed
 check "processes left behind" "$(count_tagged)" 0
