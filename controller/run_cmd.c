@@ -293,8 +293,9 @@ int controller_run_main(int argc, char **argv)
             if (!broker) {
                 rc = jb_fail(a.cmd, "cannot start the embedded broker: %s", err);
             } else {
-                snprintf(desc, sizeof desc, "embedded (librdkafka %s mock cluster) at %s",
-                         rd_kafka_version_str(), jb_broker_bootstrap(broker));
+                snprintf(desc, sizeof desc, "embedded (librdkafka %s mock cluster, %s) at %s",
+                         rd_kafka_version_str(), jb_broker_mock_build(NULL),
+                         jb_broker_bootstrap(broker));
                 rc = run_with_broker(&a, cfg, text, jb_broker_bootstrap(broker), desc, &spare);
                 jb_broker_stop(broker);
             }

@@ -27,6 +27,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dlfcn.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -271,6 +272,29 @@ jb_broker *jb_broker_start(const jb_broker_options *opts, char *err, size_t errl
         return b;
     jb_broker_stop(b);
     return NULL;
+}
+
+const char *jb_broker_mock_build(const char **library)
+{
+    Dl_info info;
+    const char *path = dladdr((void *)rd_kafka_mock_cluster_new, &info) && info.dli_fname
+                           ? info.dli_fname
+                           : "librdkafka (statically linked)";
+    if (library)
+        *library = path;
+#ifdef JB_RDKAFKA_PREFIX
+    size_t prefix_len = strlen(JB_RDKAFKA_PREFIX);
+    if (strncmp(path, JB_RDKAFKA_PREFIX, prefix_len) == 0 && path[prefix_len] == '/')
+        return "patched";
+#endif
+    return "unpatched";
+}
+
+void jb_broker_service_props(const char *user_props, char *out, size_t outlen)
+{
+    bool pad = strcmp(jb_broker_mock_build(NULL), "patched") != 0;
+    snprintf(out, outlen, "%s%s%s", pad ? "jung.mock.pad.bytes=4096" : "",
+             pad && user_props[0] ? "," : "", user_props);
 }
 
 const char *jb_broker_bootstrap(const jb_broker *broker)

@@ -46,6 +46,19 @@ int jb_broker_port(const jb_broker *broker);
  * e.g. to imitate a remote cluster. 0 turns it off. */
 bool jb_broker_set_rtt(jb_broker *broker, int rtt_ms);
 
+/* Which mock cluster serves: "patched" when librdkafka was loaded from
+ * scripts/librdkafka-patched's prefix (its Fetch no longer walks the whole
+ * log), "unpatched" otherwise. *library gets the loaded file's path. Asks
+ * the dynamic loader, not the build: a RUNPATH that no longer resolves falls
+ * back to Debian's copy silently. */
+const char *jb_broker_mock_build(const char **library);
+
+/* The Kafka properties ("k=v,k=v") for Jung services that this process's
+ * embedded broker serves: user_props, after libjung's padding when the mock
+ * cluster is unpatched (jung/lib/bus.c says why). user_props come last, so
+ * they win. */
+void jb_broker_service_props(const char *user_props, char *out, size_t outlen);
+
 /* Stops the broker and frees it; NULL is fine. Connected clients see their
  * connections drop. */
 void jb_broker_stop(jb_broker *broker);

@@ -92,9 +92,12 @@ int broker_main(int argc, char **argv)
 
     printf("bootstrap=%s\n", jb_broker_bootstrap(broker));
     fflush(stdout);
+    const char *library;
+    const char *build = jb_broker_mock_build(&library);
     fprintf(stderr,
-            "jungbench broker: serving on %s (%ld partition(s) per Jung topic); Ctrl-C stops\n",
-            jb_broker_bootstrap(broker), args.partitions);
+            "jungbench broker: serving on %s (%ld partition(s) per Jung topic), %s mock "
+            "cluster from %s; Ctrl-C stops\n",
+            jb_broker_bootstrap(broker), args.partitions, build, library);
 
     wait_for_stop_signal();
     jb_broker_stop(broker);
