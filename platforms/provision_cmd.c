@@ -306,8 +306,13 @@ static bool boot_round(provision *pv, const jb_config_platform *pl, long n, long
     char run_id[256], err[2048], props[1100], env_store[1200];
     platform_config(pv, pl, n, rep, &pc, run_id, sizeof run_id);
     const char *env[2] = {NULL, NULL};
-    if (pv->cfg->broker.nproperties) {
-        jb_config_props_spec(&pv->cfg->broker, props, sizeof props);
+    jb_config_props_spec(&pv->cfg->broker, props, sizeof props);
+    if (pv->cfg->broker.embedded) {
+        char user_props[sizeof props];
+        snprintf(user_props, sizeof user_props, "%s", props);
+        jb_broker_service_props(user_props, props, sizeof props);
+    }
+    if (props[0]) {
         snprintf(env_store, sizeof env_store, "JUNG_KAFKA_PROPS=%s", props);
         env[0] = env_store;
     }

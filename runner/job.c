@@ -184,10 +184,14 @@ static void build_service_args(const jb_config *cfg, const jb_config_platform *p
         a->args[n++] = a->num;
     }
     a->args[n] = NULL;
-    if (cfg->broker.nproperties) {
-        char props[1100];
-        jb_config_props_spec(&cfg->broker, props, sizeof props);
-        snprintf(a->env_store[0], sizeof a->env_store[0], "JUNG_KAFKA_PROPS=%s", props);
+    char props[1100], service_props[1150];
+    jb_config_props_spec(&cfg->broker, props, sizeof props);
+    if (cfg->broker.embedded)
+        jb_broker_service_props(props, service_props, sizeof service_props);
+    else
+        snprintf(service_props, sizeof service_props, "%s", props);
+    if (service_props[0]) {
+        snprintf(a->env_store[0], sizeof a->env_store[0], "JUNG_KAFKA_PROPS=%s", service_props);
         a->env[e++] = a->env_store[0];
     }
     if (cfg->jung.call_timeout_ms > 0) {

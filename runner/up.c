@@ -405,7 +405,7 @@ static void plan_from_config(const jb_config *cfg, up_plan *plan)
     char props[sizeof plan->kafka_props - 64]; /* room for the default */
     jb_config_props_spec(&cfg->broker, props, sizeof props);
     if (cfg->broker.embedded)
-        snprintf(plan->kafka_props, sizeof plan->kafka_props, "%s", props);
+        jb_broker_service_props(props, plan->kafka_props, sizeof plan->kafka_props);
     else
         snprintf(plan->kafka_props, sizeof plan->kafka_props, "fetch.wait.max.ms=%d%s%s",
                  UP_KAFKA_FETCH_WAIT_MS, props[0] ? "," : "", props);

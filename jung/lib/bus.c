@@ -64,27 +64,28 @@ const char *const jung_kafka_producer_defaults[] = {
 #ifndef JUNG_MOCK_FETCH_WAIT_MS
 #define JUNG_MOCK_FETCH_WAIT_MS "5"
 #endif
-/* librdkafka 2.0.2's mock cluster keeps, per partition, message sets until
- * there are 100,000 of them or 5 MiB, and on every Fetch walks that list
- * from its head to find the fetch offset (rd_kafka_mock_msgset_find), so
- * with Jung's 200-400 byte messages each fetch walked tens of thousands of
- * nodes and the broker spent most of its CPU there. The limits are
- * hard-coded, but the list is bounded by bytes too: on the mock every
- * message carries a record header of zeros that consumers ignore, so a
- * partition retains at most 5 MiB / (message + pad) sets. A property of
- * libjung, not librdkafka (never passed to it); 0 turns it off, and it has
- * no effect on a real Kafka cluster. docs/kafka-tuning.md measures sizes. */
+/* Debian's librdkafka 2.0.2 mock cluster keeps, per partition, message sets
+ * until there are 100,000 of them or 5 MiB, and on every Fetch walks that
+ * list from its oldest set (rd_kafka_mock_msgset_find). jungbench's build of
+ * librdkafka (scripts/librdkafka-patched) searches from the newest set
+ * instead, but a service cannot tell which mock it talks to. On an unpatched
+ * mock, a record header of zeros that consumers ignore bounds the list by
+ * bytes: a partition retains at most 5 MiB / (message + pad) sets. So the
+ * default is no padding, and `jungbench` asks for it (jung.mock.pad.bytes)
+ * when its embedded broker runs unpatched. A property of libjung, never
+ * passed to librdkafka; no effect on a real Kafka cluster.
+ * docs/kafka-tuning.md measures both. */
 #define MOCK_PAD_PROP "jung.mock.pad.bytes"
 #define MOCK_PAD_HEADER "jung-pad"
-#define MOCK_PAD_DEFAULT 4096
+#define MOCK_PAD_DEFAULT 0
 #define MOCK_PAD_MAX (512 * 1024)
 const char *const jung_kafka_consumer_defaults[] = {
     FETCH_WAIT_KAFKA,
     "fetch.error.backoff.ms=10",
     "fetch.min.bytes=1",
     /* Bounded prefetch keeps RSS small: a reply consumer reads every result
-     * on its callees' topics (4 KiB padded each on the mock), and at 1024 the
-     * rule engine held 12 MB; 256 measured 8.6 MB, same throughput. */
+     * on its callees' topics, and at 1024 the rule engine held 12 MB (4 KiB
+     * padded results on the mock); 256 measured 8.6 MB, same throughput. */
     "queued.max.messages.kbytes=256",
     "enable.partition.eof=false",
     /* Kafka's minimum session timeout: a replica that died is noticed in
