@@ -397,11 +397,9 @@ static void plan_from_config(const jb_config *cfg, up_plan *plan)
     snprintf(plan->brokers, sizeof plan->brokers, "%s", cfg->broker.bootstrap);
     /* On Kafka a consumer's Fetch is answered as soon as data arrives, so
      * a long fetch.wait.max.ms costs no latency and saves empty fetches
-     * (docs/broker.md). The embedded broker keeps libjung's default: it
-     * answers a Fetch only when the wait expires, but every Fetch walks its
-     * logs, and under the benchmark's load fewer fetches won (2 ms: 474-481
-     * req/s, 10 ms: 591, interleaved runs). The config's properties come
-     * after ours, so they win. */
+     * (docs/kafka-tuning.md). The embedded broker keeps libjung's mock
+     * default (2 ms), since the mock answers a Fetch only when the wait
+     * expires. The config's properties come after ours, so they win. */
     char props[sizeof plan->kafka_props - 64]; /* room for the default */
     jb_config_props_spec(&cfg->broker, props, sizeof props);
     if (cfg->broker.embedded)
