@@ -162,6 +162,13 @@ bool jb_sampler_write_summaries(jb_sampler *sampler, char *err, size_t errlen);
  * the sampler's overhead is the one over the other. */
 void jb_sampler_overhead(jb_sampler *sampler, double *cpu_s, double *wall_s);
 
+/* ---- One process ------------------------------------------------------ */
+
+/* The start time of pid (clock ticks after boot, field 22 of
+ * /proc/PID/stat): with the boot id it names a process uniquely, even after
+ * its PID is reused. False when the process does not exist. */
+bool jb_process_start_time(pid_t pid, unsigned long long *ticks);
+
 /* ---- cgroup figures (exposed for platforms and tests) ----------------- */
 
 typedef struct jb_cgroup {

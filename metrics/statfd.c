@@ -68,6 +68,18 @@ static bool read_one(int fd, pid_t pid, long page_kb, proc_stat *out)
     return statfd_parse(buf, page_kb, out);
 }
 
+bool jb_process_start_time(pid_t pid, unsigned long long *ticks)
+{
+    int fd = open_stat(pid);
+    proc_stat st;
+    bool ok = fd >= 0 && read_one(fd, pid, 4, &st);
+    if (fd >= 0)
+        close(fd);
+    if (ok)
+        *ticks = st.began;
+    return ok;
+}
+
 size_t statfd_read(statfd_cache *c, const pid_t *pids, size_t npids, proc_stat *out)
 {
     /* c->e and pids are both sorted: one merge pass keeps the descriptors of

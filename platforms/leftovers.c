@@ -7,6 +7,7 @@
  * jungbench-, so they can be found again; both also name their owner
  * (jb_owner_token), so a driver that opens removes those whose owner is
  * gone without touching a run in progress. */
+#include "metrics/metrics.h"
 #include "platforms/docker_api.h"
 #include "platforms/internal.h"
 
@@ -30,29 +31,11 @@ static bool read_boot_id(char *out, size_t outlen)
 }
 
 /* Field 22 of /proc/PID/stat, after the parenthesised command name. */
-static bool process_start_time(long pid, unsigned long long *start)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return false;
-    p++;
-    for (int field = 3; field < 22 && p; field++)
-        p = strchr(p + 1, ' ');
-    return p && sscanf(p, " %llu", start) == 1;
-}
-
 bool jb_owner_token(char *out, size_t outlen)
 {
     char boot[64];
     unsigned long long start;
-    if (!read_boot_id(boot, sizeof boot) || !process_start_time((long)getpid(), &start))
+    if (!read_boot_id(boot, sizeof boot) || !jb_process_start_time(getpid(), &start))
         return false;
     snprintf(out, outlen, "%s %ld %llu", boot, (long)getpid(), start);
     return true;
@@ -68,7 +51,7 @@ bool jb_owner_alive(const char *token)
         return true;
     if (strcmp(boot, here) != 0)
         return false; /* started before this boot: its owner is long gone */
-    return process_start_time(pid, &now) && now == start;
+    return jb_process_start_time((pid_t)pid, &now) && now == start;
 }
 
 static void note_name(jb_leftovers *out, const char *name)
