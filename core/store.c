@@ -30,7 +30,7 @@ static const char schema_sql[] =
     "  success INTEGER, failure_message TEXT, bytes INTEGER, sent_bytes INTEGER,\n"
     "  thread_name TEXT, grp_threads INTEGER, all_threads INTEGER, url TEXT,\n"
     "  seq INTEGER, intended_ms REAL, elapsed_us INTEGER);\n"
-    "CREATE INDEX IF NOT EXISTS samples_by_iteration ON samples(run_id, platform, iteration);\n"
+    JB_STORE_SAMPLES_INDEX_SQL ";\n"
     "CREATE TABLE IF NOT EXISTS load_summaries(\n"
     "  run_id TEXT, platform TEXT, iteration INTEGER, samples INTEGER, errors INTEGER,\n"
     "  error_pct REAL, throughput REAL, received_kbs REAL, sent_kbs REAL,\n"

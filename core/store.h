@@ -18,6 +18,12 @@
 
 #define JB_STORE_SCHEMA_VERSION 1
 
+/* The samples index by iteration, part of the schema. The load generator
+ * drops it while it loads into an empty samples table and runs this again
+ * afterwards (loadgen/recorder.c says why). */
+#define JB_STORE_SAMPLES_INDEX_SQL                                                                 \
+    "CREATE INDEX IF NOT EXISTS samples_by_iteration ON samples(run_id, platform, iteration)"
+
 typedef struct jb_store {
     sqlite3 *db;
     char path[4096];

@@ -48,6 +48,9 @@ static void usage(FILE *out)
         "  --timeout-ms N           per-request timeout; a timeout is a failed sample (30000)\n"
         "  --duration S             run S seconds, cycling over the dataset, instead of once\n"
         "  --static                 no set-up; every request GETs --target itself (calibration)\n"
+        "  --threads N              sending threads, each with its own event loop and a block\n"
+        "                           of the users, as wrk -t (1: Jung's few hundred requests/s\n"
+        "                           need no more; raise it to drive a fast static server)\n"
         "  --user-prefix P          user names P-u1..P-uN (default: unique per run)\n"
         "  --page-size N            size= of GET readings (10)\n"
         "  --db FILE                results database (results/RUN-ID/results.db)\n"
@@ -82,6 +85,7 @@ enum {
     OPT_ITERATION,
     OPT_LABEL,
     OPT_QUIET,
+    OPT_THREADS,
 };
 
 static const struct option long_options[] = {
@@ -106,6 +110,7 @@ static const struct option long_options[] = {
     {"iteration", required_argument, NULL, OPT_ITERATION},
     {"label", required_argument, NULL, OPT_LABEL},
     {"quiet", no_argument, NULL, OPT_QUIET},
+    {"threads", required_argument, NULL, OPT_THREADS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -204,6 +209,8 @@ static bool parse_option(loadgen_cli *cli, int opt, const char *val)
     case OPT_QUIET:
         cli->quiet = true;
         return true;
+    case OPT_THREADS:
+        return jb_parse_long(CMD, "--threads", val, 1, JB_LOADGEN_MAX_THREADS, &cfg->threads);
     default:
         return false;
     }
@@ -236,6 +243,11 @@ static int parse_args(loadgen_cli *cli, int argc, char **argv)
         return jb_usage_error(CMD, "--model open needs --rate R (requests per second)");
     if (cli->cfg.model == JB_LOAD_CLOSED && rate_given)
         return jb_usage_error(CMD, "--rate only applies to --model open");
+    if (cli->cfg.threads > cli->cfg.users)
+        return jb_usage_error(CMD,
+                              "--threads %ld exceeds --users %ld: each thread needs a user;"
+                              " lower --threads or raise --users",
+                              cli->cfg.threads, cli->cfg.users);
     return JB_EXIT_OK;
 }
 

@@ -101,6 +101,7 @@ void jb_loadgen_config_defaults(jb_loadgen_config *cfg)
     cfg->model = JB_LOAD_CLOSED;
     cfg->timeout_ms = 30000;
     cfg->readings_page_size = 10;
+    cfg->threads = 1;
     cfg->run_id = "loadgen";
     cfg->platform = "unknown";
 }
@@ -128,6 +129,10 @@ bool jb_loadgen_config_check(const jb_loadgen_config *cfg, char *err, size_t err
         bad = "timeout must be at least 1 ms";
     else if (cfg->readings_page_size < 1)
         bad = "readings page size must be at least 1";
+    else if (cfg->threads < 1 || cfg->threads > JB_LOADGEN_MAX_THREADS)
+        bad = "threads must be between 1 and 64";
+    else if (cfg->threads > cfg->users)
+        bad = "threads must not exceed users: each sending thread needs at least one user";
     if (bad)
         snprintf(err, errlen, "%s", bad);
     return bad == NULL;

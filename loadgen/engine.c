@@ -1,6 +1,10 @@
-/* engine.c - the event loop: libcurl's multi interface drives every user's
- * easy handle from one thread, as wrk drives its connections from an epoll
- * loop. A user is a small state machine: idle (waiting for its next due
+/* engine.c - the event loops: libcurl's multi interface drives the users'
+ * easy handles, as wrk drives its connections from an epoll loop. With
+ * --threads N there are N engines, each a thread with its own multi handle,
+ * epoll set and block of users (wrk's -t); they share only the recorder's
+ * queue and a few atomics. The calling thread supervises: it polls the stop
+ * flag and reports progress, so the caller's callbacks run on its own
+ * thread. A user is a small state machine: idle (waiting for its next due
  * time, open model only), busy (its handle is in the multi), or finished. */
 #include "loadgen/loadgen.h"
 #include "loadgen/recorder.h"
@@ -9,6 +13,8 @@
 #include <jansson.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +30,11 @@ enum { NAME_LEN = 72, URL_LEN = 1024, BODY_LEN = 256, SNIPPET_LEN = 512 };
  * are abandoned, and how often progress is reported. */
 static const double STOP_GRACE_MS = 2000;
 static const double PROGRESS_MS = 250;
+/* How often the supervising thread polls the stop flag. */
+static const long SUPERVISE_MS = 20;
 
 typedef struct lg_engine lg_engine;
+typedef struct lg_run lg_run;
 
 typedef struct lg_user {
     lg_engine *eng;
@@ -62,24 +71,51 @@ typedef struct lg_user {
 _Static_assert(sizeof((lg_user *)0)->reason == sizeof((jb_sample *)0)->message,
                "the reason phrase is copied whole into the sample");
 
+/* One sending thread: its users, its multi handle, its own figures. */
 struct lg_engine {
+    lg_run *run;
     const jb_loadgen_config *cfg;
     CURLM *multi;
-    struct curl_slist *json_header;
-    lg_user *users;
+    lg_user *users; /* this thread's block of the users */
     long n_users;
-    jb_recorder rec;
-    char base[URL_LEN / 2];
-    bool setup;    /* in the set-up phase */
+    jb_tally tally;
+    pthread_t thread;
     bool stopping; /* no new requests */
-    bool stopped;  /* stop came from the stop flag, not the end of the work */
     bool failed;   /* set-up refused, target unreachable, or database error */
     char error[2048];
-    long active, inflight, done, errors, total, abandoned;
-    double start_ms, start_wall_ms, deadline_ms, stop_at_ms, last_progress_ms;
-    double interval_ms; /* open model: time between one user's requests */
+    long active, inflight, abandoned; /* this thread's users */
+    atomic_long done, errors;         /* read by the supervisor for progress */
+    double stop_at_ms;
     int epoll_fd;       /* the sockets libcurl wants watched */
     double timer_at_ms; /* when libcurl wants its timeout action, < 0 for never */
+};
+
+/* What the threads share. The phase's fields are written by the calling
+ * thread before it starts the engines' threads and only read by them. */
+struct lg_run {
+    const jb_loadgen_config *cfg;
+    jb_recorder rec;
+    struct curl_slist *json_header; /* read-only once built */
+    char base[URL_LEN / 2];
+    long n_users; /* all threads' */
+    lg_engine *engines;
+    long n_engines;
+    /* the current phase */
+    bool setup; /* in the set-up phase */
+    double start_ms, start_wall_ms, deadline_ms;
+    double interval_ms; /* open model: time between one user's requests */
+    long total;         /* requests in the phase, 0 when running for a duration */
+    double last_progress_ms;
+    /* between threads */
+    atomic_bool stop;   /* no new requests: a stop request or a thread's failure */
+    atomic_bool failed; /* a thread failed: in-flight requests are abandoned at once */
+    atomic_long active; /* users still running, all threads (the samples' grp_threads) */
+    pthread_mutex_t lock;
+    pthread_cond_t engine_ended; /* guarded by lock, with engines_running */
+    long engines_running;
+    bool stopped;      /* the stop flag asked for the stop (calling thread only) */
+    bool failed_early; /* initialisation or the target probe failed */
+    char error[2048];
 };
 
 /* ---- libcurl callbacks ------------------------------------------------ */
@@ -124,7 +160,16 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 
 static double wall_of(const lg_engine *e, double mono_ms)
 {
-    return e->start_wall_ms + (mono_ms - e->start_ms);
+    return e->run->start_wall_ms + (mono_ms - e->run->start_ms);
+}
+
+/* This thread's run is over: the others stop sending and abandon what is
+ * in flight (the error is the run's, there is nothing to wait for). */
+static void engine_fail(lg_engine *e)
+{
+    e->failed = e->stopping = true;
+    atomic_store(&e->run->failed, true);
+    atomic_store(&e->run->stop, true);
 }
 
 static void set_user_auth(lg_user *u, bool with_auth)
@@ -168,7 +213,7 @@ static void set_url_and_body(lg_user *u)
         return;
     if (body_len > 0 && u->body_len_set == 0) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, u->body);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, u->eng->json_header);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, u->eng->run->json_header);
     } else if (body_len == 0) {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
@@ -184,7 +229,7 @@ static void set_url_and_body(lg_user *u)
 static void build_setup_request(lg_user *u)
 {
     const jb_loadgen_config *cfg = u->eng->cfg;
-    const char *base = u->eng->base;
+    const char *base = u->eng->run->base;
     long step = u->step, devices = cfg->devices_per_user;
     if (step == 0) {
         u->kind = JB_REQ_CREATE_USER;
@@ -208,7 +253,7 @@ static void build_setup_request(lg_user *u)
 static void build_measure_request(lg_user *u)
 {
     const jb_loadgen_config *cfg = u->eng->cfg;
-    const char *base = u->eng->base;
+    const char *base = u->eng->run->base;
     const jb_load_item *it = &u->items[(size_t)u->step % u->n_items];
     const char *device = cfg->static_target ? "" : u->device_ids[it->device];
     u->kind = it->kind;
@@ -237,7 +282,7 @@ static void build_measure_request(lg_user *u)
 static bool start_request(lg_user *u, double now)
 {
     lg_engine *e = u->eng;
-    if (e->setup)
+    if (e->run->setup)
         build_setup_request(u);
     else
         build_measure_request(u);
@@ -250,7 +295,7 @@ static bool start_request(lg_user *u, double now)
     u->sent_ms = now;
     if (curl_multi_add_handle(e->multi, h) != CURLM_OK) {
         snprintf(e->error, sizeof e->error, "libcurl refused a request for %s", u->url);
-        e->failed = true;
+        engine_fail(e);
         return false;
     }
     u->busy = true;
@@ -290,7 +335,7 @@ static void fill_sample(lg_user *u, CURLcode rc, double done_ms, jb_sample *s)
     memset(s, 0, sizeof *s);
     double due_ms = u->due_ms < u->sent_ms ? u->due_ms : u->sent_ms;
     s->kind = u->kind;
-    s->setup = e->setup;
+    s->setup = e->run->setup;
     s->wall_start_ms = wall_of(e, u->sent_ms);
     s->intended_wall_ms = wall_of(e, due_ms);
     s->elapsed_us = (int64_t)llround((done_ms - due_ms) * 1000.0);
@@ -312,7 +357,7 @@ static void fill_sample(lg_user *u, CURLcode rc, double done_ms, jb_sample *s)
     s->bytes = header_bytes + (long)info_us(h, CURLINFO_SIZE_DOWNLOAD_T);
     s->sent_bytes = request_bytes;
     s->thread_name = u->name;
-    s->active = e->active;
+    s->active = atomic_load_explicit(&e->run->active, memory_order_relaxed);
     s->url = u->url;
     s->seq = u->step;
 }
@@ -328,7 +373,7 @@ static void check_setup_response(lg_user *u, const jb_sample *s)
         else
             snprintf(e->error, sizeof e->error, "set-up refused: POST %s answered %s", u->url,
                      s->failure);
-        e->failed = true;
+        engine_fail(e);
         return;
     }
     if (u->kind != JB_REQ_CREATE_DEVICE)
@@ -353,17 +398,15 @@ static void finish_request(lg_user *u, CURLcode rc)
     e->inflight--;
     jb_sample s;
     fill_sample(u, rc, now, &s);
-    e->done++;
+    atomic_fetch_add_explicit(&e->done, 1, memory_order_relaxed);
     if (!s.success)
-        e->errors++;
-    if (e->setup)
+        atomic_fetch_add_explicit(&e->errors, 1, memory_order_relaxed);
+    if (e->run->setup)
         check_setup_response(u, &s);
-    if (!jb_recorder_add(&e->rec, &s)) {
-        snprintf(e->error, sizeof e->error, "%s", e->rec.error);
-        e->failed = true;
+    if (!jb_recorder_add(&e->run->rec, &e->tally, &s)) {
+        snprintf(e->error, sizeof e->error, "%s", e->tally.error);
+        engine_fail(e);
     }
-    if (e->failed)
-        e->stopping = true;
     u->step++;
     advance(u, now);
 }
@@ -372,6 +415,7 @@ static void finish_user(lg_user *u)
 {
     u->finished = true;
     u->eng->active--;
+    atomic_fetch_sub_explicit(&u->eng->run->active, 1, memory_order_relaxed);
 }
 
 /* Decides the user's next request: finished, due now, or due later. With a
@@ -379,17 +423,21 @@ static void finish_user(lg_user *u)
 static void advance(lg_user *u, double now)
 {
     lg_engine *e = u->eng;
+    const lg_run *run = e->run;
     if (u->steps >= 0 && u->step >= u->steps) {
         finish_user(u);
         return;
     }
     if (e->stopping)
         return;
-    bool scheduled = e->interval_ms > 0 && !e->setup;
-    u->due_ms = scheduled ? e->start_ms + (double)u->index * e->interval_ms / (double)e->n_users +
-                                (double)u->step * e->interval_ms
-                          : now;
-    if (e->deadline_ms > 0 && u->due_ms >= e->deadline_ms) {
+    /* The schedule is the run's, not the thread's: user u's offset is its
+     * place among all users, so N threads send what one thread would. */
+    bool scheduled = run->interval_ms > 0 && !run->setup;
+    u->due_ms = scheduled
+                    ? run->start_ms + (double)u->index * run->interval_ms / (double)run->n_users +
+                          (double)u->step * run->interval_ms
+                    : now;
+    if (run->deadline_ms > 0 && u->due_ms >= run->deadline_ms) {
         finish_user(u);
         return;
     }
@@ -448,30 +496,6 @@ static void wait_and_act(lg_engine *e, int wait_ms)
     }
 }
 
-static bool stop_requested(const lg_engine *e)
-{
-    const jb_loadgen_config *cfg = e->cfg;
-    return cfg->should_stop ? cfg->should_stop(cfg->stop_ctx) : jb_stop_requested();
-}
-
-static void report_progress(lg_engine *e, double now, bool force)
-{
-    if (!e->cfg->progress || (!force && now - e->last_progress_ms < PROGRESS_MS))
-        return;
-    e->last_progress_ms = now;
-    double elapsed = (now - e->start_ms) / 1000.0;
-    jb_load_progress p = {
-        .phase = e->setup ? "setup" : "measure",
-        .done = e->done,
-        .total = e->total,
-        .errors = e->errors,
-        .elapsed_s = elapsed,
-        .rate = elapsed > 0 ? (double)e->done / elapsed : 0,
-        .duration_s = e->setup ? 0 : e->cfg->duration_s,
-    };
-    e->cfg->progress(&p, e->cfg->progress_ctx);
-}
-
 /* Starts the open model's requests that have come due. */
 static void start_due_requests(lg_engine *e, double now)
 {
@@ -484,11 +508,11 @@ static void start_due_requests(lg_engine *e, double now)
 }
 
 /* How long the loop may sleep: until the next due request, at most 100 ms
- * (the stop flag and the batch commits are polled at that pace). */
+ * (the run's stop flag and the writer's health are polled at that pace). */
 static int sleep_ms(const lg_engine *e, double now)
 {
     double wait = 100;
-    if (e->interval_ms > 0 && !e->setup && !e->stopping)
+    if (e->run->interval_ms > 0 && !e->run->setup && !e->stopping)
         for (long i = 0; i < e->n_users; i++) {
             const lg_user *u = &e->users[i];
             if (!u->busy && !u->finished && u->due_ms - now < wait)
@@ -519,7 +543,7 @@ static bool wind_down(lg_engine *e, double now)
         e->stop_at_ms = now;
     if (e->inflight == 0)
         return true;
-    if (now - e->stop_at_ms < STOP_GRACE_MS && !e->failed)
+    if (now - e->stop_at_ms < STOP_GRACE_MS && !atomic_load(&e->run->failed))
         return false;
     for (long i = 0; i < e->n_users; i++)
         if (e->users[i].busy) {
@@ -533,55 +557,156 @@ static bool wind_down(lg_engine *e, double now)
 
 static void run_loop(lg_engine *e)
 {
+    const lg_run *run = e->run;
     for (;;) {
         double now = jb_now_ms();
-        if (!e->stopping && e->active > 0 && stop_requested(e))
-            e->stopping = e->stopped = true;
+        if (!e->stopping && atomic_load_explicit(&e->run->stop, memory_order_relaxed))
+            e->stopping = true;
         if (e->stopping && wind_down(e, now))
             break;
         if (e->active == 0 && e->inflight == 0)
             break;
-        if (e->interval_ms > 0 && !e->setup)
+        if (run->interval_ms > 0 && !run->setup)
             start_due_requests(e, now);
         wait_and_act(e, sleep_ms(e, now));
         drain_finished(e);
-        now = jb_now_ms();
-        if (!jb_recorder_ok(&e->rec)) {
-            snprintf(e->error, sizeof e->error, "%s", e->rec.error);
-            e->failed = e->stopping = true;
+        if (!e->failed && !jb_recorder_ok(&e->run->rec)) {
+            snprintf(e->error, sizeof e->error, "%s", e->run->rec.error);
+            engine_fail(e);
         }
-        report_progress(e, now, false);
     }
-    report_progress(e, jb_now_ms(), true);
 }
 
-static void run_phase(lg_engine *e, bool setup)
+/* One sending thread's phase: its users start (the closed model's first
+ * requests now, the open model's when due), then its loop runs until they
+ * are done or the run stops. */
+static void *engine_main(void *arg)
 {
-    const jb_loadgen_config *cfg = e->cfg;
-    e->setup = setup;
-    e->done = e->errors = 0;
-    e->start_ms = jb_now_ms();
-    e->start_wall_ms = jb_wall_ms();
-    e->deadline_ms = !setup && cfg->duration_s > 0 ? e->start_ms + cfg->duration_s * 1000 : 0;
-    e->interval_ms =
-        !setup && cfg->model == JB_LOAD_OPEN ? 1000.0 * (double)e->n_users / cfg->rate : 0;
-    long setup_steps = 1 + cfg->devices_per_user * (1 + cfg->rules_per_device);
-    long steps = setup ? setup_steps : (cfg->duration_s > 0 ? -1 : cfg->requests_per_user);
-    e->total = steps > 0 ? steps * e->n_users : 0;
+    lg_engine *e = arg;
+    lg_run *run = e->run;
+    double now = jb_now_ms();
+    for (long i = 0; i < e->n_users && !e->stopping; i++)
+        advance(&e->users[i], now);
+    run_loop(e);
+    pthread_mutex_lock(&run->lock);
+    run->engines_running--;
+    pthread_cond_signal(&run->engine_ended);
+    pthread_mutex_unlock(&run->lock);
+    return NULL;
+}
+
+/* ---- the supervising (calling) thread --------------------------------------- */
+
+static bool stop_requested(const lg_run *run)
+{
+    const jb_loadgen_config *cfg = run->cfg;
+    return cfg->should_stop ? cfg->should_stop(cfg->stop_ctx) : jb_stop_requested();
+}
+
+static void report_progress(lg_run *run, double now, bool force)
+{
+    if (!run->cfg->progress || (!force && now - run->last_progress_ms < PROGRESS_MS))
+        return;
+    run->last_progress_ms = now;
+    long done = 0, errors = 0;
+    for (long i = 0; i < run->n_engines; i++) {
+        done += atomic_load_explicit(&run->engines[i].done, memory_order_relaxed);
+        errors += atomic_load_explicit(&run->engines[i].errors, memory_order_relaxed);
+    }
+    double elapsed = (now - run->start_ms) / 1000.0;
+    jb_load_progress p = {
+        .phase = run->setup ? "setup" : "measure",
+        .done = done,
+        .total = run->total,
+        .errors = errors,
+        .elapsed_s = elapsed,
+        .rate = elapsed > 0 ? (double)done / elapsed : 0,
+        .duration_s = run->setup ? 0 : run->cfg->duration_s,
+    };
+    run->cfg->progress(&p, run->cfg->progress_ctx);
+}
+
+/* Until every engine's thread has ended: polls the stop flag (the caller's
+ * callback, on the caller's thread) and reports progress. */
+static void supervise(lg_run *run)
+{
+    pthread_mutex_lock(&run->lock);
+    while (run->engines_running > 0) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += SUPERVISE_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&run->engine_ended, &run->lock, &until);
+        pthread_mutex_unlock(&run->lock);
+        if (!atomic_load(&run->stop) && atomic_load(&run->active) > 0 && stop_requested(run)) {
+            run->stopped = true;
+            atomic_store(&run->stop, true);
+        }
+        report_progress(run, jb_now_ms(), false);
+        pthread_mutex_lock(&run->lock);
+    }
+    pthread_mutex_unlock(&run->lock);
+}
+
+/* Resets the engine's users and counters for a phase of `steps` requests
+ * per user (-1: until the deadline). */
+static void prepare_engine(lg_engine *e, long steps)
+{
+    atomic_store(&e->done, 0);
+    atomic_store(&e->errors, 0);
     e->active = e->n_users;
     for (long i = 0; i < e->n_users; i++) {
         lg_user *u = &e->users[i];
         u->step = 0;
         u->steps = steps;
         u->finished = false;
-        u->last_done_ms = e->start_ms;
+        u->last_done_ms = e->run->start_ms;
     }
-    for (long i = 0; i < e->n_users && !e->stopping; i++)
-        advance(&e->users[i], e->start_ms);
-    run_loop(e);
 }
 
-/* ---- set-up and tear-down of the engine ---------------------------------- */
+/* Runs one phase on every engine's thread and waits for them all. A thread
+ * that cannot start fails the run; the ones already started stop. */
+static void run_phase(lg_run *run, bool setup)
+{
+    const jb_loadgen_config *cfg = run->cfg;
+    run->setup = setup;
+    run->start_ms = jb_now_ms();
+    run->start_wall_ms = jb_wall_ms();
+    run->deadline_ms = !setup && cfg->duration_s > 0 ? run->start_ms + cfg->duration_s * 1000 : 0;
+    run->interval_ms =
+        !setup && cfg->model == JB_LOAD_OPEN ? 1000.0 * (double)run->n_users / cfg->rate : 0;
+    long setup_steps = 1 + cfg->devices_per_user * (1 + cfg->rules_per_device);
+    long steps = setup ? setup_steps : (cfg->duration_s > 0 ? -1 : cfg->requests_per_user);
+    run->total = steps > 0 ? steps * run->n_users : 0;
+    atomic_store(&run->active, run->n_users);
+    for (long i = 0; i < run->n_engines; i++)
+        prepare_engine(&run->engines[i], steps);
+    long started = 0;
+    run->engines_running = run->n_engines;
+    for (; started < run->n_engines; started++)
+        if (pthread_create(&run->engines[started].thread, NULL, engine_main,
+                           &run->engines[started]) != 0)
+            break;
+    if (started < run->n_engines) {
+        snprintf(run->error, sizeof run->error, "cannot start sending thread %ld of %ld",
+                 started + 1, run->n_engines);
+        run->failed_early = true;
+        atomic_store(&run->failed, true);
+        atomic_store(&run->stop, true);
+        pthread_mutex_lock(&run->lock);
+        run->engines_running -= run->n_engines - started;
+        pthread_mutex_unlock(&run->lock);
+    }
+    supervise(run);
+    for (long i = 0; i < started; i++)
+        pthread_join(run->engines[i].thread, NULL);
+    report_progress(run, jb_now_ms(), true);
+}
+
+/* ---- set-up and tear-down ---------------------------------------------------- */
 
 static bool init_user(lg_engine *e, lg_user *u, long index, const char *prefix)
 {
@@ -626,7 +751,6 @@ static bool init_user(lg_engine *e, lg_user *u, long index, const char *prefix)
 
 static void free_engine(lg_engine *e)
 {
-    jb_recorder_close(&e->rec); /* first: queued rows point at the users' names */
     for (long i = 0; e->users && i < e->n_users; i++) {
         lg_user *u = &e->users[i];
         if (u->easy && u->busy)
@@ -640,26 +764,94 @@ static void free_engine(lg_engine *e)
     free(e->users);
     if (e->multi)
         curl_multi_cleanup(e->multi);
-    curl_slist_free_all(e->json_header);
     if (e->epoll_fd >= 0)
         close(e->epoll_fd);
+    jb_tally_free(&e->tally);
 }
 
-static bool init_engine(lg_engine *e, const jb_loadgen_config *cfg)
+static void free_run(lg_run *run)
 {
-    memset(e, 0, sizeof *e);
-    e->cfg = cfg;
+    jb_recorder_close(&run->rec); /* first: queued rows point at the users' names */
+    for (long i = 0; run->engines && i < run->n_engines; i++)
+        free_engine(&run->engines[i]);
+    free(run->engines);
+    curl_slist_free_all(run->json_header);
+    pthread_cond_destroy(&run->engine_ended);
+    pthread_mutex_destroy(&run->lock);
+}
+
+/* An engine for users [first, first + n) of the run. */
+static bool init_engine(lg_run *run, lg_engine *e, long first, long n, const char *prefix)
+{
+    e->run = run;
+    e->cfg = run->cfg;
     e->timer_at_ms = -1;
+    jb_tally_init(&e->tally);
     e->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (e->epoll_fd < 0) {
-        snprintf(e->error, sizeof e->error, "epoll_create1: %s", strerror(errno));
+        snprintf(run->error, sizeof run->error, "epoll_create1: %s", strerror(errno));
         return false;
     }
-    e->n_users = cfg->users;
-    snprintf(e->base, sizeof e->base, "%s", cfg->target);
-    size_t len = strlen(e->base);
-    while (len > 0 && e->base[len - 1] == '/')
-        e->base[--len] = '\0';
+    e->multi = curl_multi_init();
+    e->users = calloc((size_t)n, sizeof *e->users);
+    if (!e->multi || !e->users) {
+        snprintf(run->error, sizeof run->error, "out of memory");
+        return false;
+    }
+    e->n_users = n;
+    /* One connection per user, as JMeter's threads and wrk's connections. */
+    curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, n);
+    curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
+    curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
+    for (long i = 0; i < n; i++)
+        if (!init_user(e, &e->users[i], first + i, prefix)) {
+            snprintf(run->error, sizeof run->error, "out of memory preparing user %ld",
+                     first + i + 1);
+            return false;
+        }
+    return true;
+}
+
+/* Splits the users into cfg->threads blocks, as even as they divide. */
+static bool init_engines(lg_run *run, const char *prefix)
+{
+    long n = run->cfg->threads;
+    run->engines = calloc((size_t)n, sizeof *run->engines);
+    if (!run->engines) {
+        snprintf(run->error, sizeof run->error, "out of memory");
+        return false;
+    }
+    for (long i = 0; i < n; i++)
+        run->engines[i].epoll_fd = -1;
+    run->n_engines = n;
+    for (long i = 0; i < n; i++) {
+        long first = i * run->n_users / n, end = (i + 1) * run->n_users / n;
+        if (!init_engine(run, &run->engines[i], first, end - first, prefix))
+            return false;
+    }
+    return true;
+}
+
+static bool init_run(lg_run *run, const jb_loadgen_config *cfg)
+{
+    memset(run, 0, sizeof *run);
+    run->cfg = cfg;
+    pthread_mutex_init(&run->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&run->engine_ended, &attr);
+    pthread_condattr_destroy(&attr);
+    atomic_init(&run->stop, false);
+    atomic_init(&run->failed, false);
+    atomic_init(&run->active, 0);
+    run->n_users = cfg->users;
+    snprintf(run->base, sizeof run->base, "%s", cfg->target);
+    size_t len = strlen(run->base);
+    while (len > 0 && run->base[len - 1] == '/')
+        run->base[--len] = '\0';
     char prefix[NAME_LEN];
     if (cfg->user_prefix)
         snprintf(prefix, sizeof prefix, "%s", cfg->user_prefix);
@@ -667,26 +859,15 @@ static bool init_engine(lg_engine *e, const jb_loadgen_config *cfg)
         snprintf(
             prefix, sizeof prefix, "jb%08lx",
             (unsigned long)(((uint64_t)jb_wall_ms() ^ ((uint64_t)getpid() << 20)) & 0xffffffffu));
-    e->multi = curl_multi_init();
-    e->json_header = curl_slist_append(NULL, "Content-Type: application/json");
-    e->users = calloc((size_t)e->n_users, sizeof *e->users);
-    if (!e->multi || !e->json_header || !e->users) {
-        snprintf(e->error, sizeof e->error, "out of memory");
+    run->json_header = curl_slist_append(NULL, "Content-Type: application/json");
+    if (!run->json_header) {
+        snprintf(run->error, sizeof run->error, "out of memory");
         return false;
     }
-    /* One connection per user, as JMeter's threads and wrk's connections. */
-    curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, (long)e->n_users);
-    curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
-    curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
-    for (long i = 0; i < e->n_users; i++)
-        if (!init_user(e, &e->users[i], i, prefix)) {
-            snprintf(e->error, sizeof e->error, "out of memory preparing user %ld", i + 1);
-            return false;
-        }
-    if (!jb_recorder_open(&e->rec, cfg)) {
-        snprintf(e->error, sizeof e->error, "%s", e->rec.error);
+    if (!init_engines(run, prefix))
+        return false;
+    if (!jb_recorder_open(&run->rec, cfg)) {
+        snprintf(run->error, sizeof run->error, "%s", run->rec.error);
         return false;
     }
     return true;
@@ -694,38 +875,57 @@ static bool init_engine(lg_engine *e, const jb_loadgen_config *cfg)
 
 /* The static target has no set-up to fail, so probe it once (unrecorded)
  * to tell "unreachable" apart from a measured run full of errors. */
-static bool probe_target(lg_engine *e)
+static bool probe_target(lg_run *run)
 {
-    CURL *h = curl_easy_duphandle(e->users[0].easy);
+    CURL *h = curl_easy_duphandle(run->engines[0].users[0].easy);
     char errbuf[CURL_ERROR_SIZE] = "";
     lg_user scratch = {0};
-    curl_easy_setopt(h, CURLOPT_URL, e->cfg->target);
+    curl_easy_setopt(h, CURLOPT_URL, run->cfg->target);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &scratch);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &scratch);
     CURLcode rc = curl_easy_perform(h);
     curl_easy_cleanup(h);
     if (rc != CURLE_OK) {
-        snprintf(e->error, sizeof e->error, "cannot reach the target %s: %s", e->cfg->target,
+        snprintf(run->error, sizeof run->error, "cannot reach the target %s: %s", run->cfg->target,
                  errbuf[0] ? errbuf : curl_easy_strerror(rc));
         return false;
     }
     return true;
 }
 
-static jb_load_result finish(lg_engine *e, jb_load_summary *out, char *err, size_t errlen)
+/* The first failed engine's error, which stopped the others. */
+static const lg_engine *failed_engine(const lg_run *run)
 {
-    jb_recorder_summary(&e->rec, out);
-    out->abandoned = e->abandoned;
-    out->stopped = e->stopped;
-    if (!e->failed && !e->setup && !jb_recorder_finish(&e->rec, out)) {
-        snprintf(e->error, sizeof e->error, "%s", e->rec.error);
-        e->failed = true;
+    for (long i = 0; i < run->n_engines; i++)
+        if (run->engines[i].failed)
+            return &run->engines[i];
+    return NULL;
+}
+
+static jb_load_result finish(lg_run *run, jb_load_summary *out, char *err, size_t errlen)
+{
+    jb_tally *tallies[JB_LOADGEN_MAX_THREADS];
+    long abandoned = 0;
+    for (long i = 0; i < run->n_engines; i++) {
+        tallies[i] = &run->engines[i].tally;
+        abandoned += run->engines[i].abandoned;
     }
-    jb_load_result result = e->failed ? JB_LOAD_FAILED : e->stopped ? JB_LOAD_STOPPED : JB_LOAD_OK;
-    if (e->failed)
-        snprintf(err, errlen, "%s", e->error);
-    free_engine(e);
+    jb_recorder_summary(tallies, (size_t)run->n_engines, out);
+    out->abandoned = abandoned;
+    out->stopped = run->stopped;
+    const lg_engine *bad = failed_engine(run);
+    if (bad)
+        snprintf(run->error, sizeof run->error, "%s", bad->error);
+    bool failed = run->failed_early || bad;
+    if (!failed && !run->setup && !jb_recorder_finish(&run->rec, out)) {
+        snprintf(run->error, sizeof run->error, "%s", run->rec.error);
+        failed = true;
+    }
+    jb_load_result result = failed ? JB_LOAD_FAILED : run->stopped ? JB_LOAD_STOPPED : JB_LOAD_OK;
+    if (failed)
+        snprintf(err, errlen, "%s", run->error);
+    free_run(run);
     curl_global_cleanup();
     return result;
 }
@@ -740,20 +940,20 @@ jb_load_result jb_loadgen_run(const jb_loadgen_config *cfg, jb_load_summary *out
         snprintf(err, errlen, "libcurl failed to initialise");
         return JB_LOAD_FAILED;
     }
-    lg_engine e;
-    if (!init_engine(&e, cfg)) {
-        e.failed = true;
-        return finish(&e, out, err, errlen);
+    lg_run *run = malloc(sizeof *run);
+    if (!run) {
+        snprintf(err, errlen, "out of memory");
+        curl_global_cleanup();
+        return JB_LOAD_FAILED;
     }
-    if (cfg->static_target) {
-        if (!probe_target(&e))
-            e.failed = true;
-    } else {
-        run_phase(&e, true);
-        if (e.failed || e.stopped)
-            return finish(&e, out, err, errlen);
-    }
-    if (!e.failed)
-        run_phase(&e, false);
-    return finish(&e, out, err, errlen);
+    if (!init_run(run, cfg) || (cfg->static_target && !probe_target(run)))
+        run->failed_early = true;
+    if (!run->failed_early && !cfg->static_target)
+        run_phase(run, true);
+    bool setup_ended_run = failed_engine(run) || run->stopped || run->failed_early;
+    if (!setup_ended_run)
+        run_phase(run, false);
+    jb_load_result result = finish(run, out, err, errlen);
+    free(run);
+    return result;
 }

@@ -1,7 +1,8 @@
 /* loadgen.h - the load generator: the dissertation's JMeter test plan
  * (30 users x 500 requests, table 2's mix) in C on libcurl's multi interface.
  *
- * One thread drives every simulated user. Each user owns one libcurl easy
+ * One thread (or --threads N, each with its own share of the users) drives
+ * the simulated users. Each user owns one libcurl easy
  * handle and so one keep-alive connection, and walks its own request list:
  * GET user, GET device, GET readings, POST command, in the order and
  * counts of --mix. Two arrival models:
@@ -55,6 +56,9 @@ bool jb_loadgen_parse_mix(const char *spec, jb_load_mix *mix, char *err, size_t 
 
 typedef enum { JB_LOAD_CLOSED, JB_LOAD_OPEN } jb_load_model;
 
+/* More sending threads than this would only contend for the cores. */
+#define JB_LOADGEN_MAX_THREADS 64
+
 /* Live figures for a progress display, reported a few times a second. */
 typedef struct jb_load_progress {
     const char *phase; /* "setup" or "measure" */
@@ -80,6 +84,7 @@ typedef struct jb_loadgen_config {
     bool static_target;      /* no set-up, every request GETs target itself (for wrk comparisons) */
     const char *user_prefix; /* user names are <prefix>-u<N>; NULL: "jb<seed>" */
     long readings_page_size; /* the size= of GET readings */
+    long threads;            /* sending threads, users split among them in blocks (1) */
 
     /* Where samples go: an open store (NULL keeps only the summary). */
     jb_store *store;

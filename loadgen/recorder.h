@@ -41,13 +41,15 @@ typedef struct jb_sample_queue {
     size_t urls_len, urls_cap;
 } jb_sample_queue;
 
-/* The event loop hands rows to a writer thread, so SQLite's inserts,
- * commits and WAL checkpoints (an fsync now and then) never delay the loop
- * that timestamps responses. The summary's figures stay in the loop. */
+/* The sending threads hand rows to one writer thread, so SQLite's inserts,
+ * commits and WAL checkpoints (an fsync now and then) never delay a loop
+ * that timestamps responses. The queue is shared (locked); the summary's
+ * figures are kept per sending thread in a jb_tally, merged at the end. */
 typedef struct jb_recorder {
     const jb_loadgen_config *cfg;
     jb_store *store;
     sqlite3_stmt *insert;
+    bool index_deferred; /* samples_by_iteration dropped for the load, rebuilt at the end */
     /* writer thread: queue, closing and failed are guarded by lock */
     pthread_t writer;
     bool writer_running;
@@ -56,19 +58,29 @@ typedef struct jb_recorder {
     jb_sample_queue queue;
     bool closing, failed;
     char error[512];
-    /* the loop's own figures */
+} jb_recorder;
+
+/* One sending thread's own figures, touched by that thread only. */
+typedef struct jb_tally {
     int64_t *elapsed; /* measured samples' response times, for exact percentiles */
     size_t n, cap;
     long errors, setup_requests;
     int64_t bytes, sent_bytes;
     double first_ms, last_ms; /* measured span, Unix epoch */
-} jb_recorder;
+    char error[128];
+} jb_tally;
+
+void jb_tally_init(jb_tally *t);
+void jb_tally_free(jb_tally *t);
 
 bool jb_recorder_open(jb_recorder *rec, const jb_loadgen_config *cfg);
-bool jb_recorder_add(jb_recorder *rec, const jb_sample *s);
+/* Counts s in t and queues its row; false (t->error set) when out of memory. */
+bool jb_recorder_add(jb_recorder *rec, jb_tally *t, const jb_sample *s);
 /* False (error set) once the writer thread has failed. */
 bool jb_recorder_ok(jb_recorder *rec);
-void jb_recorder_summary(jb_recorder *rec, jb_load_summary *out);
+/* The summary over all threads' tallies: their response times are moved
+ * into *tallies[0] (all samples, so the percentiles stay exact). */
+void jb_recorder_summary(jb_tally *const *tallies, size_t n, jb_load_summary *out);
 /* Waits for the writer to store every row, then writes load_summaries. */
 bool jb_recorder_finish(jb_recorder *rec, const jb_load_summary *sum);
 void jb_recorder_close(jb_recorder *rec);
