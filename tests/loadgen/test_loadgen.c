@@ -1,5 +1,5 @@
 /* test_loadgen.c - the load generator against an in-process fake Jung:
- *   test_loadgen dataset|record|faults|timeout|open|setup|unreachable|stop|duration
+ *   test_loadgen dataset|record|faults|timeout|open|setup|unreachable|stop|duration|threads
  * Each case is one ctest test. */
 #include "tests/testlib.h"
 #include "core/cli.h"
@@ -499,6 +499,141 @@ static int test_stop(void)
     return failures ? 1 : 0;
 }
 
+/* ---- --threads ------------------------------------------------------------------------ */
+
+static bool index_exists(jb_store *store)
+{
+    return query_long(store, "SELECT count(*) FROM sqlite_master WHERE type='index' AND"
+                             " name='samples_by_iteration'") == 1;
+}
+
+/* 7 users on 3 threads (blocks of 2, 2, 3): every user's whole list is
+ * recorded under its own name, the mix holds, the set-up ran per user. */
+static int check_threads_closed(void)
+{
+    fixture fx;
+    if (!fixture_start(&fx, NULL))
+        return 77;
+    fx.cfg.users = 7;
+    fx.cfg.threads = 3;
+    fx.cfg.requests_per_user = 40;
+    fx.cfg.devices_per_user = 2;
+    jb_load_summary sum;
+    char err[1024] = "";
+    jb_load_result res = jb_loadgen_run(&fx.cfg, &sum, err, sizeof err);
+    CHECK(res == JB_LOAD_OK, "result %d: %s", res, err);
+    CHECK(sum.samples == 280 && sum.errors == 0, "%ld samples %ld errors", sum.samples, sum.errors);
+    CHECK(sum.setup_requests == 7 * (1 + 2 + 2), "setup %ld", sum.setup_requests);
+    jb_store *st = &fx.store;
+    CHECK(measured(st, "1") == 280, "rows %ld", measured(st, "1"));
+    CHECK(query_long(st, "SELECT count(*) FROM (SELECT thread_name FROM samples WHERE"
+                         " phase='measure' GROUP BY thread_name HAVING count(*) = 40 AND"
+                         " count(DISTINCT seq) = 40 AND min(seq) = 0 AND max(seq) = 39 AND"
+                         " thread_name GLOB 't-u[1-7]')") == 7,
+          "each of the 7 users: seq 0..39 once, under its own name");
+    /* 40 per user = 2 + 2 + 18 + 18 (table 2 scaled), times 7 users. */
+    CHECK(measured(st, "label='get_user'") == 14 && measured(st, "label='get_device'") == 14 &&
+              measured(st, "label='get_readings'") == 126 &&
+              measured(st, "label='post_command'") == 126,
+          "labels follow the mix");
+    CHECK(measured(st, "thread_name='t-u7' AND seq >= 22 AND label='post_command'") == 18,
+          "the last block's last user keeps table 2's order");
+    CHECK(fx.server.count[FAKE_POST_COMMAND] == 126 && fx.server.count[FAKE_CREATE_DEVICE] == 14 &&
+              fx.server.unauthenticated == 0 && fx.server.bad_bodies == 0,
+          "server saw what was recorded");
+    CHECK(measured(st, "grp_threads BETWEEN 1 AND 7 AND elapsed >= latency") == 280,
+          "active users counted over all threads");
+    CHECK(query_long(st, "SELECT samples FROM load_summaries") == 280, "summary row");
+    CHECK(index_exists(st), "samples_by_iteration rebuilt after the load");
+    /* A second iteration into the non-empty table keeps the index up. */
+    fx.cfg.iteration = 8;
+    fx.cfg.user_prefix = "t2";
+    res = jb_loadgen_run(&fx.cfg, &sum, err, sizeof err);
+    CHECK(res == JB_LOAD_OK && sum.samples == 280, "second iteration %d: %s", res, err);
+    CHECK(measured(st, "iteration=8") == 280 && index_exists(st), "second iteration rows, index");
+    fixture_stop(&fx);
+    return 0;
+}
+
+/* The open model's schedule is the run's: 4 users on 2 threads keep the
+ * per-user interval and the offsets between users one thread would. */
+static int check_threads_open(void)
+{
+    fixture fx;
+    if (!fixture_start(&fx, NULL))
+        return 77;
+    fx.cfg.users = 4;
+    fx.cfg.threads = 2;
+    fx.cfg.requests_per_user = 20;
+    fx.cfg.devices_per_user = 2;
+    fx.cfg.model = JB_LOAD_OPEN;
+    fx.cfg.rate = 80; /* each user every 50 ms, users 12.5 ms apart */
+    jb_load_summary sum;
+    char err[1024] = "";
+    jb_load_result res = jb_loadgen_run(&fx.cfg, &sum, err, sizeof err);
+    CHECK(res == JB_LOAD_OK && sum.samples == 80, "result %d, %ld samples: %s", res, sum.samples,
+          err);
+    double gap = query_double(&fx.store, "SELECT (max(intended_ms) - min(intended_ms)) / 19.0 FROM "
+                                         "samples WHERE phase='measure' AND thread_name='t-u4'");
+    CHECK(gap > 49.8 && gap < 50.2, "per-user interval %.3f ms", gap);
+    double offset = query_double(
+        &fx.store, "SELECT (SELECT min(intended_ms) FROM samples WHERE phase='measure' AND"
+                   " thread_name='t-u4') - (SELECT min(intended_ms) FROM samples WHERE"
+                   " phase='measure' AND thread_name='t-u1')");
+    CHECK(offset > 37.0 && offset < 38.0, "u4 due 3 x 12.5 ms after u1 (other thread): %.3f",
+          offset);
+    fixture_stop(&fx);
+    return 0;
+}
+
+static int check_threads_stop(void)
+{
+    fake_jung_faults faults = {.slow_every = 1, .slow_ms = 5};
+    fixture fx;
+    if (!fixture_start(&fx, &faults))
+        return 77;
+    fx.cfg.users = 4;
+    fx.cfg.threads = 2;
+    fx.cfg.requests_per_user = 500;
+    fx.cfg.devices_per_user = 2;
+    fx.cfg.should_stop = stop_after_50;
+    fx.cfg.stop_ctx = &fx;
+    jb_load_summary sum;
+    char err[1024] = "";
+    jb_load_result res = jb_loadgen_run(&fx.cfg, &sum, err, sizeof err);
+    CHECK(res == JB_LOAD_STOPPED && sum.stopped, "result %d: %s", res, err);
+    long rows = measured(&fx.store, "1");
+    CHECK(sum.samples >= 50 && sum.samples < 2000 && rows == sum.samples,
+          "every sample kept: %ld rows, %ld samples", rows, sum.samples);
+    CHECK(query_long(&fx.store, "SELECT count(DISTINCT thread_name) FROM samples WHERE"
+                                " phase='measure'") == 4,
+          "both threads sent");
+    CHECK(index_exists(&fx.store), "index back after a stop");
+    fixture_stop(&fx);
+    return 0;
+}
+
+static int test_threads(void)
+{
+    jb_loadgen_config cfg;
+    jb_loadgen_config_defaults(&cfg);
+    cfg.target = "http://127.0.0.1:1";
+    cfg.users = 2;
+    cfg.threads = 3;
+    char err[256] = "";
+    CHECK(!jb_loadgen_config_check(&cfg, err, sizeof err) && strstr(err, "threads"),
+          "more threads than users refused: %s", err);
+    cfg.threads = 0;
+    CHECK(!jb_loadgen_config_check(&cfg, err, sizeof err) && strstr(err, "threads"),
+          "0 threads refused: %s", err);
+    int rc = check_threads_closed();
+    if (rc == 0)
+        rc = check_threads_open();
+    if (rc == 0)
+        rc = check_threads_stop();
+    return rc == 77 ? 77 : failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -508,6 +643,7 @@ int main(int argc, char **argv)
         {"dataset", test_dataset},         {"record", test_record}, {"faults", test_faults},
         {"timeout", test_timeout},         {"open", test_open},     {"setup", test_setup_refused},
         {"unreachable", test_unreachable}, {"stop", test_stop},     {"duration", test_duration},
+        {"threads", test_threads},
     };
     for (size_t i = 0; argc == 2 && i < sizeof cases / sizeof cases[0]; i++)
         if (strcmp(argv[1], cases[i].name) == 0) {
@@ -516,8 +652,9 @@ int main(int argc, char **argv)
                 printf("PASS %s\n", argv[1]);
             return rc;
         }
-    fprintf(stderr,
-            "usage: %s dataset|record|faults|timeout|open|setup|unreachable|stop|duration\n",
-            argv[0]);
+    fprintf(
+        stderr,
+        "usage: %s dataset|record|faults|timeout|open|setup|unreachable|stop|duration|threads\n",
+        argv[0]);
     return 2;
 }

@@ -42,6 +42,8 @@ expect_usage "--rate" --target http://127.0.0.1:1 --rate 0 --model open
 expect_usage "--timeout-ms" --target http://127.0.0.1:1 --timeout-ms -5
 expect_usage "--bogus" --target http://127.0.0.1:1 --bogus
 expect_usage "extra" --target http://127.0.0.1:1 extra
+expect_usage "--threads" --target http://127.0.0.1:1 --threads 0
+expect_usage "--threads" --target http://127.0.0.1:1 --users 2 --threads 3
 
 # Unreachable: port 9 (discard) is not listening on a test machine's loopback.
 "$JB" loadgen --target http://127.0.0.1:9 --db "$TMP/unreach.db" >"$TMP/out" 2>"$TMP/err"
