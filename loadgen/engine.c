@@ -456,12 +456,20 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     lg_engine *e = userp;
     if (what == CURL_POLL_REMOVE) {
         epoll_ctl(e->epoll_fd, EPOLL_CTL_DEL, fd, NULL); /* may be closed already */
-        return 0;
+        return 0; /* libcurl forgets socketp with the socket */
     }
     struct epoll_event ev = {.data.fd = fd};
     ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-    if (epoll_ctl(e->epoll_fd, EPOLL_CTL_MOD, fd, &ev) != 0)
-        epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+    /* socketp (set by curl_multi_assign) marks a socket already in the
+     * epoll set: a reused connection is removed and re-added once per
+     * request, and trying MOD first cost a failed system call each time. */
+    if (socketp) {
+        epoll_ctl(e->epoll_fd, EPOLL_CTL_MOD, fd, &ev);
+        return 0;
+    }
+    if (epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST)
+        epoll_ctl(e->epoll_fd, EPOLL_CTL_MOD, fd, &ev);
+    curl_multi_assign(e->multi, fd, e);
     return 0;
 }
 
