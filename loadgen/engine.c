@@ -71,6 +71,13 @@ typedef struct lg_user {
 _Static_assert(sizeof((lg_user *)0)->reason == sizeof((jb_sample *)0)->message,
                "the reason phrase is copied whole into the sample");
 
+/* What the engine's epoll set holds for one socket (indexed by descriptor). */
+typedef struct lg_watch {
+    uint32_t events; /* the epoll events registered */
+    bool in_set;
+    bool parked; /* libcurl stopped watching it (an idle connection) but it stays in the set */
+} lg_watch;
+
 /* One sending thread: its users, its multi handle, its own figures. */
 struct lg_engine {
     lg_run *run;
@@ -86,7 +93,9 @@ struct lg_engine {
     long active, inflight, abandoned; /* this thread's users */
     atomic_long done, errors;         /* read by the supervisor for progress */
     double stop_at_ms;
-    int epoll_fd;       /* the sockets libcurl wants watched */
+    int epoll_fd;    /* the sockets libcurl wants watched */
+    lg_watch *watch; /* by descriptor, n_watch of them */
+    size_t n_watch;
     double timer_at_ms; /* when libcurl wants its timeout action, < 0 for never */
 };
 
@@ -451,26 +460,71 @@ static void advance(lg_user *u, double now)
 /* libcurl's socket interface: it says which sockets to watch, epoll watches
  * them, and each wake-up touches only the connections that are ready (the
  * simpler curl_multi_perform visits every transfer on every wake-up). */
+/* The socket's entry, NULL when it cannot grow (the caller then does
+ * without the bookkeeping). */
+static lg_watch *watch_of(lg_engine *e, curl_socket_t fd)
+{
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd >= e->n_watch) {
+        size_t n = e->n_watch ? e->n_watch : 256;
+        while (n <= (size_t)fd)
+            n *= 2;
+        lg_watch *grown = realloc(e->watch, n * sizeof *grown);
+        if (!grown)
+            return NULL;
+        memset(grown + e->n_watch, 0, (n - e->n_watch) * sizeof *grown);
+        e->watch = grown;
+        e->n_watch = n;
+    }
+    return &e->watch[fd];
+}
+
+/* libcurl says which sockets to watch for what. A keep-alive connection is
+ * "removed" when its transfer ends and "added" again when the next
+ * transfer on it starts, microseconds later in a closed loop: two epoll_ctl
+ * calls per request for nothing. So a removed socket stays in the epoll
+ * set, parked; taking it up again with the same events costs no system
+ * call. A parked socket that wakes (the server closed the idle connection)
+ * leaves the set then (see wait_and_act), and a socket libcurl closes
+ * leaves it by being closed (on_close_socket forgets it). */
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     lg_engine *e = userp;
+    lg_watch *w = watch_of(e, fd);
     if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(e->epoll_fd, EPOLL_CTL_DEL, fd, NULL); /* may be closed already */
-        return 0; /* libcurl forgets socketp with the socket */
+        if (w && w->in_set)
+            w->parked = true;
+        else
+            epoll_ctl(e->epoll_fd, EPOLL_CTL_DEL, fd, NULL); /* may be closed already */
+        return 0;
     }
     struct epoll_event ev = {.data.fd = fd};
     ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-    /* socketp (set by curl_multi_assign) marks a socket already in the
-     * epoll set: a reused connection is removed and re-added once per
-     * request, and trying MOD first cost a failed system call each time. */
-    if (socketp) {
-        epoll_ctl(e->epoll_fd, EPOLL_CTL_MOD, fd, &ev);
-        return 0;
+    if (w) {
+        w->parked = false;
+        if (w->in_set && w->events == ev.events)
+            return 0;
     }
-    if (epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST)
-        epoll_ctl(e->epoll_fd, EPOLL_CTL_MOD, fd, &ev);
-    curl_multi_assign(e->multi, fd, e);
+    int op = w && w->in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(e->epoll_fd, op, fd, &ev) != 0) /* the bookkeeping was wrong: the other op */
+        epoll_ctl(e->epoll_fd, op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev);
+    if (w) {
+        w->in_set = true;
+        w->events = ev.events;
+    }
     return 0;
+}
+
+/* Every socket libcurl closes passes here (CURLOPT_CLOSESOCKETFUNCTION):
+ * closing drops it from the epoll set, so its descriptor's entry is reset
+ * before the number can be reused. */
+static int on_close_socket(void *clientp, curl_socket_t fd)
+{
+    lg_engine *e = clientp;
+    if (fd >= 0 && (size_t)fd < e->n_watch)
+        e->watch[fd] = (lg_watch){0};
+    return close(fd);
 }
 
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
@@ -493,10 +547,19 @@ static void wait_and_act(lg_engine *e, int wait_ms)
     int n = epoll_wait(e->epoll_fd, events, 64, wait_ms);
     int running = 0;
     for (int i = 0; i < n; i++) {
+        int fd = events[i].data.fd;
+        if (fd >= 0 && (size_t)fd < e->n_watch && e->watch[fd].parked) {
+            /* An idle connection woke: libcurl is not watching it, so stop
+             * watching too, or level-triggered epoll would wake us again
+             * and again until libcurl reuses or closes it. */
+            epoll_ctl(e->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+            e->watch[fd] = (lg_watch){0};
+            continue;
+        }
         int mask = ((events[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
                    ((events[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
                    ((events[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
-        curl_multi_socket_action(e->multi, events[i].data.fd, mask, &running);
+        curl_multi_socket_action(e->multi, fd, mask, &running);
     }
     if (e->timer_at_ms >= 0 && jb_now_ms() >= e->timer_at_ms) {
         e->timer_at_ms = -1;
@@ -744,6 +807,8 @@ static bool init_user(lg_engine *e, lg_user *u, long index, const char *prefix)
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, u);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, u->curl_error);
+    curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, e);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, cfg->timeout_ms);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_PROXY, ""); /* never through an http_proxy: loopback only */
@@ -774,6 +839,7 @@ static void free_engine(lg_engine *e)
         curl_multi_cleanup(e->multi);
     if (e->epoll_fd >= 0)
         close(e->epoll_fd);
+    free(e->watch);
     jb_tally_free(&e->tally);
 }
 

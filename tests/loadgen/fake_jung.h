@@ -25,7 +25,8 @@ typedef struct fake_jung_faults {
     long slow_ms;
     long stall_at; /* the Nth measured request (1-based) waits stall_ms first */
     long stall_ms;
-    bool refuse_setup; /* POST /users answers 403 */
+    bool refuse_setup;     /* POST /users answers 403 */
+    unsigned idle_close_s; /* close a connection idle this long (0: 30 s) */
 } fake_jung_faults;
 
 typedef struct fake_jung {
@@ -38,6 +39,7 @@ typedef struct fake_jung {
     atomic_long slowed;          /* slow or stalled answers */
     atomic_long unauthenticated; /* requests without Basic auth that needed it */
     atomic_long bad_bodies;      /* POSTs whose body is not what loadgen should send (400) */
+    atomic_long connections;     /* TCP connections accepted */
 } fake_jung;
 
 /* Starts on 127.0.0.1, an ephemeral port (port 0) or the given one. */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -613,6 +614,45 @@ static int check_threads_stop(void)
     return 0;
 }
 
+/* The server closes connections idle for a second; users wait 1.6 s
+ * between requests (open model). Every request still succeeds on a new
+ * connection, and the closed idle sockets do not make the loop spin (a
+ * socket libcurl stopped watching stays in the epoll set until it wakes). */
+static int check_idle_close(void)
+{
+    fake_jung_faults faults = {.idle_close_s = 1};
+    fixture fx;
+    if (!fixture_start(&fx, &faults))
+        return 77;
+    fx.cfg.users = 2;
+    fx.cfg.threads = 2;
+    fx.cfg.requests_per_user = 3;
+    fx.cfg.devices_per_user = 1;
+    fx.cfg.model = JB_LOAD_OPEN;
+    fx.cfg.rate = 1.25; /* each user every 1.6 s */
+    jb_load_summary sum;
+    char err[1024] = "";
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    double start = jb_now_ms();
+    jb_load_result res = jb_loadgen_run(&fx.cfg, &sum, err, sizeof err);
+    double wall_s = (jb_now_ms() - start) / 1000.0;
+    getrusage(RUSAGE_SELF, &after);
+    double cpu_s = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec) +
+                   (double)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) +
+                   (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) / 1e6 +
+                   (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6;
+    CHECK(res == JB_LOAD_OK && sum.samples == 6 && sum.errors == 0,
+          "result %d, %ld samples, %ld errors: %s", res, sum.samples, sum.errors, err);
+    CHECK(atomic_load(&fx.server.connections) >= 6,
+          "idle connections were closed and replaced: %ld connections",
+          (long)atomic_load(&fx.server.connections));
+    CHECK(cpu_s < 0.2 * wall_s, "no spinning on closed idle sockets: %.2f s CPU in %.2f s", cpu_s,
+          wall_s);
+    fixture_stop(&fx);
+    return 0;
+}
+
 static int test_threads(void)
 {
     jb_loadgen_config cfg;
@@ -631,6 +671,8 @@ static int test_threads(void)
         rc = check_threads_open();
     if (rc == 0)
         rc = check_threads_stop();
+    if (rc == 0)
+        rc = check_idle_close();
     return rc == 77 ? 77 : failures ? 1 : 0;
 }
 
