@@ -156,7 +156,7 @@ static void check_static(doctor *d, const char *platform)
                JB_SERVICE_COUNT);
     else
         report(d, WARN, platform, "static exes",
-               "cmake -DJB_STATIC_SERVICES=ON <build> && ninja -C <build>",
+               "scripts/static-deps && cmake -DJB_STATIC_SERVICES=ON <build> && ninja -C <build>",
                "%zu of %d services static; images of the others carry their loader and "
                "libraries (a shared base layer for Docker); first: %s",
                good, JB_SERVICE_COUNT, why);
