@@ -51,6 +51,9 @@ static void usage(FILE *out)
         "  --threads N              sending threads, each with its own event loop and a block\n"
         "                           of the users, as wrk -t (1: Jung's few hundred requests/s\n"
         "                           need no more; raise it to drive a fast static server)\n"
+        "  --transport raw|curl     raw: libcurl connects, requests are sent and parsed\n"
+        "                           directly, ~6x cheaper per request (default); curl: every\n"
+        "                           request a libcurl transfer\n"
         "  --user-prefix P          user names P-u1..P-uN (default: unique per run)\n"
         "  --page-size N            size= of GET readings (10)\n"
         "  --db FILE                results database (results/RUN-ID/results.db)\n"
@@ -86,6 +89,7 @@ enum {
     OPT_LABEL,
     OPT_QUIET,
     OPT_THREADS,
+    OPT_TRANSPORT,
 };
 
 static const struct option long_options[] = {
@@ -111,6 +115,7 @@ static const struct option long_options[] = {
     {"label", required_argument, NULL, OPT_LABEL},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"threads", required_argument, NULL, OPT_THREADS},
+    {"transport", required_argument, NULL, OPT_TRANSPORT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -211,6 +216,13 @@ static bool parse_option(loadgen_cli *cli, int opt, const char *val)
         return true;
     case OPT_THREADS:
         return jb_parse_long(CMD, "--threads", val, 1, JB_LOADGEN_MAX_THREADS, &cfg->threads);
+    case OPT_TRANSPORT:
+        if (strcmp(val, "raw") == 0 || strcmp(val, "curl") == 0) {
+            cfg->transport = val[0] == 'r' ? JB_TRANSPORT_RAW : JB_TRANSPORT_CURL;
+            return true;
+        }
+        jb_usage_error(CMD, "--transport expects 'raw' or 'curl', got '%s'", val);
+        return false;
     default:
         return false;
     }

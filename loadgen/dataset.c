@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const labels[JB_REQ_ALL_KINDS] = {
     [JB_REQ_GET_USER] = "get_user",         [JB_REQ_GET_DEVICE] = "get_device",
@@ -106,6 +107,16 @@ void jb_loadgen_config_defaults(jb_loadgen_config *cfg)
     cfg->platform = "unknown";
 }
 
+static bool is_plain_http(const char *url)
+{
+    return url && strncasecmp(url, "http://", 7) == 0;
+}
+
+bool jb_loadgen_uses_raw(const jb_loadgen_config *cfg)
+{
+    return cfg->transport != JB_TRANSPORT_CURL && is_plain_http(cfg->target);
+}
+
 bool jb_loadgen_config_check(const jb_loadgen_config *cfg, char *err, size_t errlen)
 {
     const char *bad = NULL;
@@ -133,6 +144,8 @@ bool jb_loadgen_config_check(const jb_loadgen_config *cfg, char *err, size_t err
         bad = "threads must be between 1 and 64";
     else if (cfg->threads > cfg->users)
         bad = "threads must not exceed users: each sending thread needs at least one user";
+    else if (cfg->transport < JB_TRANSPORT_AUTO || cfg->transport > JB_TRANSPORT_CURL)
+        bad = "transport must be raw or curl";
     if (bad)
         snprintf(err, errlen, "%s", bad);
     return bad == NULL;

@@ -7,6 +7,7 @@
  * thread. A user is a small state machine: idle (waiting for its next due
  * time, open model only), busy (its handle is in the multi), or finished. */
 #include "loadgen/loadgen.h"
+#include "loadgen/raw.h"
 #include "loadgen/recorder.h"
 
 #include <curl/curl.h>
@@ -66,6 +67,16 @@ typedef struct lg_user {
     char response[SNIPPET_LEN]; /* the start of the response body */
     size_t response_len;
     char curl_error[CURL_ERROR_SIZE];
+    /* The raw transport (raw.c): the easy handle only opens the connection
+     * (CURLOPT_CONNECT_ONLY), then the socket is the raw transport's. */
+    lg_raw_conn raw;
+    bool connecting;    /* the easy handle is in the multi, connecting */
+    bool keep_socket;   /* libcurl is letting go of the socket: do not close it */
+    bool retried;       /* the request was resent once on a fresh connection */
+    int64_t connect_us; /* the connection opened for this request, 0 when reused */
+    double deadline_ms; /* monotonic: when the request in flight times out */
+    char body_built[BODY_LEN];
+    char auth_line[256]; /* "Authorization: Basic ...\r\n" */
 } lg_user;
 
 _Static_assert(sizeof((lg_user *)0)->reason == sizeof((jb_sample *)0)->message,
@@ -97,6 +108,8 @@ struct lg_engine {
     lg_watch *watch; /* by descriptor, n_watch of them */
     size_t n_watch;
     double timer_at_ms; /* when libcurl wants its timeout action, < 0 for never */
+    bool raw;           /* the raw transport carries the requests (libcurl connects) */
+    double sweep_at_ms; /* raw: the earliest deadline of a request in flight, < 0 none */
 };
 
 /* What the threads share. The phase's fields are written by the calling
@@ -106,7 +119,9 @@ struct lg_run {
     jb_recorder rec;
     struct curl_slist *json_header; /* read-only once built */
     char base[URL_LEN / 2];
-    long n_users; /* all threads' */
+    size_t base_len;
+    char host_port[URL_LEN / 2]; /* the raw transport's Host header */
+    long n_users;                /* all threads' */
     lg_engine *engines;
     long n_engines;
     /* the current phase */
@@ -288,6 +303,8 @@ static void build_measure_request(lg_user *u)
     }
 }
 
+static bool start_raw(lg_user *u, double now);
+
 static bool start_request(lg_user *u, double now)
 {
     lg_engine *e = u->eng;
@@ -295,6 +312,8 @@ static bool start_request(lg_user *u, double now)
         build_setup_request(u);
     else
         build_measure_request(u);
+    if (e->raw)
+        return start_raw(u, now);
     CURL *h = u->easy;
     set_url_and_body(u);
     set_user_auth(u, !e->cfg->static_target && u->kind != JB_REQ_CREATE_USER);
@@ -337,27 +356,42 @@ static void describe_failure(lg_user *u, jb_sample *s)
  * the loop saw the transfer end, as wrk measures from its own write to its
  * own read: whatever delays the answer, on either side, is in the figure.
  * libcurl's timers only split off the time to first byte. */
-static void fill_sample(lg_user *u, CURLcode rc, double done_ms, jb_sample *s)
+static double due_of(const lg_user *u)
+{
+    return u->due_ms < u->sent_ms ? u->due_ms : u->sent_ms;
+}
+
+/* The fields both transports fill alike. */
+static void fill_common(lg_user *u, double done_ms, jb_sample *s)
 {
     lg_engine *e = u->eng;
-    CURL *h = u->easy;
     memset(s, 0, sizeof *s);
-    double due_ms = u->due_ms < u->sent_ms ? u->due_ms : u->sent_ms;
+    double due_ms = due_of(u);
     s->kind = u->kind;
     s->setup = e->run->setup;
     s->wall_start_ms = wall_of(e, u->sent_ms);
     s->intended_wall_ms = wall_of(e, due_ms);
     s->elapsed_us = (int64_t)llround((done_ms - due_ms) * 1000.0);
+    s->idle_ms = u->idle_ms;
+    memcpy(s->message, u->reason, sizeof s->message); /* same size, '\0'-terminated */
+    s->thread_name = u->name;
+    s->active = atomic_load_explicit(&e->run->active, memory_order_relaxed);
+    s->url = u->url;
+    s->seq = u->step;
+}
+
+static void fill_sample(lg_user *u, CURLcode rc, double done_ms, jb_sample *s)
+{
+    CURL *h = u->easy;
+    fill_common(u, done_ms, s);
     int64_t total = info_us(h, CURLINFO_TOTAL_TIME_T);
     int64_t ttfb = info_us(h, CURLINFO_STARTTRANSFER_TIME_T);
     int64_t after_first_byte = total > ttfb ? total - ttfb : 0;
     s->latency_us =
         ttfb > 0 && s->elapsed_us > after_first_byte ? s->elapsed_us - after_first_byte : 0;
     s->connect_us = info_us(h, CURLINFO_CONNECT_TIME_T);
-    s->idle_ms = u->idle_ms;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &s->code);
     s->curl_code = (int)rc;
-    memcpy(s->message, u->reason, sizeof s->message); /* same size, '\0'-terminated */
     s->success = rc == CURLE_OK && s->code >= 200 && s->code < 400;
     describe_failure(u, s);
     long header_bytes = 0, request_bytes = 0;
@@ -365,10 +399,25 @@ static void fill_sample(lg_user *u, CURLcode rc, double done_ms, jb_sample *s)
     curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &request_bytes);
     s->bytes = header_bytes + (long)info_us(h, CURLINFO_SIZE_DOWNLOAD_T);
     s->sent_bytes = request_bytes;
-    s->thread_name = u->name;
-    s->active = atomic_load_explicit(&e->run->active, memory_order_relaxed);
-    s->url = u->url;
-    s->seq = u->step;
+}
+
+/* The raw transport's sample: the same fields, from our own clock and
+ * parser (latency: the first response byte; elapsed: the response's end). */
+static void fill_raw_sample(lg_user *u, CURLcode rc, double done_ms, jb_sample *s)
+{
+    const lg_raw_conn *c = &u->raw;
+    fill_common(u, done_ms, s);
+    double due_ms = due_of(u);
+    s->latency_us = c->got_byte ? (int64_t)llround((c->first_byte_ms - due_ms) * 1000.0) : 0;
+    s->connect_us = u->connect_us;
+    s->code = c->got_byte ? (long)c->parser.status_code : 0;
+    s->curl_code = (int)rc;
+    s->success = rc == CURLE_OK && s->code >= 200 && s->code < 400;
+    if (rc != CURLE_OK && c->failure[0])
+        snprintf(u->curl_error, sizeof u->curl_error, "%s", c->failure);
+    describe_failure(u, s);
+    s->bytes = c->header_bytes + c->body_bytes;
+    s->sent_bytes = (long)c->out_off;
 }
 
 /* A refused or unreachable set-up ends the run before any measurement. */
@@ -397,27 +446,219 @@ static void check_setup_response(lg_user *u, const jb_sample *s)
 
 static void advance(lg_user *u, double now);
 
-static void finish_request(lg_user *u, CURLcode rc)
+/* Records a finished request and moves the user on. */
+static void record_and_advance(lg_user *u, const jb_sample *s, double now)
 {
     lg_engine *e = u->eng;
-    double now = jb_now_ms();
-    curl_multi_remove_handle(e->multi, u->easy);
     u->busy = false;
     u->last_done_ms = now;
     e->inflight--;
-    jb_sample s;
-    fill_sample(u, rc, now, &s);
     atomic_fetch_add_explicit(&e->done, 1, memory_order_relaxed);
-    if (!s.success)
+    if (!s->success)
         atomic_fetch_add_explicit(&e->errors, 1, memory_order_relaxed);
     if (e->run->setup)
-        check_setup_response(u, &s);
-    if (!jb_recorder_add(&e->run->rec, &e->tally, &s)) {
+        check_setup_response(u, s);
+    if (!jb_recorder_add(&e->run->rec, &e->tally, s)) {
         snprintf(e->error, sizeof e->error, "%s", e->tally.error);
         engine_fail(e);
     }
     u->step++;
     advance(u, now);
+}
+
+static void finish_request(lg_user *u, CURLcode rc)
+{
+    double now = jb_now_ms();
+    curl_multi_remove_handle(u->eng->multi, u->easy);
+    jb_sample s;
+    fill_sample(u, rc, now, &s);
+    record_and_advance(u, &s, now);
+}
+
+/* ---- the raw transport ------------------------------------------------- */
+
+/* The raw transport's epoll entries carry the user's address with the low
+ * bit set; libcurl's carry the descriptor shifted left (see on_socket). */
+static uint64_t raw_tag(const lg_user *u)
+{
+    return (uint64_t)(uintptr_t)u | 1u;
+}
+
+/* A failed or closing connection is not reused: the next request opens a
+ * new one. */
+static void finish_raw(lg_user *u, CURLcode rc)
+{
+    double now = jb_now_ms();
+    jb_sample s;
+    fill_raw_sample(u, rc, now, &s);
+    if (rc != CURLE_OK || !u->raw.keep_alive)
+        lg_raw_close(&u->raw);
+    record_and_advance(u, &s, now);
+}
+
+/* libcurl opens the connection: non-blocking, its connect timeout and
+ * errors, its connect time. */
+static void raw_connect(lg_user *u)
+{
+    lg_engine *e = u->eng;
+    if (curl_multi_add_handle(e->multi, u->easy) != CURLM_OK) {
+        snprintf(e->error, sizeof e->error, "libcurl refused a connection to %s", e->cfg->target);
+        engine_fail(e);
+        return;
+    }
+    u->connecting = true;
+}
+
+static void raw_handle(lg_user *u, lg_raw_status st)
+{
+    switch (st) {
+    case LG_RAW_PENDING:
+        return;
+    case LG_RAW_DONE:
+        finish_raw(u, CURLE_OK);
+        return;
+    case LG_RAW_FAILED:
+        finish_raw(u, (CURLcode)u->raw.curl_code);
+        return;
+    case LG_RAW_RETRY: /* an idle connection the server had closed: once more, fresh */
+        lg_raw_close(&u->raw);
+        if (u->retried) {
+            finish_raw(u, CURLE_GOT_NOTHING);
+            return;
+        }
+        u->retried = true;
+        raw_connect(u);
+        return;
+    case LG_RAW_IDLE_EOF: /* closed between requests: the next one reconnects */
+        lg_raw_close(&u->raw);
+        return;
+    }
+}
+
+static void raw_go(lg_user *u)
+{
+    if (u->raw.fd < 0)
+        raw_connect(u);
+    else
+        raw_handle(u, lg_raw_start(&u->raw));
+}
+
+/* The connect finished (CURLMSG_DONE of the CONNECT_ONLY handle). Removing
+ * the handle from the multi makes libcurl 7.88 close a CONNECT_ONLY
+ * connection (curl_multi_remove_handle), so on_close_raw_socket is told to
+ * keep the socket: from then on it is the raw transport's alone, and
+ * nothing in libcurl's connection cache can prune it behind our back. */
+static void raw_connected(lg_user *u, CURLcode rc)
+{
+    lg_engine *e = u->eng;
+    u->connecting = false;
+    u->connect_us = info_us(u->easy, CURLINFO_CONNECT_TIME_T);
+    curl_socket_t fd = CURL_SOCKET_BAD;
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(u->easy, CURLINFO_ACTIVESOCKET, &fd);
+    u->keep_socket = fd != CURL_SOCKET_BAD;
+    curl_multi_remove_handle(e->multi, u->easy);
+    u->keep_socket = false;
+    if (fd == CURL_SOCKET_BAD) {
+        finish_raw(u, rc != CURLE_OK ? rc : CURLE_COULDNT_CONNECT);
+        return;
+    }
+    if ((size_t)fd < e->n_watch)
+        e->watch[fd] = (lg_watch){0}; /* libcurl's bookkeeping of it ends here */
+    if (!lg_raw_attach(&u->raw, fd)) {
+        close(fd);
+        snprintf(u->curl_error, sizeof u->curl_error, "epoll_ctl: %s", strerror(errno));
+        finish_raw(u, CURLE_COULDNT_CONNECT);
+        return;
+    }
+    raw_handle(u, lg_raw_start(&u->raw));
+}
+
+/* The request bytes, rebuilt only when URL, body or credentials changed
+ * (every request of a static run is the same). */
+static bool build_raw_request(lg_user *u, bool with_auth)
+{
+    if (u->auth_set == (int)with_auth && strcmp(u->url, u->url_set) == 0 &&
+        strcmp(u->body, u->body_built) == 0)
+        return true;
+    const lg_run *run = u->eng->run;
+    const char *path = u->url;
+    if (strncmp(path, run->base, run->base_len) == 0)
+        path += run->base_len;
+    if (*path == '\0')
+        path = "/";
+    if (!lg_raw_build(&u->raw, path, run->host_port, with_auth ? u->auth_line : NULL, u->body))
+        return false;
+    memcpy(u->url_set, u->url, strlen(u->url) + 1);
+    memcpy(u->body_built, u->body, strlen(u->body) + 1);
+    u->auth_set = with_auth;
+    return true;
+}
+
+static bool start_raw(lg_user *u, double now)
+{
+    lg_engine *e = u->eng;
+    if (!build_raw_request(u, !e->cfg->static_target && u->kind != JB_REQ_CREATE_USER)) {
+        snprintf(e->error, sizeof e->error, "out of memory building a request for %s", u->url);
+        engine_fail(e);
+        return false;
+    }
+    u->reason[0] = u->response[0] = u->curl_error[0] = '\0';
+    u->response_len = 0;
+    u->idle_ms = u->due_ms > u->last_done_ms ? u->due_ms - u->last_done_ms : 0;
+    u->sent_ms = now;
+    u->deadline_ms = now + (double)e->cfg->timeout_ms;
+    if (e->sweep_at_ms < 0 || u->deadline_ms < e->sweep_at_ms)
+        e->sweep_at_ms = u->deadline_ms;
+    u->connect_us = 0;
+    u->retried = false;
+    lg_raw_reset(&u->raw);
+    u->busy = true;
+    e->inflight++;
+    raw_go(u);
+    return true;
+}
+
+/* A request past its deadline is a failed sample, as libcurl's
+ * CURLE_OPERATION_TIMEDOUT; its connection (it may still answer) is closed. */
+static void raw_time_out(lg_user *u, double now)
+{
+    if (u->connecting) {
+        curl_multi_remove_handle(u->eng->multi, u->easy);
+        u->connecting = false;
+    }
+    snprintf(u->curl_error, sizeof u->curl_error,
+             "Operation timed out after %.0f milliseconds with %ld bytes received",
+             now - u->sent_ms, u->raw.header_bytes + u->raw.body_bytes);
+    u->raw.failure[0] = '\0';
+    finish_raw(u, CURLE_OPERATION_TIMEDOUT);
+}
+
+/* Fails the requests past their deadline and finds the next deadline. */
+static void sweep_timeouts(lg_engine *e, double now)
+{
+    double next = -1;
+    for (long i = 0; i < e->n_users; i++) {
+        lg_user *u = &e->users[i];
+        if (u->busy && u->deadline_ms <= now)
+            raw_time_out(u, now); /* the user may be busy again, with a new deadline */
+        if (u->busy && (next < 0 || u->deadline_ms < next))
+            next = u->deadline_ms;
+    }
+    e->sweep_at_ms = next;
+}
+
+/* The closed socket's entry, for a raw user's handle: the socket handed to
+ * the raw transport stays open (see raw_connected). */
+static int on_close_raw_socket(void *clientp, curl_socket_t fd)
+{
+    lg_user *u = clientp;
+    if (u->keep_socket)
+        return 0;
+    lg_engine *e = u->eng;
+    if (fd >= 0 && (size_t)fd < e->n_watch)
+        e->watch[fd] = (lg_watch){0};
+    return close(fd);
 }
 
 static void finish_user(lg_user *u)
@@ -499,7 +740,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
             epoll_ctl(e->epoll_fd, EPOLL_CTL_DEL, fd, NULL); /* may be closed already */
         return 0;
     }
-    struct epoll_event ev = {.data.fd = fd};
+    struct epoll_event ev = {.data.u64 = (uint64_t)fd << 1}; /* low bit 0: libcurl's (raw_tag) */
     ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
     if (w) {
         w->parked = false;
@@ -544,10 +785,21 @@ static void wait_and_act(lg_engine *e, int wait_ms)
             wait_ms = until_timer > 0 ? (int)ceil(until_timer) : 0;
     }
     struct epoll_event events[64];
+    if (e->sweep_at_ms >= 0) {
+        double until_sweep = e->sweep_at_ms - now;
+        if (until_sweep < wait_ms)
+            wait_ms = until_sweep > 0 ? (int)ceil(until_sweep) : 0;
+    }
     int n = epoll_wait(e->epoll_fd, events, 64, wait_ms);
     int running = 0;
     for (int i = 0; i < n; i++) {
-        int fd = events[i].data.fd;
+        uint64_t tag = events[i].data.u64;
+        if (tag & 1u) {
+            lg_user *u = (lg_user *)(uintptr_t)(tag & ~(uint64_t)1);
+            raw_handle(u, lg_raw_event(&u->raw, events[i].events, jb_now_ms()));
+            continue;
+        }
+        int fd = (int)(tag >> 1);
         if (fd >= 0 && (size_t)fd < e->n_watch && e->watch[fd].parked) {
             /* An idle connection woke: libcurl is not watching it, so stop
              * watching too, or level-triggered epoll would wake us again
@@ -601,7 +853,10 @@ static void drain_finished(lg_engine *e)
             continue;
         lg_user *u = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&u);
-        finish_request(u, msg->data.result);
+        if (e->raw)
+            raw_connected(u, msg->data.result);
+        else
+            finish_request(u, msg->data.result);
     }
 }
 
@@ -618,11 +873,16 @@ static bool wind_down(lg_engine *e, double now)
         return false;
     for (long i = 0; i < e->n_users; i++)
         if (e->users[i].busy) {
-            curl_multi_remove_handle(e->multi, e->users[i].easy);
-            e->users[i].busy = false;
+            lg_user *u = &e->users[i];
+            if (!e->raw || u->connecting)
+                curl_multi_remove_handle(e->multi, u->easy);
+            u->connecting = false;
+            lg_raw_close(&u->raw); /* its answer would arrive for nobody */
+            u->busy = false;
             e->inflight--;
             e->abandoned++;
         }
+    e->sweep_at_ms = -1;
     return true;
 }
 
@@ -641,6 +901,8 @@ static void run_loop(lg_engine *e)
             start_due_requests(e, now);
         wait_and_act(e, sleep_ms(e, now));
         drain_finished(e);
+        if (e->sweep_at_ms >= 0 && jb_now_ms() >= e->sweep_at_ms)
+            sweep_timeouts(e, jb_now_ms());
         if (!e->failed && !jb_recorder_ok(&e->run->rec)) {
             snprintf(e->error, sizeof e->error, "%s", e->run->rec.error);
             engine_fail(e);
@@ -784,6 +1046,8 @@ static bool init_user(lg_engine *e, lg_user *u, long index, const char *prefix)
     const jb_loadgen_config *cfg = e->cfg;
     u->eng = e;
     u->index = index;
+    lg_raw_init(&u->raw, e->epoll_fd, raw_tag(u), u->reason, sizeof u->reason, u->response,
+                sizeof u->response, &u->response_len);
     if (cfg->static_target)
         snprintf(u->name, sizeof u->name, "user-%ld", index + 1);
     else
@@ -807,8 +1071,18 @@ static bool init_user(lg_engine *e, lg_user *u, long index, const char *prefix)
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, u);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, u->curl_error);
-    curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
-    curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, e);
+    if (e->raw) {
+        /* The handle only opens the connection; raw.c sends and parses. */
+        curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
+        curl_easy_setopt(h, CURLOPT_URL, cfg->static_target ? cfg->target : e->run->base);
+        curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close_raw_socket);
+        curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, u);
+        if (!lg_raw_basic_auth(u->name, u->password, u->auth_line, sizeof u->auth_line))
+            return false;
+    } else {
+        curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+        curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, e);
+    }
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, cfg->timeout_ms);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_PROXY, ""); /* never through an http_proxy: loopback only */
@@ -826,8 +1100,10 @@ static void free_engine(lg_engine *e)
 {
     for (long i = 0; e->users && i < e->n_users; i++) {
         lg_user *u = &e->users[i];
-        if (u->easy && u->busy)
+        if (u->easy && (u->connecting || (u->busy && !e->raw)))
             curl_multi_remove_handle(e->multi, u->easy);
+        if (u->eng) /* initialised: its raw.fd is a descriptor or -1 */
+            lg_raw_free(&u->raw);
         if (u->easy)
             curl_easy_cleanup(u->easy);
         curl_url_cleanup(u->parsed_url); /* after the handle that points at it */
@@ -860,6 +1136,8 @@ static bool init_engine(lg_run *run, lg_engine *e, long first, long n, const cha
     e->run = run;
     e->cfg = run->cfg;
     e->timer_at_ms = -1;
+    e->sweep_at_ms = -1;
+    e->raw = jb_loadgen_uses_raw(run->cfg);
     jb_tally_init(&e->tally);
     e->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (e->epoll_fd < 0) {
@@ -908,6 +1186,21 @@ static bool init_engines(lg_run *run, const char *prefix)
     return true;
 }
 
+/* The Host header of the raw transport: the base URL's authority, without
+ * user information. */
+static void set_host_port(lg_run *run)
+{
+    const char *start = strstr(run->base, "://");
+    start = start ? start + 3 : run->base;
+    size_t len = strcspn(start, "/?#");
+    const char *at = memchr(start, '@', len);
+    if (at) {
+        len -= (size_t)(at + 1 - start);
+        start = at + 1;
+    }
+    snprintf(run->host_port, sizeof run->host_port, "%.*s", (int)len, start);
+}
+
 static bool init_run(lg_run *run, const jb_loadgen_config *cfg)
 {
     memset(run, 0, sizeof *run);
@@ -926,6 +1219,8 @@ static bool init_run(lg_run *run, const jb_loadgen_config *cfg)
     size_t len = strlen(run->base);
     while (len > 0 && run->base[len - 1] == '/')
         run->base[--len] = '\0';
+    run->base_len = len;
+    set_host_port(run);
     char prefix[NAME_LEN];
     if (cfg->user_prefix)
         snprintf(prefix, sizeof prefix, "%s", cfg->user_prefix);
@@ -954,6 +1249,8 @@ static bool probe_target(lg_run *run)
     CURL *h = curl_easy_duphandle(run->engines[0].users[0].easy);
     char errbuf[CURL_ERROR_SIZE] = "";
     lg_user scratch = {0};
+    curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 0L); /* the raw transport's handles only connect */
+    curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, NULL);
     curl_easy_setopt(h, CURLOPT_URL, run->cfg->target);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &scratch);

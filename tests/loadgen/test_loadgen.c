@@ -1,6 +1,7 @@
 /* test_loadgen.c - the load generator against an in-process fake Jung:
  *   test_loadgen dataset|record|faults|timeout|open|setup|unreachable|stop|duration|threads
- * Each case is one ctest test. */
+ * Each case is one ctest test, once per transport: JB_LOADGEN_TRANSPORT=curl
+ * runs it over libcurl transfers, unset or raw over the raw transport. */
 #include "tests/testlib.h"
 #include "core/cli.h"
 #include "loadgen/loadgen.h"
@@ -17,6 +18,13 @@
 #include <unistd.h>
 
 /* ---- helpers -------------------------------------------------------------- */
+
+/* The transport under test (JB_LOADGEN_TRANSPORT=raw|curl, default raw). */
+static void apply_transport(jb_loadgen_config *cfg)
+{
+    const char *t = getenv("JB_LOADGEN_TRANSPORT");
+    cfg->transport = t && strcmp(t, "curl") == 0 ? JB_TRANSPORT_CURL : JB_TRANSPORT_RAW;
+}
 
 typedef struct fixture {
     fake_jung server;
@@ -43,6 +51,7 @@ static bool fixture_start(fixture *fx, const fake_jung_faults *faults)
         return false;
     }
     jb_loadgen_config_defaults(&fx->cfg);
+    apply_transport(&fx->cfg);
     fx->cfg.target = fx->url;
     fx->cfg.store = &fx->store;
     fx->cfg.run_id = "test-run";
@@ -453,6 +462,7 @@ static int test_unreachable(void)
     for (int is_static = 0; is_static < 2; is_static++) {
         jb_loadgen_config cfg;
         jb_loadgen_config_defaults(&cfg);
+        apply_transport(&cfg);
         cfg.target = url;
         cfg.static_target = is_static;
         jb_load_summary sum;

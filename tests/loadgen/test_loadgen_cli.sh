@@ -1,12 +1,14 @@
 #!/bin/sh
-# test_loadgen_cli.sh JUNGBENCH FAKE_JUNG_SERVER
+# test_loadgen_cli.sh JUNGBENCH FAKE_JUNG_SERVER [TRANSPORT]
 # `jungbench loadgen` as a process: usage errors exit 2 naming the argument,
 # an unreachable target exits 1 before measuring, a run writes its rows, and
 # SIGINT stops sending, keeps every recorded sample, leaves the database
-# consistent and exits 1.
+# consistent and exits 1. TRANSPORT (raw or curl, default raw) is the
+# --transport of the runs.
 set -u
 JB=$1
 FAKE=$2
+TRANSPORT=${3:-raw}
 command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 command not installed"; exit 77; }
 TMP=$(mktemp -d /tmp/jb-loadgen-cli.XXXXXX)
 SERVER_PID=
@@ -44,9 +46,10 @@ expect_usage "--bogus" --target http://127.0.0.1:1 --bogus
 expect_usage "extra" --target http://127.0.0.1:1 extra
 expect_usage "--threads" --target http://127.0.0.1:1 --threads 0
 expect_usage "--threads" --target http://127.0.0.1:1 --users 2 --threads 3
+expect_usage "--transport" --target http://127.0.0.1:1 --transport quic
 
 # Unreachable: port 9 (discard) is not listening on a test machine's loopback.
-"$JB" loadgen --target http://127.0.0.1:9 --db "$TMP/unreach.db" >"$TMP/out" 2>"$TMP/err"
+"$JB" loadgen --transport "$TRANSPORT" --target http://127.0.0.1:9 --db "$TMP/unreach.db" >"$TMP/out" 2>"$TMP/err"
 rc=$?
 [ $rc -eq 1 ] || fail "unreachable target exited $rc, expected 1"
 grep -q "cannot reach the target http://127.0.0.1:9" "$TMP/err" || fail "message: $(cat "$TMP/err")"
@@ -61,7 +64,7 @@ while [ ! -s "$TMP/port" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 [ -s "$TMP/port" ] || { echo "SKIP: fake Jung server did not start"; exit 77; }
 URL="http://127.0.0.1:$(cat "$TMP/port")"
 
-"$JB" loadgen --target "$URL" --users 2 --requests-per-user 12 --devices-per-user 2 \
+"$JB" loadgen --transport "$TRANSPORT" --target "$URL" --users 2 --requests-per-user 12 --devices-per-user 2 \
     --db "$TMP/ok.db" --run-id r1 --platform fake --iteration 3 >"$TMP/out" 2>"$TMP/err" ||
     fail "a short run failed: $(cat "$TMP/err")"
 grep -q "24 samples, 0 errors" "$TMP/out" || fail "summary: $(cat "$TMP/out")"
@@ -71,7 +74,7 @@ grep -q "24 samples, 0 errors" "$TMP/out" || fail "summary: $(cat "$TMP/out")"
     fail "runs row not marked done"
 
 # SIGINT in the middle of a long run.
-"$JB" loadgen --target "$URL" --users 3 --requests-per-user 100000 --devices-per-user 2 \
+"$JB" loadgen --transport "$TRANSPORT" --target "$URL" --users 3 --requests-per-user 100000 --devices-per-user 2 \
     --db "$TMP/int.db" --run-id r2 >"$TMP/out" 2>"$TMP/err" &
 LOAD_PID=$!
 sleep 1.5
@@ -89,4 +92,4 @@ summary=$(sqlite3 "$TMP/int.db" "SELECT samples FROM load_summaries WHERE run_id
 grep -q "$rows samples kept" "$TMP/err" || fail "note does not count the samples: $(cat "$TMP/err")"
 [ "$(sqlite3 "$TMP/int.db" "SELECT status FROM runs WHERE run_id='r2'")" = interrupted ] ||
     fail "runs row not marked interrupted"
-echo "PASS loadgen_cli ($rows samples kept after SIGINT)"
+echo "PASS loadgen_cli $TRANSPORT ($rows samples kept after SIGINT)"
