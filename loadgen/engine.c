@@ -5,7 +5,9 @@
  * queue and a few atomics. The calling thread supervises: it polls the stop
  * flag and reports progress, so the caller's callbacks run on its own
  * thread. A user is a small state machine: idle (waiting for its next due
- * time, open model only), busy (its handle is in the multi), or finished. */
+ * time, open model only), busy (its handle is in the multi, or with the raw
+ * transport its request is on its socket), or finished. With the raw
+ * transport (raw.c) the multi handle only opens connections. */
 #include "loadgen/loadgen.h"
 #include "loadgen/raw.h"
 #include "loadgen/recorder.h"
