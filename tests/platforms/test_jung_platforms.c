@@ -56,7 +56,7 @@ static long http(const setup *s, const char *method, const char *path, const cha
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L); /* > JUNG_TIMEOUT_MS below */
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
     if (strncmp(path, "/users/", 7) == 0)
@@ -246,9 +246,13 @@ static void run_jung(setup *s, const char *brokers)
     for (size_t i = 0; i < JB_SERVICE_COUNT; i++) {
         bool gw = strcmp(jb_jung_services[i], "api_gateway") == 0;
         const char *gw_args[] = {"--port", port, guest ? "--bind" : NULL, "0.0.0.0", NULL};
+        /* Emulated guests on a busy 2-core machine can take longer than
+         * libjung's 5 s call timeout per hop (a CI run failed with 504). */
+        const char *guest_env[] = {"JUNG_TIMEOUT_MS=30000", NULL};
         jb_instance_spec spec = {.service = jb_jung_services[i],
                                  .index = 1,
                                  .args = gw ? gw_args : NULL,
+                                 .env = guest ? guest_env : NULL,
                                  .ports = {gw ? s->port : 0}};
         insts[n] = jb_platform_start(p, &spec, err, sizeof err);
         CHECK(insts[n], "start %s: %s", jb_jung_services[i], err);
