@@ -751,6 +751,27 @@ static int partition_count(jung_bus *bus, const char *topic, jung_error *err)
     return n;
 }
 
+/* The end offset of one partition. A broker that has just started, or a
+ * topic just created, answers "not leader" or "leader not available" until
+ * its leader is elected, so errors are retried for about 15 s. */
+static rd_kafka_resp_err_t query_end_offset(rd_kafka_t *rk, const char *topic, int partition,
+                                            int64_t *high)
+{
+    const struct timespec backoff = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int64_t low;
+    rd_kafka_resp_err_t e;
+    while ((e = rd_kafka_query_watermark_offsets(rk, topic, partition, &low, high, 5000)) !=
+           RD_KAFKA_RESP_ERR_NO_ERROR) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= 15)
+            break;
+        nanosleep(&backoff, NULL);
+    }
+    return e;
+}
+
 /* Starts reading `topic` (every partition, from its current end) unless this
  * process already does. The end offsets are read synchronously, so a result
  * produced after this returns is never skipped. */
@@ -768,9 +789,8 @@ static bool assign_results_topic(jung_bus *bus, const char *topic, jung_error *e
         jung_error_set(err, 500, "more than %d callee topics", BUS_MAX_CALLEES);
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
     for (int p = 0; p < n; p++) {
-        int64_t low, high;
-        rd_kafka_resp_err_t e =
-            rd_kafka_query_watermark_offsets(bus->replies, topic, p, &low, &high, 5000);
+        int64_t high;
+        rd_kafka_resp_err_t e = query_end_offset(bus->replies, topic, p, &high);
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
             jung_error_set(err, 503, "cannot read the end of %s [%d]: %s", topic, p,
                            rd_kafka_err2str(e));
