@@ -242,6 +242,18 @@ static bool new_cluster(jb_broker *b, int port, char *err, size_t errlen)
     return true;
 }
 
+/* Kafka's group.initial.rebalance.delay.ms on the mock: 0, as scripts/kafka
+ * runs Apache Kafka, so a Jung service is ready once it has joined its group
+ * rather than 3 s later. Only scripts/librdkafka-patched's library has the
+ * setter (scripts/patches); on Debian's the mock keeps its 3 s. */
+static void set_group_initial_delay(rd_kafka_mock_cluster_t *cluster)
+{
+    void (*set_delay)(rd_kafka_mock_cluster_t *, int);
+    *(void **)&set_delay = dlsym(RTLD_DEFAULT, "rd_kafka_mock_set_group_initial_rebalance_delay");
+    if (set_delay)
+        set_delay(cluster, 0);
+}
+
 static bool read_bootstrap(jb_broker *b, char *err, size_t errlen)
 {
     const char *bs = rd_kafka_mock_cluster_bootstraps(b->cluster);
@@ -268,8 +280,10 @@ jb_broker *jb_broker_start(const jb_broker_options *opts, char *err, size_t errl
     }
     b->host = new_host_handle(err, errlen);
     if (b->host && new_cluster(b, o->port, err, errlen) && read_bootstrap(b, err, errlen) &&
-        create_topics(b, o, err, errlen))
+        create_topics(b, o, err, errlen)) {
+        set_group_initial_delay(b->cluster);
         return b;
+    }
     jb_broker_stop(b);
     return NULL;
 }

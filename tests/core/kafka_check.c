@@ -126,7 +126,12 @@ bool kafka_roundtrip(const char *bootstrap, const char *topic, int timeout_ms, c
 {
     char payload[96], group[96];
     snprintf(payload, sizeof payload, "jungbench-test-%ld-%ld", (long)getpid(), (long)time(NULL));
-    snprintf(group, sizeof group, "jb-test-group-%ld-%ld", (long)getpid(), (long)time(NULL));
+    /* A group per call: on the mock, a group whose last member has just left
+     * makes the next joiner wait session.timeout.ms - 1 s (44 s), and two
+     * calls can fall in one second. */
+    static int calls;
+    snprintf(group, sizeof group, "jb-test-group-%ld-%ld-%d", (long)getpid(), (long)time(NULL),
+             ++calls);
     if (!produce_one(bootstrap, topic, payload, err, errlen))
         return false;
     rd_kafka_t *c = new_client(bootstrap, group, err, errlen);
