@@ -481,13 +481,24 @@ static bool stop_after_50(void *ctx)
     return fx->server.measured >= 50;
 }
 
-static int test_stop(void)
+/* ---- --threads ------------------------------------------------------------------------ */
+
+static bool index_exists(jb_store *store)
+{
+    return query_long(store, "SELECT count(*) FROM sqlite_master WHERE type='index' AND"
+                             " name='samples_by_iteration'") == 1;
+}
+
+/* A stop after 50 measured requests on `threads` threads keeps every sample,
+ * a consistent database and the samples index. */
+static int stop_case(int threads)
 {
     fake_jung_faults faults = {.slow_every = 1, .slow_ms = 5};
     fixture fx;
     if (!fixture_start(&fx, &faults))
         return 77;
     fx.cfg.users = 4;
+    fx.cfg.threads = threads;
     fx.cfg.requests_per_user = 500;
     fx.cfg.devices_per_user = 2;
     fx.cfg.should_stop = stop_after_50;
@@ -506,16 +517,17 @@ static int test_stop(void)
     CHECK(query_long(&fx.store, "SELECT count(*) FROM pragma_integrity_check WHERE "
                                 "integrity_check='ok'") == 1,
           "integrity");
+    CHECK(query_long(&fx.store, "SELECT count(DISTINCT thread_name) FROM samples WHERE"
+                                " phase='measure'") == 4,
+          "every user sent");
+    CHECK(index_exists(&fx.store), "index back after a stop");
     fixture_stop(&fx);
     return failures ? 1 : 0;
 }
 
-/* ---- --threads ------------------------------------------------------------------------ */
-
-static bool index_exists(jb_store *store)
+static int test_stop(void)
 {
-    return query_long(store, "SELECT count(*) FROM sqlite_master WHERE type='index' AND"
-                             " name='samples_by_iteration'") == 1;
+    return stop_case(1);
 }
 
 /* 7 users on 3 threads (blocks of 2, 2, 3): every user's whole list is
@@ -599,29 +611,7 @@ static int check_threads_open(void)
 
 static int check_threads_stop(void)
 {
-    fake_jung_faults faults = {.slow_every = 1, .slow_ms = 5};
-    fixture fx;
-    if (!fixture_start(&fx, &faults))
-        return 77;
-    fx.cfg.users = 4;
-    fx.cfg.threads = 2;
-    fx.cfg.requests_per_user = 500;
-    fx.cfg.devices_per_user = 2;
-    fx.cfg.should_stop = stop_after_50;
-    fx.cfg.stop_ctx = &fx;
-    jb_load_summary sum;
-    char err[1024] = "";
-    jb_load_result res = jb_loadgen_run(&fx.cfg, &sum, err, sizeof err);
-    CHECK(res == JB_LOAD_STOPPED && sum.stopped, "result %d: %s", res, err);
-    long rows = measured(&fx.store, "1");
-    CHECK(sum.samples >= 50 && sum.samples < 2000 && rows == sum.samples,
-          "every sample kept: %ld rows, %ld samples", rows, sum.samples);
-    CHECK(query_long(&fx.store, "SELECT count(DISTINCT thread_name) FROM samples WHERE"
-                                " phase='measure'") == 4,
-          "both threads sent");
-    CHECK(index_exists(&fx.store), "index back after a stop");
-    fixture_stop(&fx);
-    return 0;
+    return stop_case(2);
 }
 
 /* The server closes connections idle for a second; users wait 1.6 s
