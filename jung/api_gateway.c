@@ -723,6 +723,7 @@ static int serve(gateway *gw, const gw_options *o, const char *instance)
     bool ok = jung_bus_serve(gw->bus, refuse_task, gw, &err);
     if (!ok)
         fprintf(stderr, "jung-api-gateway: bus failed: %s\n", err.message);
+    jung_stop_begin("stopping the HTTP server");
     MHD_stop_daemon(d); /* waits for the connection threads */
     return ok ? 0 : 1;
 }
@@ -739,15 +740,23 @@ int main(int argc, char **argv)
         opts.bus.workers = 1;
     jung_error err = {0};
     gateway gw = {.max_body = (size_t)o.max_body_n, .call_timeout_ms = opts.bus.call_timeout_ms};
+    if (!jung_stop_init(opts.bus.instance, opts.stop_timeout_ms)) {
+        fprintf(stderr, "jung-api-gateway: cannot start the stop watchdog\n");
+        jung_service_opts_free(&opts);
+        return 1;
+    }
     gw.bus = jung_bus_open(&opts.bus, &err);
     if (!gw.bus) {
         fprintf(stderr, "jung-api-gateway: cannot open the bus: %s\n", err.message);
         jung_service_opts_free(&opts);
         return 1;
     }
-    jung_service_stop_on_signal(gw.bus);
+    jung_stop_attach(gw.bus);
     int rc = serve(&gw, &o, opts.bus.instance);
+    jung_stop_begin("closing the bus");
     jung_bus_close(gw.bus);
+    jung_stop_finished();
+    jung_log("%s: stopped", opts.bus.instance);
     jung_service_opts_free(&opts);
     return rc;
 }

@@ -574,26 +574,54 @@ static void close_consumer(rd_kafka_t *rk, bool in_group, int timeout_ms)
     rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
 
+/* Destroys the tasks still queued for the workers when the bus stopped and
+ * returns how many there were. A consumed message holds a reference to its
+ * partition, and through it to the broker object inside the task consumer;
+ * librdkafka's broker thread serves until the last such reference is gone,
+ * so a consumer destroyed while the queue still held a task waited for it
+ * forever (the service never exited on SIGTERM). They must go first. */
+static size_t drop_queued_tasks(jung_bus *bus)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&bus->queue_lock);
+    work_item *w = bus->head;
+    bus->head = bus->tail = NULL;
+    bus->queued = 0;
+    pthread_mutex_unlock(&bus->queue_lock);
+    for (work_item *next; w; w = next, n++) {
+        next = w->next;
+        rd_kafka_message_destroy(w->msg);
+        free(w);
+    }
+    return n;
+}
+
+/* The order matters: nothing may still reference a client when it is
+ * destroyed (librdkafka's rule: every message, topic and queue handle
+ * first). Each step names itself to the stop watchdog (stop.c). */
 void jung_bus_close(jung_bus *bus)
 {
     if (!bus)
         return;
     jung_bus_stop(bus);
     fail_all_pending(bus);
+    jung_stop_phase("joining the reply thread");
     if (bus->reply_thread_started)
         pthread_join(bus->reply_thread, NULL);
+    size_t dropped = drop_queued_tasks(bus);
+    if (dropped)
+        jung_log("%s: %zu queued task(s) not handled: the service is stopping", bus->instance,
+                 dropped);
+    jung_stop_phase("closing the reply consumer");
     if (bus->replies)
         close_consumer(bus->replies, false, 0);
+    jung_stop_phase("leaving the consumer group and closing the task consumer");
     if (bus->tasks)
         close_consumer(bus->tasks, true, 3000);
+    jung_stop_phase("flushing and closing the producer");
     if (bus->producer) {
         rd_kafka_flush(bus->producer, 2000);
         rd_kafka_destroy(bus->producer);
-    }
-    for (work_item *w = bus->head, *next; w; w = next) {
-        next = w->next;
-        rd_kafka_message_destroy(w->msg);
-        free(w);
     }
     pthread_mutex_destroy(&bus->calls_lock);
     pthread_mutex_destroy(&bus->assign_lock);
@@ -602,6 +630,14 @@ void jung_bus_close(jung_bus *bus)
     pthread_cond_destroy(&bus->queue_nonfull);
     free(bus->pad);
     free(bus);
+}
+
+size_t jung_bus_queued(jung_bus *bus)
+{
+    pthread_mutex_lock(&bus->queue_lock);
+    size_t n = bus->queued;
+    pthread_mutex_unlock(&bus->queue_lock);
+    return n;
 }
 
 const char *jung_bus_instance(const jung_bus *bus)

@@ -168,13 +168,14 @@ void jung_registry_each(jung_registry *reg, void (*fn)(const char *key, json_t *
  * variables (options win): --brokers/JUNG_BROKERS, --instance/JUNG_INSTANCE,
  * --kafka-prop k=v (repeatable)/JUNG_KAFKA_PROPS (comma-separated),
  * --broker-map/JUNG_BROKER_MAP, --workers/JUNG_WORKERS,
- * --timeout-ms/JUNG_TIMEOUT_MS. */
+ * --timeout-ms/JUNG_TIMEOUT_MS, --stop-timeout-ms/JUNG_STOP_TIMEOUT_MS. */
 typedef struct jung_service_opts {
     jung_bus_config bus;
     const char *kafka_props_store[32];
     char *owned[40]; /* strings this struct owns (split from the environment) */
     int n_owned;
-    bool help; /* parse returned false because --help was printed: exit 0 */
+    int stop_timeout_ms; /* --stop-timeout-ms: the stop budget (stop.c) */
+    bool help;           /* parse returned false because --help was printed: exit 0 */
 } jung_service_opts;
 
 /* A service-specific option: --NAME VALUE or --NAME=VALUE, else the
@@ -204,8 +205,31 @@ bool jung_service_opts_parse_extra(jung_service_opts *opts, const char *service,
 bool jung_service_parse_int(const char *service, const char *opt, const char *value, long min,
                             long max, long *out);
 
-/* Installs SIGTERM/SIGINT handlers that stop the given bus. */
-void jung_service_stop_on_signal(jung_bus *bus);
+/* ---- stopping (stop.c) -------------------------------------------------
+ * A service stops on its first SIGTERM/SIGINT; later ones are logged and
+ * ignored (SIGKILL is the only escalation). The teardown that follows has a
+ * budget (--stop-timeout-ms, default JUNG_DEFAULT_STOP_BUDGET_MS): past it,
+ * the phase it was in is logged and the process exits with
+ * JUNG_EXIT_STOP_TIMEOUT. Order: jung_stop_init before anything slow (the
+ * bus open), jung_stop_attach once the bus exists, jung_stop_begin when the
+ * teardown starts (whether a signal came or not), jung_stop_phase at each
+ * step, jung_stop_finished at the end. */
+#define JUNG_DEFAULT_STOP_BUDGET_MS 5000
+#define JUNG_EXIT_STOP_TIMEOUT 3 /* the teardown outlived its stop budget */
+/* Installs the handlers and starts the watchdog; false if it cannot. */
+bool jung_stop_init(const char *instance, int budget_ms);
+/* The bus a stop signal stops from now on (stops it at once when a signal
+ * already came). */
+void jung_stop_attach(jung_bus *bus);
+/* True once a stop signal arrived. */
+bool jung_stop_requested(void);
+/* The teardown starts: the watchdog's budget runs from here; detaches the bus. */
+void jung_stop_begin(const char *phase);
+/* Names what the teardown waits for now (a string literal); the watchdog
+ * logs it if the budget runs out. */
+void jung_stop_phase(const char *phase);
+/* The teardown is done: the watchdog stands down. */
+void jung_stop_finished(void);
 
 /* Prints the readiness line harnesses wait for, then flushes stdout:
  *   "jung <service> ready instance=<instance> [extra]" */

@@ -24,6 +24,9 @@ bool jung_result_parse(const char *buf, size_t len, jung_result *res, jung_error
 bool jung_bus_publish_raw(jung_bus *bus, const char *topic, const char *bytes, size_t len,
                           jung_error *err);
 
+/* Tasks consumed but not yet taken by a worker (tests watch the queue). */
+size_t jung_bus_queued(jung_bus *bus);
+
 /* The latency-oriented librdkafka defaults (docs/kafka-tuning.md), as
  * NULL-terminated "key=value" lists: for every client, then per role. */
 extern const char *const jung_kafka_common_defaults[];

@@ -20,7 +20,7 @@
 #define MAX_KAFKA_PROPS 31
 
 typedef struct common_values {
-    const char *brokers, *instance, *broker_map, *workers, *timeout_ms;
+    const char *brokers, *instance, *broker_map, *workers, *timeout_ms, *stop_timeout_ms;
 } common_values;
 
 static char *own(jung_service_opts *opts, const char *s, size_t n)
@@ -94,7 +94,10 @@ static void print_usage(const char *service, const char *summary, const jung_ser
            "                        [JUNG_BROKER_MAP] (e.g. 127.0.0.1=10.0.2.2 in a QEMU guest)\n"
            "  --workers N           task handler threads [JUNG_WORKERS] (default 8)\n"
            "  --timeout-ms N        timeout of calls to other services [JUNG_TIMEOUT_MS]\n"
-           "                        (default 5000)\n",
+           "                        (default 5000)\n"
+           "  --stop-timeout-ms N   stop budget: a teardown still running after N ms is\n"
+           "                        logged and ends with exit status 3\n"
+           "                        [JUNG_STOP_TIMEOUT_MS] (default 5000)\n",
            service, summary ? summary : "A Jung service (docs/tasks.md).", DEFAULT_BROKERS,
            service);
     for (int i = 0; i < n_extra; i++) {
@@ -108,7 +111,9 @@ static void print_usage(const char *service, const char *summary, const jung_ser
         printf("\n");
     }
     printf("  -h, --help            this help\n\n"
-           "Prints 'jung %s ready instance=ID' once it serves; stops on SIGTERM/SIGINT.\n",
+           "Prints 'jung %s ready instance=ID' once it serves; stops on SIGTERM/SIGINT\n"
+           "(a second signal is ignored) and logs 'ID: stopped'. Exit status: 0 after a\n"
+           "clean stop, 1 on failure, 2 on a usage error, 3 when the stop budget ran out.\n",
            service);
 }
 
@@ -145,6 +150,8 @@ static const char **common_slot(common_values *c, const char *arg, const char **
         return &c->workers;
     if (option_is(arg, "timeout-ms", inline_value))
         return &c->timeout_ms;
+    if (option_is(arg, "stop-timeout-ms", inline_value))
+        return &c->stop_timeout_ms;
     return NULL;
 }
 
@@ -196,6 +203,8 @@ static void env_defaults(common_values *c, const jung_service_opt *extra, int n_
         c->workers = v;
     if ((v = getenv("JUNG_TIMEOUT_MS")) && *v)
         c->timeout_ms = v;
+    if ((v = getenv("JUNG_STOP_TIMEOUT_MS")) && *v)
+        c->stop_timeout_ms = v;
     for (int k = 0; k < n_extra; k++)
         if (extra[k].env && (v = getenv(extra[k].env)) && *v)
             *extra[k].value = v;
@@ -203,11 +212,15 @@ static void env_defaults(common_values *c, const jung_service_opt *extra, int n_
 
 static bool fill_bus_config(jung_service_opts *opts, const common_values *c, const char *service)
 {
-    long workers = 0, timeout = 0;
+    long workers = 0, timeout = 0, stop_timeout = JUNG_DEFAULT_STOP_BUDGET_MS;
     if (c->workers && !jung_service_parse_int(service, "--workers", c->workers, 1, 256, &workers))
         return false;
     if (c->timeout_ms &&
         !jung_service_parse_int(service, "--timeout-ms", c->timeout_ms, 1, 600000, &timeout))
+        return false;
+    if (c->stop_timeout_ms &&
+        !jung_service_parse_int(service, "--stop-timeout-ms", c->stop_timeout_ms, 100, 600000,
+                                &stop_timeout))
         return false;
     const char *instance = c->instance;
     if (!instance) {
@@ -222,6 +235,7 @@ static bool fill_bus_config(jung_service_opts *opts, const common_values *c, con
     opts->bus.broker_map = c->broker_map;
     opts->bus.workers = (int)workers;
     opts->bus.call_timeout_ms = (int)timeout;
+    opts->stop_timeout_ms = (int)stop_timeout;
     opts->bus.kafka_props = opts->kafka_props_store;
     return instance != NULL;
 }
@@ -255,27 +269,6 @@ void jung_service_opts_free(jung_service_opts *opts)
         free(opts->owned[i]);
     memset(opts, 0, sizeof *opts);
     opts->help = help;
-}
-
-/* A signal handler can reach the bus only through a static: there is one
- * bus per service process. */
-static jung_bus *stop_target;
-
-static void on_stop_signal(int sig)
-{
-    jung_bus_stop(stop_target);
-    signal(sig, SIG_DFL); /* a second signal ends a stuck teardown */
-}
-
-void jung_service_stop_on_signal(jung_bus *bus)
-{
-    stop_target = bus;
-    struct sigaction sa = {0};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 }
 
 void jung_service_ready(const char *service, const char *instance, const char *extra)
@@ -353,12 +346,18 @@ int jung_service_run(jung_service_opts *opts, jung_task_handler handler, void *c
     jung_error err = {0};
     limit_malloc_arenas();
     const char *service = opts->bus.service;
+    /* Before the bus opens, which can take seconds: a stop signal then is
+     * a clean stop too. */
+    if (!jung_stop_init(opts->bus.instance, opts->stop_timeout_ms)) {
+        fprintf(stderr, "jung-%s: cannot start the stop watchdog\n", service);
+        return 1;
+    }
     jung_bus *bus = jung_bus_open(&opts->bus, &err);
     if (!bus) {
         fprintf(stderr, "jung-%s: cannot open the bus: %s\n", service, err.message);
         return 1;
     }
-    jung_service_stop_on_signal(bus);
+    jung_stop_attach(bus);
     for (int i = 0; callees && callees[i]; i++)
         if (callees[i][0] == '!')
             jung_bus_prepare_send(bus, callees[i] + 1);
@@ -376,9 +375,11 @@ int jung_service_run(jung_service_opts *opts, jung_task_handler handler, void *c
     if (!ok)
         fprintf(stderr, "jung-%s: %s\n", service, err.message);
     jung_bus_stop(bus);
+    jung_stop_begin("joining the periodic thread");
     if (run.ticker_started)
         pthread_join(run.ticker, NULL);
     jung_bus_close(bus);
+    jung_stop_finished();
     jung_log("%s: stopped", opts->bus.instance);
     return ok ? 0 : 1;
 }

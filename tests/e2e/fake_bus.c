@@ -107,15 +107,21 @@ jung_bus *jung_bus_open(const jung_bus_config *cfg, jung_error *err)
     return calloc(1, sizeof(jung_bus));
 }
 
-static void on_signal(int sig)
+/* The real stop handling (jung/lib/stop.c) is linked in; it stops the bus
+ * through this. */
+void jung_bus_stop(jung_bus *bus)
 {
     stop_flag = 1;
 }
 
-void jung_service_stop_on_signal(jung_bus *bus)
+void jung_log(const char *fmt, ...)
 {
-    signal(SIGTERM, on_signal);
-    signal(SIGINT, on_signal);
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
 }
 
 void jung_service_ready(const char *service, const char *instance, const char *extra)

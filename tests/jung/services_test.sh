@@ -19,7 +19,8 @@ fail() { echo "FAIL: $*"; for f in "$WORK"/*.log; do echo "== $f"; grep -v '^kaf
 
 "$BUILD/tests/jung/jung-test-broker" >"$WORK/broker.log" 2>&1 &
 PIDS="$!"
-for _ in $(seq 50); do grep -q bootstrap= "$WORK/broker.log" && break; sleep 0.1; done
+# The mock creates all of Jung's topics first: seconds on a loaded machine.
+for _ in $(seq 600); do grep -q bootstrap= "$WORK/broker.log" && break; sleep 0.1; done
 B=$(sed -n 's/^bootstrap=//p' "$WORK/broker.log")
 [ -n "$B" ] || { echo "SKIP: the mock broker did not start"; exit 77; }
 

@@ -1,7 +1,8 @@
 /* test_bus: libjung's request/reply over librdkafka's mock cluster: a call
  * gets its answer, an error result keeps its code, a service that does not
  * answer gives 504 within the timeout, fire-and-forget tasks arrive, and
- * malformed messages on the task topic are skipped without harm. */
+ * malformed messages on the task topic are skipped without harm, and a
+ * service stopped with tasks still queued closes at once. */
 #include "jung/lib/jung.h"
 #include "jung/lib/jung_internal.h"
 #include "check.h"
@@ -19,6 +20,11 @@ typedef struct echo_service {
     jung_bus *bus;
     atomic_int sends_seen;
     atomic_bool ready;
+    /* HOLD tasks block their worker until released */
+    pthread_mutex_t hold_lock;
+    pthread_cond_t hold_cond;
+    int holding;
+    bool released;
 } echo_service;
 
 static bool echo_handler(void *ctx, jung_bus *bus, const jung_task *task, json_t **data,
@@ -35,6 +41,15 @@ static bool echo_handler(void *ctx, jung_bus *bus, const jung_task *task, json_t
     }
     if (strcmp(task->type, "NOTE") == 0) {
         atomic_fetch_add(&svc->sends_seen, 1);
+        return true;
+    }
+    if (strcmp(task->type, "HOLD") == 0) {
+        pthread_mutex_lock(&svc->hold_lock);
+        svc->holding++;
+        pthread_cond_broadcast(&svc->hold_cond);
+        while (!svc->released)
+            pthread_cond_wait(&svc->hold_cond, &svc->hold_lock);
+        pthread_mutex_unlock(&svc->hold_lock);
         return true;
     }
     jung_error_set(err, 404, "no such thing as %s", task->type);
@@ -68,6 +83,54 @@ static void produce_raw(jung_bus *bus, const char *topic, const char *text)
     CHECK(jung_bus_publish_raw(bus, topic, text, strlen(text), &err));
 }
 
+static void *close_thread(void *arg)
+{
+    jung_bus_close(arg);
+    return NULL;
+}
+
+/* The service stops while tasks wait in its queue (both workers busy):
+ * closing the bus must still end, and quickly. A consumed message keeps
+ * librdkafka's broker thread alive until it is destroyed, so a close that
+ * destroyed the consumer first never returned (the shutdown hang of the
+ * services). */
+static void stop_with_tasks_queued(echo_service *svc, pthread_t server, jung_bus *caller)
+{
+    jung_error err = {0};
+    for (int i = 0; i < 12; i++)
+        CHECK(jung_bus_send(caller, "test_echo", "HOLD", json_object(), &err));
+    bool queued = false;
+    for (int i = 0; i < 1000 && !queued; i++) {
+        pthread_mutex_lock(&svc->hold_lock);
+        queued = svc->holding == 2 && jung_bus_queued(svc->bus) == 10;
+        pthread_mutex_unlock(&svc->hold_lock);
+        if (!queued)
+            usleep(10 * 1000);
+    }
+    CHECK(queued);
+    jung_bus_stop(svc->bus);
+    pthread_mutex_lock(&svc->hold_lock);
+    svc->released = true;
+    pthread_cond_broadcast(&svc->hold_cond);
+    pthread_mutex_unlock(&svc->hold_lock);
+    pthread_join(server, NULL);
+    CHECK(jung_bus_queued(svc->bus) == 10);
+    pthread_t closer;
+    double t0 = now_ms();
+    CHECK(pthread_create(&closer, NULL, close_thread, svc->bus) == 0);
+    for (;;) {
+        if (pthread_tryjoin_np(closer, NULL) == 0)
+            break;
+        if (now_ms() - t0 > 10000) {
+            fprintf(stderr, "FAIL: jung_bus_close did not return within 10 s with 10 tasks "
+                            "queued\n");
+            _exit(1);
+        }
+        usleep(5 * 1000);
+    }
+    printf("closed with 10 tasks queued in %.0f ms\n", now_ms() - t0);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -85,6 +148,8 @@ int main(void)
     jung_bus_config scfg = {
         .service = "test_echo", .instance = "echo-1", .brokers = mb.bootstrap, .workers = 2};
     echo_service svc = {0};
+    pthread_mutex_init(&svc.hold_lock, NULL);
+    pthread_cond_init(&svc.hold_cond, NULL);
     svc.bus = jung_bus_open(&scfg, &err);
     CHECK(svc.bus);
     jung_bus_on_ready(svc.bus, mark_ready, &svc);
@@ -172,10 +237,8 @@ int main(void)
     CHECK(!jung_bus_call(caller, "no_such_service", "GET", json_object(), 300, &data, &err));
     CHECK(err.code == 503 || err.code == 504);
 
+    stop_with_tasks_queued(&svc, server, caller);
     jung_bus_close(caller);
-    jung_bus_stop(svc.bus);
-    pthread_join(server, NULL);
-    jung_bus_close(svc.bus);
     mock_broker_stop(&mb);
     printf("ok\n");
     return 0;
