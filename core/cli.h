@@ -1,7 +1,8 @@
 /* cli.h - conventions every jungbench subcommand follows.
  *
  * Exit codes are part of the interface scripts and CI jobs rely on:
- * 0 success, 1 the work failed, 2 the command line was wrong. A usage
+ * 0 success, 1 the work failed, 2 the command line was wrong (3: a gate
+ * could not decide, below). A usage
  * error always names the offending argument and points at --help.
  */
 #ifndef JB_CORE_CLI_H
@@ -11,6 +12,10 @@
 #include <stdbool.h>
 
 enum { JB_EXIT_OK = 0, JB_EXIT_FAIL = 1, JB_EXIT_USAGE = 2 };
+/* A gate (compare) that could not decide: a run missing or unreadable,
+ * workloads that differ, or too few iterations to test a change. Never 0,
+ * and never 1, so a CI job can tell a broken pipeline from a regression. */
+enum { JB_EXIT_UNDECIDED = 3 };
 
 /* One subcommand: `jungbench NAME ARGS...` calls run(argc, argv) with
  * argv[0] == NAME, so getopt_long works on it unchanged. */

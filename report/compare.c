@@ -12,7 +12,8 @@
 #define ALPHA 0.05
 
 static const char compare_usage[] =
-    "Usage: jungbench compare BASE NEW [--threshold PCT] [--metrics LIST] [--format text|json]\n\n"
+    "Usage: jungbench compare BASE NEW [--threshold PCT] [--metrics LIST] [--format text|json|md]\n"
+    "                         [--allow-different-workload]\n\n"
     "Compares two runs (run folders or results databases) metric by metric and platform by\n"
     "platform: base and new means, relative change, and a two-sided Mann-Whitney U test over\n"
     "the per-iteration values. A metric regressed when it got worse by more than the threshold\n"
@@ -20,19 +21,26 @@ static const char compare_usage[] =
     "need no test. Worse means higher, except for throughput (lower is worse).\n\n"
     "  --threshold PCT  relative change that counts (default 5)\n"
     "  --metrics LIST   comma-separated metric names (default: all):\n"
-    "                   cpu, memory, runtime_memory, total_memory, throughput, avg_ms,\n"
-    "                   p50_ms, p90_ms, p99_ms, error_pct, boot_ms, ready_ms, image_bytes\n"
-    "  --format F       text (default) or json\n"
+    "                   cpu, cpu_per_1k_req, memory, runtime_memory, total_memory,\n"
+    "                   throughput, avg_ms, p50_ms, p90_ms, p99_ms, error_pct, boot_ms,\n"
+    "                   ready_ms, image_bytes\n"
+    "  --format F       text (default), json or md; each gives the verdict per metric and\n"
+    "                   the decision\n"
+    "  --allow-different-workload   compare runs whose workloads differ (refused otherwise)\n"
     "  --base-run ID, --new-run ID   pick runs in databases holding several\n"
     "  -h, --help       this help\n\n"
-    "Note: with fewer than 4 iterations per side no difference can reach p < 0.05.\n"
-    "Exit status: 0 no regression, 1 a metric regressed (named on stderr) or a run could not\n"
-    "be read, 2 usage error.\n";
+    "The gate fails closed: a metric that got worse by more than the threshold with too few\n"
+    "iterations for the test to ever reach p < 0.05 (4 per side are needed) is CANNOT DECIDE,\n"
+    "never a pass.\n"
+    "Exit status: 0 pass (no regression), 1 a metric regressed (named on stderr), 2 usage\n"
+    "error, 3 cannot decide: a run missing or unreadable, workloads that differ, or a change\n"
+    "beyond the threshold that these iterations cannot test (the reason on stderr).\n";
 
 typedef struct compare_opts {
     const char *base, *new_, *base_run, *new_run;
     double threshold;
-    bool json;
+    enum { OUT_TEXT, OUT_JSON, OUT_MD } format;
+    bool allow_different_workload;
     bool want[RP_M_COUNT];
 } compare_opts;
 
@@ -57,10 +65,13 @@ static int parse_metrics(const char *list, compare_opts *o)
 
 static int parse_compare_args(int argc, char **argv, compare_opts *o)
 {
-    static const struct option longopts[] = {
-        {"threshold", required_argument, NULL, 't'}, {"metrics", required_argument, NULL, 'm'},
-        {"format", required_argument, NULL, 'f'},    {"base-run", required_argument, NULL, 'b'},
-        {"new-run", required_argument, NULL, 'n'},   {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"threshold", required_argument, NULL, 't'},
+                                             {"metrics", required_argument, NULL, 'm'},
+                                             {"format", required_argument, NULL, 'f'},
+                                             {"base-run", required_argument, NULL, 'b'},
+                                             {"new-run", required_argument, NULL, 'n'},
+                                             {"allow-different-workload", no_argument, NULL, 'w'},
+                                             {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->threshold = 5;
     bool any_metric = false;
@@ -79,9 +90,18 @@ static int parse_compare_args(int argc, char **argv, compare_opts *o)
             any_metric = true;
             break;
         case 'f':
-            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0)
-                return jb_usage_error("compare", "--format must be text or json, got '%s'", optarg);
-            o->json = strcmp(optarg, "json") == 0;
+            if (strcmp(optarg, "json") == 0)
+                o->format = OUT_JSON;
+            else if (strcmp(optarg, "md") == 0)
+                o->format = OUT_MD;
+            else if (strcmp(optarg, "text") == 0)
+                o->format = OUT_TEXT;
+            else
+                return jb_usage_error("compare", "--format must be text, json or md, got '%s'",
+                                      optarg);
+            break;
+        case 'w':
+            o->allow_different_workload = true;
             break;
         case 'b':
             o->base_run = optarg;
@@ -107,6 +127,7 @@ typedef struct comparison {
     double base, new_, change_pct, p;
     int nb, nn;
     bool regression;
+    bool undecided; /* worse beyond the threshold, but these sizes cannot be tested */
     const char *verdict;
 } comparison;
 
@@ -131,13 +152,21 @@ static comparison compare_one(const rp_run *b, int pb, const rp_run *n, int pn, 
         rp_mwu t = rp_mann_whitney(vb, c.nb, vn, c.nn);
         c.p = exact ? NAN : t.p;
         bool significant = exact || c.p < ALPHA;
+        /* Fails closed: a change for the worse that no test of these sizes
+         * could confirm is undecided, never "ok". */
+        bool untestable = !significant && t.min_p >= ALPHA;
         if (fabs(worse) <= threshold)
             c.verdict = "ok";
+        else if (untestable && worse > 0)
+            c.verdict = "CANNOT DECIDE";
+        else if (untestable)
+            c.verdict = "improved, untested";
         else if (!significant)
-            c.verdict = t.min_p >= ALPHA ? "too few iterations to test" : "not significant";
+            c.verdict = "not significant";
         else
             c.verdict = worse > 0 ? "REGRESSION" : "improved";
         c.regression = significant && worse > threshold;
+        c.undecided = untestable && worse > threshold;
     }
     free(vb);
     free(vn);
@@ -152,12 +181,68 @@ static int platform_named(const rp_run *r, const char *name)
     return -1;
 }
 
-static int run_compare(const compare_opts *o, const rp_run *b, const rp_run *n)
+/* What the gate decided, and why when it could not. */
+typedef struct decision {
+    json_t *regressions; /* "metric on platform" */
+    json_t *undecided;   /* reasons */
+} decision;
+
+static const char *decision_word(const decision *d)
 {
-    static const char *const cols[] = {"metric", "unit", "platform",   "n_base",  "n_new",
-                                       "base",   "new",  "change_pct", "p_value", "verdict"};
-    rp_table *t = rp_table_new("compare", "Base vs new (mean of per-iteration values)", 10, cols);
-    json_t *regressions = json_array();
+    return json_array_size(d->regressions) ? "regression"
+           : json_array_size(d->undecided) ? "cannot decide"
+                                           : "pass";
+}
+
+static int decision_exit(const decision *d)
+{
+    return json_array_size(d->regressions) ? JB_EXIT_FAIL
+           : json_array_size(d->undecided) ? JB_EXIT_UNDECIDED
+                                           : JB_EXIT_OK;
+}
+
+static void report_regression(const comparison *c, rp_metric m, const char *platform, decision *d)
+{
+    const rp_metric_info *mi = rp_metric_get(m);
+    json_array_append_new(d->regressions, json_sprintf("%s on %s", mi->name, platform));
+    fprintf(stderr, "jungbench compare: regression: %s on %s: %.3f -> %.3f %s (%+.1f%%%s)\n",
+            mi->name, platform, c->base, c->new_, mi->unit, c->change_pct,
+            isnan(c->p) ? ", exact measurement" : "");
+    if (!isnan(c->p))
+        fprintf(stderr, "  Mann-Whitney p = %.4g over %d vs %d iterations\n", c->p, c->nb, c->nn);
+}
+
+static void report_undecided(const comparison *c, rp_metric m, const char *platform, decision *d)
+{
+    const rp_metric_info *mi = rp_metric_get(m);
+    json_t *why = json_sprintf("%s on %s: %+.1f%% worse, but %d vs %d iterations cannot reach "
+                               "p < %.2f (run at least %d per side)",
+                               mi->name, platform, c->change_pct, c->nb, c->nn, ALPHA,
+                               rp_mwu_iterations_needed(ALPHA));
+    fprintf(stderr, "jungbench compare: cannot decide: %s\n", json_string_value(why));
+    json_array_append_new(d->undecided, why);
+}
+
+static void add_row(rp_table *t, const compare_opts *o, const comparison *c, rp_metric m,
+                    const char *platform)
+{
+    bool raw = o->format == OUT_JSON;
+    int row = rp_table_add_row(t);
+    rp_set_text(t, row, 0, "%s", rp_metric_get(m)->name);
+    rp_set_text(t, row, 1, "%s", rp_metric_get(m)->unit);
+    rp_set_text(t, row, 2, "%s", platform);
+    rp_set_num(t, row, 3, c->nb, 0);
+    rp_set_num(t, row, 4, c->nn, 0);
+    rp_set_num(t, row, 5, c->base, raw ? -1 : 3);
+    rp_set_num(t, row, 6, c->new_, raw ? -1 : 3);
+    rp_set_num(t, row, 7, c->change_pct, raw ? -1 : 1);
+    rp_set_num(t, row, 8, c->p, raw ? -1 : 4);
+    rp_set_text(t, row, 9, "%s", c->verdict);
+}
+
+static void compare_metrics(const compare_opts *o, const rp_run *b, const rp_run *n, rp_table *t,
+                            decision *d)
+{
     for (int m = 0; m < RP_M_COUNT; m++) {
         for (int pb = 0; o->want[m] && pb < b->nplat; pb++) {
             int pn = platform_named(n, b->plat[pb].name);
@@ -166,30 +251,11 @@ static int run_compare(const compare_opts *o, const rp_run *b, const rp_run *n)
             comparison c = compare_one(b, pb, n, pn, (rp_metric)m, o->threshold);
             if (c.nb == 0 && c.nn == 0)
                 continue; /* measured in neither: nothing to say */
-            int row = rp_table_add_row(t);
-            rp_set_text(t, row, 0, "%s", rp_metric_get((rp_metric)m)->name);
-            rp_set_text(t, row, 1, "%s", rp_metric_get((rp_metric)m)->unit);
-            rp_set_text(t, row, 2, "%s", b->plat[pb].name);
-            rp_set_num(t, row, 3, c.nb, 0);
-            rp_set_num(t, row, 4, c.nn, 0);
-            rp_set_num(t, row, 5, c.base, o->json ? -1 : 3);
-            rp_set_num(t, row, 6, c.new_, o->json ? -1 : 3);
-            rp_set_num(t, row, 7, c.change_pct, o->json ? -1 : 1);
-            rp_set_num(t, row, 8, c.p, o->json ? -1 : 4);
-            rp_set_text(t, row, 9, "%s", c.verdict);
-            if (!c.regression)
-                continue;
-            json_array_append_new(
-                regressions,
-                json_sprintf("%s on %s", rp_metric_get((rp_metric)m)->name, b->plat[pb].name));
-            fprintf(stderr,
-                    "jungbench compare: regression: %s on %s: %.3f -> %.3f %s (%+.1f%%%s)\n",
-                    rp_metric_get((rp_metric)m)->name, b->plat[pb].name, c.base, c.new_,
-                    rp_metric_get((rp_metric)m)->unit, c.change_pct,
-                    isnan(c.p) ? ", exact measurement" : "");
-            if (!isnan(c.p))
-                fprintf(stderr, "  Mann-Whitney p = %.4g over %d vs %d iterations\n", c.p, c.nb,
-                        c.nn);
+            add_row(t, o, &c, (rp_metric)m, b->plat[pb].name);
+            if (c.regression)
+                report_regression(&c, (rp_metric)m, b->plat[pb].name, d);
+            else if (c.undecided)
+                report_undecided(&c, (rp_metric)m, b->plat[pb].name, d);
         }
     }
     for (int pn = 0; pn < n->nplat; pn++)
@@ -198,41 +264,133 @@ static int run_compare(const compare_opts *o, const rp_run *b, const rp_run *n)
     for (int pb = 0; pb < b->nplat; pb++)
         if (platform_named(n, b->plat[pb].name) < 0)
             rp_table_note(t, "platform %s is only in BASE: not compared", b->plat[pb].name);
-    size_t nreg = json_array_size(regressions);
-    if (o->json) {
-        json_t *rows = json_array();
-        for (int r = 0; r < t->nrows; r++) {
-            json_t *row = json_object();
-            for (int c = 0; c < t->ncols; c++) {
-                const rp_cell *x = &t->cells[r * t->ncols + c];
-                json_object_set_new(row, t->cols[c],
-                                    x->kind == RP_NUM    ? json_real(x->num)
-                                    : x->kind == RP_TEXT ? json_string(x->text)
-                                                         : json_null());
-            }
-            json_array_append_new(rows, row);
+}
+
+static json_t *table_json(const rp_table *t)
+{
+    json_t *rows = json_array();
+    for (int r = 0; r < t->nrows; r++) {
+        json_t *row = json_object();
+        for (int c = 0; c < t->ncols; c++) {
+            const rp_cell *x = &t->cells[r * t->ncols + c];
+            json_object_set_new(row, t->cols[c],
+                                x->kind == RP_NUM    ? json_real(x->num)
+                                : x->kind == RP_TEXT ? json_string(x->text)
+                                                     : json_null());
         }
-        json_t *root = json_pack("{s:s, s:s, s:f, s:f, s:o, s:o}", "base", b->run_id, "new",
-                                 n->run_id, "threshold_pct", o->threshold, "alpha", ALPHA,
-                                 "regressions", regressions, "comparisons", rows);
-        json_dumpf(root, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
-        fputc('\n', stdout);
-        json_decref(root);
+        json_array_append_new(rows, row);
+    }
+    return rows;
+}
+
+static void print_decision_json(const compare_opts *o, const rp_run *b, const rp_run *n,
+                                const rp_table *t, decision *d)
+{
+    json_t *root =
+        json_pack("{s:s, s:s, s:f, s:f, s:s, s:i, s:O, s:O, s:o}", "base", b->run_id, "new",
+                  n->run_id, "threshold_pct", o->threshold, "alpha", ALPHA, "decision",
+                  decision_word(d), "exit_code", decision_exit(d), "regressions", d->regressions,
+                  "undecided", d->undecided, "comparisons", table_json(t));
+    json_dumpf(root, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+    fputc('\n', stdout);
+    json_decref(root);
+}
+
+static void print_decision_lines(const decision *d, bool md)
+{
+    size_t nreg = json_array_size(d->regressions), nund = json_array_size(d->undecided);
+    printf("%s%zu regression%s, %zu undecided\n", md ? "\n" : "", nreg, nreg == 1 ? "" : "s", nund);
+    printf("%sdecision: %s (exit %d)%s\n", md ? "**" : "", decision_word(d), decision_exit(d),
+           md ? "**" : "");
+    for (size_t i = 0; i < nund; i++)
+        printf("%s%s\n", md ? "- " : "  ", json_string_value(json_array_get(d->undecided, i)));
+}
+
+static int run_compare(const compare_opts *o, const rp_run *b, const rp_run *n, decision *d)
+{
+    static const char *const cols[] = {"metric", "unit", "platform",   "n_base",  "n_new",
+                                       "base",   "new",  "change_pct", "p_value", "verdict"};
+    rp_table *t = rp_table_new("compare", "Base vs new (mean of per-iteration values)", 10, cols);
+    compare_metrics(o, b, n, t, d);
+    if (o->format == OUT_JSON) {
+        print_decision_json(o, b, n, t, d);
     } else {
-        printf("base %s (%s), new %s (%s), threshold %g%%, alpha %.2f\n\n", b->run_id,
-               b->store.path, n->run_id, n->store.path, o->threshold, ALPHA);
-        rp_render_text(t, stdout);
-        printf("%zu regression%s\n", nreg, nreg == 1 ? "" : "s");
-        json_decref(regressions);
+        printf("%sbase %s (%s), new %s (%s), threshold %g%%, alpha %.2f\n\n",
+               o->format == OUT_MD ? "# jungbench compare\n\n" : "", b->run_id, b->store.path,
+               n->run_id, n->store.path, o->threshold, ALPHA);
+        if (o->format == OUT_MD)
+            rp_render_md(t, stdout);
+        else
+            rp_render_text(t, stdout);
+        print_decision_lines(d, o->format == OUT_MD);
     }
     rp_table_free(t);
-    return nreg ? JB_EXIT_FAIL : JB_EXIT_OK;
+    return decision_exit(d);
+}
+
+/* Appends "key: BASE vs NEW" for each workload setting that differs. */
+static int workload_differences(const rp_run *b, const rp_run *n, char *out, size_t cap)
+{
+    json_t *cb = b->config ? json_loads(b->config, 0, NULL) : NULL;
+    json_t *cn = n->config ? json_loads(n->config, 0, NULL) : NULL;
+    json_t *wb = json_object_get(cb, "workload"), *wn = json_object_get(cn, "workload");
+    int diffs = 0;
+    size_t len = 0;
+    out[0] = '\0';
+    const char *key;
+    json_t *vb;
+    json_object_foreach(wb, key, vb)
+    {
+        json_t *vn = json_object_get(wn, key);
+        if (!wn || json_equal(vb, vn))
+            continue;
+        char *sb = json_dumps(vb, JSON_ENCODE_ANY | JSON_COMPACT);
+        char *sn = vn ? json_dumps(vn, JSON_ENCODE_ANY | JSON_COMPACT) : strdup("(unset)");
+        int w = snprintf(out + len, len < cap ? cap - len : 0, "%s%s: %s vs %s", diffs ? "; " : "",
+                         key, sb ? sb : "?", sn ? sn : "?");
+        len += w > 0 ? (size_t)w : 0;
+        diffs++;
+        free(sb);
+        free(sn);
+    }
+    json_decref(cb);
+    json_decref(cn);
+    return diffs;
 }
 
 static void print_warnings(const char *which, const rp_run *r)
 {
     if (r->warnings[0])
         fprintf(stderr, "jungbench compare: %s: %s", which, r->warnings);
+}
+
+/* Loads both runs and checks that they did the same work; false (exit 3
+ * in *rc) when the gate cannot decide. */
+static bool load_comparable(const compare_opts *o, rp_run *b, rp_run *n, int *rc)
+{
+    char err[4600] = "";
+    *rc = JB_EXIT_UNDECIDED;
+    if (!rp_run_load(b, o->base, o->base_run, err, sizeof err)) {
+        jb_fail("compare", "cannot decide: BASE: %s", err);
+        return false;
+    }
+    if (!rp_run_load(n, o->new_, o->new_run, err, sizeof err)) {
+        jb_fail("compare", "cannot decide: NEW: %s", err);
+        return false;
+    }
+    print_warnings("BASE", b);
+    print_warnings("NEW", n);
+    if (workload_differences(b, n, err, sizeof err) > 0) {
+        if (!o->allow_different_workload) {
+            jb_fail("compare",
+                    "cannot decide: the runs did different work (%s); compare runs of the "
+                    "same workload, or pass --allow-different-workload",
+                    err);
+            return false;
+        }
+        fprintf(stderr, "jungbench compare: warning: the workloads differ (%s)\n", err);
+    }
+    return true;
 }
 
 int compare_main(int argc, char **argv)
@@ -245,25 +403,18 @@ int compare_main(int argc, char **argv)
     int rc = parse_compare_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    char err[4600] = "";
     rp_run *b = calloc(1, sizeof *b), *n = calloc(1, sizeof *n);
-    if (!b || !n) {
-        free(b);
-        free(n);
-        return jb_fail("compare", "out of memory");
-    }
-    rc = JB_EXIT_FAIL;
-    if (!rp_run_load(b, o.base, o.base_run, err, sizeof err))
-        jb_fail("compare", "BASE: %s", err);
-    else if (!rp_run_load(n, o.new_, o.new_run, err, sizeof err))
-        jb_fail("compare", "NEW: %s", err);
-    else {
-        print_warnings("BASE", b);
-        print_warnings("NEW", n);
-        rc = run_compare(&o, b, n);
-    }
-    rp_run_free(b);
-    rp_run_free(n);
+    decision d = {json_array(), json_array()};
+    if (!b || !n || !d.regressions || !d.undecided)
+        rc = jb_fail("compare", "out of memory");
+    else if (load_comparable(&o, b, n, &rc))
+        rc = run_compare(&o, b, n, &d);
+    json_decref(d.regressions);
+    json_decref(d.undecided);
+    if (b)
+        rp_run_free(b);
+    if (n)
+        rp_run_free(n);
     free(b);
     free(n);
     return rc;

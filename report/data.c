@@ -138,10 +138,11 @@ static void warn_other_runs(rp_run *r)
 
 static bool pick_run(rp_run *r, const char *run_id, char *err, size_t errlen)
 {
-    const char *sql =
-        run_id ? "SELECT run_id, name, status, started_ms, finished_ms FROM runs WHERE run_id=?1"
-               : "SELECT run_id, name, status, started_ms, finished_ms FROM runs"
-                 " ORDER BY started_ms DESC, rowid DESC LIMIT 1";
+    const char *sql = run_id
+                          ? "SELECT run_id, name, status, started_ms, finished_ms, config FROM runs"
+                            " WHERE run_id=?1"
+                          : "SELECT run_id, name, status, started_ms, finished_ms, config FROM runs"
+                            " ORDER BY started_ms DESC, rowid DESC LIMIT 1";
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(r->store.db, sql, -1, &st, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot read runs: %s", r->store.path,
@@ -157,6 +158,8 @@ static bool pick_run(rp_run *r, const char *run_id, char *err, size_t errlen)
         snprintf(r->status, sizeof r->status, "%s", col_text(st, 2));
         r->started_ms = col_num(st, 3);
         r->finished_ms = col_num(st, 4);
+        if (sqlite3_column_type(st, 5) == SQLITE_TEXT)
+            r->config = strdup(col_text(st, 5));
     }
     sqlite3_finalize(st);
     if (found && !run_id)
@@ -505,6 +508,8 @@ bool rp_run_load(rp_run *r, const char *path, const char *run_id, char *err, siz
 
 void rp_run_free(rp_run *r)
 {
+    free(r->config);
+    r->config = NULL;
     for (int p = 0; p < r->nplat; p++)
         free(r->plat[p].iters);
     free(r->m);

@@ -32,6 +32,9 @@ typedef struct rp_mwu {
     double min_p; /* smallest p these sample sizes can reach (exact test) */
 } rp_mwu;
 rp_mwu rp_mann_whitney(const double *x, int nx, const double *y, int ny);
+/* The fewest iterations per side with which the exact test can reach
+ * p < alpha at all. */
+int rp_mwu_iterations_needed(double alpha);
 
 /* ---- tables (table.c) ------------------------------------------------- */
 
@@ -123,6 +126,7 @@ typedef struct rp_platform {
 typedef struct rp_run {
     jb_store store;
     char run_id[128], name[128], status[32];
+    char *config; /* runs.config: the experiment as JSON, NULL when not recorded */
     double started_ms, finished_ms;
     int nplat;
     rp_platform plat[RP_MAX_PLATFORMS];
@@ -153,6 +157,7 @@ typedef enum { RP_LOWER_BETTER, RP_HIGHER_BETTER } rp_better;
 
 typedef enum {
     RP_M_CPU,
+    RP_M_CPU_PER_KREQ,
     RP_M_MEM,
     RP_M_RUNTIME_MEM,
     RP_M_TOTAL_MEM,

@@ -8,6 +8,8 @@
 
 static const rp_metric_info metrics[RP_M_COUNT] = {
     [RP_M_CPU] = {"cpu", "CPU, all services", "%", RP_LOWER_BETTER},
+    [RP_M_CPU_PER_KREQ] = {"cpu_per_1k_req", "CPU per 1,000 requests, all services", "core-ms",
+                           RP_LOWER_BETTER},
     [RP_M_MEM] = {"memory", "Memory, all services", "MiB", RP_LOWER_BETTER},
     [RP_M_RUNTIME_MEM] = {"runtime_memory", "Memory, runtime daemons", "MiB", RP_LOWER_BETTER},
     [RP_M_TOTAL_MEM] = {"total_memory", "Memory incl. runtime", "MiB", RP_LOWER_BETTER},
@@ -82,6 +84,24 @@ static void resource_values(const rp_run *r, rp_metric m, int p, const char *ser
         if (row->plat == p && metric_row_matches(row, m, service))
             per_iter_add(pi, row->iter, m == RP_M_CPU ? row->cpu : row->rss_mb, false);
     }
+}
+
+/* CPU spent per 1,000 requests: the services' mean CPU (percent of one
+ * core) over the iteration times its measured load's duration, per request.
+ * Unlike CPU alone it does not rise just because more work was done. */
+static void cpu_per_request_values(const rp_run *r, int p, const char *service, per_iter *pi)
+{
+    per_iter cpu = {0};
+    resource_values(r, RP_M_CPU, p, service, &cpu);
+    for (int i = 0; i < cpu.n; i++)
+        for (int k = 0; k < r->plat[p].niters; k++) {
+            const rp_load *l = &r->plat[p].iters[k];
+            if (l->iter == cpu.iter[i] && l->n > 0 && l->dur_ms > 0)
+                per_iter_add(pi, l->iter, cpu.val[i] / 100.0 * l->dur_ms / (double)l->n * 1000.0,
+                             false);
+        }
+    free(cpu.iter);
+    free(cpu.val);
 }
 
 static double load_value(const rp_load *l, rp_metric m)
@@ -167,6 +187,9 @@ int rp_metric_values(const rp_run *r, rp_metric m, int p, const char *service, d
     case RP_M_RUNTIME_MEM:
     case RP_M_TOTAL_MEM:
         resource_values(r, m, p, service, &pi);
+        break;
+    case RP_M_CPU_PER_KREQ:
+        cpu_per_request_values(r, p, service, &pi);
         break;
     case RP_M_BOOT_MS:
     case RP_M_READY_MS:

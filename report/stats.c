@@ -159,6 +159,14 @@ static double min_exact_p(int m, int n)
     return fmin(1.0, 2.0 / arrangements);
 }
 
+int rp_mwu_iterations_needed(double alpha)
+{
+    int k = 1;
+    while (k < 100 && min_exact_p(k, k) >= alpha)
+        k++;
+    return k;
+}
+
 rp_mwu rp_mann_whitney(const double *x, int nx, const double *y, int ny)
 {
     rp_mwu r = {.u = NAN, .p = NAN, .exact = false, .min_p = NAN};

@@ -3,8 +3,9 @@
  *
  * Variants: base, rawmetrics (base with metric_samples instead of
  * metric_summaries), scale (900k samples, for bench/), rerun (small noise, under 5%), regressed
- * (docker's response times +20 ms), unfinished (run still running), empty (a run with no samples or
- * metrics), foreign (a SQLite file that is not ours).
+ * (docker's response times +20 ms), three and three-regressed (3 iterations, the quickstart
+ * default), users40 (base's numbers, but a workload of 40 users), unfinished (run still running),
+ * empty (a run with no samples or metrics), foreign (a SQLite file that is not ours).
  *
  * The numbers (tests/report/README.md derives the expected statistics):
  *   platforms docker (native) and osv (emulated), iterations 1..5 done;
@@ -36,6 +37,8 @@ typedef struct fixture {
     int extra_ms;     /* added to docker's response times (regressed) */
     bool noise;       /* +1 ms on docker's odd iterations (rerun) */
     bool raw_metrics; /* metric_samples only, no summaries (rawmetrics) */
+    int iterations;   /* finished iterations per platform (5; three*: 3) */
+    int users;        /* the workload's users in runs.config (30; users40: 40) */
 } fixture;
 
 static void exec_or_die(fixture *f, const char *sql)
@@ -144,11 +147,13 @@ static void osv_iteration(fixture *f, int it)
 
 static void full_run(fixture *f)
 {
-    execf(f, "INSERT INTO runs VALUES('%s','fixture','{}','{}',%lld,%lld,'done')", f->run_id,
-          BASE_MS, BASE_MS + 700000);
-    for (int it = 1; it <= 5; it++)
+    execf(f,
+          "INSERT INTO runs VALUES('%s','fixture','{\"workload\":{\"users\":%d,"
+          "\"requests_per_user\":4,\"model\":\"closed\"}}','{}',%lld,%lld,'done')",
+          f->run_id, f->users, BASE_MS, BASE_MS + 700000);
+    for (int it = 1; it <= f->iterations; it++)
         docker_iteration(f, it);
-    for (int it = 1; it <= 5; it++)
+    for (int it = 1; it <= f->iterations; it++)
         osv_iteration(f, it);
     /* A failed iteration with absurd numbers: any of them in a table is a bug. */
     iteration(f, "docker", 6, "failed", "native");
@@ -225,14 +230,15 @@ int main(int argc, char **argv)
 {
     if (argc != 3) {
         fprintf(stderr, "usage: report_fixture PATH "
-                        "base|rawmetrics|rerun|regressed|scale|unfinished|empty|foreign\n");
+                        "base|rawmetrics|rerun|regressed|three|three-regressed|users40|scale|"
+                        "unfinished|empty|foreign\n");
         return 2;
     }
     const char *path = argv[1], *variant = argv[2];
     remove(path);
     if (strcmp(variant, "foreign") == 0)
         return foreign(path);
-    fixture f = {.run_id = "fixture-base"};
+    fixture f = {.run_id = "fixture-base", .iterations = 5, .users = 30};
     char err[512];
     if (!jb_store_open(&f.store, path, err, sizeof err)) {
         fprintf(stderr, "fixture: %s\n", err);
@@ -251,6 +257,19 @@ int main(int argc, char **argv)
     } else if (strcmp(variant, "regressed") == 0) {
         f.run_id = "fixture-regressed";
         f.extra_ms = 20;
+        full_run(&f);
+    } else if (strcmp(variant, "three") == 0) {
+        f.run_id = "fixture-three";
+        f.iterations = 3;
+        full_run(&f);
+    } else if (strcmp(variant, "three-regressed") == 0) {
+        f.run_id = "fixture-three-regressed";
+        f.iterations = 3;
+        f.extra_ms = 20;
+        full_run(&f);
+    } else if (strcmp(variant, "users40") == 0) {
+        f.run_id = "fixture-users40";
+        f.users = 40;
         full_run(&f);
     } else if (strcmp(variant, "unfinished") == 0) {
         f.run_id = "fixture-unfinished";

@@ -21,7 +21,7 @@ expect() {
 }
 contains() { grep -qF -- "$2" "$1" || fail "$1 lacks: $2"; }
 
-for v in base rawmetrics rerun regressed unfinished empty foreign; do
+for v in base rawmetrics rerun regressed three three-regressed users40 unfinished empty foreign; do
     mkdir -p "$T/$v"
     "$FIX" "$T/$v/results.db" "$v" || { echo "fixture $v failed" >&2; exit 1; }
 done
@@ -141,15 +141,48 @@ expect 0 "only unchanged metrics" "$J" compare "$T/base" "$T/regressed" --metric
 expect 1 "json compare" "$J" compare "$T/base" "$T/regressed" --format json --metrics p99_ms
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['regressions']==['p99_ms on docker'], d" "$T/out" ||
     fail "compare JSON"
-# 2 finished iterations against 5 can never reach p < 0.05: said, not failed.
-expect 0 "too few iterations" "$J" compare "$T/unfinished" "$T/regressed" --metrics avg_ms
-contains "$T/out" "too few iterations to test"
+# The gate fails closed: a change for the worse that these iterations can
+# never test (p >= 0.05 whatever the data) is exit 3, never a pass.
+expect 3 "3 vs 3 iterations, docker +20 ms" "$J" compare "$T/three" "$T/three-regressed"
+contains "$T/out" "CANNOT DECIDE"
+contains "$T/out" "decision: cannot decide (exit 3)"
+contains "$T/err" "cannot decide: avg_ms on docker"
+contains "$T/err" "run at least 4 per side"
+expect 3 "2 finished iterations against 5" "$J" compare "$T/unfinished" "$T/regressed" --metrics avg_ms
+expect 0 "3 vs 3, nothing changed" "$J" compare "$T/three" "$T/three"
+contains "$T/out" "decision: pass (exit 0)"
+expect 1 "5 vs 5 iterations, docker +20 ms" "$J" compare "$T/base" "$T/regressed" --metrics avg_ms
+contains "$T/out" "decision: regression (exit 1)"
+expect 3 "json: cannot decide" "$J" compare "$T/three" "$T/three-regressed" --format json --metrics p99_ms
+python3 -c "
+import json,sys
+d=json.load(open(sys.argv[1]))
+assert d['decision']=='cannot decide' and d['exit_code']==3, d
+assert d['regressions']==[] and len(d['undecided'])==1 and 'p99_ms on docker' in d['undecided'][0], d
+v={(c['metric'],c['platform']):c['verdict'] for c in d['comparisons']}
+assert v[('p99_ms','docker')]=='CANNOT DECIDE' and v[('p99_ms','osv')]=='ok', v
+" "$T/out" || fail "compare JSON of an undecided gate"
+expect 3 "md: cannot decide" "$J" compare "$T/three" "$T/three-regressed" --format md
+contains "$T/out" "| metric |"
+contains "$T/out" "**decision: cannot decide (exit 3)**"
+# Different work is refused, unless asked for.
+expect 3 "different workloads" "$J" compare "$T/base" "$T/users40"
+contains "$T/err" "different work (users: 30 vs 40)"
+contains "$T/err" "--allow-different-workload"
+expect 0 "different workloads allowed" "$J" compare "$T/base" "$T/users40" --allow-different-workload
+contains "$T/err" "the workloads differ (users: 30 vs 40)"
+# CPU per 1,000 requests is compared too.
+expect 0 "cpu per request" "$J" compare "$T/base" "$T/base" --metrics cpu_per_1k_req
+contains "$T/out" "cpu_per_1k_req"
 expect 2 "unknown metric" "$J" compare "$T/base" "$T/regressed" --metrics cpu,latency
 contains "$T/err" "unknown metric 'latency'"
 expect 2 "bad threshold" "$J" compare "$T/base" "$T/regressed" --threshold -3
 expect 2 "one run only" "$J" compare "$T/base"
-expect 1 "compare missing base" "$J" compare "$T/nowhere" "$T/base"
-contains "$T/err" "BASE:"
+# A broken pipeline is not a regression: exit 3, not 1.
+expect 3 "compare missing base" "$J" compare "$T/nowhere" "$T/base"
+contains "$T/err" "cannot decide: BASE:"
+expect 3 "compare unreadable new" "$J" compare "$T/base" "$T/foreign/results.db"
+contains "$T/err" "cannot decide: NEW:"
 expect 0 "compare --help" "$J" compare --help
 
 if [ "$failures" -ne 0 ]; then
