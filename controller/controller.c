@@ -44,6 +44,7 @@ typedef struct ctl {
     bool heard;
     json_t *ready, *results;
     bool runner_failed;
+    bool bus_lost; /* the broker was unreachable: nothing more will arrive */
     char error[2048];
     bool load_stopped_for_error;
 } ctl;
@@ -284,12 +285,32 @@ static void pump(ctl *c, int timeout_ms)
     }
 }
 
+/* Fills c->error with "broker HOST:PORT unreachable since HH:MM:SS (...)"
+ * and true when the bus has known the broker to be down; false otherwise. */
+static bool broker_down_error(ctl *c, const char *what)
+{
+    char why[256];
+    double down = jb_kbus_down_since(c->bus, why, sizeof why);
+    if (down <= 0)
+        return false;
+    char when[32];
+    time_t t = (time_t)(down / 1000);
+    struct tm tm;
+    strftime(when, sizeof when, "%H:%M:%S", localtime_r(&t, &tm));
+    snprintf(c->error, sizeof c->error, "broker %s unreachable since %s (%.0f s; %s): %s",
+             c->o->brokers, when, (jb_wall_ms() - down) / 1000, why[0] ? why : "no broker up",
+             what);
+    c->bus_lost = true;
+    return true;
+}
+
 static bool send_to_runner(ctl *c, const jb_msg *m)
 {
     char err[512];
     if (jb_kbus_send(c->bus, JB_TOPIC_RUNNER, m, err, sizeof err))
         return true;
-    snprintf(c->error, sizeof c->error, "%s", err);
+    if (!broker_down_error(c, err))
+        snprintf(c->error, sizeof c->error, "%s", err);
     return false;
 }
 
@@ -306,12 +327,26 @@ static void send_stop(ctl *c, const char *reason)
     jb_msg_clear(&stop);
 }
 
-static void silent_runner_error(ctl *c, const char *waiting_for, double waited_ms)
+/* True once the runner has been silent for runner.silence_timeout_ms, with
+ * the reason in c->error. Silence has two causes that need different fixes:
+ * the broker itself unreachable (librdkafka says so through the bus), or a
+ * runner that is gone while the broker is fine. */
+static bool silence_exceeded(ctl *c, const char *waiting_for)
 {
-    snprintf(c->error, sizeof c->error,
-             "runner '%s' is silent: no %s for %.0f s (is `jungbench runner --id %s --broker %s` "
-             "running?)",
-             c->cfg->runner.id, waiting_for, waited_ms / 1000, c->cfg->runner.id, c->o->brokers);
+    double now = jb_now_ms(), silent_ms = now - c->last_heard_ms;
+    if (silent_ms < (double)c->cfg->runner.silence_timeout_ms)
+        return false;
+    char what[160];
+    snprintf(what, sizeof what, "no %s from runner '%s' for %.0f s", waiting_for, c->cfg->runner.id,
+             silent_ms / 1000);
+    if (!broker_down_error(c, what)) {
+        snprintf(c->error, sizeof c->error,
+                 "runner '%s' is silent: no %s for %.0f s (is `jungbench runner --id %s --broker "
+                 "%s` running?)",
+                 c->cfg->runner.id, waiting_for, silent_ms / 1000, c->cfg->runner.id,
+                 c->o->brokers);
+    }
+    return true;
 }
 
 /* Sends RUN and waits for READY. */
@@ -334,11 +369,8 @@ static it_result boot_platform(ctl *c)
             send_to_runner(c, &c->run); /* same msg_id: a duplicate for the runner */
             last_send = now;
         }
-        if (now - c->last_heard_ms >= (double)c->cfg->runner.silence_timeout_ms) {
-            silent_runner_error(c, c->heard ? "heartbeat" : "answer to RUN",
-                                now - c->last_heard_ms);
+        if (silence_exceeded(c, c->heard ? "heartbeat" : "answer to RUN"))
             return IT_PLATFORM_FAILED;
-        }
         if (now - c->sent_ms >= (double)c->cfg->runner.ready_timeout_ms) {
             snprintf(c->error, sizeof c->error,
                      "runner '%s' sent no READY within %.0f s of RUN (runner.ready_timeout_ms)",
@@ -355,9 +387,7 @@ static void wait_final(ctl *c)
     c->last_heard_ms = start;
     while (!c->results && !c->runner_failed) {
         pump(c, 100);
-        double now = jb_now_ms();
-        if (now - c->last_heard_ms >= (double)c->cfg->runner.silence_timeout_ms) {
-            silent_runner_error(c, "RESULTS after STOP", now - c->last_heard_ms);
+        if (silence_exceeded(c, "RESULTS after STOP")) {
             c->runner_failed = true;
             return;
         }
@@ -375,7 +405,9 @@ typedef struct load_ctx {
 } load_ctx;
 
 /* Called by the load generator's loop: also keeps reading the bus, so a
- * runner's ERROR (a service died) stops the load at once. */
+ * runner's ERROR (a service died) stops the load at once, and so does a
+ * runner silent for silence_timeout_ms (a lost broker, a dead runner):
+ * the runner's heartbeats go on during the load. */
 static bool load_should_stop(void *arg)
 {
     load_ctx *l = arg;
@@ -383,6 +415,8 @@ static bool load_should_stop(void *arg)
     if (now - l->last_pump_ms >= 100) {
         l->last_pump_ms = now;
         pump(l->c, 0);
+        if (!l->c->runner_failed && silence_exceeded(l->c, "heartbeat during the load"))
+            l->c->runner_failed = true;
     }
     if (l->c->runner_failed)
         l->c->load_stopped_for_error = true;
@@ -465,7 +499,7 @@ static void reset_iteration(ctl *c)
     json_decref(c->ready);
     json_decref(c->results);
     c->ready = c->results = NULL;
-    c->runner_failed = c->heard = c->load_stopped_for_error = false;
+    c->runner_failed = c->heard = c->load_stopped_for_error = c->bus_lost = false;
     c->error[0] = '\0';
 }
 
@@ -493,8 +527,11 @@ static it_result run_iteration(ctl *c, const jb_config_platform *pl, long it, jb
     /* STOP in every case (a runner still booting tears down when done). */
     char saved[sizeof c->error];
     snprintf(saved, sizeof saved, "%s", c->error);
-    send_stop(c, r == IT_DONE ? "done" : r == IT_INTERRUPTED ? "interrupted" : "failed");
-    if (!silent && !c->runner_failed)
+    /* With the broker gone a STOP cannot be delivered and no RESULTS can
+     * come: waiting another silence period would only delay the verdict. */
+    if (!c->bus_lost)
+        send_stop(c, r == IT_DONE ? "done" : r == IT_INTERRUPTED ? "interrupted" : "failed");
+    if (!silent && !c->runner_failed && !c->bus_lost)
         wait_final(c);
     trace(c, "RESULTS received");
     if (saved[0] && r != IT_DONE)

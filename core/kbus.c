@@ -1,7 +1,10 @@
 /* kbus.c - controller/runner messages over librdkafka (kbus.h). */
 #include "core/kbus.h"
 
+#include "core/cli.h"
+
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +13,51 @@ struct jb_kbus {
     rd_kafka_t *producer;
     rd_kafka_t *consumer;
     char topic[128];
+    /* Since when librdkafka says no broker can be reached (0: reachable, as
+     * far as it knows): set by the error callback, which runs on whichever
+     * thread polls, cleared by any message that arrives. */
+    pthread_mutex_t down_lock;
+    double down_since_ms; /* jb_wall_ms() */
+    char down_reason[256];
 };
+
+/* Called from rd_kafka_consumer_poll/rd_kafka_flush. librdkafka retries by
+ * itself, so this only remembers: ALL_BROKERS_DOWN is the verdict that
+ * counts, a transport error its likely reason. */
+static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    jb_kbus *bus = opaque;
+    if (err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && err != RD_KAFKA_RESP_ERR__TRANSPORT &&
+        err != RD_KAFKA_RESP_ERR__RESOLVE)
+        return;
+    pthread_mutex_lock(&bus->down_lock);
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && bus->down_since_ms == 0)
+        bus->down_since_ms = jb_wall_ms();
+    if (err != RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || !bus->down_reason[0])
+        snprintf(bus->down_reason, sizeof bus->down_reason, "%s", reason);
+    pthread_mutex_unlock(&bus->down_lock);
+}
+
+static void broker_answered(jb_kbus *bus)
+{
+    pthread_mutex_lock(&bus->down_lock);
+    bus->down_since_ms = 0;
+    bus->down_reason[0] = '\0';
+    pthread_mutex_unlock(&bus->down_lock);
+}
+
+double jb_kbus_down_since(jb_kbus *bus, char *reason, size_t len)
+{
+    pthread_mutex_lock(&bus->down_lock);
+    double since = bus->down_since_ms;
+    snprintf(reason, len, "%s", since > 0 ? bus->down_reason : "");
+    pthread_mutex_unlock(&bus->down_lock);
+    return since;
+}
+
+#define SEND_WAIT_MS 5000
+#define SEND_WAIT_DOWN_MS 250
 
 /* The same latency settings as the Jung services' bus (jung/lib/bus.c). */
 static const char *const common_props[][2] = {
@@ -82,7 +129,7 @@ static bool conf_set_table(rd_kafka_conf_t *conf, const char *const (*table)[2],
     return true;
 }
 
-static rd_kafka_t *make_client(rd_kafka_type_t type, const char *brokers,
+static rd_kafka_t *make_client(jb_kbus *bus, rd_kafka_type_t type, const char *brokers,
                                const jb_config_prop *props, size_t nprops, const char *client_id,
                                char *err, size_t errlen)
 {
@@ -100,6 +147,8 @@ static rd_kafka_t *make_client(rd_kafka_type_t type, const char *brokers,
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
+    rd_kafka_conf_set_opaque(conf, bus);
+    rd_kafka_conf_set_error_cb(conf, kafka_error);
     char errstr[512];
     rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
     if (!rk) {
@@ -151,10 +200,12 @@ jb_kbus *jb_kbus_open(const char *brokers, const jb_config_prop *props, size_t n
     if (!bus)
         return snprintf(err, errlen, "out of memory"), NULL;
     snprintf(bus->topic, sizeof bus->topic, "%s", listen_topic);
-    bus->producer = make_client(RD_KAFKA_PRODUCER, brokers, props, nprops, client_id, err, errlen);
+    pthread_mutex_init(&bus->down_lock, NULL);
+    bus->producer =
+        make_client(bus, RD_KAFKA_PRODUCER, brokers, props, nprops, client_id, err, errlen);
     if (bus->producer)
         bus->consumer =
-            make_client(RD_KAFKA_CONSUMER, brokers, props, nprops, client_id, err, errlen);
+            make_client(bus, RD_KAFKA_CONSUMER, brokers, props, nprops, client_id, err, errlen);
     if (!bus->consumer) {
         jb_kbus_close(bus);
         return NULL;
@@ -176,9 +227,11 @@ void jb_kbus_close(jb_kbus *bus)
         rd_kafka_destroy(bus->consumer);
     }
     if (bus->producer) {
-        rd_kafka_flush(bus->producer, 2000);
+        char why[256];
+        rd_kafka_flush(bus->producer, jb_kbus_down_since(bus, why, sizeof why) > 0 ? 0 : 2000);
         rd_kafka_destroy(bus->producer);
     }
+    pthread_mutex_destroy(&bus->down_lock);
     free(bus);
 }
 
@@ -199,12 +252,21 @@ bool jb_kbus_send(jb_kbus *bus, const char *topic, const jb_msg *msg, char *err,
                  topic, rd_kafka_err2str(e));
         return false;
     }
-    e = rd_kafka_flush(bus->producer, 5000);
+    /* While every broker is known to be unreachable a send gets a short
+     * wait: a heartbeat or a STOP blocking 5 s each would only delay the
+     * verdict and the teardown. A broker that is back answers within it. */
+    char why[256];
+    double down = jb_kbus_down_since(bus, why, sizeof why);
+    int wait_ms = down > 0 ? SEND_WAIT_DOWN_MS : SEND_WAIT_MS;
+    e = rd_kafka_flush(bus->producer, wait_ms);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        snprintf(err, errlen, "%s on topic '%s' not delivered within 5 s: %s (broker down?)",
-                 jb_msg_type_name(msg->type), topic, rd_kafka_err2str(e));
+        down = jb_kbus_down_since(bus, why, sizeof why);
+        snprintf(err, errlen, "%s on topic '%s' not delivered within %.1f s: %s",
+                 jb_msg_type_name(msg->type), topic, wait_ms / 1000.0,
+                 down > 0 ? why : "broker down?");
         return false;
     }
+    broker_answered(bus);
     return true;
 }
 
@@ -223,6 +285,7 @@ int jb_kbus_recv(jb_kbus *bus, jb_msg *msg, int timeout_ms, char *err, size_t er
         rc = -1;
     } else {
         rc = jb_msg_decode(m->payload, m->len, msg, err, errlen) ? 1 : -1;
+        broker_answered(bus);
     }
     rd_kafka_message_destroy(m);
     return rc;

@@ -43,4 +43,9 @@ bool jb_kbus_send(jb_kbus *bus, const char *topic, const jb_msg *msg, char *err,
  * -1: a malformed message was skipped (err says why: log it and go on). */
 int jb_kbus_recv(jb_kbus *bus, jb_msg *msg, int timeout_ms, char *err, size_t errlen);
 
+/* Since when (jb_wall_ms) librdkafka has found every broker unreachable, or
+ * 0 when a message arrived or was delivered since; reason gets its last
+ * transport error. Known only as far as this bus polled or sent. */
+double jb_kbus_down_since(jb_kbus *bus, char *reason, size_t len);
+
 #endif
