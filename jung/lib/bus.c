@@ -46,6 +46,10 @@ const char *const jung_kafka_common_defaults[] = {
     /* Small metadata waits so a missing broker is reported, not waited on. */
     "reconnect.backoff.ms=10",
     "reconnect.backoff.max.ms=1000",
+    /* Services never create topics: the harness creates Jung's topics up
+     * front (`jungbench topics`, the embedded broker), and a name taken from
+     * a message must not become a topic. */
+    "allow.auto.create.topics=false",
     NULL,
 };
 const char *const jung_kafka_producer_defaults[] = {
@@ -1056,13 +1060,24 @@ static rd_kafka_message_t *dequeue(jung_bus *bus)
     return m;
 }
 
+/* Results go to this service's own `<service>_results`, whatever the
+ * task's reply_to says: a task must not make a service write to (or, on a
+ * broker that auto-creates, create) a topic of the sender's choosing. A
+ * task naming another topic is logged and answered on ours, where a
+ * legitimate caller reads. */
 static void reply(jung_bus *bus, const jung_task *task, bool ok, json_t *data,
                   const jung_error *herr)
 {
+    char own_results[160];
+    snprintf(own_results, sizeof own_results, "%s_results", bus->service);
+    if (strcmp(task->reply_to, own_results) != 0)
+        jung_log("%s: task %s asked for its answer on '%.64s': answered on %s (results go only "
+                 "to the callee's topic)",
+                 bus->instance, task->id, task->reply_to, own_results);
     json_t *result = jung_result_build(task->id, ok, data, herr);
     jung_error err = {0};
-    if (!result || !jung_bus_publish(bus, task->reply_to, task->id, result, &err))
-        jung_log("%s: cannot answer task %s on %s: %s", bus->instance, task->id, task->reply_to,
+    if (!result || !jung_bus_publish(bus, own_results, task->id, result, &err))
+        jung_log("%s: cannot answer task %s on %s: %s", bus->instance, task->id, own_results,
                  err.message);
     json_decref(result);
 }

@@ -95,7 +95,8 @@ jung_bus *jung_bus_open(const jung_bus_config *cfg, jung_error *err);
 
 /* Subscribe to `<service>_tasks` in consumer group `<service>` (so replicas
  * share the load) and dispatch tasks to handler on worker threads, until
- * jung_bus_stop. Results go to the task's reply_to topic. Returns false when
+ * jung_bus_stop. Results go to the service's own <service>_results topic
+ * (whatever a task's reply_to says). Returns false when
  * the bus fails. */
 bool jung_bus_serve(jung_bus *bus, jung_task_handler handler, void *ctx, jung_error *err);
 

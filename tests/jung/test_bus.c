@@ -8,6 +8,7 @@
 #include "check.h"
 #include "mock_broker.h"
 
+#include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -131,6 +132,56 @@ static void stop_with_tasks_queued(echo_service *svc, pthread_t server, jung_bus
     printf("closed with 10 tasks queued in %.0f ms\n", now_ms() - t0);
 }
 
+/* A consumer of every partition of topic from its current end. */
+static rd_kafka_t *tail_topic(const char *brokers, const char *topic)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    CHECK(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr) == 0);
+    CHECK(rd_kafka_conf_set(conf, "group.id", "test-tail", errstr, sizeof errstr) == 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    CHECK(rk);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
+    for (int p = 0; p < 2; p++) {
+        int64_t low, high;
+        CHECK(rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high, 5000) == 0);
+        rd_kafka_topic_partition_list_add(parts, topic, p)->offset = high;
+    }
+    CHECK(rd_kafka_assign(rk, parts) == 0);
+    rd_kafka_topic_partition_list_destroy(parts);
+    return rk;
+}
+
+/* A task asking for its answer on a topic of its own choosing is answered
+ * on the service's results topic, and that other topic is never created. */
+static void reply_only_to_own_results(const char *brokers, jung_bus *caller)
+{
+    rd_kafka_t *tail = tail_topic(brokers, "test_echo_results");
+    produce_raw(caller, "test_echo_tasks",
+                "{\"v\":1,\"id\":\"evil-1\",\"type\":\"ECHO\",\"reply_to\":\"../../etc/passwd\","
+                "\"payload\":{\"x\":1}}");
+    bool answered = false;
+    for (double t0 = now_ms(); !answered && now_ms() - t0 < 10000;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(tail, 100);
+        if (m && !m->err && m->len && strstr((const char *)m->payload, "\"evil-1\""))
+            answered = true;
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    CHECK(answered);
+    /* All topics, not that one by name: the mock creates any topic a
+     * metadata request names. */
+    const struct rd_kafka_metadata *md = NULL;
+    CHECK(rd_kafka_metadata(tail, 1, NULL, &md, 5000) == 0);
+    for (int t = 0; t < md->topic_cnt; t++)
+        CHECK(strcmp(md->topics[t].topic, "../../etc/passwd") != 0);
+    CHECK(md->topic_cnt >= 2); /* the listing itself worked */
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_consumer_close(tail);
+    rd_kafka_destroy(tail);
+    printf("a task naming reply_to '../../etc/passwd' was answered on test_echo_results\n");
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -237,6 +288,7 @@ int main(void)
     CHECK(!jung_bus_call(caller, "no_such_service", "GET", json_object(), 300, &data, &err));
     CHECK(err.code == 503 || err.code == 504);
 
+    reply_only_to_own_results(mb.bootstrap, caller);
     stop_with_tasks_queued(&svc, server, caller);
     jung_bus_close(caller);
     mock_broker_stop(&mb);
