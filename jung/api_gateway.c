@@ -17,9 +17,11 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define GW_SERVICE "api_gateway"
 #define GW_MAX_NAME 64
@@ -289,24 +291,59 @@ typedef struct call {
     const char *method;
 } call;
 
+/* The Basic credentials as JSON strings ({username, password}), or NULL
+ * with the reason in *why. Decoded here rather than by libmicrohttpd, whose
+ * parser ends the password at a NUL byte ("s3cret\0junk" read as "s3cret")
+ * and passes on invalid UTF-8, which no JSON task can carry: either is a
+ * bad credential (401), never a shortened or an empty one. */
+static json_t *basic_credentials(struct MHD_Connection *conn, const char **why)
+{
+    const char *h =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    *why = "missing credentials: use HTTP Basic authentication";
+    if (!h || strncasecmp(h, "Basic ", 6) != 0)
+        return NULL;
+    unsigned char raw[JUNG_MAX_USERNAME + JUNG_MAX_PASSWORD + 2];
+    size_t n = 0;
+    *why = "malformed credentials: the Basic token is not base64, or too long";
+    if (sodium_base642bin(raw, sizeof raw, h + 6, strlen(h + 6), NULL, &n, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0)
+        return NULL;
+    const unsigned char *colon = memchr(raw, ':', n);
+    size_t ulen = colon ? (size_t)(colon - raw) : 0, plen = colon ? n - ulen - 1 : 0;
+    *why = "malformed credentials: give user:password, neither empty nor too long";
+    if (!colon || ulen == 0 || plen == 0 || ulen > JUNG_MAX_USERNAME || plen > JUNG_MAX_PASSWORD)
+        return NULL;
+    *why = "malformed credentials: a NUL byte";
+    if (memchr(raw, '\0', n))
+        return NULL;
+    /* json_stringn refuses invalid UTF-8. */
+    json_t *user = json_stringn((const char *)raw, ulen);
+    json_t *pass = json_stringn((const char *)colon + 1, plen);
+    sodium_memzero(raw, sizeof raw);
+    *why = "malformed credentials: not UTF-8";
+    if (!user || !pass) {
+        json_decref(user);
+        json_decref(pass);
+        return NULL;
+    }
+    return json_pack("{s:o, s:o}", "username", user, "password", pass);
+}
+
 /* Asks auth_manager whether the Basic credentials may act on the route's
  * user (and device). On refusal queues the error response in *ret and
  * returns false; on success hands auth_manager's answer ({username,
  * device?}) to *granted, which the caller releases. */
 static bool authorize(const call *c, enum MHD_Result *ret, json_t **granted)
 {
-    char *pass = NULL;
-    char *user = MHD_basic_auth_get_username_password(c->conn, &pass);
-    if (!user || !pass) {
-        MHD_free(user);
-        MHD_free(pass);
-        *ret = send_unauthorized(c->conn, "missing credentials: use HTTP Basic authentication");
+    const char *why = NULL;
+    json_t *payload = basic_credentials(c->conn, &why);
+    if (!payload) {
+        *ret = send_unauthorized(c->conn, why);
         return false;
     }
-    json_t *payload = json_pack("{s:s, s:s}", "username", user, "password", pass);
-    bool same_user = strcmp(user, c->rt->user) == 0;
-    MHD_free(user);
-    MHD_free(pass);
+    bool same_user =
+        strcmp(json_string_value(json_object_get(payload, "username")), c->rt->user) == 0;
     if (c->rt->device[0])
         json_object_set_new(payload, "device_id", json_string(c->rt->device));
     json_t *data = NULL;

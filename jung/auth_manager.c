@@ -31,6 +31,10 @@ typedef struct auth_cache {
 
 typedef struct auth_manager {
     unsigned char key[crypto_generichash_KEYBYTES];
+    /* Checked for an unknown user, so that an answer takes as long whether
+     * the name exists or not: a hash of random bytes, made at start-up with
+     * the stored hashes' cost. */
+    char stand_in_hash[crypto_pwhash_STRBYTES];
     long ttl_ms;
     auth_cache logins;  /* keyed hash of username + password -> {} */
     auth_cache devices; /* device id -> device */
@@ -97,8 +101,12 @@ static bool verify_user(auth_manager *am, jung_bus *bus, const char *user, const
     json_t *record = NULL;
     if (!jung_bus_call(bus, "user_registry", "GET", json_pack("{s:s}", "username", user), 0,
                        &record, err)) {
-        if (err->code == 404)
+        if (err->code == 404) {
+            /* Same work as a wrong password; the answer is no either way. */
+            if (crypto_pwhash_str_verify(am->stand_in_hash, password, strlen(password)) == 0)
+                jung_log("%s: a password matched the stand-in hash", SERVICE);
             jung_error_set(err, 401, "unknown user or wrong password");
+        }
         return false;
     }
     const char *hash = json_string_value(json_object_get(record, "password_hash"));
@@ -129,9 +137,15 @@ static json_t *lookup_device(auth_manager *am, jung_bus *bus, const char *id, ju
 static bool authenticate(auth_manager *am, jung_bus *bus, const json_t *payload, json_t **data,
                          jung_error *err)
 {
-    const char *user = jung_field_string(payload, "username", 64, err);
-    const char *password = user ? jung_field_string(payload, "password", 256, err) : NULL;
-    if (!password || !verify_user(am, bus, user, password, err))
+    const char *user = jung_field_string(payload, "username", JUNG_MAX_USERNAME, err);
+    const char *password =
+        user ? jung_field_string(payload, "password", JUNG_MAX_PASSWORD, err) : NULL;
+    if (!password) {
+        /* Missing, empty or over-long credentials are bad credentials. */
+        err->code = 401;
+        return false;
+    }
+    if (!verify_user(am, bus, user, password, err))
         return false;
     *data = json_pack("{s:s}", "username", user);
     json_t *device_id = json_object_get(payload, "device_id");
@@ -197,6 +211,15 @@ int main(int argc, char **argv)
         return 1;
     }
     randombytes_buf(am.key, sizeof am.key);
+    unsigned char noise[32];
+    randombytes_buf(noise, sizeof noise);
+    if (crypto_pwhash_str(am.stand_in_hash, (const char *)noise, sizeof noise, JUNG_PWHASH_OPSLIMIT,
+                          JUNG_PWHASH_MEMLIMIT) != 0) {
+        fprintf(stderr, "jung-%s: cannot make the stand-in password hash (out of memory)\n",
+                SERVICE);
+        jung_service_opts_free(&opts);
+        return 1;
+    }
     cache_init(&am.logins);
     cache_init(&am.devices);
     int rc = jung_service_run(&opts, handle, &am, callees, NULL, 0);

@@ -12,13 +12,9 @@
 
 #define SERVICE "user_registry"
 #define MAX_USERNAME 64
-#define MAX_PASSWORD 256
-/* Argon2id cost: 2 MiB and 3 passes hash in a few ms and keep the
- * registry's and auth manager's RSS small (the interactive preset takes
- * 64 MiB per concurrent hash). The parameters travel inside the hash
- * string, so verification needs no configuration. */
-#define HASH_OPSLIMIT 3ULL
-#define HASH_MEMLIMIT (2u * 1024 * 1024)
+#define MAX_PASSWORD JUNG_MAX_PASSWORD
+#define HASH_OPSLIMIT JUNG_PWHASH_OPSLIMIT /* cost: see jung.h */
+#define HASH_MEMLIMIT JUNG_PWHASH_MEMLIMIT
 
 typedef struct user_registry {
     jung_registry *users;

@@ -206,6 +206,17 @@ bool jung_service_opts_parse_extra(jung_service_opts *opts, const char *service,
 bool jung_service_parse_int(const char *service, const char *opt, const char *value, long min,
                             long max, long *out);
 
+/* ---- passwords ----------------------------------------------------------
+ * Argon2id cost of the stored password hashes (user_registry), and of the
+ * stand-in hash auth_manager checks for an unknown user so that a name's
+ * existence does not show in the answer time. 2 MiB and 3 passes hash in a
+ * few ms and keep RSS small (the interactive preset takes 64 MiB per
+ * concurrent hash); the parameters travel inside the hash string. */
+#define JUNG_PWHASH_OPSLIMIT 3ULL
+#define JUNG_PWHASH_MEMLIMIT (2u * 1024 * 1024)
+#define JUNG_MAX_USERNAME 64
+#define JUNG_MAX_PASSWORD 256
+
 /* ---- stopping (stop.c) -------------------------------------------------
  * A service stops on its first SIGTERM/SIGINT; later ones are logged and
  * ignored (SIGKILL is the only escalation). The teardown that follows has a

@@ -90,6 +90,19 @@ curl -s -D - -o /dev/null -X DELETE "$url/users/alice" | grep -qi '^Allow: GET' 
     { echo "FAIL: 405 without Allow header"; fails=$((fails + 1)); }
 curl -s -D - -o /dev/null "$url/users/alice" | grep -qi '^WWW-Authenticate: Basic' ||
     { echo "FAIL: 401 without WWW-Authenticate"; fails=$((fails + 1)); }
+# Credentials the gateway must refuse whole, as 401 with WWW-Authenticate:
+# a NUL byte (libmicrohttpd's parser read "pw\0junk" as "pw"), invalid
+# UTF-8, an empty or over-long user or password, no colon, no base64.
+basic() { printf 'Authorization: Basic %s' "$(printf "$1" | base64 -w0)"; }
+long=$(head -c 300 /dev/zero | tr '\0' p)
+for cred in 'alice:pw\0junk' 'alice\0:pw' 'alice:p\xffw' ':pw' 'alice:' "alice:$long" 'alicepw'; do
+    check 401 '"error":"(malformed|missing) credentials' -H "$(basic "$cred")" "$url/users/alice"
+    curl -s -D - -o /dev/null -H "$(basic "$cred")" "$url/users/alice" | grep -qi '^WWW-Authenticate: Basic realm="jung"' ||
+        { echo "FAIL: 401 for '$cred' without WWW-Authenticate"; fails=$((fails + 1)); }
+done
+check 401 '"error":"malformed credentials' -H 'Authorization: Basic !!!' "$url/users/alice"
+check 200 '"username":"alice"' -H "$(basic 'alice:pw')" "$url/users/alice"
+
 # garbage on the socket, a half request left hanging, then a normal request
 port=${url##*:}
 for junk in $'GARBAGE\r\n\r\n' $'GET /users/alice HTTP/1.1\r\nHost: x\r\nAuthorization: Basic !!!\r\n\r\n' \

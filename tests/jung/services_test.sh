@@ -58,6 +58,9 @@ expect|error 401|auth_manager|AUTH|{"username":"ana","password":"wrong"}
 expect|error 401|auth_manager|AUTH|{"username":"zed","password":"s3cret"}
 expect|error 403|auth_manager|AUTH|{"username":"bob","password":"hunter2","device_id":"dev-1"}
 expect|error 404|auth_manager|AUTH|{"username":"ana","password":"s3cret","device_id":"nope"}
+# missing, empty or over-long credentials are bad credentials: 401, not 400
+expect|error 401|auth_manager|AUTH|{"username":"ana"}
+expect|error 401|auth_manager|AUTH|{"username":"","password":"s3cret"}
 # readings: the gateway reports the initial state 5 every 100 ms
 until|3000|"value":5}|device_monitor|READ|{"device_id":"dev-1","page":0,"size":3}
 until|3000|"size":3,"total":3|device_monitor|READ|{"device_id":"dev-1","page":0,"size":3}
