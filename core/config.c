@@ -834,11 +834,49 @@ static bool load_error(char *err, size_t errlen, const char *name, const yaml_pa
     return false;
 }
 
+/* libyaml's scanner rechecks every open simple key at each token, so a
+ * document nested N levels deep costs O(N^2): 100,000 '[' (200 KB) ran for
+ * minutes inside yaml_parser_load. Events come one at a time, so a first
+ * pass that stops at the first level past JB_CONFIG_MAX_DEPTH reads at most
+ * that many levels, and the full load that follows is linear in the size.
+ * Syntax errors are left to the load, which reports them. */
+static bool depth_ok(const char *name, const char *text, size_t len, char *err, size_t errlen)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        return snprintf(err, errlen, "%s: out of memory", name), false;
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    int depth = 0;
+    bool ok = true, done = false;
+    while (ok && !done) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev))
+            break;
+        if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT)
+            depth++;
+        else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT)
+            depth--;
+        done = ev.type == YAML_STREAM_END_EVENT;
+        if (depth > JB_CONFIG_MAX_DEPTH) {
+            snprintf(err, errlen,
+                     "%s:%zu:%zu: nested deeper than %d levels (an experiment needs at most 4: "
+                     "platforms, a platform, its osv settings, a list)",
+                     name, ev.start_mark.line + 1, ev.start_mark.column + 1, JB_CONFIG_MAX_DEPTH);
+            ok = false;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return ok;
+}
+
 bool jb_config_parse(const char *name, const char *text, size_t len, unsigned flags, jb_config *cfg,
                      char *err, size_t errlen)
 {
     jb_config_defaults(cfg);
     snprintf(cfg->path, sizeof cfg->path, "%s", name);
+    if (!depth_ok(name, text, len, err, errlen))
+        return false;
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser))
         return snprintf(err, errlen, "%s: out of memory", name), false;

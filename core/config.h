@@ -134,6 +134,10 @@ enum {
 /* The dissertation's defaults, one process platform, every Jung service. */
 void jb_config_defaults(jb_config *cfg);
 
+/* Deepest nesting of mappings and sequences a config may have (a real one
+ * has 4); deeper files are refused before libyaml's quadratic load. */
+#define JB_CONFIG_MAX_DEPTH 32
+
 /* Parses and validates path into cfg. False with "path:line:col: ..." in err. */
 bool jb_config_load(const char *path, unsigned flags, jb_config *cfg, char *err, size_t errlen);
 /* The same from a string; name is used in messages in place of a path. */

@@ -146,6 +146,18 @@ static void test_errors(void)
                  "driver: process}])");
     expect_error("name: [x\n", "t.yaml:2:1: not valid YAML: did not find expected ',' or ']' "
                                "while parsing a flow sequence");
+    /* Deep nesting is refused at the first level past the limit, so libyaml's
+     * quadratic load never sees it: 200,000 '[' (400 KB) answer at once. */
+    size_t deep_n = 200000;
+    char *deep = malloc(2 * deep_n + 64);
+    strcpy(deep, "name: x\nplatforms: ");
+    size_t off = strlen(deep);
+    memset(deep + off, '[', deep_n);
+    memset(deep + off + deep_n, ']', deep_n);
+    deep[off + 2 * deep_n] = '\0';
+    expect_error(deep, "t.yaml:2:43: nested deeper than 32 levels (an experiment needs at most 4: "
+                       "platforms, a platform, its osv settings, a list)");
+    free(deep);
     expect_error("", "t.yaml:1:1: the file is empty; an experiment needs at least 'name' and "
                      "'platforms'");
 }
