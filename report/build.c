@@ -147,12 +147,13 @@ static void requests_row(rp_table *t, int row, int first_col, const rp_load *l, 
                      l->max,
                      l->p50,
                      l->p90,
+                     l->p95,
                      l->p99,
                      secs > 0 ? l->n / secs : NAN,
                      secs > 0 ? l->bytes / 1024.0 / secs : NAN,
                      secs > 0 ? l->sent / 1024.0 / secs : NAN};
-    static const int decimals[] = {0, 0, 2, 2, 1, 1, 1, 1, 1, 2, 2, 2};
-    for (int i = 0; i < 12; i++)
+    static const int decimals[] = {0, 0, 2, 2, 1, 1, 1, 1, 1, 1, 2, 2, 2};
+    for (int i = 0; i < 13; i++)
         rp_set_num(t, row, first_col + i, l->n ? vals[i] : NAN, tidy ? -1 : decimals[i]);
 }
 
@@ -160,13 +161,13 @@ static void requests_row(rp_table *t, int row, int first_col, const rp_load *l, 
 static rp_table *requests_table(const rp_run *r, bool tidy)
 {
     static const char *const disp[] = {
-        "Platform",        "Samples",         "KO",         "Error %",  "Avg (ms)",
-        "Min (ms)",        "Max (ms)",        "p50 (ms)",   "p90 (ms)", "p99 (ms)",
-        "Throughput (/s)", "Received (KB/s)", "Sent (KB/s)"};
+        "Platform",        "Samples",    "KO",       "Error %",  "Avg (ms)", "Min (ms)",
+        "Max (ms)",        "p50 (ms)",   "p90 (ms)", "p95 (ms)", "p99 (ms)", "Throughput (/s)",
+        "Received (KB/s)", "Sent (KB/s)"};
     static const char *const data[] = {
-        "platform", "samples", "ko",     "error_pct",      "avg_ms",       "min_ms",  "max_ms",
-        "p50_ms",   "p90_ms",  "p99_ms", "throughput_rps", "received_kbs", "sent_kbs"};
-    rp_table *t = rp_table_new("requests", "Requests summary (table 5)", 13, tidy ? data : disp);
+        "platform", "samples", "ko",     "error_pct", "avg_ms",         "min_ms",       "max_ms",
+        "p50_ms",   "p90_ms",  "p95_ms", "p99_ms",    "throughput_rps", "received_kbs", "sent_kbs"};
+    rp_table *t = rp_table_new("requests", "Requests summary (table 5)", 14, tidy ? data : disp);
     char label[80];
     for (int p = 0; p < r->nplat; p++) {
         int row = rp_table_add_row(t);
@@ -191,13 +192,14 @@ static rp_table *requests_table(const rp_run *r, bool tidy)
 static rp_table *label_table(const rp_run *r, bool tidy)
 {
     static const char *const disp[] = {
-        "Platform", "Label",           "Samples",         "KO",         "Error %",
-        "Avg (ms)", "Min (ms)",        "Max (ms)",        "p50 (ms)",   "p90 (ms)",
-        "p99 (ms)", "Throughput (/s)", "Received (KB/s)", "Sent (KB/s)"};
-    static const char *const data[] = {
-        "platform", "label",  "samples", "ko",     "error_pct",      "avg_ms",       "min_ms",
-        "max_ms",   "p50_ms", "p90_ms",  "p99_ms", "throughput_rps", "received_kbs", "sent_kbs"};
-    rp_table *t = rp_table_new("requests_by_label", "Requests by label", 14, tidy ? data : disp);
+        "Platform",        "Label",           "Samples",    "KO",       "Error %",  "Avg (ms)",
+        "Min (ms)",        "Max (ms)",        "p50 (ms)",   "p90 (ms)", "p95 (ms)", "p99 (ms)",
+        "Throughput (/s)", "Received (KB/s)", "Sent (KB/s)"};
+    static const char *const data[] = {"platform",       "label",        "samples", "ko",
+                                       "error_pct",      "avg_ms",       "min_ms",  "max_ms",
+                                       "p50_ms",         "p90_ms",       "p95_ms",  "p99_ms",
+                                       "throughput_rps", "received_kbs", "sent_kbs"};
+    rp_table *t = rp_table_new("requests_by_label", "Requests by label", 15, tidy ? data : disp);
     char label[80];
     for (int p = 0; p < r->nplat; p++)
         for (int l = 0; l < r->plat[p].nlabels; l++) {
@@ -213,7 +215,8 @@ static rp_table *label_table(const rp_run *r, bool tidy)
 }
 
 static const rp_metric iteration_metrics[] = {RP_M_THROUGHPUT, RP_M_AVG_MS, RP_M_P50_MS,
-                                              RP_M_P90_MS,     RP_M_P99_MS, RP_M_ERROR_PCT};
+                                              RP_M_P90_MS,     RP_M_P95_MS, RP_M_P99_MS,
+                                              RP_M_ERROR_PCT};
 
 /* Per-iteration spread of the request figures: what the tests compare. */
 static void iteration_table(const rp_run *r, rp_report *rep)

@@ -165,6 +165,7 @@ typedef enum {
     RP_M_AVG_MS,
     RP_M_P50_MS,
     RP_M_P90_MS,
+    RP_M_P95_MS,
     RP_M_P99_MS,
     RP_M_ERROR_PCT,
     RP_M_BOOT_MS,

@@ -17,6 +17,7 @@ static const rp_metric_info metrics[RP_M_COUNT] = {
     [RP_M_AVG_MS] = {"avg_ms", "Mean response time", "ms", RP_LOWER_BETTER},
     [RP_M_P50_MS] = {"p50_ms", "Median response time", "ms", RP_LOWER_BETTER},
     [RP_M_P90_MS] = {"p90_ms", "p90 response time", "ms", RP_LOWER_BETTER},
+    [RP_M_P95_MS] = {"p95_ms", "p95 response time", "ms", RP_LOWER_BETTER},
     [RP_M_P99_MS] = {"p99_ms", "p99 response time", "ms", RP_LOWER_BETTER},
     [RP_M_ERROR_PCT] = {"error_pct", "Error rate", "%", RP_LOWER_BETTER},
     [RP_M_BOOT_MS] = {"boot_ms", "Boot time (slowest service)", "ms", RP_LOWER_BETTER},
@@ -115,6 +116,8 @@ static double load_value(const rp_load *l, rp_metric m)
         return l->p50;
     case RP_M_P90_MS:
         return l->p90;
+    case RP_M_P95_MS:
+        return l->p95;
     case RP_M_P99_MS:
         return l->p99;
     case RP_M_ERROR_PCT:
