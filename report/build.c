@@ -214,6 +214,53 @@ static rp_table *label_table(const rp_run *r, bool tidy)
     return t;
 }
 
+static void clock_time(double ms, char *buf, size_t len)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    size_t n = strftime(buf, len, "%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03d", (int)fmod(ms, 1000));
+}
+
+/* Failed requests by kind, like JMeter's dashboard's error tables: code,
+ * message and label, how many and what share of the platform's measured
+ * requests, when the first and the last happened (UTC). No display table
+ * when nothing failed. */
+static rp_table *errors_table(const rp_run *r, bool tidy)
+{
+    static const char *const disp[] = {"Platform", "Code",    "Message",     "Label",
+                                       "Count",    "Share %", "First (UTC)", "Last (UTC)"};
+    static const char *const data[] = {"platform", "code",      "message",  "label",
+                                       "count",    "share_pct", "first_ms", "last_ms"};
+    rp_table *t = rp_table_new("errors", "Failed requests by kind", 8, tidy ? data : disp);
+    char first[32], last[32];
+    for (int i = 0; i < r->nerrs; i++) {
+        const rp_erow *e = &r->errs[i];
+        long all = r->plat[e->plat].all.n;
+        int row = rp_table_add_row(t);
+        rp_set_text(t, row, 0, "%s", r->plat[e->plat].name);
+        rp_set_text(t, row, 1, "%s", e->code[0] ? e->code : tidy ? "" : "-");
+        rp_set_text(t, row, 2, "%s", e->message);
+        rp_set_text(t, row, 3, "%s", e->label);
+        rp_set_num(t, row, 4, (double)e->count, 0);
+        rp_set_num(t, row, 5, all ? 100.0 * (double)e->count / (double)all : NAN, tidy ? -1 : 2);
+        if (tidy) {
+            rp_set_num(t, row, 6, e->first_ms, 0);
+            rp_set_num(t, row, 7, e->last_ms, 0);
+        } else {
+            clock_time(e->first_ms, first, sizeof first);
+            clock_time(e->last_ms, last, sizeof last);
+            rp_set_text(t, row, 6, "%s", first);
+            rp_set_text(t, row, 7, "%s", last);
+        }
+    }
+    if (!tidy && r->nerrs == RP_MAX_ERROR_ROWS)
+        rp_table_note(t, "The %d most frequent kinds; the JTL export holds every failure.",
+                      RP_MAX_ERROR_ROWS);
+    return t;
+}
+
 static const rp_metric iteration_metrics[] = {RP_M_THROUGHPUT, RP_M_AVG_MS, RP_M_P50_MS,
                                               RP_M_P90_MS,     RP_M_P95_MS, RP_M_P99_MS,
                                               RP_M_ERROR_PCT};
@@ -518,6 +565,9 @@ void rp_report_build(const rp_run *r, rp_report *rep)
     add_table(rep->data, &rep->ndata, requests_table(r, true));
     add_table(rep->display, &rep->ndisplay, label_table(r, false));
     add_table(rep->data, &rep->ndata, label_table(r, true));
+    if (r->nerrs)
+        add_table(rep->display, &rep->ndisplay, errors_table(r, false));
+    add_table(rep->data, &rep->ndata, errors_table(r, true));
     iteration_table(r, rep);
     boot_table(r, rep);
     image_table(r, rep);

@@ -470,6 +470,42 @@ static bool load_requests(rp_run *r, int p, char *err, size_t errlen)
     return true;
 }
 
+/* Failed measured requests by platform, response code, message and label:
+ * what JMeter's dashboard calls "Errors" and "Top 5 errors by sampler". */
+static bool load_errors(rp_run *r, char *err, size_t errlen)
+{
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT platform, coalesce(response_code, ''),"
+             " coalesce(nullif(failure_message, ''), response_message, ''), coalesce(label, ''),"
+             " count(*), min(time_stamp), max(time_stamp) FROM samples x"
+             " WHERE run_id=?1 AND coalesce(phase,'measure')='measure' AND success=0 AND %s"
+             " GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 1, 2, 4 LIMIT %d",
+             iter_ok_sql, RP_MAX_ERROR_ROWS);
+    sqlite3_stmt *st = prepare(r, sql, err, errlen);
+    if (!st)
+        return false;
+    int cap = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int p = platform_index(r, col_text(st, 0), false);
+        if (p < 0 || !grow((void **)&r->errs, r->nerrs, &cap, sizeof *r->errs))
+            continue;
+        rp_erow *e = &r->errs[r->nerrs++];
+        *e = (rp_erow){.plat = p,
+                       .count = sqlite3_column_int64(st, 4),
+                       .first_ms = sqlite3_column_double(st, 5),
+                       .last_ms = sqlite3_column_double(st, 6)};
+        snprintf(e->code, sizeof e->code, "%s", col_text(st, 1));
+        snprintf(e->message, sizeof e->message, "%s", col_text(st, 2));
+        snprintf(e->label, sizeof e->label, "%s", col_text(st, 3));
+        for (char *c = e->message; *c; c++)
+            if (*c == '\n' || *c == '\r' || *c == '\t')
+                *c = ' ';
+    }
+    sqlite3_finalize(st);
+    return true;
+}
+
 bool rp_run_load(rp_run *r, const char *path, const char *run_id, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
@@ -489,6 +525,7 @@ bool rp_run_load(rp_run *r, const char *path, const char *run_id, char *err, siz
               load_metrics(r, err, errlen) && load_boot_and_images(r, err, errlen);
     for (int p = 0; ok && p < r->nplat; p++)
         ok = load_requests(r, p, err, errlen);
+    ok = ok && load_errors(r, err, errlen);
     if (!ok) {
         rp_run_free(r);
         return false;
@@ -508,6 +545,9 @@ bool rp_run_load(rp_run *r, const char *path, const char *run_id, char *err, siz
 
 void rp_run_free(rp_run *r)
 {
+    free(r->errs);
+    r->errs = NULL;
+    r->nerrs = 0;
     free(r->config);
     r->config = NULL;
     for (int p = 0; p < r->nplat; p++)

@@ -526,6 +526,12 @@ bool rp_write_html(const rp_run *r, const rp_report *rep, FILE *out, char *err, 
     histogram_chart(out, r, labels);
     line_chart(out, r);
     section_close(out, rep, "requests");
+    if (find_table(rep, "errors")) { /* only when a request failed */
+        fputs("<div id=\"errors\">", out);
+        section_open(out, "Failed requests by kind");
+        section_close(out, rep, "errors");
+        fputs("</div>", out);
+    }
     section_open(out, "Boot and ready times");
     boot_chart(out, r, labels);
     section_close(out, rep, "boot");

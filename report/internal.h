@@ -81,6 +81,7 @@ void rp_csv_field(FILE *out, const char *s);
 #define RP_MAX_SERVICES 32
 #define RP_NAME 64
 #define RP_MAX_LABELS 16
+#define RP_MAX_ERROR_ROWS 100
 
 typedef struct rp_mrow { /* one metric summary: service instance or runtime */
     int plat;
@@ -108,6 +109,15 @@ typedef struct rp_load { /* requests of one platform: one iteration or all */
     long n, ko;
     double avg, min, max, p50, p90, p95, p99, dur_ms, bytes, sent;
 } rp_load;
+
+typedef struct rp_erow { /* failed measured requests of one kind */
+    int plat;
+    char code[16];     /* response code, or "" when no response came */
+    char message[160]; /* failure_message (or the reason phrase), newlines as spaces */
+    char label[RP_NAME];
+    long count;
+    double first_ms, last_ms; /* time_stamp of the first and the last */
+} rp_erow;
 
 typedef struct rp_platform {
     char name[RP_NAME];
@@ -138,6 +148,8 @@ typedef struct rp_run {
     int nb;
     rp_irow *img;
     int nimg;
+    rp_erow *errs; /* most frequent first, at most RP_MAX_ERROR_ROWS */
+    int nerrs;
     char warnings[2048];
 } rp_run;
 

@@ -36,7 +36,12 @@ if [ "${UPDATE_GOLDEN:-}" = 1 ]; then
 fi
 diff -u "$GOLDEN/base.txt" "$T/base.txt" >&2 || fail "text report differs from golden base.txt"
 diff -ru "$GOLDEN/csv" "$T/csv" >&2 || fail "CSV tables differ from golden csv/"
-[ "$(ls "$T/csv" | wc -l)" -eq 10 ] || fail "want 10 CSV tables, got $(ls "$T/csv")"
+[ "$(ls "$T/csv" | wc -l)" -eq 11 ] || fail "want 11 CSV tables, got $(ls "$T/csv")"
+# The error table: the fixture's one failed measured request (docker
+# iteration 1, the 4th sample at BASE_MS + 103000 ms), none of setup's.
+contains "$T/base.txt" "Failed requests by kind"
+contains "$T/base.txt" 'docker     500  expected "ok", got 500  POST /users/{u}/devices/{d}/commands      1     5.00  22:15:03.000  22:15:03.000'
+contains "$T/csv/errors.csv" 'docker,500,"expected ""ok"", got 500",POST /users/{u}/devices/{d}/commands,1,5,1700000103000,1700000103000'
 
 expect 0 "report md" "$J" report "$T/base" --format md
 contains "$T/out" "| User Registry | 13.000 ± 1.581 | 23.000 ± 1.581 |"

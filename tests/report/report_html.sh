@@ -48,7 +48,12 @@ assert bars == {"cpu": 4, "memory": 4, "total_memory": 5, "images": 6, "histogra
                 "by_index": 0, "boot": 4}, bars
 lines = dict(charts)["by_index"].count("<polyline")
 assert lines == 2, lines
-assert dom.count("<table>") == 10, dom.count("<table>")
+assert dom.count("<table>") == 11, dom.count("<table>")
+# the error table (the fixture's one failed request), and a self-contained page
+errors = dom[dom.index('<div id="errors">'):]
+assert 'expected "ok", got 500' in errors[:4000].replace("&quot;", '"'), errors[:400]
+assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', dom), "an external URL"
+
 PY
 
 chrome --screenshot="$T/base.png" "file://$T/base.html" >/dev/null || fail "screenshot failed"
