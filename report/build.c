@@ -54,8 +54,24 @@ static void set_mean_sd(rp_table *t, int row, int col, const rp_summary *s, int 
         rp_set_text(t, row, col, "%.*f ± %.*f", decimals, s->mean, decimals, s->sd);
 }
 
-static const char *const tidy_cols[] = {"group", "platform", "n",         "mean",
-                                        "sd",    "ci95_low", "ci95_high", "cv_pct"};
+/* A tidy table of summaries whose values share one unit: the unit is in
+ * the column names (mean_mib, sd_mib, ...), so a CSV says what it holds. */
+static rp_table *tidy_table(const char *id, const char *title, const char *unit)
+{
+    char names[4][48];
+    const char *cols[8] = {"group",  "platform", "n",      names[0],
+                           names[1], names[2],   names[3], "cv_pct"};
+    static const char *const stems[] = {"mean", "sd", "ci95_low", "ci95_high"};
+    for (int i = 0; i < 4; i++)
+        snprintf(names[i], sizeof names[i], "%s_%s", stems[i], unit);
+    return rp_table_new(id, title, 8, cols);
+}
+
+/* The unit as a column-name suffix: "%" -> pct, "MiB" -> mib. */
+static const char *unit_suffix(const char *unit)
+{
+    return strcmp(unit, "%") == 0 ? "pct" : strcmp(unit, "MiB") == 0 ? "mib" : unit;
+}
 
 static void tidy_row(rp_table *t, const char *group, const char *platform, const rp_summary *s)
 {
@@ -90,7 +106,7 @@ static void per_service_table(const rp_run *r, rp_report *rep, rp_metric m, cons
         cols[p + 1] = heads[p];
     }
     rp_table *d = rp_table_new(id, title, r->nplat + 1, cols);
-    rp_table *t = rp_table_new(id, title, 8, tidy_cols);
+    rp_table *t = tidy_table(id, title, unit_suffix(unit));
     for (int s = 0; s <= r->nsvc; s++) {
         const char *svc = s < r->nsvc ? r->svc[s] : NULL;
         int row = rp_table_add_row(d);
@@ -119,7 +135,7 @@ static void total_memory_table(const rp_run *r, rp_report *rep)
     static const char *const part_names[] = {"services", "runtime", "total"};
     const char *title = "Total memory including the runtime (figure 24)";
     rp_table *d = rp_table_new("total_memory", title, 4, cols);
-    rp_table *t = rp_table_new("total_memory", title, 8, tidy_cols);
+    rp_table *t = tidy_table("total_memory", title, "mib");
     char label[80];
     for (int p = 0; p < r->nplat; p++) {
         int row = rp_table_add_row(d);
@@ -274,7 +290,10 @@ static void iteration_table(const rp_run *r, rp_report *rep)
         cols[p + 1] = plat_label(r, p, label[p], sizeof label[p]);
     const char *title = "Requests per iteration (mean ± SD over iterations)";
     rp_table *d = rp_table_new("requests_per_iteration", title, r->nplat + 1, cols);
-    rp_table *t = rp_table_new("requests_per_iteration", title, 8, tidy_cols);
+    /* Rows of different units: the unit is a column of its own. */
+    rp_table *t = rp_table_new("requests_per_iteration", title, 9,
+                               (const char *[]){"group", "platform", "n", "mean", "sd", "ci95_low",
+                                                "ci95_high", "cv_pct", "unit"});
     for (size_t i = 0; i < sizeof iteration_metrics / sizeof *iteration_metrics; i++) {
         const rp_metric_info *mi = rp_metric_get(iteration_metrics[i]);
         int row = rp_table_add_row(d);
@@ -284,6 +303,7 @@ static void iteration_table(const rp_run *r, rp_report *rep)
             rp_summary s = metric_summary(r, iteration_metrics[i], p, NULL);
             set_mean_sd(d, row, p + 1, &s, 2);
             tidy_row(t, mi->name, r->plat[p].name, &s);
+            rp_set_text(t, t->nrows - 1, 8, "%s", mi->unit);
         }
     }
     add_table(rep->display, &rep->ndisplay, d);
@@ -312,8 +332,8 @@ static void boot_table(const rp_run *r, rp_report *rep)
     const char *title = "Boot and ready times";
     rp_table *d = rp_table_new("boot", title, 2 * r->nplat + 1, cols);
     rp_table *t = rp_table_new("boot", title, 9,
-                               (const char *const[]){"group", "platform", "n", "mean", "sd",
-                                                     "ci95_low", "ci95_high", "cv_pct", "what"});
+                               (const char *[]){"group", "platform", "n", "mean_ms", "sd_ms",
+                                                "ci95_low_ms", "ci95_high_ms", "cv_pct", "what"});
     /* Services in table order, then any only boot_times knows (gateways). */
     char order[RP_MAX_SERVICES][RP_NAME];
     int n = 0;

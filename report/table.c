@@ -225,15 +225,26 @@ void rp_csv_field(FILE *out, const char *s)
 
 /* The shortest text that reads back as the same double: 43.1, not
  * 43.100000000000001. */
-static void print_shortest(FILE *out, double v)
+/* CSV numbers: whole numbers exactly (bytes, epoch ms, counts), others to
+ * 6 decimals (ms, MiB and percent far below their measurement noise), and
+ * values under 0.001 to 6 significant digits; trailing zeros dropped.
+ * 22.356368000000018 prints as 22.356368. */
+static void print_rounded(FILE *out, double v)
 {
-    char buf[40];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            break;
+    char buf[64];
+    if (v == floor(v) && fabs(v) < 1e15)
+        snprintf(buf, sizeof buf, "%.0f", v);
+    else if (fabs(v) < 1e-3)
+        snprintf(buf, sizeof buf, "%.6g", v);
+    else {
+        snprintf(buf, sizeof buf, "%.6f", v);
+        char *end = buf + strlen(buf) - 1;
+        while (*end == '0')
+            *end-- = '\0';
+        if (*end == '.')
+            *end = '\0';
     }
-    fputs(buf, out);
+    fputs(strcmp(buf, "-0") == 0 ? "0" : buf, out);
 }
 
 void rp_render_csv(const rp_table *t, FILE *out)
@@ -250,7 +261,7 @@ void rp_render_csv(const rp_table *t, FILE *out)
             if (c)
                 fputc(',', out);
             if (x->kind == RP_NUM)
-                print_shortest(out, x->num);
+                print_rounded(out, x->num);
             else if (x->kind == RP_TEXT)
                 rp_csv_field(out, x->text);
         }

@@ -67,25 +67,25 @@ static void test_cpu_memory(const rp_report *rep)
 {
     const rp_table *cpu = table(rep, "cpu"), *mem = table(rep, "memory");
     CHECK_NEAR(num(cpu, "user_registry", "docker", "n"), 5, 0); /* failed iteration 6 left out */
-    CHECK_NEAR(num(cpu, "user_registry", "docker", "mean"), 13, 1e-9);
-    CHECK_NEAR(num(cpu, "user_registry", "docker", "sd"), SD5, 1e-9);
-    CHECK_NEAR(num(cpu, "user_registry", "docker", "ci95_high"), 13 + 1.9632112672863304, 1e-6);
+    CHECK_NEAR(num(cpu, "user_registry", "docker", "mean_pct"), 13, 1e-9);
+    CHECK_NEAR(num(cpu, "user_registry", "docker", "sd_pct"), SD5, 1e-9);
+    CHECK_NEAR(num(cpu, "user_registry", "docker", "ci95_high_pct"), 13 + 1.9632112672863304, 1e-6);
     CHECK_NEAR(num(cpu, "user_registry", "docker", "cv_pct"), 12.162606385262999, 1e-6);
-    CHECK_NEAR(num(cpu, "auth_manager", "docker", "sd"), 0, 1e-12);
-    CHECK_NEAR(num(cpu, "auth_manager", "osv", "mean"), 23, 1e-9); /* replicas 10 + (10+i) */
-    CHECK_NEAR(num(cpu, "all_services", "docker", "mean"), 33, 1e-9);
-    CHECK_NEAR(num(cpu, "all_services", "osv", "sd"), 2 * SD5, 1e-9);
-    CHECK_NEAR(num(mem, "user_registry", "docker", "mean"), 20, 1e-9);
-    CHECK_NEAR(num(mem, "user_registry", "osv", "mean"), 123, 1e-9);
-    CHECK_NEAR(num(mem, "auth_manager", "osv", "mean"), 120, 1e-9);
-    CHECK_NEAR(num(mem, "all_services", "docker", "mean"), 38, 1e-9);
+    CHECK_NEAR(num(cpu, "auth_manager", "docker", "sd_pct"), 0, 1e-12);
+    CHECK_NEAR(num(cpu, "auth_manager", "osv", "mean_pct"), 23, 1e-9); /* replicas 10 + (10+i) */
+    CHECK_NEAR(num(cpu, "all_services", "docker", "mean_pct"), 33, 1e-9);
+    CHECK_NEAR(num(cpu, "all_services", "osv", "sd_pct"), 2 * SD5, 1e-9);
+    CHECK_NEAR(num(mem, "user_registry", "docker", "mean_mib"), 20, 1e-9);
+    CHECK_NEAR(num(mem, "user_registry", "osv", "mean_mib"), 123, 1e-9);
+    CHECK_NEAR(num(mem, "auth_manager", "osv", "mean_mib"), 120, 1e-9);
+    CHECK_NEAR(num(mem, "all_services", "docker", "mean_mib"), 38, 1e-9);
 
     const rp_table *tot = table(rep, "total_memory");
-    CHECK_NEAR(num(tot, "runtime", "docker", "mean"), 888, 1e-9);
-    CHECK_NEAR(num(tot, "total", "docker", "mean"), 926, 1e-9);
-    CHECK_NEAR(num(tot, "total", "osv", "mean"), 243, 1e-9);
+    CHECK_NEAR(num(tot, "runtime", "docker", "mean_mib"), 888, 1e-9);
+    CHECK_NEAR(num(tot, "total", "docker", "mean_mib"), 926, 1e-9);
+    CHECK_NEAR(num(tot, "total", "osv", "mean_mib"), 243, 1e-9);
     /* osv has no runtime daemon measured: an empty cell, never 0. */
-    const rp_cell *c = cell_at(tot, row_of(tot, "runtime", "osv"), "mean");
+    const rp_cell *c = cell_at(tot, row_of(tot, "runtime", "osv"), "mean_mib");
     CHECK(c && c->kind == RP_EMPTY);
     CHECK_NEAR(num(tot, "runtime", "osv", "n"), 0, 0);
 }
