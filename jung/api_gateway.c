@@ -17,23 +17,66 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #define GW_SERVICE "api_gateway"
 #define GW_MAX_NAME 64
 #define GW_DEFAULT_PAGE_SIZE 10
 #define GW_MAX_PAGE_SIZE 1000
-#define GW_CONNECTION_LIMIT 1024
 #define GW_IDLE_TIMEOUT_S 60
+/* libmicrohttpd's own limit sits this far above the budget, so that the
+ * connections past it can still be answered 503 (see the guard below). */
+#define GW_SPARE_CONNECTIONS 64
+#define GW_REAPER_PERIOD_MS 200
+
+/* ---- connection guard ---------------------------------------------------
+ * libmicrohttpd closes a connection only once it has been idle for
+ * GW_IDLE_TIMEOUT_S, and counts every open connection against a single
+ * limit. A client trickling one header byte every few seconds held its slot
+ * for good, and 1,024 such sockets from anyone shut the gateway to
+ * everyone, whose requests were then closed unanswered. Three rules fix it:
+ *  - one client address holds at most --max-client-connections
+ *    (libmicrohttpd's per-IP limit);
+ *  - a request line and its headers must arrive within --header-timeout-ms
+ *    of the connection opening or of the previous response: the reaper
+ *    thread shuts down the socket of a connection still waiting past that,
+ *    and libmicrohttpd then closes it as a client that hung up;
+ *  - past --max-connections open connections a request is answered 503
+ *    with "Connection: close" rather than dropped; libmicrohttpd's own limit
+ *    sits GW_SPARE_CONNECTIONS above, to have room for those answers.
+ * The guard knows each connection through libmicrohttpd's per-connection
+ * context (MHD_OPTION_NOTIFY_CONNECTION). */
+typedef struct guarded_conn {
+    struct guarded_conn *prev, *next;
+    int fd;
+    double waiting_since_ms; /* waiting for a request's headers since; 0: not waiting */
+} guarded_conn;
+
+typedef struct conn_guard {
+    pthread_mutex_t lock;
+    guarded_conn list; /* sentinel of a circular list */
+    int open;
+    long budget, per_client, header_timeout_ms;
+    long shut_slow, refused_full; /* counters, for the log at exit */
+    pthread_t reaper;
+    bool reaper_started;
+    atomic_bool stop;
+} conn_guard;
 
 typedef struct gateway {
     jung_bus *bus;
     size_t max_body;
     int call_timeout_ms;
+    conn_guard guard;
 } gateway;
 
 /* Per-request state kept across libmicrohttpd's calls of the handler: the
@@ -102,6 +145,131 @@ static enum MHD_Result send_bus_error(struct MHD_Connection *conn, const jung_er
     if (status == 401)
         return send_unauthorized(conn, err->message);
     return send_error(conn, status, err->message);
+}
+
+static double guard_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* libmicrohttpd calls this as each connection opens and closes. */
+static void guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                         enum MHD_ConnectionNotificationCode toe)
+{
+    conn_guard *g = cls;
+    guarded_conn *c = *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        c = calloc(1, sizeof *c);
+        if (!c)
+            return;
+        c->fd = fd ? fd->connect_fd : -1;
+        c->waiting_since_ms = guard_now_ms();
+        pthread_mutex_lock(&g->lock);
+        c->next = g->list.next;
+        c->prev = &g->list;
+        g->list.next->prev = c;
+        g->list.next = c;
+        g->open++;
+        pthread_mutex_unlock(&g->lock);
+        *socket_context = c;
+    } else if (c) { /* closed: libmicrohttpd closes the socket after this */
+        pthread_mutex_lock(&g->lock);
+        c->prev->next = c->next;
+        c->next->prev = c->prev;
+        g->open--;
+        pthread_mutex_unlock(&g->lock);
+        free(c);
+        *socket_context = NULL;
+    }
+}
+
+static guarded_conn *guarded(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return i ? i->socket_context : NULL;
+}
+
+/* A request's headers are in: no deadline while it is handled. True when
+ * the gateway is over its connection budget. */
+static bool guard_request_started(conn_guard *g, struct MHD_Connection *conn)
+{
+    guarded_conn *c = guarded(conn);
+    pthread_mutex_lock(&g->lock);
+    if (c)
+        c->waiting_since_ms = 0;
+    bool full = g->open > g->budget;
+    g->refused_full += full;
+    pthread_mutex_unlock(&g->lock);
+    return full;
+}
+
+/* The response is out: the next request's deadline starts now. */
+static void guard_request_done(conn_guard *g, struct MHD_Connection *conn)
+{
+    guarded_conn *c = guarded(conn);
+    pthread_mutex_lock(&g->lock);
+    if (c)
+        c->waiting_since_ms = guard_now_ms();
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void *guard_reaper(void *arg)
+{
+    conn_guard *g = arg;
+    const struct timespec period = {0, GW_REAPER_PERIOD_MS * 1000000L};
+    while (!atomic_load(&g->stop)) {
+        nanosleep(&period, NULL);
+        double now = guard_now_ms();
+        pthread_mutex_lock(&g->lock);
+        /* Under the lock, so the fd cannot be closed and reused meanwhile. */
+        for (guarded_conn *c = g->list.next; c != &g->list; c = c->next)
+            if (c->waiting_since_ms > 0 && now - c->waiting_since_ms > g->header_timeout_ms &&
+                c->fd >= 0) {
+                shutdown(c->fd, SHUT_RDWR);
+                c->waiting_since_ms = 0;
+                g->shut_slow++;
+            }
+        pthread_mutex_unlock(&g->lock);
+    }
+    return NULL;
+}
+
+static bool guard_start(conn_guard *g)
+{
+    pthread_mutex_init(&g->lock, NULL);
+    g->list.next = g->list.prev = &g->list;
+    g->reaper_started = pthread_create(&g->reaper, NULL, guard_reaper, g) == 0;
+    return g->reaper_started;
+}
+
+static void guard_stop(conn_guard *g, const char *instance)
+{
+    atomic_store(&g->stop, true);
+    if (g->reaper_started)
+        pthread_join(g->reaper, NULL);
+    if (g->shut_slow || g->refused_full)
+        jung_log("%s: %ld connection(s) closed for sending no complete request within %ld ms, "
+                 "%ld request(s) answered 503 over the budget of %ld connections",
+                 instance, g->shut_slow, g->header_timeout_ms, g->refused_full, g->budget);
+}
+
+static enum MHD_Result send_full(struct MHD_Connection *conn, long budget)
+{
+    char msg[128];
+    snprintf(msg, sizeof msg, "the gateway is at its limit of %ld connections: try again", budget);
+    struct MHD_Response *resp = json_response(error_body(msg));
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+    MHD_destroy_response(resp);
+    return ret;
 }
 
 /* ---- input validation ------------------------------------------------- */
@@ -626,6 +794,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!req)
             return MHD_NO;
         *req_cls = req;
+        if (guard_request_started(&gw->guard, conn)) {
+            req->too_large = true; /* nothing of its body is wanted either */
+            return send_full(conn, gw->guard.budget);
+        }
         /* Refuse a declared oversize body before reading any of it. */
         if (declared_too_large(conn, gw->max_body)) {
             req->too_large = true;
@@ -652,6 +824,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
                             enum MHD_RequestTerminationCode toe)
 {
+    guard_request_done(&((gateway *)cls)->guard, conn);
     request *req = *req_cls;
     if (req) {
         free(req->body);
@@ -681,8 +854,10 @@ typedef struct gw_options {
     const char *bind;
     const char *port;
     const char *max_body;
+    const char *max_connections, *max_client_connections, *header_timeout_ms;
     long port_n;
     long max_body_n;
+    long max_connections_n, max_client_connections_n, header_timeout_ms_n;
 } gw_options;
 
 static bool parse_gateway_options(gw_options *o, jung_service_opts *opts, int argc, char **argv)
@@ -691,8 +866,14 @@ static bool parse_gateway_options(gw_options *o, jung_service_opts *opts, int ar
         {"port", "JUNG_HTTP_PORT", "HTTP port, 0 picks a free one", &o->port},
         {"bind", "JUNG_HTTP_BIND", "IPv4 address to listen on", &o->bind},
         {"max-body", "JUNG_MAX_BODY", "bodies over this many bytes get 413", &o->max_body},
+        {"max-connections", "JUNG_MAX_CONNECTIONS",
+         "open connections served; past it requests get 503", &o->max_connections},
+        {"max-client-connections", "JUNG_MAX_CLIENT_CONNECTIONS",
+         "open connections one client address may hold", &o->max_client_connections},
+        {"header-timeout-ms", "JUNG_HEADER_TIMEOUT_MS",
+         "a request's line and headers must arrive within this", &o->header_timeout_ms},
     };
-    if (!jung_service_opts_parse_extra(opts, GW_SERVICE, GW_SUMMARY, extra, 3, argc, argv))
+    if (!jung_service_opts_parse_extra(opts, GW_SERVICE, GW_SUMMARY, extra, 6, argc, argv))
         return false;
     struct in_addr addr;
     bool bind_ok = inet_pton(AF_INET, o->bind, &addr) == 1;
@@ -701,7 +882,13 @@ static bool parse_gateway_options(gw_options *o, jung_service_opts *opts, int ar
                 o->bind);
     if (bind_ok && jung_service_parse_int(GW_SERVICE, "--port", o->port, 0, 65535, &o->port_n) &&
         jung_service_parse_int(GW_SERVICE, "--max-body", o->max_body, 1, 64L * 1024 * 1024,
-                               &o->max_body_n))
+                               &o->max_body_n) &&
+        jung_service_parse_int(GW_SERVICE, "--max-connections", o->max_connections, 1, 100000,
+                               &o->max_connections_n) &&
+        jung_service_parse_int(GW_SERVICE, "--max-client-connections", o->max_client_connections, 1,
+                               100000, &o->max_client_connections_n) &&
+        jung_service_parse_int(GW_SERVICE, "--header-timeout-ms", o->header_timeout_ms, 100,
+                               3600000, &o->header_timeout_ms_n))
         return true;
     jung_service_opts_free(opts);
     return false;
@@ -715,9 +902,12 @@ static struct MHD_Daemon *start_http(gateway *gw, const gw_options *o, unsigned 
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO |
             MHD_USE_ERROR_LOG,
         0, NULL, NULL, on_request, gw, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_request_done, gw, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)GW_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)GW_IDLE_TIMEOUT_S,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024), MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_request_done, gw, MHD_OPTION_NOTIFY_CONNECTION,
+        guard_notify, &gw->guard, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(o->max_connections_n + GW_SPARE_CONNECTIONS), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)o->max_client_connections_n, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)GW_IDLE_TIMEOUT_S, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024),
+        MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "jung-api-gateway: cannot listen on %s:%ld: %s\n", o->bind, o->port_n,
                 strerror(errno));
@@ -743,15 +933,22 @@ static void announce_ready(void *arg)
 static int serve(gateway *gw, const gw_options *o, const char *instance)
 {
     unsigned port;
-    struct MHD_Daemon *d = start_http(gw, o, &port); /* first: a taken port fails fast */
-    if (!d)
+    if (!guard_start(&gw->guard)) {
+        fprintf(stderr, "jung-api-gateway: cannot start the connection guard\n");
         return 1;
+    }
+    struct MHD_Daemon *d = start_http(gw, o, &port); /* first: a taken port fails fast */
+    if (!d) {
+        guard_stop(&gw->guard, instance);
+        return 1;
+    }
     jung_error err = {0};
     for (size_t i = 0; i < sizeof gw_callees / sizeof gw_callees[0]; i++)
         if (!jung_bus_prepare_call(gw->bus, gw_callees[i], &err)) {
             fprintf(stderr, "jung-api-gateway: cannot read %s_results: %s\n", gw_callees[i],
                     err.message);
             MHD_stop_daemon(d);
+            guard_stop(&gw->guard, instance);
             return 1;
         }
     ready_line ready = {.instance = instance};
@@ -762,12 +959,18 @@ static int serve(gateway *gw, const gw_options *o, const char *instance)
         fprintf(stderr, "jung-api-gateway: bus failed: %s\n", err.message);
     jung_stop_begin("stopping the HTTP server");
     MHD_stop_daemon(d); /* waits for the connection threads */
+    guard_stop(&gw->guard, instance);
     return ok ? 0 : 1;
 }
 
 int main(int argc, char **argv)
 {
-    gw_options o = {.bind = "127.0.0.1", .port = "8080", .max_body = "16384"};
+    gw_options o = {.bind = "127.0.0.1",
+                    .port = "8080",
+                    .max_body = "16384",
+                    .max_connections = "1024",
+                    .max_client_connections = "256",
+                    .header_timeout_ms = "10000"};
     jung_service_opts opts;
     if (!parse_gateway_options(&o, &opts, argc, argv))
         return opts.help ? 0 : 2;
@@ -776,7 +979,11 @@ int main(int argc, char **argv)
     if (opts.bus.workers == 0)
         opts.bus.workers = 1;
     jung_error err = {0};
-    gateway gw = {.max_body = (size_t)o.max_body_n, .call_timeout_ms = opts.bus.call_timeout_ms};
+    gateway gw = {.max_body = (size_t)o.max_body_n,
+                  .call_timeout_ms = opts.bus.call_timeout_ms,
+                  .guard = {.budget = o.max_connections_n,
+                            .per_client = o.max_client_connections_n,
+                            .header_timeout_ms = o.header_timeout_ms_n}};
     if (!jung_stop_init(opts.bus.instance, opts.stop_timeout_ms)) {
         fprintf(stderr, "jung-api-gateway: cannot start the stop watchdog\n");
         jung_service_opts_free(&opts);
