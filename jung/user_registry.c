@@ -18,6 +18,7 @@
 
 typedef struct user_registry {
     jung_registry *users;
+    long max_devices; /* per user (--max-devices-per-user) */
 } user_registry;
 
 static bool create_user(user_registry *ur, const json_t *payload, json_t **data, jung_error *err)
@@ -57,13 +58,25 @@ static bool get_user(user_registry *ur, const json_t *payload, json_t **data, ju
     return true;
 }
 
+typedef struct device_append {
+    const char *device;
+    long max;
+    bool full; /* out: the user already had max devices */
+} device_append;
+
+/* Runs under the registry's lock, so the limit holds under concurrent
+ * CREATEs. Each device costs the device monitor and gateway a WRITE per
+ * reading interval for good, so one user cannot add them without bound. */
 static void append_device(json_t *user, void *arg)
 {
+    device_append *a = arg;
     json_t *devices = json_object_get(user, "devices");
     size_t i;
     json_t *d;
-    json_array_foreach(devices, i, d) if (strcmp(json_string_value(d), arg) == 0) return;
-    json_array_append_new(devices, json_string(arg));
+    json_array_foreach(devices, i, d) if (strcmp(json_string_value(d), a->device) == 0) return;
+    a->full = (long)json_array_size(devices) >= a->max;
+    if (!a->full)
+        json_array_append_new(devices, json_string(a->device));
 }
 
 static bool add_device(user_registry *ur, const json_t *payload, json_t **data, jung_error *err)
@@ -72,8 +85,14 @@ static bool add_device(user_registry *ur, const json_t *payload, json_t **data, 
     const char *device = username ? jung_field_string(payload, "device_id", 128, err) : NULL;
     if (!device)
         return false;
-    if (!jung_registry_update(ur->users, username, append_device, (void *)device)) {
+    device_append a = {.device = device, .max = ur->max_devices};
+    if (!jung_registry_update(ur->users, username, append_device, &a)) {
         jung_error_set(err, 404, "unknown user '%s'", username);
+        return false;
+    }
+    if (a.full) {
+        jung_error_set(err, 409, "user '%s' already has %ld devices, the most one user may have",
+                       username, ur->max_devices);
         return false;
     }
     json_t *user = jung_registry_get(ur->users, username);
@@ -98,17 +117,28 @@ static bool handle(void *ctx, jung_bus *bus, const jung_task *task, json_t **dat
 
 int main(int argc, char **argv)
 {
+    const char *max_devices = "1000";
+    jung_service_opt extra[] = {
+        {"max-devices-per-user", "JUNG_MAX_DEVICES_PER_USER",
+         "devices one user may own; past it CREATE gets 409", &max_devices},
+    };
     jung_service_opts opts;
     if (!jung_service_opts_parse_extra(
-            &opts, SERVICE, "Jung's user registry: CREATE, GET, ADD_DEVICE (docs/tasks.md).", NULL,
-            0, argc, argv))
+            &opts, SERVICE, "Jung's user registry: CREATE, GET, ADD_DEVICE (docs/tasks.md).", extra,
+            1, argc, argv))
         return opts.help ? 0 : 2;
+    user_registry ur = {.users = NULL};
+    if (!jung_service_parse_int(SERVICE, "--max-devices-per-user", max_devices, 1, 10000000,
+                                &ur.max_devices)) {
+        jung_service_opts_free(&opts);
+        return 2;
+    }
     if (sodium_init() < 0) {
         fprintf(stderr, "jung-%s: libsodium failed to initialise\n", SERVICE);
         jung_service_opts_free(&opts);
         return 1;
     }
-    user_registry ur = {.users = jung_registry_new()};
+    ur.users = jung_registry_new();
     int rc = jung_service_run(&opts, handle, &ur, NULL, NULL, 0);
     jung_registry_free(ur.users);
     jung_service_opts_free(&opts);

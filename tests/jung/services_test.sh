@@ -26,6 +26,7 @@ B=$(sed -n 's/^bootstrap=//p' "$WORK/broker.log")
 
 for s in user-registry auth-manager device-registry device-monitor device-commander rule-engine device-gateway; do
     extra=""
+    [ "$s" = user-registry ] && extra="--max-devices-per-user 3"
     [ "$s" = rule-engine ] && extra="--interval-ms 200"
     [ "$s" = device-gateway ] && extra="--interval-ms 100 --initial-state 5"
     # shellcheck disable=SC2086
@@ -51,6 +52,11 @@ expect|error 404|device_registry|GET|{"id":"dev-x"}
 expect|error 400|device_registry|CREATE|{"owner":"ana","id":"a b"}
 expect|"devices":["dev-1"]|user_registry|GET|{"username":"ana"}
 expect|"owner":"ana"|device_registry|CREATE|{"owner":"ana"}
+# at most 3 devices per user here (--max-devices-per-user 3): the 4th is
+# refused and not kept
+expect|"id":"dev-3"|device_registry|CREATE|{"owner":"ana","id":"dev-3"}
+expect|error 409 user 'ana' already has 3 devices|device_registry|CREATE|{"owner":"ana","id":"dev-4"}
+expect|error 404|device_registry|GET|{"id":"dev-4"}
 # auth: right password, device ownership, wrong password, unknown user, 403, 404
 expect|"username":"ana"|auth_manager|AUTH|{"username":"ana","password":"s3cret"}
 expect|"owner":"ana"|auth_manager|AUTH|{"username":"ana","password":"s3cret","device_id":"dev-1"}
