@@ -321,6 +321,7 @@ enum { MAX_POINTS = 500 };
 typedef struct line_series {
     double x[MAX_POINTS], mean[MAX_POINTS], sd[MAX_POINTS];
     int n;
+    bool dashed; /* a second line of the same platform (p99 beside p50) */
 } line_series;
 
 static void line_points(const rp_run *r, int p, line_series *ls)
@@ -371,7 +372,8 @@ static void draw_series(FILE *out, const line_series *ls, const plot_area *a, in
         fprintf(out, "%.1f,%.1f ", px_x(a, ls->x[i]), px_y(a, ls->mean[i] + ls->sd[i]));
     for (int i = ls->n - 1; i >= 0; i--)
         fprintf(out, "%.1f,%.1f ", px_x(a, ls->x[i]), px_y(a, ls->mean[i] - ls->sd[i]));
-    fprintf(out, "\"/>\n<polyline class=\"line\" fill=\"none\" stroke=\"%s\" points=\"", color(p));
+    fprintf(out, "\"/>\n<polyline class=\"line\" fill=\"none\" stroke=\"%s\"%s points=\"", color(p),
+            ls->dashed ? " stroke-dasharray=\"6 4\"" : "");
     for (int i = 0; i < ls->n; i++)
         fprintf(out, "%.1f,%.1f ", px_x(a, ls->x[i]), px_y(a, ls->mean[i]));
     fputs("\"/>\n", out);
@@ -425,6 +427,210 @@ static void line_chart(FILE *out, const rp_run *r)
 done:
     free(c);
     free(ls);
+}
+
+/* ---- over time: the load as it went, second by second -------------------
+ * Requests by the second since each iteration's first measured request;
+ * CPU and memory by the second since its sampling started. A value per
+ * second and iteration, drawn as the mean over iterations with a ± SD band
+ * (latency percentiles pool the iterations' requests of that second). A
+ * second in which no request started has no point. Runs longer than
+ * MAX_POINTS seconds show their first MAX_POINTS. */
+typedef struct per_second {
+    double sum[MAX_POINTS], sq[MAX_POINTS];
+    int n[MAX_POINTS];
+} per_second;
+
+static void per_second_add(per_second *ps, long sec, double v)
+{
+    if (sec < 0 || sec >= MAX_POINTS || isnan(v))
+        return;
+    ps->sum[sec] += v;
+    ps->sq[sec] += v * v;
+    ps->n[sec]++;
+}
+
+static void per_second_series(const per_second *ps, line_series *ls)
+{
+    ls->n = 0;
+    for (int i = 0; i < MAX_POINTS; i++) {
+        if (!ps->n[i])
+            continue;
+        double k = ps->n[i], mean = ps->sum[i] / k;
+        ls->x[ls->n] = i;
+        ls->mean[ls->n] = mean;
+        ls->sd[ls->n++] = k > 1 ? sqrt(fmax(0, (ps->sq[i] - k * mean * mean) / (k - 1))) : 0;
+    }
+}
+
+static sqlite3_stmt *platform_query(const rp_run *r, int p, const char *fmt)
+{
+    char sql[1400];
+    snprintf(sql, sizeof sql, fmt, rp_iter_ok_sql());
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->store.db, sql, -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_text(st, 1, r->run_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, r->plat[p].name, -1, SQLITE_TRANSIENT);
+    return st;
+}
+
+#define MEASURED_SECONDS                                                                           \
+    "WITH s AS (SELECT iteration, time_stamp, success, coalesce(elapsed_us / 1000.0, elapsed)"     \
+    " AS e FROM samples x WHERE run_id=?1 AND platform=?2"                                         \
+    " AND coalesce(phase,'measure')='measure' AND %s),"                                            \
+    " f AS (SELECT iteration, min(time_stamp) AS t0 FROM s GROUP BY iteration)"
+
+/* Requests and failures started in each second, per iteration. */
+static void load_per_second(const rp_run *r, int p, line_series *rate, line_series *errors)
+{
+    sqlite3_stmt *st = platform_query(
+        r, p,
+        MEASURED_SECONDS
+        " SELECT CAST((s.time_stamp - f.t0) / 1000 AS INTEGER), count(*),"
+        " sum(1 - s.success) FROM s JOIN f USING (iteration) GROUP BY s.iteration, 1");
+    per_second *a = calloc(2, sizeof *a);
+    while (st && a && sqlite3_step(st) == SQLITE_ROW) {
+        long sec = sqlite3_column_int64(st, 0);
+        per_second_add(&a[0], sec, sqlite3_column_double(st, 1));
+        per_second_add(&a[1], sec, sqlite3_column_double(st, 2));
+    }
+    sqlite3_finalize(st);
+    if (a) {
+        per_second_series(&a[0], rate);
+        per_second_series(&a[1], errors);
+    }
+    free(a);
+}
+
+/* p50 and p99 (nearest rank) of the requests started in each second. */
+static void latency_per_second(const rp_run *r, int p, line_series *p50, line_series *p99)
+{
+    sqlite3_stmt *st = platform_query(
+        r, p,
+        MEASURED_SECONDS " SELECT CAST((s.time_stamp - f.t0) / 1000 AS INTEGER) AS"
+                         " sec, s.e FROM s JOIN f USING (iteration) ORDER BY sec, s.e");
+    p50->n = p99->n = 0;
+    p99->dashed = true;
+    double *v = NULL;
+    int n = 0, cap = 0;
+    long cur = -1;
+    for (bool more = st != NULL;;) {
+        int rc = more ? sqlite3_step(st) : SQLITE_DONE;
+        long sec = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -2;
+        if ((sec != cur || rc != SQLITE_ROW) && n > 0 && cur >= 0 && p50->n < MAX_POINTS) {
+            p50->x[p50->n] = p99->x[p99->n] = (double)cur;
+            p50->sd[p50->n] = p99->sd[p99->n] = 0;
+            p50->mean[p50->n++] = rp_percentile_sorted(v, n, 50);
+            p99->mean[p99->n++] = rp_percentile_sorted(v, n, 99);
+            n = 0;
+        }
+        if (rc != SQLITE_ROW)
+            break;
+        cur = sec;
+        if (n == cap) {
+            double *grown = realloc(v, sizeof *v * (size_t)(cap = cap ? 2 * cap : 256));
+            if (!grown)
+                break;
+            v = grown;
+        }
+        v[n++] = sqlite3_column_double(st, 1);
+    }
+    free(v);
+    sqlite3_finalize(st);
+}
+
+/* All services' CPU (percent of a core) and RSS (MiB), per second of the
+ * sampling and iteration: each instance's mean within the second, summed. */
+static void resources_per_second(const rp_run *r, int p, line_series *cpu, line_series *rss)
+{
+    sqlite3_stmt *st = platform_query(
+        r, p,
+        "SELECT sec, sum(c), sum(m) FROM (SELECT CAST(t_ms / 1000 AS INTEGER) AS sec, iteration,"
+        " grp, avg(cpu_pct) AS c, avg(rss_kb) / 1024.0 AS m FROM metric_samples x"
+        " WHERE run_id=?1 AND platform=?2 AND kind='service' AND %s GROUP BY 1, 2, 3)"
+        " GROUP BY sec, iteration");
+    per_second *a = calloc(2, sizeof *a);
+    while (st && a && sqlite3_step(st) == SQLITE_ROW) {
+        long sec = sqlite3_column_int64(st, 0);
+        per_second_add(&a[0], sec, sqlite3_column_double(st, 1));
+        per_second_add(&a[1], sec, sqlite3_column_double(st, 2));
+    }
+    sqlite3_finalize(st);
+    if (a) {
+        per_second_series(&a[0], cpu);
+        per_second_series(&a[1], rss);
+    }
+    free(a);
+}
+
+/* Draws lines[p * per_platform + k] for every platform p. */
+static void time_chart(FILE *out, const rp_run *r, const char *id, const char *title,
+                       const char *unit, const char *xlabel, const line_series *lines,
+                       int per_platform)
+{
+    chart *c = malloc(sizeof *c);
+    if (!c)
+        return;
+    chart_init(c, r, id, title, unit);
+    double xmax = 1, ymax = 0;
+    for (int i = 0; i < r->nplat * per_platform; i++)
+        for (int k = 0; k < lines[i].n; k++) {
+            xmax = fmax(xmax, lines[i].x[k]);
+            ymax = fmax(ymax, lines[i].mean[k] + lines[i].sd[k]);
+        }
+    svg_open(out, c, ymax > 0 ? H : 40);
+    if (ymax <= 0) {
+        svg_text(out, W / 2.0, 24, "middle", " class=\"empty\"", "nothing recorded over time");
+    } else {
+        xmax = nice_ceil(xmax);
+        plot_area a = {.top = nice_ceil(ymax)};
+        a.yscale = y_axis(out, a.top, unit);
+        a.xscale = (W - ML - MR) / xmax;
+        for (int i = 0; i < r->nplat * per_platform; i++)
+            if (lines[i].n)
+                draw_series(out, &lines[i], &a, i / per_platform);
+        x_axis(out, &a, xmax, xlabel);
+        legend(out, c);
+    }
+    svg_close(out, c);
+    free(c);
+}
+
+static void over_time_charts(FILE *out, const rp_run *r)
+{
+    int np = r->nplat;
+    line_series *rate = calloc((size_t)np + 1, sizeof *rate);
+    line_series *errors = calloc((size_t)np + 1, sizeof *errors);
+    line_series *lat = calloc(2 * (size_t)np + 1, sizeof *lat);
+    line_series *cpu = calloc((size_t)np + 1, sizeof *cpu);
+    line_series *rss = calloc((size_t)np + 1, sizeof *rss);
+    if (rate && errors && lat && cpu && rss) {
+        for (int p = 0; p < np; p++) {
+            load_per_second(r, p, &rate[p], &errors[p]);
+            latency_per_second(r, p, &lat[2 * p], &lat[2 * p + 1]);
+            resources_per_second(r, p, &cpu[p], &rss[p]);
+        }
+        const char *since_load = "seconds since the iteration's first measured request";
+        const char *since_boot = "seconds since the iteration's sampling started";
+        time_chart(out, r, "over_time_throughput",
+                   "Throughput over time, mean over iterations, band: ± SD (requests/s)", "req/s",
+                   since_load, rate, 1);
+        time_chart(out, r, "over_time_latency",
+                   "Response time over time: p50 (solid) and p99 (dashed) (ms)", "ms", since_load,
+                   lat, 2);
+        time_chart(out, r, "over_time_errors", "Failed requests over time (per second)", "/s",
+                   since_load, errors, 1);
+        time_chart(out, r, "over_time_cpu", "CPU of all services over time (%)", "%", since_boot,
+                   cpu, 1);
+        time_chart(out, r, "over_time_rss", "Memory (RSS) of all services over time (MiB)", "MiB",
+                   since_boot, rss, 1);
+    }
+    free(rate);
+    free(errors);
+    free(lat);
+    free(cpu);
+    free(rss);
 }
 
 static const rp_table *find_table(const rp_report *rep, const char *id)
@@ -532,6 +738,11 @@ bool rp_write_html(const rp_run *r, const rp_report *rep, FILE *out, char *err, 
         section_close(out, rep, "errors");
         fputs("</div>", out);
     }
+    fputs("<div id=\"over_time\">", out);
+    section_open(out, "Over time (all iterations)");
+    over_time_charts(out, r);
+    section_close(out, rep, NULL);
+    fputs("</div>", out);
     section_open(out, "Boot and ready times");
     boot_chart(out, r, labels);
     section_close(out, rep, "boot");

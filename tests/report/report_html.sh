@@ -39,13 +39,25 @@ import re, sys
 dom = open(sys.argv[1]).read()
 charts = re.findall(r'<svg class="chart" data-chart="([a-z_]+)"(.*?)</svg>', dom, re.S)
 names = [c[0] for c in charts]
-want = ["cpu", "memory", "total_memory", "images", "histogram", "by_index", "boot"]
+want = ["cpu", "memory", "total_memory", "images", "histogram", "by_index",
+        "over_time_throughput", "over_time_latency", "over_time_errors", "over_time_cpu",
+        "over_time_rss", "boot"]
 assert names == want, names
 bars = {n: body.count('class="bar"') for n, body in charts}
 # 2 services x 2 platforms; total memory: osv has no runtime bar; images:
 # 2 images + total x 2 platforms; histogram: 21 bins x 2; boot: 2 x 2.
 assert bars == {"cpu": 4, "memory": 4, "total_memory": 5, "images": 6, "histogram": 42,
-                "by_index": 0, "boot": 4}, bars
+                "by_index": 0, "over_time_throughput": 0, "over_time_latency": 0,
+                "over_time_errors": 0, "over_time_cpu": 0, "over_time_rss": 0, "boot": 4}, bars
+# Over time: a line per platform (p50 and a dashed p99 for latency); the
+# fixture has metric summaries but no metric samples, so no CPU/RSS lines.
+body = dict(charts)
+lines = {n: body[n].count("<polyline") for n in body if n.startswith("over_time")}
+assert lines == {"over_time_throughput": 2, "over_time_latency": 4, "over_time_errors": 2,
+                 "over_time_cpu": 0, "over_time_rss": 0}, lines
+assert body["over_time_latency"].count('stroke-dasharray') == 2
+assert "nothing recorded over time" in body["over_time_cpu"]
+assert '<div id="over_time">' in dom
 lines = dict(charts)["by_index"].count("<polyline")
 assert lines == 2, lines
 assert dom.count("<table>") == 11, dom.count("<table>")
