@@ -24,12 +24,15 @@
 #include <unistd.h>
 
 #define HOST_FROM_GUEST "10.0.2.2" /* QEMU user networking: the host's loopback */
+/* OSv's loader options, then the program: the root is our ROFS image */
+#define JB_OSV_CMDLINE "--rootfs=rofs /jung-{service} {args}"
 
 typedef struct libvirt_platform {
     virConnectPtr conn;
     bool kvm, osv;
     char kernel[4096], release[128];
-    char owner[160]; /* jb_owner_token(): in each domain's <description> */
+    char disk[4096], cmdline[2048]; /* osv: templates with {service}, {args} */
+    char owner[160];                /* jb_owner_token(): in each domain's <description> */
 } libvirt_platform;
 
 typedef struct libvirt_instance {
@@ -184,18 +187,23 @@ static bool check_image_config(jb_platform *p, libvirt_platform *lp, char *err, 
         return false;
     }
     lp->osv = true;
-    const char *missing = !p->cfg.osv_kernel    ? "osv_kernel"
-                          : !p->cfg.osv_disk    ? "osv_disk"
-                          : !p->cfg.osv_cmdline ? "osv_cmdline"
-                                                : NULL;
-    if (missing) {
+    if (!p->cfg.osv_kernel || !p->cfg.osv_kernel[0]) {
         snprintf(err, errlen,
-                 "image kind osv needs %s: set osv_kernel (OSv's loader-stripped.elf), "
-                 "osv_disk (one image per service, '{service}' in the path) and osv_cmdline "
-                 "on the platform; build the images with OSv's scripts/build (docs/osv.md)",
-                 missing);
+                 "image kind osv needs the OSv kernel: set osv: {kernel: PATH} on the platform "
+                 "(PATH: the copy of OSv's loader-stripped.elf that 'jungbench images build osv "
+                 "--kernel FILE' makes, %s/osv/kernel.elf; docs/osv.md)",
+                 p->cfg.image_dir ? p->cfg.image_dir : "/var/lib/jungbench/images");
         return false;
     }
+    /* osv.disk and osv.cmdline default to what `images build osv` makes */
+    if (p->cfg.osv_disk && p->cfg.osv_disk[0])
+        jb_strlcpy(lp->disk, p->cfg.osv_disk, sizeof lp->disk);
+    else
+        snprintf(lp->disk, sizeof lp->disk, "%s/osv/{service}.img",
+                 p->cfg.image_dir ? p->cfg.image_dir : "/var/lib/jungbench/images");
+    jb_strlcpy(lp->cmdline,
+               p->cfg.osv_cmdline && p->cfg.osv_cmdline[0] ? p->cfg.osv_cmdline : JB_OSV_CMDLINE,
+               sizeof lp->cmdline);
     jb_strlcpy(lp->kernel, p->cfg.osv_kernel, sizeof lp->kernel);
     jb_strlcpy(lp->release, "osv", sizeof lp->release);
     return true;
@@ -256,19 +264,18 @@ static bool libvirt_prepare(jb_platform *p, const char *service, char *err, size
     libvirt_platform *lp = p->priv;
     char path[4096];
     if (lp->osv) {
-        if (!jb_expand_template(p->cfg.osv_disk, service, "", path, sizeof path))
+        if (!jb_expand_template(lp->disk, service, "", path, sizeof path))
             path[0] = '\0';
         bool disk = access(path, R_OK) == 0, kernel = access(lp->kernel, R_OK) == 0;
         if (disk && kernel)
             return true;
         snprintf(err, errlen,
-                 "OSv image of %s missing: %s '%s' %s; build it with OSv's scripts/build "
-                 "(image=jung-%s fs=rofs, docs/osv.md) and point the platform's osv_kernel and "
-                 "osv_disk at the results",
-                 service, kernel ? "osv_disk" : "osv_kernel", kernel ? path : lp->kernel,
+                 "OSv image of %s missing: osv.%s '%s' %s; build the images with 'jungbench "
+                 "images build osv --kernel PATH' (PATH: OSv's loader-stripped.elf) and set "
+                 "osv: {kernel: <image_dir>/osv/kernel.elf} (docs/osv.md)",
+                 service, kernel ? "disk" : "kernel", kernel ? path : lp->kernel,
                  access(kernel ? path : lp->kernel, F_OK) == 0 ? "is not readable"
-                                                               : "does not exist",
-                 service);
+                                                               : "does not exist");
         return false;
     }
     initrd_path(p, service, path, sizeof path);
@@ -290,7 +297,7 @@ static bool libvirt_image_layers(jb_platform *p, const char *service, char (*ids
     libvirt_platform *lp = p->priv;
     char path[4096];
     if (lp->osv)
-        jb_expand_template(p->cfg.osv_disk, service, "", path, sizeof path);
+        jb_expand_template(lp->disk, service, "", path, sizeof path);
     else
         initrd_path(p, service, path, sizeof path);
     *kind = "vm";
@@ -379,8 +386,7 @@ static bool guest_cmdline(jb_platform *p, jb_instance *inst, const jb_instance_s
     if (!service_args(p, inst, spec, args, sizeof args, err, errlen) ||
         !guest_env(inst, spec, lp->osv, env, sizeof env, err, errlen))
         return false;
-    if (jb_guest_cmdline(lp->osv ? p->cfg.osv_cmdline : NULL, spec->service, env, args, out,
-                         outlen))
+    if (jb_guest_cmdline(lp->osv ? lp->cmdline : NULL, spec->service, env, args, out, outlen))
         return true;
     snprintf(err, errlen, "the command line of %s is too long", inst->info.instance);
     return false;
@@ -410,6 +416,20 @@ static void destroy_leftover(libvirt_platform *lp, const char *name)
     }
 }
 
+/* qcow2 (OSv's own build makes them) or raw (`jungbench images build osv`),
+ * from the file's first bytes. */
+static const char *disk_format(const char *path)
+{
+    unsigned char magic[4] = {0};
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        if (fread(magic, 1, sizeof magic, f) != sizeof magic)
+            magic[0] = 0;
+        fclose(f);
+    }
+    return memcmp(magic, "QFI\xfb", 4) == 0 ? "qcow2" : "raw";
+}
+
 static bool libvirt_start(jb_platform *p, jb_instance *inst, const jb_instance_spec *spec,
                           char *err, size_t errlen)
 {
@@ -421,7 +441,7 @@ static bool libvirt_start(jb_platform *p, jb_instance *inst, const jb_instance_s
         return false;
     initrd_path(p, spec->service, initrd, sizeof initrd);
     if (lp->osv)
-        jb_expand_template(p->cfg.osv_disk, spec->service, "", disk, sizeof disk);
+        jb_expand_template(lp->disk, spec->service, "", disk, sizeof disk);
     snprintf(inst->info.log_path, sizeof inst->info.log_path, "%s/%s.console", p->cfg.work_dir,
              inst->info.instance);
     unlink(inst->info.log_path);
@@ -432,6 +452,7 @@ static bool libvirt_start(jb_platform *p, jb_instance *inst, const jb_instance_s
                          .kernel = lp->kernel,
                          .initrd = lp->osv ? NULL : initrd,
                          .disk = lp->osv ? disk : NULL,
+                         .disk_format = lp->osv ? disk_format(disk) : NULL,
                          .cmdline = cmdline,
                          .console_path = inst->info.log_path,
                          .ports = spec->ports,

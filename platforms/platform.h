@@ -76,8 +76,8 @@ typedef struct jb_platform_config {
     /* osv: paths and command line; "{service}" in any of them is replaced by
      * the service name, "{args}" in the command line by the service options. */
     const char *osv_kernel;  /* e.g. .../loader-stripped.elf */
-    const char *osv_disk;    /* e.g. .../jung-{service}.qcow2 */
-    const char *osv_cmdline; /* e.g. "--rootfs=zfs /jung-{service} {args}" */
+    const char *osv_disk;    /* default <image_dir>/osv/{service}.img */
+    const char *osv_cmdline; /* default "--rootfs=rofs /jung-{service} {args}" */
 } jb_platform_config;
 
 /* One instance to start. */
