@@ -252,6 +252,8 @@ static bool start_services(job_work *w)
                 .service = svc->name, .index = i, .args = a.args, .env = a.env};
             if (strcmp(svc->name, "api_gateway") == 0 && a.args[1] && atoi(a.args[1]) > 0)
                 spec.ports[0] = atoi(a.args[1]);
+            /* gateway_port 0: any free host port, so runs can share a machine */
+            spec.free_host_ports = cfg->jung.gateway_port == 0;
             w->inst[w->ninst] = jb_platform_start(w->platform, &spec, err, sizeof err);
             if (!w->inst[w->ninst])
                 return job_fail(w->job, "boot", svc->name, "cannot start %s-%d: %s", svc->name, i,

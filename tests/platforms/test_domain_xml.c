@@ -78,7 +78,7 @@ static void test_refused(void)
           err);
     char netdev[32];
     int many[] = {1, 2, 3, 4, 0};
-    CHECK(!jb_netdev_arg(many, netdev, sizeof netdev), "netdev overflow detected");
+    CHECK(!jb_netdev_arg(many, NULL, netdev, sizeof netdev), "netdev overflow detected");
 }
 
 int main(int argc, char **argv)
