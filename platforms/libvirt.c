@@ -515,20 +515,6 @@ static void destroy_leftover(libvirt_platform *lp, const char *name)
     }
 }
 
-/* qcow2 (OSv's own build makes them) or raw (`jungbench images build osv`),
- * from the file's first bytes. */
-static const char *disk_format(const char *path)
-{
-    unsigned char magic[4] = {0};
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        if (fread(magic, 1, sizeof magic, f) != sizeof magic)
-            magic[0] = 0;
-        fclose(f);
-    }
-    return memcmp(magic, "QFI\xfb", 4) == 0 ? "qcow2" : "raw";
-}
-
 static bool libvirt_start(jb_platform *p, jb_instance *inst, const jb_instance_spec *spec,
                           char *err, size_t errlen)
 {
