@@ -347,9 +347,8 @@ static bool qemu_can_read(const char *path, char *why, size_t whylen)
                       : st.st_gid == gid ? st.st_mode >> 3
                                          : st.st_mode;
         if (!(bits & need)) {
-            snprintf(why, whylen,
-                     "%.900s (mode %04o) is not %s by libvirt-qemu: chmod o+%c %.900s", buf,
-                     (unsigned)(st.st_mode & 07777), last ? "readable" : "searchable",
+            snprintf(why, whylen, "%.900s (mode %04o) is not %s by libvirt-qemu: chmod o+%c %.900s",
+                     buf, (unsigned)(st.st_mode & 07777), last ? "readable" : "searchable",
                      last ? 'r' : 'x', buf);
             return false;
         }
