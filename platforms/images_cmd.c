@@ -290,10 +290,26 @@ static int list_microvm(const images_opts *o, const char **names, size_t n)
 /* ---- osv --------------------------------------------------------------- */
 
 /* QEMU runs as libvirt-qemu: the folder must be searchable and its files
- * readable by others. The folders above it are only checked: opening up
- * e.g. /root is not ours to decide. */
+ * readable by others. Folders made here get 0755 whatever the umask; the
+ * ones that existed above it are only checked: opening up e.g. /root is
+ * not ours to decide. */
 static bool qemu_readable_dir(const char *dir, char *err, size_t errlen)
 {
+    char part[4096];
+    jb_strlcpy(part, dir, sizeof part);
+    for (char *s = part + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char saved = *s;
+        *s = '\0';
+        if (mkdir(part, 0755) == 0 && chmod(part, 0755) != 0) {
+            snprintf(err, errlen, "cannot chmod 0755 %.1000s: %s", part, strerror(errno));
+            return false;
+        }
+        *s = saved;
+        if (!saved)
+            break;
+    }
     if (!jb_mkdirs(dir, err, errlen))
         return false;
     if (chmod(dir, 0755) != 0) {
