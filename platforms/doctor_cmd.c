@@ -430,13 +430,20 @@ static void check_osv_accel(doctor *d, const jb_config_platform *pl)
         line[strcspn(line, "\n")] = '\0';
     }
     globfree(&g);
+    bool kvm = strncmp(line, "kvm", 3) == 0;
     if (!line[0])
         report(d, WARN, pl->name, "accel", NULL,
                "accel %s; /dev/kvm opens; whether OSv boots under KVM is probed on first use",
                pl->accel);
+    else if (kvm)
+        report(d, OK, pl->name, "accel", NULL, "accel %s: OSv boots under KVM (%s)", pl->accel,
+               line);
     else
-        report(d, strncmp(line, "kvm", 3) == 0 || strcmp(pl->accel, "auto") == 0 ? OK : WARN,
-               pl->name, "accel", NULL, "accel %s; probed: %s", pl->accel, line);
+        report(d, WARN, pl->name, "accel",
+               strcmp(pl->accel, "kvm") == 0 ? "set accel: auto (or emulated)" : NULL,
+               "accel %s: KVM cannot boot OSv here, so guests run emulated and their timings are "
+               "labelled 'emulated' (%s)",
+               pl->accel, line);
 }
 
 static void check_config(doctor *d, const char *path)
