@@ -31,7 +31,7 @@ check "measured requests (2 it x 2 users x 10)" \
 check "failed requests" "$(q "$db" "select count(*) from samples where success=0")" 0
 check "image sizes (8 + cumulative)" \
     "$(q "$db" "select count(*) from image_sizes where platform='microvm' and bytes > 0")" 9
-gw=$(grep -ho 'http=[^ ]*' "$TMP/$run"/logs/microvm-1/api_gateway-1.console | head -1)
+gw=$(tr -d '\r' < "$TMP/$run/logs/microvm-1/api_gateway-1.console" | grep -o 'http=[^ ]*' | head -1)
 check "the gateway listens on the guest's interface" "$gw" "http=http://0.0.0.0:8080"
 check "domains of this run left" \
     "$(virsh -c qemu:///system list --all --name | grep -c "^jungbench-$run")" 0
