@@ -176,6 +176,20 @@ static void test_service_dies(jb_platform *p)
               strstr(err, "failing on purpose"),
           "death reported with the console's last output: %s", err);
     jb_instance_stop(inst, err, sizeof err);
+    /* OSv's guest stays up after its program aborted: the console line
+     * ends the wait at once, and is the reason given */
+    const char *osv_abort[] = {"--abort-like-osv", NULL};
+    jb_instance_spec aborts = {.service = "fake", .index = 5, .args = osv_abort};
+    inst = jb_platform_start(p, &aborts, err, sizeof err);
+    CHECK(inst, "start: %s", err);
+    double t0 = now_ms();
+    CHECK(inst && !jb_instance_wait_ready(inst, 120000, err, sizeof err) &&
+              strstr(err, "failed: \"/jung-fake: failed looking up symbol sodium_init\""),
+          "an aborted program fails the guest at once, its line quoted: %s", err);
+    printf("aborted program reported after %.0f ms\n", now_ms() - t0);
+    CHECK(now_ms() - t0 < 100000, "long before the ready timeout: %.0f ms", now_ms() - t0);
+    if (inst)
+        jb_instance_stop(inst, err, sizeof err);
     jb_instance_spec bad = {.service = "fake", .index = 3, .args = (const char *[]){"a b", NULL}};
     CHECK(!jb_platform_start(p, &bad, err, sizeof err) && strstr(err, "space"),
           "argument with a space refused: %s", err);
