@@ -163,6 +163,40 @@ static void test_disk_guest(const char *run, const char *dir, const char *vmlinu
     unlink(disk);
 }
 
+/* Two guests listening on the same guest port (every run's gateway on
+ * 8080) at once, each forwarded from its own free host port: runs can
+ * share a machine. */
+static void test_shared_guest_port(jb_platform *p)
+{
+    char err[1024];
+    const char *env[] = {"FAKE_PORT=8080", NULL};
+    jb_instance *inst[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        jb_instance_spec spec = {.service = "fake",
+                                 .index = 6 + i,
+                                 .env = env,
+                                 .ports = {8080},
+                                 .free_host_ports = true};
+        inst[i] = jb_platform_start(p, &spec, err, sizeof err);
+        CHECK(inst[i], "start fake-%d: %s", 6 + i, err);
+    }
+    if (!inst[0] || !inst[1] || !jb_instances_wait_ready(inst, 2, 120000, err, sizeof err)) {
+        CHECK(false, "two guests on guest port 8080 ready: %s", err);
+        jb_instances_stop(inst[0] ? inst : inst + 1, inst[0] && inst[1] ? 2 : 1, err, sizeof err);
+        return;
+    }
+    for (int i = 0; i < 2; i++) {
+        int host = jb_instance_get_info(inst[i])->host_ports[0];
+        char want[32];
+        snprintf(want, sizeof want, "fake fake-%d", 6 + i);
+        int answer = -1;
+        for (int k = 0; k < 20 && answer != 1; k++, usleep(250000))
+            answer = http_get(host, want);
+        CHECK(answer == 1, "fake-%d answers on host port %d: %d", 6 + i, host, answer);
+    }
+    CHECK(jb_instances_stop(inst, 2, err, sizeof err), "stop both: %s", err);
+}
+
 static void test_service_dies(jb_platform *p)
 {
     char err[1024];
@@ -239,6 +273,7 @@ int main(int argc, char **argv)
         CHECK(p, "open: %s", err);
         if (p) {
             test_boot(p, conn);
+            test_shared_guest_port(p);
             test_service_dies(p);
             jb_platform_close(p);
         }

@@ -29,11 +29,14 @@ check "boot times labelled as the iterations" \
 check "measured requests (2 it x 2 users x 10)" \
     "$(q "$db" "select count(*) from samples where phase='measure'")" 40
 check "failed requests" "$(q "$db" "select count(*) from samples where success=0")" 0
+check "emulation's timeout factor recorded" \
+    "$(q "$db" "select json_extract(environment, '$.emulated_timeout_scale') from runs")" 6
 check "image sizes (8 + cumulative)" \
     "$(q "$db" "select count(*) from image_sizes where platform='microvm' and bytes > 0")" 9
 gw=$(tr -d '\r' < "$TMP/$run/logs/microvm-1/api_gateway-1.console" | grep -o 'http=[^ ]*' | head -1)
 check "the gateway listens on the guest's interface" "$gw" "http=http://0.0.0.0:8080"
 check "domains of this run left" \
     "$(virsh -c qemu:///system list --all --name | grep -c "^jungbench-$run")" 0
+grep "^\[" "$TMP/out"
 echo "run_microvm: accel $accel, $(($(date +%s) - start)) s"
 finish
