@@ -159,6 +159,21 @@ static void test_disk_guest(const char *run, const char *dir, const char *vmlinu
               strstr(err, "VFS: Unable to mount root fs"),
           "the kernel booted with the disk attached, its panic quoted: %s", err);
     printf("guest with a disk: kernel panicked as expected after %.0f ms\n", now_ms() - t0);
+    /* the OSv path's command line as the guest got it (Linux echoes it):
+     * the driver's --bind and the emulated call timeout as OSv's --env= */
+    char console[8192] = "";
+    FILE *c = inst ? fopen(jb_instance_get_info(inst)->log_path, "r") : NULL;
+    size_t got = c ? fread(console, 1, sizeof console - 1, c) : 0;
+    console[got] = '\0';
+    if (c)
+        fclose(c);
+    char *line = strstr(console, "Kernel command line:");
+    char *eol = line ? strchr(line, '\n') : NULL;
+    if (eol)
+        *eol = '\0';
+    CHECK(line && strstr(line, "--env=JUNG_TIMEOUT_MS=30000 console=ttyS0") &&
+              strstr(line, " --bind 0.0.0.0"),
+          "OSv-style command line with the driver's additions: %s", line ? line : console);
     jb_platform_close(p);
     unlink(disk);
 }
