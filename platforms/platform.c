@@ -482,6 +482,11 @@ const jb_instance_info *jb_instance_get_info(const jb_instance *inst)
     return &inst->info;
 }
 
+const char *jb_instance_exit_reason(const jb_instance *inst)
+{
+    return inst->exited ? inst->exit_reason : "";
+}
+
 const char *jb_instance_ready_value(const jb_instance *inst, const char *key)
 {
     for (size_t i = 0; i < inst->info.nready; i++)

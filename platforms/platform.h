@@ -172,6 +172,9 @@ bool jb_instance_wait_ready(jb_instance *instance, double timeout_ms, char *err,
 bool jb_instance_alive(jb_instance *instance);
 
 const jb_instance_info *jb_instance_get_info(const jb_instance *instance);
+/* Why an instance that is no longer alive ended ("exited with status 1",
+ * a guest's fatal console line), or "" while it runs. */
+const char *jb_instance_exit_reason(const jb_instance *instance);
 /* A readiness value by key ("http"), or NULL. */
 const char *jb_instance_ready_value(const jb_instance *instance, const char *key);
 

@@ -405,8 +405,10 @@ static bool wait_for_stop(job_work *w)
             if (jb_instance_alive(w->inst[i]))
                 continue;
             const jb_instance_info *info = jb_instance_get_info(w->inst[i]);
+            const char *why = jb_instance_exit_reason(w->inst[i]);
             return job_fail(job, "run", info->service,
-                            "%s stopped on its own while the load ran (log: %s)", info->instance,
+                            "%s stopped on its own while the load ran%s%s (log: %s)",
+                            info->instance, why[0] ? ": " : "", why,
                             info->log_path[0] ? info->log_path : "none");
         }
         pthread_mutex_lock(&job->mu);

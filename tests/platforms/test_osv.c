@@ -25,7 +25,8 @@ static void test_cmdlines(void)
           "OSv command line: environment first, then the template expanded: '%s'", out);
     CHECK(jb_guest_cmdline(NULL, "user_registry", "JUNG_LOG=debug ", args, out, sizeof out),
           "microVM command line fits");
-    CHECK(strcmp(out, "console=ttyS0 panic=-1 quiet jung.ip=10.0.2.15/24 jung.gw=10.0.2.2 "
+    CHECK(strcmp(out, "console=ttyS0 panic=-1 no_timer_check quiet jung.ip=10.0.2.15/24 "
+                      "jung.gw=10.0.2.2 "
                       "JUNG_LOG=debug -- --instance user_registry-1 --brokers 10.0.2.2:9092 "
                       "--broker-map 127.0.0.1=10.0.2.2") == 0,
           "microVM command line: '%s'", out);
