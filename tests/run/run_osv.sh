@@ -17,7 +17,7 @@ check "images build osv" "$rc" 0
 "$JB" run "$SRC/tests/run/osv.yaml" --out "$TMP" > "$TMP/out" 2>&1
 rc=$?
 check "exit status" "$rc" 0
-[ "$rc" = 0 ] || tail -40 "$TMP/out" >&2
+[ "$rc" = 0 ] || { grep -E '^\[|rror|fail' "$TMP/out" | head -20; tail -40 "$TMP/out"; } >&2
 run=$(ls "$TMP" | grep '^osv-' | head -1)
 db="$TMP/$run/results.db"
 [ -f "$db" ] || { fail "no results.db"; finish; }
