@@ -1,6 +1,7 @@
 /* controller.c - the experiment loop: platforms x iterations over the
  * controller/runner protocol (controller.h, docs/protocol.md). */
 #include "controller/controller.h"
+#include "platforms/platform.h"
 
 #include "core/cli.h"
 #include "core/kbus.h"
@@ -349,9 +350,21 @@ static bool silence_exceeded(ctl *c, const char *waiting_for)
     return true;
 }
 
-/* Sends RUN and waits for READY. */
-static it_result boot_platform(ctl *c)
+/* How long a busy runner may take from RUN to READY: a guest platform
+ * that may run emulated gets the runner's scaled readiness wait
+ * (JB_EMULATION_TIMEOUT_SCALE); a silent runner is caught by its heartbeat
+ * long before. */
+static double ready_wait_ms(const ctl *c, const jb_config_platform *pl)
 {
+    double ms = (double)c->cfg->runner.ready_timeout_ms;
+    bool maybe_emulated = strcmp(pl->driver, "libvirt") == 0 && strcmp(pl->accel, "kvm") != 0;
+    return maybe_emulated ? ms * JB_EMULATION_TIMEOUT_SCALE : ms;
+}
+
+/* Sends RUN and waits for READY. */
+static it_result boot_platform(ctl *c, const jb_config_platform *pl)
+{
+    double ready_wait = ready_wait_ms(c, pl);
     if (!send_to_runner(c, &c->run))
         return IT_PLATFORM_FAILED;
     c->sent_ms = c->last_heard_ms = jb_now_ms();
@@ -371,7 +384,7 @@ static it_result boot_platform(ctl *c)
         }
         if (silence_exceeded(c, c->heard ? "heartbeat" : "answer to RUN"))
             return IT_PLATFORM_FAILED;
-        if (now - c->sent_ms >= (double)c->cfg->runner.ready_timeout_ms) {
+        if (now - c->sent_ms >= ready_wait) {
             snprintf(c->error, sizeof c->error,
                      "runner '%s' sent no READY within %.0f s of RUN (runner.ready_timeout_ms)",
                      c->cfg->runner.id, (now - c->sent_ms) / 1000);
@@ -518,7 +531,7 @@ static it_result run_iteration(ctl *c, const jb_config_platform *pl, long it, jb
                                         (json_int_t)c->cfg->services[i].replicas));
     json_object_set_new(c->run.body, "services", services);
     trace(c, "RUN sent");
-    it_result r = boot_platform(c);
+    it_result r = boot_platform(c, pl);
     trace(c, "READY received");
     bool silent = r == IT_PLATFORM_FAILED && !c->heard;
     if (r == IT_DONE)

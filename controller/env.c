@@ -1,6 +1,7 @@
 /* env.c - what the machine was when a run ran: the record every result
  * needs to be comparable (kernel, CPU, versions, KVM or emulation). */
 #include "controller/controller.h"
+#include "platforms/platform.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -108,6 +109,9 @@ char *jb_controller_environment(const char *broker_desc)
         kvm_device_state(), "jungbench", JB_VERSION);
     if (!env)
         return NULL;
+    /* An iteration whose accel is "emulated" ran with the guests' call
+     * timeout and readiness wait this many times the configured ones. */
+    json_object_set_new(env, "emulated_timeout_scale", json_integer(JB_EMULATION_TIMEOUT_SCALE));
     char *text = json_dumps(env, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(env);
     return text;

@@ -172,6 +172,10 @@ static bool check_keys(cfg_parser *p, const yaml_node_t *map, const char *what,
         if (!known) {
             char hint[96], list[512];
             suggestion(scalar(key), valid, hint, sizeof hint);
+            if (strncmp(scalar(key), "osv_", 4) == 0) /* the flat keys of older docs */
+                snprintf(hint, sizeof hint,
+                         " (OSv settings go under 'osv:', e.g. osv: {%.20s: ...})",
+                         scalar(key) + 4);
             join(valid, list, sizeof list);
             return node_error(p, key, "unknown key '%s' in %s%s; valid keys: %s", scalar(key), what,
                               hint, list);
@@ -413,12 +417,17 @@ static bool check_platform_keys(cfg_parser *p, const yaml_node_t *map, const cha
 static bool parse_osv(cfg_parser *p, const yaml_node_t *node, jb_config_platform *pl)
 {
     if (!expect_type(p, node, YAML_MAPPING_NODE, "'osv'",
-                     "{kernel: PATH, disk: PATH-{service}.qcow2, cmdline: ...}"))
+                     "{kernel: /var/lib/jungbench/images/osv/kernel.elf}"))
         return false;
     static const char *const keys[] = {"kernel", "disk", "cmdline", NULL};
+    /* the disks `jungbench images build osv` writes, unless given */
+    char disk[sizeof pl->osv_disk];
+    snprintf(disk, sizeof disk, "%.*s/osv/{service}.img", (int)(sizeof disk - 32), pl->image_dir);
+    memcpy(pl->osv_disk, disk, sizeof disk);
     return check_keys(p, node, "osv", keys) &&
-           require(p, node, "kernel", "osv", "kernel: /var/lib/jungbench/osv/loader.elf") &&
-           require(p, node, "disk", "osv", "disk: /var/lib/jungbench/osv/jung-{service}.qcow2") &&
+           require(p, node, "kernel", "osv",
+                   "kernel: /var/lib/jungbench/images/osv/kernel.elf (made by 'jungbench "
+                   "images build osv --kernel PATH')") &&
            get_string(p, node, "kernel", NULL, pl->osv_kernel, sizeof pl->osv_kernel) &&
            get_string(p, node, "disk", NULL, pl->osv_disk, sizeof pl->osv_disk) &&
            get_string(p, node, "cmdline", NULL, pl->osv_cmdline, sizeof pl->osv_cmdline);
@@ -435,7 +444,7 @@ static void platform_defaults(jb_config_platform *pl)
     snprintf(pl->accel, sizeof pl->accel, "auto");
     snprintf(pl->libvirt_uri, sizeof pl->libvirt_uri, "qemu:///system");
     snprintf(pl->image_dir, sizeof pl->image_dir, "/var/lib/jungbench/images");
-    snprintf(pl->osv_cmdline, sizeof pl->osv_cmdline, "/jung-{service} {args}");
+    snprintf(pl->osv_cmdline, sizeof pl->osv_cmdline, "--rootfs=rofs /jung-{service} {args}");
 }
 
 static bool parse_platform(cfg_parser *p, const yaml_node_t *node, jb_config_platform *pl)
@@ -483,7 +492,7 @@ static bool parse_platform(cfg_parser *p, const yaml_node_t *node, jb_config_pla
     if (is_osv && !osv)
         return node_error(p, node,
                           "platform '%s' has 'image: osv' but no 'osv' settings "
-                          "(e.g. osv: {kernel: PATH, disk: PATH-{service}.qcow2})",
+                          "(e.g. osv: {kernel: /var/lib/jungbench/images/osv/kernel.elf})",
                           pl->name);
     return !osv || parse_osv(p, osv, pl);
 }
@@ -699,7 +708,9 @@ static bool check_file(cfg_parser *p, const yaml_node_t *at, const char *key, co
     return true;
 }
 
-#define OSV_HOW "build it with OSv's own tools (docs/osv.md: jungbench does not build OSv images)"
+#define OSV_HOW                                                                                    \
+    "build it with 'jungbench images build osv --kernel PATH' (PATH: OSv's loader-stripped.elf, "  \
+    "docs/osv.md)"
 
 static bool check_platform_files(cfg_parser *p, const yaml_node_t *node,
                                  const jb_config_platform *pl, const jb_config *cfg, size_t index)
@@ -725,7 +736,8 @@ static bool check_platform_files(cfg_parser *p, const yaml_node_t *node,
         expand_service(pl->osv_disk, cfg->services[i].name, path, sizeof path);
         snprintf(key, sizeof key, "platforms[%zu].osv.disk (OSv disk of %s on '%s')", index,
                  cfg->services[i].name, pl->name);
-        if (!check_file(p, lookup(p, osv, "disk"), key, path, false, OSV_HOW))
+        yaml_node_t *disk = lookup(p, osv, "disk");
+        if (!check_file(p, disk ? disk : osv, key, path, false, OSV_HOW))
             return false;
     }
     return true;

@@ -5,19 +5,25 @@
 #include "platforms/internal.h"
 
 #include "core/cli.h"
+#include "core/config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <glob.h>
+#include <grp.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CMD "doctor"
@@ -51,10 +57,13 @@ static void report(doctor *d, enum verdict v, const char *platform, const char *
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: jungbench doctor [OPTIONS]\n\n"
+    fprintf(out, "Usage: jungbench doctor [OPTIONS] [CONFIG]\n\n"
                  "Checks each platform (process, docker, libvirt) and the broker, and prints\n"
-                 "what works and what is missing with the command that fixes it. Exit status\n"
-                 "0 when nothing is missing (warnings allowed), 1 otherwise.\n\n"
+                 "what works and what is missing with the command that fixes it. With CONFIG,\n"
+                 "also each platform of that experiment: for an OSv one its kernel (present, a\n"
+                 "usable ELF), its services' disks, that libvirt's QEMU user can read both, and\n"
+                 "KVM or emulation. Exit status 0 when nothing is missing (warnings allowed),\n"
+                 "1 otherwise.\n\n"
                  "Options:\n"
                  "  --brokers LIST    broker to check (default 127.0.0.1:9092; loopback only)\n"
                  "  --bin-dir DIR     the service executables (default <build>/jung)\n"
@@ -309,6 +318,164 @@ static void check_libvirt(doctor *d)
         check_kvm(d, release);
 }
 
+/* ---- the platforms of a config ------------------------------------------ */
+
+/* Whether libvirt's QEMU user (libvirt-qemu, uid 64055 on Debian) can read
+ * path: every folder above it searchable and the file readable, by owner,
+ * group or other bits as they apply to that user. why: the first obstacle
+ * and its fix. */
+static bool qemu_can_read(const char *path, char *why, size_t whylen)
+{
+    struct passwd *pw = getpwnam("libvirt-qemu");
+    uid_t uid = pw ? pw->pw_uid : 64055;
+    gid_t gid = pw ? pw->pw_gid : 64055;
+    char buf[4096];
+    jb_strlcpy(buf, path, sizeof buf);
+    for (char *s = buf + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char saved = *s;
+        *s = '\0';
+        struct stat st;
+        bool last = saved == '\0';
+        mode_t need = last ? 4 : 1; /* r for the file, x for each folder */
+        if (stat(buf, &st) != 0) {
+            snprintf(why, whylen, "%.1000s: %s", buf, strerror(errno));
+            return false;
+        }
+        mode_t bits = st.st_uid == uid   ? st.st_mode >> 6
+                      : st.st_gid == gid ? st.st_mode >> 3
+                                         : st.st_mode;
+        if (!(bits & need)) {
+            snprintf(why, whylen, "%.900s (mode %04o) is not %s by libvirt-qemu: chmod o+%c %.900s",
+                     buf, (unsigned)(st.st_mode & 07777), last ? "readable" : "searchable",
+                     last ? 'r' : 'x', buf);
+            return false;
+        }
+        *s = saved;
+        if (last)
+            return true;
+    }
+}
+
+static void check_osv_kernel(doctor *d, const jb_config_platform *pl)
+{
+    char err[2048], fix[512];
+    snprintf(fix, sizeof fix,
+             "jungbench images build osv --kernel <OSv's loader-stripped.elf> --image-dir %s, "
+             "then osv: {kernel: %s/osv/kernel.elf}",
+             pl->image_dir, pl->image_dir);
+    if (!jb_osv_kernel_usable(pl->osv_kernel, err, sizeof err))
+        report(d, MISSING, pl->name, "osv kernel", fix, "%s", err);
+    else if (!qemu_can_read(pl->osv_kernel, err, sizeof err))
+        report(d, MISSING, pl->name, "osv kernel", fix, "%s", err);
+    else
+        report(d, OK, pl->name, "osv kernel", NULL, "%s: x86-64 ELF executable, readable by QEMU",
+               pl->osv_kernel);
+}
+
+static void check_osv_disks(doctor *d, const jb_config *cfg, const jb_config_platform *pl)
+{
+    char fix[512], first[2048] = "";
+    snprintf(fix, sizeof fix,
+             "jungbench images build osv --kernel <OSv's loader-stripped.elf> "
+             "--image-dir %s",
+             pl->image_dir);
+    size_t have = 0;
+    for (size_t i = 0; i < cfg->nservices; i++) {
+        char path[4096], why[2048];
+        if (!jb_expand_template(pl->osv_disk, cfg->services[i].name, "", path, sizeof path))
+            snprintf(why, sizeof why, "osv.disk '%s' is too long", pl->osv_disk);
+        else if (qemu_can_read(path, why, sizeof why)) {
+            have++;
+            continue;
+        }
+        if (!first[0])
+            jb_strlcpy(first, why, sizeof first);
+    }
+    if (have == cfg->nservices)
+        report(d, OK, pl->name, "osv disks", NULL, "%zu of %zu (%s), readable by QEMU", have,
+               cfg->nservices, pl->osv_disk);
+    else
+        report(d, MISSING, pl->name, "osv disks", fix, "%zu of %zu (%s); first: %s", have,
+               cfg->nservices, pl->osv_disk, first);
+}
+
+/* The verdict the driver cached for an OSv kernel (accel auto), if any. */
+static void check_osv_accel(doctor *d, const jb_config_platform *pl)
+{
+    if (strcmp(pl->accel, "emulated") == 0) {
+        report(d, OK, pl->name, "accel", NULL, "emulated (accel: emulated): timings labelled so");
+        return;
+    }
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        report(d, strcmp(pl->accel, "kvm") == 0 ? MISSING : WARN, pl->name, "accel",
+               "enable virtualisation (or nested KVM), or set accel: emulated",
+               "/dev/kvm cannot be opened: %s",
+               strcmp(pl->accel, "kvm") == 0 ? "accel: kvm cannot work"
+                                             : "guests will be emulated (TCG)");
+        return;
+    }
+    close(fd);
+    glob_t g;
+    char line[512] = "";
+    if (glob(JB_KVM_VERDICT_DIR "/kvm-verdict-osv*", 0, NULL, &g) == 0 && g.gl_pathc > 0) {
+        FILE *f = fopen(g.gl_pathv[g.gl_pathc - 1], "r");
+        if (f) {
+            if (!fgets(line, sizeof line, f))
+                line[0] = '\0';
+            fclose(f);
+        }
+        line[strcspn(line, "\n")] = '\0';
+    }
+    globfree(&g);
+    bool kvm = strncmp(line, "kvm", 3) == 0;
+    if (!line[0])
+        report(d, WARN, pl->name, "accel", NULL,
+               "accel %s; /dev/kvm opens; whether OSv boots under KVM is probed on first use",
+               pl->accel);
+    else if (kvm)
+        report(d, OK, pl->name, "accel", NULL, "accel %s: OSv boots under KVM (%s)", pl->accel,
+               line);
+    else
+        report(d, WARN, pl->name, "accel",
+               strcmp(pl->accel, "kvm") == 0 ? "set accel: auto (or emulated)" : NULL,
+               "accel %s: KVM cannot boot OSv here, so guests run emulated and their timings are "
+               "labelled 'emulated' (%s)",
+               pl->accel, line);
+}
+
+static void check_config(doctor *d, const char *path)
+{
+    jb_config *cfg = calloc(1, sizeof *cfg); /* ~100 KB: not for the stack */
+    char err[2048];
+    if (!cfg) {
+        report(d, MISSING, "config", "load", NULL, "out of memory");
+        return;
+    }
+    if (!jb_config_load(path, 0, cfg, err, sizeof err)) {
+        report(d, MISSING, "config", "load", "fix the config (docs/config.md)", "%s", err);
+        free(cfg);
+        return;
+    }
+    report(d, OK, "config", "load", NULL, "%s: %zu platform(s), %zu service(s)", path,
+           cfg->nplatforms, cfg->nservices);
+    for (size_t i = 0; i < cfg->nplatforms; i++) {
+        const jb_config_platform *pl = &cfg->platforms[i];
+        if (strcmp(pl->driver, "libvirt") != 0 || strcmp(pl->image, "osv") != 0) {
+            report(d, OK, pl->name, "platform", NULL, "driver %s%s%s: see the %s checks above",
+                   pl->driver, strcmp(pl->driver, "libvirt") == 0 ? ", image " : "",
+                   strcmp(pl->driver, "libvirt") == 0 ? pl->image : "", pl->driver);
+            continue;
+        }
+        check_osv_kernel(d, pl);
+        check_osv_disks(d, cfg, pl);
+        check_osv_accel(d, pl);
+    }
+    free(cfg);
+}
+
 static void check_leftovers(doctor *d)
 {
     jb_leftovers left;
@@ -376,13 +543,16 @@ int platforms_doctor_main(int argc, char **argv)
             return jb_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind < argc)
-        return jb_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
+    if (argc - optind > 1)
+        return jb_usage_error(CMD, "unexpected argument '%s'", argv[optind + 1]);
+    const char *config = optind < argc ? argv[optind] : NULL;
     jb_install_stop_handlers();
     check_broker(&d);
     check_process(&d);
     check_docker(&d);
     check_libvirt(&d);
+    if (config)
+        check_config(&d, config);
     check_leftovers(&d);
     printf("\n%d missing, %d warning(s)\n", d.missing, d.warnings);
     return d.missing ? JB_EXIT_FAIL : JB_EXIT_OK;

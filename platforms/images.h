@@ -71,4 +71,33 @@ bool jb_microvm_build_initramfs(const char *out_path, const char *init, const ch
                                 const jb_runtime_files *libs, uint64_t *bytes, char *err,
                                 size_t errlen);
 
+/* ---- OSv images (osv_image.c: the on-disk format) ---------------------- */
+
+/* The ROFS partition's first sector: right after the MBR. */
+#define JB_OSV_PART_START 1u
+
+/* One entry of an OSv image: a file (contents from source, or data), a
+ * directory (is_dir) or a symlink (link_target), at an absolute path. */
+typedef struct jb_osv_file {
+    const char *path;
+    const char *source;
+    const void *data;
+    size_t data_len;
+    const char *link_target;
+    bool is_dir;
+} jb_osv_file;
+
+/* Writes out_path (mode 0644, atomically) as a raw disk whose partition
+ * OSv mounts as its root holds files; *bytes its size. */
+bool jb_osv_write_image(const char *out_path, const jb_osv_file *files, size_t n, uint64_t *bytes,
+                        char *err, size_t errlen);
+/* The image of one service: /jung-<service> (exe, which must be static)
+ * and the skeleton OSv reads at boot (/etc/fstab, /etc/hosts, mount
+ * points). */
+bool jb_osv_build_image(const char *out_path, const char *exe, const char *service, uint64_t *bytes,
+                        char *err, size_t errlen);
+/* False (with the reason) unless path is an x86-64 ELF executable, as
+ * OSv's loader-stripped.elf is. */
+bool jb_osv_kernel_usable(const char *path, char *err, size_t errlen);
+
 #endif

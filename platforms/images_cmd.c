@@ -1,5 +1,5 @@
 /* images_cmd.c - `jungbench images`: build and list the images the docker
- * and libvirt (microVM) drivers boot. */
+ * and libvirt (microVM, OSv) drivers boot. */
 #include "platforms/images.h"
 #include "platforms/internal.h"
 
@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define CMD "images"
 #define MAX_SERVICES 32
@@ -18,18 +21,22 @@
 typedef struct images_opts {
     const char *action, *kind;
     char bin_dir[4096], init[4096];
-    const char *services, *tag, *socket, *image_dir;
+    const char *services, *tag, *socket, *image_dir, *kernel;
 } images_opts;
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: jungbench images build docker|microvm [OPTIONS]\n"
-            "       jungbench images list docker|microvm [OPTIONS]\n\n"
+            "       jungbench images build osv --kernel PATH [OPTIONS]\n"
+            "       jungbench images list docker|microvm|osv [OPTIONS]\n\n"
             "build: one image per service from its static executable. docker: FROM scratch,\n"
             "tagged jung/<service>:<tag>, through the Engine API (nothing is pulled).\n"
             "microvm: <image-dir>/microvm/<service>.cpio.xz, an initramfs for Debian's cloud\n"
             "kernel with the virtio modules, our init and the service.\n"
+            "osv: <image-dir>/osv/<service>.img, a raw disk OSv boots the service from (ROFS,\n"
+            "the static executable as /jung-<service>), and <image-dir>/osv/kernel.elf, a\n"
+            "copy of the OSv kernel given (loader-stripped.elf) that QEMU's user can read.\n"
             "list: size of each image and of all of them together (shared layers once).\n\n"
             "Options:\n"
             "  --services LIST   comma-separated services (default: all eight)\n"
@@ -40,6 +47,8 @@ static void usage(FILE *out)
             "  --socket PATH     Docker Engine socket (default: /var/run/docker.sock)\n"
             "  --image-dir DIR   microVM images (default: /var/lib/jungbench/images)\n"
             "  --init PATH       the microVM init (default: <build>/platforms/jb_microvm_init)\n"
+            "  --kernel PATH     osv: the OSv kernel (loader-stripped.elf); list: default\n"
+            "                    <image-dir>/osv/kernel.elf\n"
             "  -h, --help        this help\n",
             JB_VERSION);
 }
@@ -52,6 +61,7 @@ static int parse(int argc, char **argv, images_opts *o)
                                              {"socket", required_argument, NULL, 'S'},
                                              {"image-dir", required_argument, NULL, 'i'},
                                              {"init", required_argument, NULL, 'I'},
+                                             {"kernel", required_argument, NULL, 'k'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     char exe_dir[4096] = ".";
@@ -83,6 +93,9 @@ static int parse(int argc, char **argv, images_opts *o)
         case 'I':
             jb_strlcpy(o->init, optarg, sizeof o->init);
             break;
+        case 'k':
+            o->kernel = optarg;
+            break;
         case 'h':
             usage(stdout);
             return -1;
@@ -96,11 +109,12 @@ static int parse(int argc, char **argv, images_opts *o)
     o->kind = argv[optind + 1];
     if (strcmp(o->action, "build") != 0 && strcmp(o->action, "list") != 0)
         return jb_usage_error(CMD, "unknown action '%s': use build or list", o->action);
-    if (strcmp(o->kind, "docker") != 0 && strcmp(o->kind, "microvm") != 0)
-        return jb_usage_error(CMD,
-                              "unknown image kind '%s': use docker or microvm (OSv images "
-                              "are built with OSv's tools, see docs/osv.md)",
-                              o->kind);
+    if (strcmp(o->kind, "docker") != 0 && strcmp(o->kind, "microvm") != 0 &&
+        strcmp(o->kind, "osv") != 0)
+        return jb_usage_error(CMD, "unknown image kind '%s': use docker, microvm or osv", o->kind);
+    if (strcmp(o->kind, "osv") == 0 && strcmp(o->action, "build") == 0 && !o->kernel)
+        return jb_usage_error(CMD, "'images build osv' needs --kernel PATH: OSv's "
+                                   "loader-stripped.elf (from an OSv build or release)");
     return 0;
 }
 
@@ -273,6 +287,139 @@ static int list_microvm(const images_opts *o, const char **names, size_t n)
     return rc;
 }
 
+/* ---- osv --------------------------------------------------------------- */
+
+/* QEMU runs as libvirt-qemu: the folder must be searchable and its files
+ * readable by others. Folders made here get 0755 whatever the umask; the
+ * ones that existed above it are only checked: opening up e.g. /root is
+ * not ours to decide. */
+static bool qemu_readable_dir(const char *dir, char *err, size_t errlen)
+{
+    char part[4096];
+    jb_strlcpy(part, dir, sizeof part);
+    for (char *s = part + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char saved = *s;
+        *s = '\0';
+        if (mkdir(part, 0755) == 0 && chmod(part, 0755) != 0) {
+            snprintf(err, errlen, "cannot chmod 0755 %.1000s: %s", part, strerror(errno));
+            return false;
+        }
+        *s = saved;
+        if (!saved)
+            break;
+    }
+    if (!jb_mkdirs(dir, err, errlen))
+        return false;
+    if (chmod(dir, 0755) != 0) {
+        snprintf(err, errlen, "cannot chmod 0755 %s: %s", dir, strerror(errno));
+        return false;
+    }
+    char up[4096];
+    jb_strlcpy(up, dir, sizeof up);
+    for (char *slash = strrchr(up, '/'); slash && slash > up; slash = strrchr(up, '/')) {
+        *slash = '\0';
+        struct stat st;
+        if (stat(up, &st) == 0 && !(st.st_mode & S_IXOTH)) {
+            snprintf(err, errlen,
+                     "%.900s is not searchable by libvirt's QEMU user (mode %04o): use an "
+                     "--image-dir outside it, or 'chmod o+x %.900s'",
+                     up, (unsigned)(st.st_mode & 07777), up);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool copy_file(const char *from, const char *to, char *err, size_t errlen)
+{
+    char tmp[4400];
+    snprintf(tmp, sizeof tmp, "%s.tmp", to);
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(tmp, "wb") : NULL;
+    bool ok = in && out;
+    char buf[65536];
+    size_t got;
+    while (ok && (got = fread(buf, 1, sizeof buf, in)) > 0)
+        ok = fwrite(buf, 1, got, out) == got;
+    ok = ok && !ferror(in);
+    if (out && fclose(out) != 0)
+        ok = false;
+    if (in)
+        fclose(in);
+    if (ok && (chmod(tmp, 0644) != 0 || rename(tmp, to) != 0))
+        ok = false;
+    if (!ok) {
+        snprintf(err, errlen, "cannot copy %.900s to %.900s: %s", from, to, strerror(errno));
+        unlink(tmp);
+    }
+    return ok;
+}
+
+static void osv_kernel_path(const images_opts *o, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/osv/kernel.elf", o->image_dir);
+}
+
+static int build_osv(const images_opts *o, const char **names, size_t n)
+{
+    char err[2048], dir[4200], kernel[4300];
+    if (!jb_osv_kernel_usable(o->kernel, err, sizeof err))
+        return jb_fail(CMD, "%s", err);
+    snprintf(dir, sizeof dir, "%s/osv", o->image_dir);
+    osv_kernel_path(o, kernel, sizeof kernel);
+    if (!qemu_readable_dir(o->image_dir, err, sizeof err) ||
+        !qemu_readable_dir(dir, err, sizeof err))
+        return jb_fail(CMD, "%s", err);
+    char real_from[4096], real_to[4096];
+    bool same = realpath(o->kernel, real_from) && realpath(kernel, real_to) &&
+                strcmp(real_from, real_to) == 0;
+    if (!same && !copy_file(o->kernel, kernel, err, sizeof err))
+        return jb_fail(CMD, "%s", err);
+    printf("kernel %s (from %s)\n", kernel, o->kernel);
+    for (size_t i = 0; i < n && !jb_stop_requested(); i++) {
+        char exe[4096], out[4400];
+        uint64_t bytes = 0;
+        snprintf(out, sizeof out, "%s/%s.img", dir, names[i]);
+        if (!jb_find_service_executable(o->bin_dir, names[i], exe, sizeof exe, err, sizeof err) ||
+            !jb_osv_build_image(out, exe, names[i], &bytes, err, sizeof err))
+            return jb_fail(CMD, "%s", err);
+        printf("built %s (%llu bytes) from %s\n", out, (unsigned long long)bytes, exe);
+    }
+    printf("use it with: image: osv, osv: {kernel: %s}\n", kernel);
+    return JB_EXIT_OK;
+}
+
+static int list_osv(const images_opts *o, const char **names, size_t n)
+{
+    char err[2048], kernel[4300];
+    if (o->kernel)
+        jb_strlcpy(kernel, o->kernel, sizeof kernel);
+    else
+        osv_kernel_path(o, kernel, sizeof kernel);
+    static char paths[MAX_SERVICES][4200];
+    jb_image_layer refs[MAX_SERVICES][2];
+    jb_image images[MAX_SERVICES];
+    size_t have = 0;
+    int rc = JB_EXIT_OK;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(paths[have], sizeof paths[have], "%s/osv/%s.img", o->image_dir, names[i]);
+        const char *files[2] = {kernel, paths[have]}; /* the kernel is shared by all */
+        if (!jb_image_layers_from_files(files, 2, refs[have], err, sizeof err)) {
+            fprintf(stderr,
+                    "jungbench images: %s: build it with 'jungbench images build osv "
+                    "--kernel PATH'\n",
+                    err);
+            rc = JB_EXIT_FAIL;
+            continue;
+        }
+        images[have] = (jb_image){names[i], "vm", refs[have], 2};
+        have++;
+    }
+    print_sizes("osv", images, have);
+    return rc;
+}
+
 int platforms_images_main(int argc, char **argv)
 {
     images_opts o = {0};
@@ -286,8 +433,11 @@ int platforms_images_main(int argc, char **argv)
                            sizeof err))
         return jb_usage_error(CMD, "--services: %s", err);
     jb_install_stop_handlers();
+    bool build = strcmp(o.action, "build") == 0;
+    if (strcmp(o.kind, "osv") == 0)
+        return build ? build_osv(&o, names, n) : list_osv(&o, names, n);
     bool docker = strcmp(o.kind, "docker") == 0;
-    if (strcmp(o.action, "build") == 0)
+    if (build)
         return docker ? build_docker(&o, names, n) : build_microvm(&o, names, n);
     return docker ? list_docker(&o, names, n) : list_microvm(&o, names, n);
 }

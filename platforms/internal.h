@@ -29,6 +29,10 @@ typedef struct jb_driver {
                          size_t max, size_t *n, const char **kind, char *err, size_t errlen);
     /* Stops and removes what start created; frees inst->priv. */
     bool (*stop)(jb_instance *inst, char *err, size_t errlen);
+    /* Output lines (substrings, NULL-terminated) that mean the instance is
+     * dead even if its platform still runs it (a guest's kernel panic, OSv's
+     * abort): it counts as exited at once, the line quoted. May be NULL. */
+    const char *const *fatal_lines;
 } jb_driver;
 
 extern const jb_driver jb_driver_process;
@@ -56,7 +60,8 @@ struct jb_instance {
     char tail[JB_TAIL_MAX]; /* the service's last output lines, for error messages */
     size_t taillen;
     bool exited;
-    char exit_reason[128];
+    char exit_reason[256];
+    char fatal_line[256]; /* the first output line matching driver->fatal_lines */
     void *priv;
 };
 

@@ -14,28 +14,37 @@
 
 #include "core/cli.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define HOST_FROM_GUEST "10.0.2.2" /* QEMU user networking: the host's loopback */
+/* OSv's loader options, then the program: the root is our ROFS image */
+#define JB_OSV_CMDLINE "--rootfs=rofs /jung-{service} {args}"
 
 typedef struct libvirt_platform {
     virConnectPtr conn;
     bool kvm, osv;
     char kernel[4096], release[128];
-    char owner[160]; /* jb_owner_token(): in each domain's <description> */
+    char disk[4096], cmdline[2048]; /* osv: templates with {service}, {args} */
+    char owner[160];                /* jb_owner_token(): in each domain's <description> */
 } libvirt_platform;
 
 typedef struct libvirt_instance {
     virDomainPtr dom;
     jb_follow console;
     double next_state_check_ms;
+    bool endpoints_rewritten; /* readiness values now name the host's side */
+    int guest_ports[8];       /* spec.ports: what the readiness line names */
 } libvirt_instance;
 
 static void quiet_errors(void *ctx, virErrorPtr error)
@@ -65,10 +74,12 @@ static bool console_has(const char *path, const char *const *needles, size_t n)
     return found;
 }
 
-/* Boots the kernel alone under KVM: a kernel that really runs gets as far
- * as "Kernel panic ... VFS: Unable to mount root fs" within seconds; on a
- * KVM that cannot run it QEMU stops with an emulation failure (the domain
- * pauses or crashes) or nothing appears. */
+/* Boots the kernel alone under KVM: a Linux kernel that really runs gets
+ * as far as "Kernel panic ... VFS: Unable to mount root fs" within seconds;
+ * OSv, told to mount nothing and run a program that does not exist, as far
+ * as "Failed to load object: ... Powering off" (its whole boot, drivers
+ * and scheduler included). On a KVM that cannot run it QEMU stops with an
+ * emulation failure (the domain pauses or crashes) or nothing appears. */
 static bool kvm_boots(libvirt_platform *lp, const char *work_dir, char *why, size_t whylen)
 {
     char console[4200], xml[8192], err[512];
@@ -79,7 +90,8 @@ static bool kvm_boots(libvirt_platform *lp, const char *work_dir, char *why, siz
                            .vcpus = 1,
                            .memory_mb = 128,
                            .kernel = lp->kernel,
-                           .cmdline = "console=ttyS0 panic=-1",
+                           .cmdline = lp->osv ? "--nomount --noinit /jungbench-kvm-probe"
+                                              : "console=ttyS0 panic=-1",
                            .console_path = console};
     if (!jb_domain_xml(&spec, xml, sizeof xml, err, sizeof err)) {
         jb_strlcpy(why, err, whylen);
@@ -95,12 +107,13 @@ static bool kvm_boots(libvirt_platform *lp, const char *work_dir, char *why, siz
         snprintf(why, whylen, "KVM guest did not start: %s", last_error());
         return false;
     }
-    const char *booted[] = {"Kernel panic", "VFS: Unable to mount"};
+    const char *booted[] = {"Kernel panic", "VFS: Unable to mount", "Failed to load object",
+                            "Powering off"};
     bool ok = false;
     double deadline = jb_now_ms() + 20000;
     snprintf(why, whylen, "a KVM guest did not boot within 20 s");
     while (jb_now_ms() < deadline && !jb_stop_requested()) {
-        if (console_has(console, booted, 2)) {
+        if (console_has(console, booted, 4)) {
             ok = true;
             break;
         }
@@ -119,10 +132,11 @@ static bool kvm_boots(libvirt_platform *lp, const char *work_dir, char *why, siz
     return ok;
 }
 
-/* auto: KVM only when /dev/kvm opens and a guest really boots under it;
- * the verdict is a property of the machine and the kernel, so it is cached
- * in JB_KVM_VERDICT_DIR/kvm-verdict-<release> (`jungbench doctor
- * --probe-kvm` probes again). */
+/* auto: KVM only when /dev/kvm opens and a guest really boots under it,
+ * OSv's kernel as much as Linux's; the verdict is a property of the machine
+ * and the kernel, so it is cached in JB_KVM_VERDICT_DIR/kvm-verdict-<release>
+ * (an OSv kernel: osv-<file name>-<size>; `jungbench doctor --probe-kvm`
+ * probes again). */
 static bool choose_accel(jb_platform *p, libvirt_platform *lp, char *err, size_t errlen)
 {
     const char *accel = p->cfg.accel;
@@ -145,8 +159,8 @@ static bool choose_accel(jb_platform *p, libvirt_platform *lp, char *err, size_t
         return false;
     }
     lp->kvm = false;
-    if (!have_kvm || lp->osv)
-        return true; /* OSv images are probed by their first boot, not here */
+    if (!have_kvm)
+        return true;
     char cache[4300], line[256] = "";
     snprintf(cache, sizeof cache, "%s/kvm-verdict-%s", JB_KVM_VERDICT_DIR, lp->release);
     FILE *f = fopen(cache, "r");
@@ -184,20 +198,29 @@ static bool check_image_config(jb_platform *p, libvirt_platform *lp, char *err, 
         return false;
     }
     lp->osv = true;
-    const char *missing = !p->cfg.osv_kernel    ? "osv_kernel"
-                          : !p->cfg.osv_disk    ? "osv_disk"
-                          : !p->cfg.osv_cmdline ? "osv_cmdline"
-                                                : NULL;
-    if (missing) {
+    if (!p->cfg.osv_kernel || !p->cfg.osv_kernel[0]) {
         snprintf(err, errlen,
-                 "image kind osv needs %s: set osv_kernel (OSv's loader-stripped.elf), "
-                 "osv_disk (one image per service, '{service}' in the path) and osv_cmdline "
-                 "on the platform; build the images with OSv's scripts/build (docs/osv.md)",
-                 missing);
+                 "image kind osv needs the OSv kernel: set osv: {kernel: PATH} on the platform "
+                 "(PATH: the copy of OSv's loader-stripped.elf that 'jungbench images build osv "
+                 "--kernel FILE' makes, %s/osv/kernel.elf; docs/osv.md)",
+                 p->cfg.image_dir ? p->cfg.image_dir : "/var/lib/jungbench/images");
         return false;
     }
+    /* osv.disk and osv.cmdline default to what `images build osv` makes */
+    if (p->cfg.osv_disk && p->cfg.osv_disk[0])
+        jb_strlcpy(lp->disk, p->cfg.osv_disk, sizeof lp->disk);
+    else
+        snprintf(lp->disk, sizeof lp->disk, "%s/osv/{service}.img",
+                 p->cfg.image_dir ? p->cfg.image_dir : "/var/lib/jungbench/images");
+    jb_strlcpy(lp->cmdline,
+               p->cfg.osv_cmdline && p->cfg.osv_cmdline[0] ? p->cfg.osv_cmdline : JB_OSV_CMDLINE,
+               sizeof lp->cmdline);
     jb_strlcpy(lp->kernel, p->cfg.osv_kernel, sizeof lp->kernel);
-    jb_strlcpy(lp->release, "osv", sizeof lp->release);
+    /* names the KVM verdict's cache: another OSv kernel is probed anew */
+    struct stat st;
+    const char *base = strrchr(lp->kernel, '/');
+    snprintf(lp->release, sizeof lp->release, "osv-%.80s-%lld", base ? base + 1 : lp->kernel,
+             stat(lp->kernel, &st) == 0 ? (long long)st.st_size : 0LL);
     return true;
 }
 
@@ -256,19 +279,18 @@ static bool libvirt_prepare(jb_platform *p, const char *service, char *err, size
     libvirt_platform *lp = p->priv;
     char path[4096];
     if (lp->osv) {
-        if (!jb_expand_template(p->cfg.osv_disk, service, "", path, sizeof path))
+        if (!jb_expand_template(lp->disk, service, "", path, sizeof path))
             path[0] = '\0';
         bool disk = access(path, R_OK) == 0, kernel = access(lp->kernel, R_OK) == 0;
         if (disk && kernel)
             return true;
         snprintf(err, errlen,
-                 "OSv image of %s missing: %s '%s' %s; build it with OSv's scripts/build "
-                 "(image=jung-%s fs=rofs, docs/osv.md) and point the platform's osv_kernel and "
-                 "osv_disk at the results",
-                 service, kernel ? "osv_disk" : "osv_kernel", kernel ? path : lp->kernel,
+                 "OSv image of %s missing: osv.%s '%s' %s; build the images with 'jungbench "
+                 "images build osv --kernel PATH' (PATH: OSv's loader-stripped.elf) and set "
+                 "osv: {kernel: <image_dir>/osv/kernel.elf} (docs/osv.md)",
+                 service, kernel ? "disk" : "kernel", kernel ? path : lp->kernel,
                  access(kernel ? path : lp->kernel, F_OK) == 0 ? "is not readable"
-                                                               : "does not exist",
-                 service);
+                                                               : "does not exist");
         return false;
     }
     initrd_path(p, service, path, sizeof path);
@@ -290,7 +312,7 @@ static bool libvirt_image_layers(jb_platform *p, const char *service, char (*ids
     libvirt_platform *lp = p->priv;
     char path[4096];
     if (lp->osv)
-        jb_expand_template(p->cfg.osv_disk, service, "", path, sizeof path);
+        jb_expand_template(lp->disk, service, "", path, sizeof path);
     else
         initrd_path(p, service, path, sizeof path);
     *kind = "vm";
@@ -335,11 +357,18 @@ static bool service_args(jb_platform *p, jb_instance *inst, const jb_instance_sp
             return false;
         }
         n += snprintf(out + n, outlen - (size_t)n, " %s", spec->args[i]);
-        if ((size_t)n >= outlen) {
-            snprintf(err, errlen, "the arguments of %s are too long for a kernel command line",
-                     inst->info.instance);
-            return false;
-        }
+        if ((size_t)n >= outlen)
+            break;
+    }
+    /* The forwards arrive on the guest's interface, not its loopback, and
+     * the gateway listens on 127.0.0.1 by default: the driver, not each
+     * caller, says where (last, so it wins over a --bind of the caller). */
+    if (spec->ports[0] && (size_t)n < outlen)
+        n += snprintf(out + n, outlen - (size_t)n, " --bind 0.0.0.0");
+    if ((size_t)n >= outlen) {
+        snprintf(err, errlen, "the arguments of %s are too long for a kernel command line",
+                 inst->info.instance);
+        return false;
     }
     return true;
 }
@@ -347,13 +376,18 @@ static bool service_args(jb_platform *p, jb_instance *inst, const jb_instance_sp
 /* The spec's environment for the guest: a microVM's kernel hands
  * "NAME=VALUE" words before "--" to init as its environment (names without
  * a dot); OSv takes "--env=NAME=VALUE" before the program. */
-static bool guest_env(jb_instance *inst, const jb_instance_spec *spec, bool osv, char *out,
-                      size_t outlen, char *err, size_t errlen)
+static bool guest_env(jb_instance *inst, const jb_instance_spec *spec, bool osv, bool emulated,
+                      char *out, size_t outlen, char *err, size_t errlen)
 {
     size_t n = 0;
     out[0] = '\0';
+    long call_ms = JB_JUNG_CALL_TIMEOUT_MS;
     for (size_t i = 0; spec->env && spec->env[i]; i++) {
         const char *kv = spec->env[i], *eq = strchr(kv, '=');
+        if (emulated && strncmp(kv, "JUNG_TIMEOUT_MS=", 16) == 0) {
+            call_ms = atol(kv + 16) > 0 ? atol(kv + 16) : call_ms;
+            continue; /* scaled below */
+        }
         if (!eq || eq == kv || memchr(kv, '.', (size_t)(eq - kv)) || strpbrk(kv, " \t\n\"'")) {
             snprintf(err, errlen,
                      "environment '%s' of %s cannot go on a guest's kernel command "
@@ -362,11 +396,18 @@ static bool guest_env(jb_instance *inst, const jb_instance_spec *spec, bool osv,
             return false;
         }
         n += (size_t)snprintf(out + n, outlen - n, "%s%s ", osv ? "--env=" : "", kv);
-        if (n >= outlen) {
-            snprintf(err, errlen, "the environment of %s is too long for a kernel command line",
-                     inst->info.instance);
-            return false;
-        }
+        if (n >= outlen)
+            break;
+    }
+    /* Emulated, every service is several times slower, and calls between
+     * services (5 s by default) time out during set-up on a busy host. */
+    if (emulated && n < outlen)
+        n += (size_t)snprintf(out + n, outlen - n, "%sJUNG_TIMEOUT_MS=%ld ", osv ? "--env=" : "",
+                              call_ms * JB_EMULATION_TIMEOUT_SCALE);
+    if (n >= outlen) {
+        snprintf(err, errlen, "the environment of %s is too long for a kernel command line",
+                 inst->info.instance);
+        return false;
     }
     return true;
 }
@@ -377,10 +418,9 @@ static bool guest_cmdline(jb_platform *p, jb_instance *inst, const jb_instance_s
     libvirt_platform *lp = p->priv;
     char args[1800], env[1024];
     if (!service_args(p, inst, spec, args, sizeof args, err, errlen) ||
-        !guest_env(inst, spec, lp->osv, env, sizeof env, err, errlen))
+        !guest_env(inst, spec, lp->osv, !lp->kvm, env, sizeof env, err, errlen))
         return false;
-    if (jb_guest_cmdline(lp->osv ? p->cfg.osv_cmdline : NULL, spec->service, env, args, out,
-                         outlen))
+    if (jb_guest_cmdline(lp->osv ? lp->cmdline : NULL, spec->service, env, args, out, outlen))
         return true;
     snprintf(err, errlen, "the command line of %s is too long", inst->info.instance);
     return false;
@@ -400,6 +440,72 @@ static void read_qemu_pid(jb_instance *inst)
         fclose(f);
 }
 
+/* A loopback port that was free a moment ago (bind port 0, read, close):
+ * QEMU binds it a few ms later; the rare loser of that race retries. */
+static int free_loopback_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = 0;
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof sa;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static bool choose_host_ports(jb_instance *inst, const jb_instance_spec *spec, char *err,
+                              size_t errlen)
+{
+    for (size_t i = 0; i < 8 && spec->ports[i]; i++) {
+        inst->info.host_ports[i] = spec->free_host_ports ? free_loopback_port() : spec->ports[i];
+        if (inst->info.host_ports[i] <= 0) {
+            snprintf(err, errlen, "no free loopback port for %s: %s", inst->info.instance,
+                     strerror(errno));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* OSv's images may be qcow2 or raw (what jungbench writes): the file says. */
+static const char *disk_format(const char *path)
+{
+    unsigned char magic[4] = {0};
+    FILE *f = fopen(path, "rb");
+    size_t got = f ? fread(magic, 1, sizeof magic, f) : 0;
+    if (f)
+        fclose(f);
+    return got == 4 && memcmp(magic, "QFI\xfb", 4) == 0 ? "qcow2" : "raw";
+}
+
+/* A readiness value naming the guest's side of a forwarded port,
+ * "http://0.0.0.0:8080/...", becomes the host's, "http://127.0.0.1:H/...":
+ * that is where the harness and the load reach the service. */
+static void rewrite_endpoints(jb_instance *inst, const libvirt_instance *li)
+{
+    jb_instance_info *info = &inst->info;
+    for (size_t k = 0; k < info->nready; k++) {
+        char *v = info->ready_values[k], *host = strstr(v, "://");
+        char *colon = host ? strchr(host + 3, ':') : NULL;
+        if (!colon)
+            continue;
+        char *rest = NULL;
+        long port = strtol(colon + 1, &rest, 10);
+        for (size_t i = 0; i < 8 && li->guest_ports[i]; i++) {
+            if (port != li->guest_ports[i])
+                continue;
+            char out[sizeof info->ready_values[0]];
+            snprintf(out, sizeof out, "%.*s://127.0.0.1:%d%s", (int)(host - v), v,
+                     info->host_ports[i], rest);
+            jb_strlcpy(v, out, sizeof info->ready_values[0]);
+            break;
+        }
+    }
+}
+
 /* A domain of ours left by a crashed run has our name: destroy it. */
 static void destroy_leftover(libvirt_platform *lp, const char *name)
 {
@@ -417,11 +523,12 @@ static bool libvirt_start(jb_platform *p, jb_instance *inst, const jb_instance_s
     if (!libvirt_prepare(p, spec->service, err, errlen))
         return false;
     char cmdline[2048], initrd[4096], disk[4096], xml[16384];
-    if (!guest_cmdline(p, inst, spec, cmdline, sizeof cmdline, err, errlen))
+    if (!guest_cmdline(p, inst, spec, cmdline, sizeof cmdline, err, errlen) ||
+        !choose_host_ports(inst, spec, err, errlen))
         return false;
     initrd_path(p, spec->service, initrd, sizeof initrd);
     if (lp->osv)
-        jb_expand_template(p->cfg.osv_disk, spec->service, "", disk, sizeof disk);
+        jb_expand_template(lp->disk, spec->service, "", disk, sizeof disk);
     snprintf(inst->info.log_path, sizeof inst->info.log_path, "%s/%s.console", p->cfg.work_dir,
              inst->info.instance);
     unlink(inst->info.log_path);
@@ -432,19 +539,31 @@ static bool libvirt_start(jb_platform *p, jb_instance *inst, const jb_instance_s
                          .kernel = lp->kernel,
                          .initrd = lp->osv ? NULL : initrd,
                          .disk = lp->osv ? disk : NULL,
+                         .disk_format = lp->osv ? disk_format(disk) : NULL,
                          .cmdline = cmdline,
                          .console_path = inst->info.log_path,
                          .ports = spec->ports,
+                         .host_ports = inst->info.host_ports,
                          .owner = lp->owner[0] ? lp->owner : NULL};
-    if (!jb_domain_xml(&ds, xml, sizeof xml, err, errlen))
-        return false;
     libvirt_instance *li = calloc(1, sizeof *li);
     if (!li) {
         snprintf(err, errlen, "out of memory");
         return false;
     }
+    memcpy(li->guest_ports, spec->ports, sizeof li->guest_ports);
     destroy_leftover(lp, inst->info.name);
-    li->dom = virDomainCreateXML(lp->conn, xml, VIR_DOMAIN_START_AUTODESTROY);
+    /* A free port taken by someone else between our check and QEMU's bind
+     * fails the start ("Could not set up host forwarding rule"): new ports. */
+    for (int attempt = 0; attempt < 3 && !li->dom; attempt++) {
+        if (attempt > 0 && (!spec->free_host_ports || !strstr(last_error(), "forwarding") ||
+                            !choose_host_ports(inst, spec, err, errlen)))
+            break;
+        if (!jb_domain_xml(&ds, xml, sizeof xml, err, errlen)) {
+            free(li);
+            return false;
+        }
+        li->dom = virDomainCreateXML(lp->conn, xml, VIR_DOMAIN_START_AUTODESTROY);
+    }
     if (!li->dom) {
         snprintf(err, errlen, "libvirt could not start %s: %s", inst->info.name, last_error());
         free(li);
@@ -460,10 +579,20 @@ static bool libvirt_start(jb_platform *p, jb_instance *inst, const jb_instance_s
 
 /* ---- poll and stop --------------------------------------------------- */
 
+/* Console lines after which the guest's service is dead: Linux's panic
+ * (PID 1 ended) and OSv's ends of a program (an unresolved symbol aborts
+ * it; OSv then prints a backtrace and halts without powering off). */
+static const char *const libvirt_fatal_lines[] = {"Kernel panic", "failed looking up symbol",
+                                                  "Aborted", "[backtrace]", NULL};
+
 static bool libvirt_poll(jb_instance *inst)
 {
     libvirt_instance *li = inst->priv;
     jb_follow_poll(&li->console, inst);
+    if (inst->info.ready && !li->endpoints_rewritten) {
+        rewrite_endpoints(inst, li);
+        li->endpoints_rewritten = true;
+    }
     double now = jb_now_ms();
     if (now < li->next_state_check_ms)
         return true;
@@ -482,6 +611,16 @@ static bool libvirt_poll(jb_instance *inst)
         snprintf(inst->exit_reason, sizeof inst->exit_reason,
                  "guest shut down (its service exited)");
     return false;
+}
+
+/* SIGTERM to every guest's QEMU first, so a set of guests goes down
+ * together (virDomainDestroy of one waits for its QEMU, ~2 s emulated);
+ * stop then destroys whatever is still running. */
+static void libvirt_signal_stop(jb_instance *inst)
+{
+    libvirt_instance *li = inst->priv;
+    if (inst->info.npids == 1 && inst->info.pids[0] > 0 && virDomainIsActive(li->dom) == 1)
+        kill(inst->info.pids[0], SIGTERM);
 }
 
 static bool libvirt_stop(jb_instance *inst, char *err, size_t errlen)
@@ -509,6 +648,8 @@ const jb_driver jb_driver_libvirt = {
     .prepare = libvirt_prepare,
     .start = libvirt_start,
     .poll = libvirt_poll,
+    .signal_stop = libvirt_signal_stop,
     .image_layers = libvirt_image_layers,
     .stop = libvirt_stop,
+    .fatal_lines = libvirt_fatal_lines,
 };

@@ -186,6 +186,11 @@ const char *jb_platform_accel(const jb_platform *p)
     return p->accel;
 }
 
+int jb_platform_timeout_scale(const jb_platform *p)
+{
+    return strcmp(p->accel, "emulated") == 0 ? JB_EMULATION_TIMEOUT_SCALE : 1;
+}
+
 unsigned jb_platform_runtime_daemons(const jb_platform *p)
 {
     return p->driver->daemons;
@@ -263,6 +268,8 @@ jb_instance *jb_platform_start(jb_platform *p, const jb_instance_spec *spec, cha
     jb_strlcpy(info->platform, p->driver->name, sizeof info->platform);
     jb_strlcpy(info->accel, p->accel, sizeof info->accel);
     info->boot_ms = info->ready_ms = -1;
+    for (size_t i = 0; i < 8 && spec->ports[i]; i++)
+        info->host_ports[i] = spec->ports[i]; /* the driver may choose others */
     info->start_wall_ms = jb_wall_ms();
     inst->start_mono_ms = jb_now_ms();
     if (!p->driver->start(p, inst, spec, err, errlen)) {
@@ -349,6 +356,10 @@ static void end_line(jb_instance *inst)
         inst->info.ready = true;
         inst->info.ready_ms = jb_instance_elapsed_ms(inst);
     }
+    const char *const *fatal = inst->platform->driver->fatal_lines;
+    for (size_t i = 0; fatal && fatal[i] && !inst->fatal_line[0]; i++)
+        if (strstr(inst->line, fatal[i]))
+            jb_strlcpy(inst->fatal_line, inst->line, sizeof inst->fatal_line);
     /* Error messages quote the service's own last lines; of the kernel's,
      * only the panic that says how PID 1 (the service) ended. */
     if (!kernel_line(inst->line) || strstr(inst->line, "Kernel panic")) {
@@ -403,14 +414,25 @@ static bool instance_failed(jb_instance *inst, char *err, size_t errlen)
 
 bool jb_instance_alive(jb_instance *inst)
 {
-    if (!inst->exited && !inst->platform->driver->poll(inst))
+    if (inst->exited)
+        return false;
+    if (!inst->platform->driver->poll(inst))
         inst->exited = true;
+    if (inst->fatal_line[0]) {
+        /* A guest whose program aborted may stay up, and one that panicked
+         * says why only on its console: either way, the line is the reason. */
+        inst->exited = true;
+        snprintf(inst->exit_reason, sizeof inst->exit_reason, "failed: \"%.200s\"",
+                 inst->fatal_line);
+    }
     return !inst->exited;
 }
 
 bool jb_instances_wait_ready(jb_instance *const *instances, size_t n, double timeout_ms, char *err,
                              size_t errlen)
 {
+    if (n > 0) /* all of one platform: an emulated one gets longer */
+        timeout_ms *= jb_platform_timeout_scale(instances[0]->platform);
     double deadline = jb_now_ms() + timeout_ms;
     for (;;) {
         size_t waiting = 0;
@@ -458,6 +480,11 @@ bool jb_instance_wait_ready(jb_instance *inst, double timeout_ms, char *err, siz
 const jb_instance_info *jb_instance_get_info(const jb_instance *inst)
 {
     return &inst->info;
+}
+
+const char *jb_instance_exit_reason(const jb_instance *inst)
+{
+    return inst->exited ? inst->exit_reason : "";
 }
 
 const char *jb_instance_ready_value(const jb_instance *inst, const char *key)

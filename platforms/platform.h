@@ -76,8 +76,8 @@ typedef struct jb_platform_config {
     /* osv: paths and command line; "{service}" in any of them is replaced by
      * the service name, "{args}" in the command line by the service options. */
     const char *osv_kernel;  /* e.g. .../loader-stripped.elf */
-    const char *osv_disk;    /* e.g. .../jung-{service}.qcow2 */
-    const char *osv_cmdline; /* e.g. "--rootfs=zfs /jung-{service} {args}" */
+    const char *osv_disk;    /* default <image_dir>/osv/{service}.img */
+    const char *osv_cmdline; /* default "--rootfs=rofs /jung-{service} {args}" */
 } jb_platform_config;
 
 /* One instance to start. */
@@ -91,8 +91,15 @@ typedef struct jb_instance_spec {
     /* TCP ports the instance listens on that the host must reach (the
      * gateway's HTTP port): published on 127.0.0.1 (docker bridge) or
      * forwarded from 127.0.0.1 (libvirt); nothing to do for process and
-     * docker host networking. 0-terminated, at most 8. */
+     * docker host networking. 0-terminated, at most 8. A guest's service
+     * gets "--bind 0.0.0.0" after its own options when it has ports, so it
+     * listens on the guest's interface, where the forwards arrive. */
     int ports[8];
+    /* libvirt: forward each port from a free host port chosen at start
+     * (info.host_ports) instead of the same number, so guests of several
+     * runs can share a machine; readiness values naming the guest's
+     * http://ADDR:PORT are rewritten to http://127.0.0.1:HOSTPORT. */
+    bool free_host_ports;
 } jb_instance_spec;
 
 #define JB_MAX_PIDS 16
@@ -117,7 +124,19 @@ typedef struct jb_instance_info {
     char ready_keys[JB_MAX_READY_KV][32];
     char ready_values[JB_MAX_READY_KV][256];
     size_t nready;
+    /* Where the host reaches spec.ports[i]: 127.0.0.1:host_ports[i] (the
+     * same number except for libvirt's free_host_ports); 0-terminated. */
+    int host_ports[8];
 } jb_instance_info;
+
+/* Emulated guests (accel "emulated") run several times slower: their
+ * readiness wait (jb_instances_wait_ready) and the calls between their
+ * services (JUNG_TIMEOUT_MS, default JB_JUNG_CALL_TIMEOUT_MS) get this
+ * factor. */
+#define JB_EMULATION_TIMEOUT_SCALE 6
+#define JB_JUNG_CALL_TIMEOUT_MS 5000
+/* JB_EMULATION_TIMEOUT_SCALE for an emulated platform, else 1. */
+int jb_platform_timeout_scale(const jb_platform *platform);
 
 /* Fills cfg with the defaults (driver "process"). */
 void jb_platform_config_init(jb_platform_config *cfg);
@@ -153,6 +172,9 @@ bool jb_instance_wait_ready(jb_instance *instance, double timeout_ms, char *err,
 bool jb_instance_alive(jb_instance *instance);
 
 const jb_instance_info *jb_instance_get_info(const jb_instance *instance);
+/* Why an instance that is no longer alive ended ("exited with status 1",
+ * a guest's fatal console line), or "" while it runs. */
+const char *jb_instance_exit_reason(const jb_instance *instance);
 /* A readiness value by key ("http"), or NULL. */
 const char *jb_instance_ready_value(const jb_instance *instance, const char *key);
 

@@ -252,6 +252,8 @@ static bool start_services(job_work *w)
                 .service = svc->name, .index = i, .args = a.args, .env = a.env};
             if (strcmp(svc->name, "api_gateway") == 0 && a.args[1] && atoi(a.args[1]) > 0)
                 spec.ports[0] = atoi(a.args[1]);
+            /* gateway_port 0: any free host port, so runs can share a machine */
+            spec.free_host_ports = cfg->jung.gateway_port == 0;
             w->inst[w->ninst] = jb_platform_start(w->platform, &spec, err, sizeof err);
             if (!w->inst[w->ninst])
                 return job_fail(w->job, "boot", svc->name, "cannot start %s-%d: %s", svc->name, i,
@@ -403,8 +405,10 @@ static bool wait_for_stop(job_work *w)
             if (jb_instance_alive(w->inst[i]))
                 continue;
             const jb_instance_info *info = jb_instance_get_info(w->inst[i]);
+            const char *why = jb_instance_exit_reason(w->inst[i]);
             return job_fail(job, "run", info->service,
-                            "%s stopped on its own while the load ran (log: %s)", info->instance,
+                            "%s stopped on its own while the load ran%s%s (log: %s)",
+                            info->instance, why[0] ? ": " : "", why,
                             info->log_path[0] ? info->log_path : "none");
         }
         pthread_mutex_lock(&job->mu);

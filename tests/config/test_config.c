@@ -91,6 +91,12 @@ static void test_full(void)
     char *json = jb_config_to_json(cfg);
     CHECK(json && strstr(json, "\"kernel\": \"/k\"") && strstr(json, "\"rate\": 200"));
     free(json);
+    /* osv: {kernel} is enough: the disks are those `images build osv` writes */
+    const char *kernel_only = "name: k\nplatforms: [{name: v, driver: libvirt, image: osv,\n"
+                              "  image_dir: /img, osv: {kernel: /k}}]\n";
+    CHECK(parse(kernel_only, err, sizeof err));
+    CHECK(strcmp(cfg->platforms[0].osv_disk, "/img/osv/{service}.img") == 0);
+    CHECK(strcmp(cfg->platforms[0].osv_cmdline, "--rootfs=rofs /jung-{service} {args}") == 0);
 }
 
 static void test_errors(void)
@@ -122,7 +128,13 @@ static void test_errors(void)
                  "t.yaml:4:12: platform name 'p' is used twice (line 3): names must be unique");
     expect_error("name: x\nplatforms: [{name: v, driver: libvirt, image: osv}]\n",
                  "t.yaml:2:13: platform 'v' has 'image: osv' but no 'osv' settings (e.g. osv: "
-                 "{kernel: PATH, disk: PATH-{service}.qcow2})");
+                 "{kernel: /var/lib/jungbench/images/osv/kernel.elf})");
+    /* the flat keys of older docs are pointed at their place under 'osv:' */
+    expect_error("name: x\nplatforms: [{name: v, driver: libvirt, osv_kernel: /k}]\n",
+                 "t.yaml:2:40: unknown key 'osv_kernel' in platform (OSv settings go under "
+                 "'osv:', e.g. osv: {kernel: ...}); valid keys: name, driver, vcpus, memory_mb, "
+                 "stop_grace_ms, ready_timeout_ms, bin_dir, network, image_tag, docker_socket, "
+                 "image, accel, libvirt_uri, image_dir, osv");
     snprintf(text, sizeof text, "name: x\n%sservices: [user_registy]\n", P);
     expect_error(text, "t.yaml:3:12: unknown service 'user_registy' (did you mean "
                        "'user_registry'?); valid services: auth_manager, user_registry, "
@@ -172,8 +184,8 @@ static void test_files(void)
                            sizeof err));
     CHECK(strcmp(err, "t.yaml:6:19: platforms[0].osv.kernel (OSv kernel of 'v'): "
                       "'/nonexistent/loader.elf' does not exist (No such file or directory); "
-                      "build it with OSv's own tools (docs/osv.md: jungbench does not build OSv "
-                      "images), or fix the path") == 0);
+                      "build it with 'jungbench images build osv --kernel PATH' (PATH: OSv's "
+                      "loader-stripped.elf, docs/osv.md), or fix the path") == 0);
     /* The shipped experiment names the key of its missing image the same way. */
     const char *micro = "name: x\nplatforms:\n  - name: m\n    driver: libvirt\n"
                         "    image_dir: /nonexistent/images\n";
@@ -204,7 +216,7 @@ static void test_shipped(const char *dir)
     CHECK(jb_config_load(path, 0, cfg, err, sizeof err));
     CHECK(cfg->iterations == 30 && cfg->nplatforms == 2 && cfg->platforms[0].vcpus == 2);
     CHECK(strcmp(cfg->platforms[0].image, "osv") == 0);
-    if (access("/var/lib/jungbench/osv/loader-stripped.elf", F_OK) != 0) {
+    if (access(cfg->platforms[0].osv_kernel, F_OK) != 0) {
         /* Without OSv images here: the clear error, naming the key. */
         CHECK(!jb_config_load(path, JB_CONFIG_CHECK_FILES, cfg, err, sizeof err));
         CHECK(strstr(err, "osv-vs-docker.yaml:") && strstr(err, "platforms[0].osv.kernel") &&

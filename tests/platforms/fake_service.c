@@ -8,7 +8,9 @@
  * "jung-" (so /jung-user_registry answers as user_registry), or --service.
  *
  * Test knobs: --delay-ms N before ready, --exit-before-ready CODE,
- * --ignore-term (only SIGKILL stops it), --port P (0: none), --bind ADDR.
+ * --ignore-term (only SIGKILL stops it), --port P (0: none), --bind ADDR,
+ * --abort-like-osv (prints what OSv prints when a program cannot resolve a
+ * symbol, then stays up as OSv's halted guest does).
  * A service name ending in "_slow" (jung-fake_slow) waits 60 s before it
  * is ready, for tests that interrupt a start without passing options.
  */
@@ -34,7 +36,7 @@ static void on_stop(int sig)
 typedef struct options {
     const char *service, *instance, *bind_addr;
     int port, delay_ms, exit_code;
-    int ignore_term;
+    int ignore_term, abort_like_osv;
 } options;
 
 static const char *name_from_argv0(const char *argv0)
@@ -54,6 +56,10 @@ static int parse(int argc, char **argv, options *o)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--ignore-term") == 0) {
             o->ignore_term = 1;
+            continue;
+        }
+        if (strcmp(a, "--abort-like-osv") == 0) {
+            o->abort_like_osv = 1;
             continue;
         }
         if (!v)
@@ -127,6 +133,14 @@ int main(int argc, char **argv)
             ;
         if (stop_signal)
             return 0;
+    }
+    if (o.abort_like_osv) {
+        printf("/jung-%s: failed looking up symbol sodium_init\nAborted\n\n[backtrace]\n",
+               o.service);
+        fflush(stdout);
+        while (!stop_signal)
+            pause();
+        return 0;
     }
     if (o.exit_code >= 0) {
         printf("fake %s: failing on purpose with status %d\n", o.service, o.exit_code);

@@ -78,7 +78,12 @@ static void test_refused(void)
           err);
     char netdev[32];
     int many[] = {1, 2, 3, 4, 0};
-    CHECK(!jb_netdev_arg(many, netdev, sizeof netdev), "netdev overflow detected");
+    CHECK(!jb_netdev_arg(many, NULL, netdev, sizeof netdev), "netdev overflow detected");
+    char fwd[128];
+    int guest[] = {8080, 0}, host[] = {40001, 0};
+    CHECK(jb_netdev_arg(guest, host, fwd, sizeof fwd) &&
+              strcmp(fwd, "user,id=jbnet0,hostfwd=tcp:127.0.0.1:40001-:8080") == 0,
+          "host port forwarded to the guest's: %s", fwd);
 }
 
 int main(int argc, char **argv)

@@ -239,23 +239,22 @@ static void run_jung(setup *s, const char *brokers)
         return;
     s->port = test_free_port();
     snprintf(port, sizeof port, "%d", s->port);
-    snprintf(s->gateway, sizeof s->gateway, "http://127.0.0.1:%d", s->port);
-    bool guest = strcmp(s->driver, "libvirt") == 0;
-    jb_instance *insts[JB_SERVICE_COUNT];
+    jb_instance *insts[JB_SERVICE_COUNT], *gateway = NULL;
     size_t n = 0;
     for (size_t i = 0; i < JB_SERVICE_COUNT; i++) {
         bool gw = strcmp(jb_jung_services[i], "api_gateway") == 0;
-        const char *gw_args[] = {"--port", port, guest ? "--bind" : NULL, "0.0.0.0", NULL};
-        /* Emulated guests on a busy 2-core machine can take longer than
-         * libjung's 5 s call timeout per hop (a CI run failed with 504). */
-        const char *guest_env[] = {"JUNG_TIMEOUT_MS=30000", NULL};
+        /* As the runner does: no --bind and no call timeout of our own (a
+         * guest's driver sets both), the host port where the driver says. */
+        const char *gw_args[] = {"--port", port, NULL};
         jb_instance_spec spec = {.service = jb_jung_services[i],
                                  .index = 1,
                                  .args = gw ? gw_args : NULL,
-                                 .env = guest ? guest_env : NULL,
-                                 .ports = {gw ? s->port : 0}};
+                                 .ports = {gw ? s->port : 0},
+                                 .free_host_ports = true};
         insts[n] = jb_platform_start(p, &spec, err, sizeof err);
         CHECK(insts[n], "start %s: %s", jb_jung_services[i], err);
+        if (gw)
+            gateway = insts[n];
         if (insts[n])
             n++;
     }
@@ -263,6 +262,10 @@ static void run_jung(setup *s, const char *brokers)
     bool ready =
         n == JB_SERVICE_COUNT && jb_instances_wait_ready(insts, n, 300000, err, sizeof err);
     CHECK(ready, "all ready: %s", err);
+    const char *http = ready && gateway ? jb_instance_ready_value(gateway, "http") : NULL;
+    snprintf(s->gateway, sizeof s->gateway, "%s", http ? http : "");
+    CHECK(!ready || strncmp(s->gateway, "http://127.0.0.1:", 17) == 0,
+          "the gateway's readiness names the host's side: %s", s->gateway);
     for (size_t i = 0; i < n; i++) {
         const jb_instance_info *info = jb_instance_get_info(insts[i]);
         pids[i] = info->pids[0];

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static void quiet(void *ctx, virErrorPtr e)
@@ -44,6 +45,13 @@ static int http_get(int port, const char *want)
     bool ok = write(fd, "GET / HTTP/1.0\r\n\r\n", 18) == 18 && read(fd, buf, sizeof buf - 1) > 0;
     close(fd);
     return ok && strstr(buf, want) ? 1 : 0;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
 static bool build_image(const char *dir, const char *init, const char *fake)
@@ -72,9 +80,11 @@ static void test_boot(jb_platform *p, virConnectPtr conn)
     /* the port travels as environment: the kernel hands it to init */
     char env_port[32];
     snprintf(env_port, sizeof env_port, "FAKE_PORT=%s", port);
-    const char *args[] = {"--bind", "0.0.0.0", NULL}, *env[] = {env_port, NULL};
+    /* no --bind: the driver makes a service with ports listen on the guest's
+     * interface; the host side is a free port of its choosing */
+    const char *env[] = {env_port, NULL};
     jb_instance_spec spec = {
-        .service = "fake", .index = 1, .args = args, .env = env, .ports = {portno}};
+        .service = "fake", .index = 1, .env = env, .ports = {portno}, .free_host_ports = true};
     jb_instance *inst = jb_platform_start(p, &spec, err, sizeof err);
     CHECK(inst, "start: %s", err);
     if (!inst)
@@ -90,10 +100,17 @@ static void test_boot(jb_platform *p, virConnectPtr conn)
     CHECK(strcmp(info->accel, "emulated") == 0, "accel label %s", info->accel);
     CHECK(info->ready_ms > info->boot_ms && info->boot_ms > 0, "boot %.0f ready %.0f",
           info->boot_ms, info->ready_ms);
+    int host = info->host_ports[0];
+    char want[64];
+    snprintf(want, sizeof want, "http://127.0.0.1:%d", host);
+    const char *http = jb_instance_ready_value(inst, "http");
+    CHECK(host > 0 && host != portno, "a free host port %d for guest port %d", host, portno);
+    CHECK(http && strcmp(http, want) == 0, "readiness names the host side %s: %s", want,
+          http ? http : "(none)");
     int answer = -1;
     for (int i = 0; i < 20 && answer != 1; i++, usleep(250000))
-        answer = http_get(portno, "fake fake-1");
-    CHECK(answer == 1, "forwarded port %d answers: %d", portno, answer);
+        answer = http_get(host, "fake fake-1");
+    CHECK(answer == 1, "forwarded port %d -> %d answers: %d", host, portno, answer);
     CHECK(jb_instance_stop(inst, err, sizeof err), "stop: %s", err);
     virDomainPtr left = virDomainLookupByName(conn, name);
     CHECK(!left, "domain %s gone", name);
@@ -102,7 +119,97 @@ static void test_boot(jb_platform *p, virConnectPtr conn)
     for (int i = 0; i < 50 && kill(qemu, 0) == 0; i++)
         usleep(100000);
     CHECK(kill(qemu, 0) != 0, "qemu %d gone", (int)qemu);
-    CHECK(http_get(portno, "") == -1, "port %d no longer forwarded", portno);
+    CHECK(http_get(host, "") == -1, "port %d no longer forwarded", host);
+}
+
+/* A guest with a disk through the driver's disk path (image osv; Debian's
+ * kernel stands in for OSv's, an empty raw file for its image): QEMU
+ * refused to start it while the NIC took the disk's PCI slot. The kernel
+ * boots with the disk attached up to its panic for want of a root file
+ * system, which fails the instance at once, the panic line quoted. */
+static void test_disk_guest(const char *run, const char *dir, const char *vmlinuz)
+{
+    char disk[512], tmpl[512], err[2048];
+    snprintf(disk, sizeof disk, "%s/disk.img", dir);
+    FILE *f = fopen(disk, "w");
+    CHECK(f && ftruncate(fileno(f), 1 << 20) == 0, "disk %s", disk);
+    if (f)
+        fclose(f);
+    snprintf(tmpl, sizeof tmpl, "%s/{service}.img", dir);
+    jb_platform_config cfg;
+    jb_platform_config_init(&cfg);
+    cfg.driver = "libvirt";
+    cfg.run_id = run;
+    cfg.accel = "emulated";
+    cfg.memory_mb = 128;
+    cfg.image_kind = "osv";
+    cfg.osv_kernel = vmlinuz;
+    cfg.osv_disk = tmpl;
+    cfg.osv_cmdline = "console=ttyS0 panic=-1 {args}";
+    jb_platform *p = jb_platform_open(&cfg, err, sizeof err);
+    CHECK(p, "open with a disk: %s", err);
+    if (!p)
+        return;
+    jb_instance_spec spec = {.service = "disk", .index = 1, .ports = {test_free_port()}};
+    jb_instance *inst = jb_platform_start(p, &spec, err, sizeof err);
+    CHECK(inst, "a guest with a disk and a NIC starts: %s", err);
+    double t0 = now_ms();
+    bool ready = inst && jb_instance_wait_ready(inst, 120000, err, sizeof err);
+    CHECK(inst && !ready && strstr(err, "failed: \"") && strstr(err, "Kernel panic") &&
+              strstr(err, "VFS: Unable to mount root fs"),
+          "the kernel booted with the disk attached, its panic quoted: %s", err);
+    printf("guest with a disk: kernel panicked as expected after %.0f ms\n", now_ms() - t0);
+    /* the OSv path's command line as the guest got it (Linux echoes it):
+     * the driver's --bind and the emulated call timeout as OSv's --env= */
+    char console[8192] = "";
+    FILE *c = inst ? fopen(jb_instance_get_info(inst)->log_path, "r") : NULL;
+    size_t got = c ? fread(console, 1, sizeof console - 1, c) : 0;
+    console[got] = '\0';
+    if (c)
+        fclose(c);
+    char *line = strstr(console, "Kernel command line:");
+    char *eol = line ? strchr(line, '\n') : NULL;
+    if (eol)
+        *eol = '\0';
+    CHECK(line && strstr(line, "--env=JUNG_TIMEOUT_MS=30000 console=ttyS0") &&
+              strstr(line, " --bind 0.0.0.0"),
+          "OSv-style command line with the driver's additions: %s", line ? line : console);
+    jb_platform_close(p);
+    unlink(disk);
+}
+
+/* Two guests listening on the same guest port (every run's gateway on
+ * 8080) at once, each forwarded from its own free host port: runs can
+ * share a machine. */
+static void test_shared_guest_port(jb_platform *p)
+{
+    char err[1024];
+    const char *env[] = {"FAKE_PORT=8080", NULL};
+    jb_instance *inst[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        jb_instance_spec spec = {.service = "fake",
+                                 .index = 6 + i,
+                                 .env = env,
+                                 .ports = {8080},
+                                 .free_host_ports = true};
+        inst[i] = jb_platform_start(p, &spec, err, sizeof err);
+        CHECK(inst[i], "start fake-%d: %s", 6 + i, err);
+    }
+    if (!inst[0] || !inst[1] || !jb_instances_wait_ready(inst, 2, 120000, err, sizeof err)) {
+        CHECK(false, "two guests on guest port 8080 ready: %s", err);
+        jb_instances_stop(inst[0] ? inst : inst + 1, inst[0] && inst[1] ? 2 : 1, err, sizeof err);
+        return;
+    }
+    for (int i = 0; i < 2; i++) {
+        int host = jb_instance_get_info(inst[i])->host_ports[0];
+        char want[32];
+        snprintf(want, sizeof want, "fake fake-%d", 6 + i);
+        int answer = -1;
+        for (int k = 0; k < 20 && answer != 1; k++, usleep(250000))
+            answer = http_get(host, want);
+        CHECK(answer == 1, "fake-%d answers on host port %d: %d", 6 + i, host, answer);
+    }
+    CHECK(jb_instances_stop(inst, 2, err, sizeof err), "stop both: %s", err);
 }
 
 static void test_service_dies(jb_platform *p)
@@ -118,6 +225,20 @@ static void test_service_dies(jb_platform *p)
               strstr(err, "failing on purpose"),
           "death reported with the console's last output: %s", err);
     jb_instance_stop(inst, err, sizeof err);
+    /* OSv's guest stays up after its program aborted: the console line
+     * ends the wait at once, and is the reason given */
+    const char *osv_abort[] = {"--abort-like-osv", NULL};
+    jb_instance_spec aborts = {.service = "fake", .index = 5, .args = osv_abort};
+    inst = jb_platform_start(p, &aborts, err, sizeof err);
+    CHECK(inst, "start: %s", err);
+    double t0 = now_ms();
+    CHECK(inst && !jb_instance_wait_ready(inst, 120000, err, sizeof err) &&
+              strstr(err, "failed: \"/jung-fake: failed looking up symbol sodium_init\""),
+          "an aborted program fails the guest at once, its line quoted: %s", err);
+    printf("aborted program reported after %.0f ms\n", now_ms() - t0);
+    CHECK(now_ms() - t0 < 100000, "long before the ready timeout: %.0f ms", now_ms() - t0);
+    if (inst)
+        jb_instance_stop(inst, err, sizeof err);
     jb_instance_spec bad = {.service = "fake", .index = 3, .args = (const char *[]){"a b", NULL}};
     CHECK(!jb_platform_start(p, &bad, err, sizeof err) && strstr(err, "space"),
           "argument with a space refused: %s", err);
@@ -167,9 +288,11 @@ int main(int argc, char **argv)
         CHECK(p, "open: %s", err);
         if (p) {
             test_boot(p, conn);
+            test_shared_guest_port(p);
             test_service_dies(p);
             jb_platform_close(p);
         }
+        test_disk_guest(run, dir, vmlinuz);
     }
     virConnectClose(conn);
     char rm[512];

@@ -1,8 +1,8 @@
 /* test_osv.c - what can be checked of the OSv path without an OSv image
  * (none can be built here, docs/osv.md):
- *   unit:  the guest command line from osv_cmdline (template, --env words),
- *          the microVM one for comparison, and a missing osv_* key refused
- *          at open with the keys named;
+ *   unit:  the guest command line from osv.cmdline (template, --env words),
+ *          the microVM one for comparison, and a platform without
+ *          osv.kernel refused at open with the current key named;
  *   image: with libvirtd running, a missing OSv disk or kernel gives the
  *          error naming the config key, the path and how to build it. */
 #include "platforms/domain_xml.h"
@@ -25,7 +25,8 @@ static void test_cmdlines(void)
           "OSv command line: environment first, then the template expanded: '%s'", out);
     CHECK(jb_guest_cmdline(NULL, "user_registry", "JUNG_LOG=debug ", args, out, sizeof out),
           "microVM command line fits");
-    CHECK(strcmp(out, "console=ttyS0 panic=-1 quiet jung.ip=10.0.2.15/24 jung.gw=10.0.2.2 "
+    CHECK(strcmp(out, "console=ttyS0 panic=-1 no_timer_check quiet jung.ip=10.0.2.15/24 "
+                      "jung.gw=10.0.2.2 "
                       "JUNG_LOG=debug -- --instance user_registry-1 --brokers 10.0.2.2:9092 "
                       "--broker-map 127.0.0.1=10.0.2.2") == 0,
           "microVM command line: '%s'", out);
@@ -47,13 +48,12 @@ static jb_platform_config osv_config(void)
 static void test_missing_keys(void)
 {
     jb_platform_config cfg = osv_config();
-    cfg.osv_kernel = "/nonexistent/loader-stripped.elf";
     char err[1024] = "";
     jb_platform *p = jb_platform_open(&cfg, err, sizeof err);
-    CHECK(!p, "open without osv_disk refused");
-    CHECK(strstr(err, "needs osv_disk") && strstr(err, "osv_kernel") &&
-              strstr(err, "osv_cmdline") && strstr(err, "docs/osv.md"),
-          "the error names the missing key, all three keys and the docs: %s", err);
+    CHECK(!p, "open without osv.kernel refused");
+    CHECK(strstr(err, "osv: {kernel: PATH}") && strstr(err, "jungbench images build osv") &&
+              !strstr(err, "osv_") && strstr(err, "docs/osv.md"),
+          "the error names the current key, how to get the file and the docs: %s", err);
     jb_platform_close(p);
 }
 
@@ -71,8 +71,8 @@ static int test_missing_image(void)
     }
     const char *svc[] = {"user_registry"};
     CHECK(!jb_platform_prepare(p, svc, 1, err, sizeof err), "prepare without the disk fails");
-    CHECK(strstr(err, "osv_disk '/nonexistent/jung-user_registry.img' does not exist") &&
-              strstr(err, "scripts/build") && strstr(err, "image=jung-user_registry"),
+    CHECK(strstr(err, "osv.disk '/nonexistent/jung-user_registry.img' does not exist") &&
+              strstr(err, "jungbench images build osv --kernel") && !strstr(err, "osv_"),
           "the error names the key, the expanded path and how to build it: %s", err);
     jb_platform_close(p);
     cfg.osv_kernel = "/nonexistent/loader-stripped.elf";
@@ -80,7 +80,7 @@ static int test_missing_image(void)
     CHECK(p, "open: %s", err);
     if (p) {
         CHECK(!jb_platform_prepare(p, svc, 1, err, sizeof err) &&
-                  strstr(err, "osv_kernel '/nonexistent/loader-stripped.elf' does not exist"),
+                  strstr(err, "osv.kernel '/nonexistent/loader-stripped.elf' does not exist"),
               "a missing kernel is named: %s", err);
         jb_platform_close(p);
     }
