@@ -748,6 +748,8 @@ int main(int argc, char **argv)
     jung_service_stop_on_signal(gw.bus);
     int rc = serve(&gw, &o, opts.bus.instance);
     jung_bus_close(gw.bus);
+    /* As every service's jung_service_run says it: the harness checks it. */
+    jung_log("%s: stopped", opts.bus.instance);
     jung_service_opts_free(&opts);
     return rc;
 }

@@ -335,10 +335,14 @@ static void read_exit_reason(jb_instance *inst)
     snprintf(path, sizeof path, "/containers/%s/json", di->id);
     json_t *c = jb_docker_json(api_of(inst->platform), "GET", path, NULL, NULL, err, sizeof err);
     json_t *state = json_object_get(c, "State");
-    if (state && !json_is_true(json_object_get(state, "Running")))
-        snprintf(inst->exit_reason, sizeof inst->exit_reason, "exited with status %lld%s%s",
-                 (long long)json_integer_value(json_object_get(state, "ExitCode")),
+    if (state && !json_is_true(json_object_get(state, "Running"))) {
+        long long code = (long long)json_integer_value(json_object_get(state, "ExitCode"));
+        snprintf(inst->exit_reason, sizeof inst->exit_reason, "exited with status %lld%s%s", code,
                  json_is_true(json_object_get(state, "OOMKilled")) ? " (out of memory)" : "", "");
+        /* The engine reports a death by signal N as 128 + N. */
+        inst->stop.exit_code = code > 128 ? (int)(128 - code) : (int)code;
+        jb_strlcpy(inst->stop.exit, inst->exit_reason, sizeof inst->stop.exit);
+    }
     json_decref(c);
 }
 
@@ -367,16 +371,27 @@ static void docker_signal_stop(jb_instance *inst)
     json_decref(jb_docker_json(api_of(inst->platform), "POST", path, NULL, NULL, err, sizeof err));
 }
 
+/* platform.c sent the SIGTERM (docker_signal_stop) and waited up to
+ * stop_grace_ms for the log stream to end: a container still running now is
+ * killed at once (t=0), since the engine's stop would send SIGTERM again. */
 static bool docker_stop(jb_instance *inst, char *err, size_t errlen)
 {
     docker_instance *di = inst->priv;
     jb_platform *p = inst->platform;
     char path[256];
-    snprintf(path, sizeof path, "/containers/%s/stop?t=%d", di->id,
-             (int)ceil(p->cfg.stop_grace_ms / 1000.0));
+    bool running = !di->logs_done;
+    snprintf(path, sizeof path, "/containers/%s/stop?t=0", di->id);
     long status = 0;
     json_decref(jb_docker_json(api_of(p), "POST", path, NULL, &status, err, errlen));
     bool ok = status == 204 || status == 304; /* 304: already stopped */
+    if (running && status == 204) {
+        inst->stop.killed = true;
+        snprintf(err, errlen, "%s did not stop within %.0f ms of SIGTERM: killed", inst->info.name,
+                 p->cfg.stop_grace_ms);
+        ok = false;
+    }
+    if (running && inst->stop.exit_code == -1000)
+        read_exit_reason(inst);
     free_logs(di);
     snprintf(path, sizeof path, "/containers/%s?force=1&v=1", di->id);
     char rm_err[512];

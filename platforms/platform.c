@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -403,8 +404,10 @@ static bool instance_failed(jb_instance *inst, char *err, size_t errlen)
 
 bool jb_instance_alive(jb_instance *inst)
 {
-    if (!inst->exited && !inst->platform->driver->poll(inst))
+    if (!inst->exited && !inst->platform->driver->poll(inst)) {
         inst->exited = true;
+        inst->exit_seen_ms = jb_now_ms();
+    }
     return !inst->exited;
 }
 
@@ -468,19 +471,88 @@ const char *jb_instance_ready_value(const jb_instance *inst, const char *key)
     return NULL;
 }
 
-bool jb_instance_stop(jb_instance *inst, char *err, size_t errlen)
+void jb_stop_record_status(jb_stop_record *rec, int status)
+{
+    if (WIFEXITED(status)) {
+        rec->exit_code = WEXITSTATUS(status);
+        snprintf(rec->exit, sizeof rec->exit, "exited with status %d", rec->exit_code);
+    } else if (WIFSIGNALED(status)) {
+        rec->exit_code = -WTERMSIG(status);
+        snprintf(rec->exit, sizeof rec->exit, "killed by signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+    }
+}
+
+/* The one stop signal, to an instance still running. */
+static void begin_stop(jb_instance *inst)
+{
+    jb_stop_record *rec = &inst->stop;
+    if (rec->instance[0])
+        return; /* begun already */
+    jb_strlcpy(rec->service, inst->info.service, sizeof rec->service);
+    jb_strlcpy(rec->instance, inst->info.instance, sizeof rec->instance);
+    rec->stop_ms = -1;
+    rec->exit_code = -1000;
+    rec->signalled = jb_instance_alive(inst);
+    if (rec->signalled && inst->platform->driver->signal_stop) {
+        inst->platform->driver->signal_stop(inst);
+        inst->stop_signal_ms = jb_now_ms();
+    }
+}
+
+/* Polls the signalled instances until each has exited or its grace
+ * period has passed: the exit is seen within a few ms, so stop_ms is the
+ * service's own shutdown time, and the grace periods overlap. */
+static void wait_stopped(jb_instance *const *insts, size_t n)
+{
+    for (;;) {
+        size_t waiting = 0;
+        double now = jb_now_ms();
+        for (size_t i = 0; i < n; i++) {
+            jb_instance *inst = insts[i];
+            if (inst->stop_signal_ms <= 0 || inst->exited ||
+                now > inst->stop_signal_ms + inst->platform->cfg.stop_grace_ms)
+                continue;
+            if (jb_instance_alive(inst))
+                waiting++;
+        }
+        if (waiting == 0)
+            return;
+        jb_sleep_ms(2);
+    }
+}
+
+/* The driver kills what is still running and removes it; then the record
+ * gets its time. Frees inst. */
+static bool finish_stop(jb_instance *inst, jb_stop_record *record, char *err, size_t errlen)
 {
     jb_platform *p = inst->platform;
     err[0] = '\0';
+    if (inst->stop.signalled && inst->stop_signal_ms <= 0)
+        inst->stop_signal_ms = jb_now_ms(); /* a driver whose stop call does it all */
     bool ok = p->driver->stop(inst, err, errlen);
+    if (inst->stop.signalled && inst->stop.stop_ms < 0)
+        inst->stop.stop_ms =
+            (inst->exit_seen_ms > inst->stop_signal_ms ? inst->exit_seen_ms : jb_now_ms()) -
+            inst->stop_signal_ms;
+    if (record)
+        *record = inst->stop;
     remove_instance(p, inst);
     free(inst);
     return ok;
 }
 
-bool jb_instances_stop(jb_instance *const *instances, size_t n, char *err, size_t errlen)
+bool jb_instance_stop(jb_instance *inst, char *err, size_t errlen)
 {
-    jb_instance **copy = malloc((n ? n : 1) * sizeof *copy);
+    begin_stop(inst);
+    wait_stopped(&inst, 1);
+    return finish_stop(inst, NULL, err, errlen);
+}
+
+bool jb_instances_stop_recorded(jb_instance *const *instances, size_t n, jb_stop_record *records,
+                                char *err, size_t errlen)
+{
+    jb_instance **copy = calloc(n ? n : 1, sizeof *copy);
     if (!copy) {
         snprintf(err, errlen, "out of memory");
         return false;
@@ -488,19 +560,24 @@ bool jb_instances_stop(jb_instance *const *instances, size_t n, char *err, size_
     if (n > 0) /* stopping edits the platform's list; instances may be NULL when n is 0 */
         memcpy(copy, instances, n * sizeof *copy);
     for (size_t i = n; i-- > 0;)
-        if (copy[i]->platform->driver->signal_stop)
-            copy[i]->platform->driver->signal_stop(copy[i]);
+        begin_stop(copy[i]);
+    wait_stopped(copy, n);
     bool ok = true;
     err[0] = '\0';
     char one[512];
     for (size_t i = n; i-- > 0;)
-        if (!jb_instance_stop(copy[i], one, sizeof one)) {
+        if (!finish_stop(copy[i], records ? &records[i] : NULL, one, sizeof one)) {
             if (ok)
                 jb_strlcpy(err, one, errlen);
             ok = false;
         }
     free(copy);
     return ok;
+}
+
+bool jb_instances_stop(jb_instance *const *instances, size_t n, char *err, size_t errlen)
+{
+    return jb_instances_stop_recorded(instances, n, NULL, err, errlen);
 }
 
 /* ---- small helpers --------------------------------------------------- */

@@ -167,6 +167,24 @@ bool jb_instance_stop(jb_instance *instance, char *err, size_t errlen);
  * was not clean. jb_platform_close does this for all instances left. */
 bool jb_instances_stop(jb_instance *const *instances, size_t n, char *err, size_t errlen);
 
+/* How one instance stopped. One SIGTERM (or the engine's stop signal),
+ * then up to stop_grace_ms for it to exit, then SIGKILL: stop_ms runs from
+ * the signal to the exit seen (or to the kill). */
+typedef struct jb_stop_record {
+    char service[64];
+    char instance[96];
+    bool signalled; /* it was running when the stop began */
+    double stop_ms; /* signal to exit; < 0 when not measured */
+    bool killed;    /* still running after stop_grace_ms: SIGKILL */
+    int exit_code;  /* exit status, or -N when ended by signal N; -1000 unknown */
+    char exit[64];  /* "exited with status 0", "killed by signal 9 (Killed)", "" */
+} jb_stop_record;
+
+/* jb_instances_stop that also says how each stopped: records[i] for
+ * instances[i] (records may be NULL). */
+bool jb_instances_stop_recorded(jb_instance *const *instances, size_t n, jb_stop_record *records,
+                                char *err, size_t errlen);
+
 /* Runtime daemons of the platform for the metrics layer: a mask of
  * metrics.h's JB_DAEMONS_* (docker 1, libvirt 2); 0 for processes. */
 unsigned jb_platform_runtime_daemons(const jb_platform *platform);

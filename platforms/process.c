@@ -26,6 +26,8 @@ extern char **environ;
 typedef struct process_instance {
     pid_t pid;
     bool reaped;
+    bool term_sent; /* the one SIGTERM of a stop */
+    int status;     /* wait status once reaped */
     jb_follow log;
 } process_instance;
 
@@ -234,6 +236,16 @@ static bool child_exited(process_instance *pi)
     return si.si_pid == pi->pid;
 }
 
+static void reap(process_instance *pi)
+{
+    if (pi->reaped)
+        return;
+    kill(-pi->pid, SIGKILL); /* anything the service left in its group */
+    while (waitpid(pi->pid, &pi->status, 0) < 0 && errno == EINTR)
+        ;
+    pi->reaped = true;
+}
+
 static bool process_poll(jb_instance *inst)
 {
     process_instance *pi = inst->priv;
@@ -242,11 +254,8 @@ static bool process_poll(jb_instance *inst)
         return true;
     jb_follow_poll(&pi->log, inst); /* the last words */
     if (!pi->reaped) {
-        int status = 0;
-        kill(-pi->pid, SIGKILL); /* anything the service left in its group */
-        if (waitpid(pi->pid, &status, 0) == pi->pid)
-            describe_status(inst, status);
-        pi->reaped = true;
+        reap(pi);
+        describe_status(inst, pi->status);
     }
     return false;
 }
@@ -262,35 +271,37 @@ static bool process_image_layers(jb_platform *p, const char *service, char (*ids
     return jb_file_layer(exe, ids, bytes, max, n, err, errlen);
 }
 
-static void process_signal_stop(jb_instance *inst)
+/* The one SIGTERM a stop sends. A second one would be a kill: Jung's
+ * handler restores the default action after the first, so the service
+ * would die in the middle of leaving its consumer groups. */
+static void send_term(process_instance *pi)
 {
-    process_instance *pi = inst->priv;
-    if (!child_exited(pi))
-        kill(-pi->pid, SIGTERM);
+    if (pi->term_sent || child_exited(pi))
+        return;
+    kill(-pi->pid, SIGTERM);
+    pi->term_sent = true;
 }
 
+static void process_signal_stop(jb_instance *inst)
+{
+    send_term(inst->priv);
+}
+
+/* platform.c sent the SIGTERM and waited up to stop_grace_ms: what still
+ * runs now gets SIGKILL. */
 static bool process_stop(jb_instance *inst, char *err, size_t errlen)
 {
     process_instance *pi = inst->priv;
     bool ok = true;
     if (!child_exited(pi)) {
-        kill(-pi->pid, SIGTERM);
-        double deadline = jb_now_ms() + inst->platform->cfg.stop_grace_ms;
-        while (!child_exited(pi) && jb_now_ms() < deadline)
-            jb_sleep_ms(5);
-        if (!child_exited(pi)) {
-            snprintf(err, errlen, "%s did not stop within %.0f ms of SIGTERM: killed",
-                     inst->info.name, inst->platform->cfg.stop_grace_ms);
-            ok = false;
-        }
+        snprintf(err, errlen, "%s did not stop within %.0f ms of SIGTERM: killed", inst->info.name,
+                 inst->platform->cfg.stop_grace_ms);
+        inst->stop.killed = true;
+        ok = false;
     }
-    if (!pi->reaped) {
-        kill(-pi->pid, SIGKILL);
-        int status;
-        while (waitpid(pi->pid, &status, 0) < 0 && errno == EINTR)
-            ;
-        pi->reaped = true;
-    }
+    jb_follow_poll(&pi->log, inst); /* the last words, "<instance>: stopped" */
+    reap(pi);
+    jb_stop_record_status(&inst->stop, pi->status);
     jb_follow_close(&pi->log);
     free(pi);
     inst->priv = NULL;

@@ -15,6 +15,7 @@
 #include "metrics/metrics.h"
 #include "platforms/platform.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <libgen.h>
 #include <stdarg.h>
@@ -481,13 +482,46 @@ static void finish_metrics(job_work *w)
     pthread_mutex_unlock(&job->mu);
 }
 
+/* stop_times rows: how each instance stopped (time to exit, SIGKILL). */
+static void record_stops(job_work *w, const jb_stop_record *recs, size_t n)
+{
+    runner_job *job = w->job;
+    jb_store store;
+    char err[1024];
+    if (!jb_store_open(&store, job->results_db, err, sizeof err)) {
+        fprintf(stderr, "jungbench runner: stop times not recorded: %s\n", err);
+        return;
+    }
+    jb_store_begin(&store);
+    for (size_t i = 0; i < n; i++) {
+        jb_store_stop_time t = {.run_id = job->run.run_id,
+                                .platform = job->run.platform,
+                                .iteration = job->run.iteration,
+                                .service = recs[i].service,
+                                .instance = recs[i].instance,
+                                .stop_ms = recs[i].signalled ? recs[i].stop_ms : -1,
+                                .killed = recs[i].killed,
+                                .exit_code = recs[i].exit_code,
+                                .exit = recs[i].exit};
+        if (!jb_store_add_stop_time(&store, &t))
+            fprintf(stderr, "jungbench runner: stop time of %s not recorded: %s\n",
+                    recs[i].instance, sqlite3_errmsg(store.db));
+    }
+    jb_store_commit(&store);
+    jb_store_close(&store);
+}
+
 /* Signals every instance first (the gateway first), then waits for each,
  * so their grace periods overlap instead of adding up. */
 static void teardown(job_work *w)
 {
     char err[1024];
-    if (w->ninst > 0 && !jb_instances_stop(w->inst, w->ninst, err, sizeof err))
+    static_assert(JB_STORE_EXIT_UNKNOWN == -1000, "jb_stop_record's unknown exit code");
+    jb_stop_record recs[JOB_MAX_INSTANCES];
+    if (w->ninst > 0 && !jb_instances_stop_recorded(w->inst, w->ninst, recs, err, sizeof err))
         job_fail(w->job, "stop", NULL, "%s", err);
+    if (w->ninst > 0)
+        record_stops(w, recs, w->ninst);
     w->ninst = 0;
     if (w->platform)
         jb_platform_close(w->platform);

@@ -138,6 +138,16 @@ void jung_bus_close(jung_bus *bus)
     free(bus);
 }
 
+void jung_log(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
+
 /* ---- the services' answers ------------------------------------------------ */
 
 static const char *str(json_t *payload, const char *key)
