@@ -241,6 +241,9 @@ static void import_from_messages(ctl *c, const char *platform, long iteration)
         sqlite3_step(st);
     }
     sqlite3_finalize(st);
+    const char *build = json_string_value(json_object_get(c->ready, "build"));
+    if (build)
+        jb_store_set_platform_build(&c->store, c->run_id, platform, build);
 }
 
 /* ---- messages -------------------------------------------------------------- */

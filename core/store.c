@@ -71,6 +71,10 @@ static const char schema_sql[] =
     /* How each instance stopped: stop_ms from the one stop signal (SIGTERM)
      * to the exit; killed 1 when it still ran after stop_grace_ms and got
      * SIGKILL; exit_code its exit status, -N for signal N, NULL unknown. */
+    /* The build of Jung's executables a platform ran (static | dynamic), as
+     * the runner found it when it booted the platform. */
+    "CREATE TABLE IF NOT EXISTS platform_builds(\n"
+    "  run_id TEXT, platform TEXT, build TEXT, PRIMARY KEY(run_id, platform));\n"
     "CREATE TABLE IF NOT EXISTS stop_times(\n"
     "  run_id TEXT, platform TEXT, iteration INTEGER, service TEXT, instance TEXT,\n"
     "  stop_ms REAL, killed INTEGER, exit_code INTEGER, exit TEXT);\n";
@@ -219,6 +223,21 @@ bool jb_store_add_stop_time(jb_store *store, const jb_store_stop_time *t)
     if (t->exit_code != JB_STORE_EXIT_UNKNOWN)
         sqlite3_bind_int(st, 8, t->exit_code);
     sqlite3_bind_text(st, 9, t->exit, -1, SQLITE_STATIC);
+    bool ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+bool jb_store_set_platform_build(jb_store *store, const char *run_id, const char *platform,
+                                 const char *build)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, "INSERT OR REPLACE INTO platform_builds VALUES(?,?,?)", -1,
+                           &st, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, platform, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, build, -1, SQLITE_STATIC);
     bool ok = sqlite3_step(st) == SQLITE_DONE;
     sqlite3_finalize(st);
     return ok;

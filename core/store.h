@@ -58,6 +58,10 @@ typedef struct jb_store_stop_time {
 } jb_store_stop_time;
 bool jb_store_add_stop_time(jb_store *store, const jb_store_stop_time *t);
 
+/* The platform_builds row: which build (static | dynamic) it ran. */
+bool jb_store_set_platform_build(jb_store *store, const char *run_id, const char *platform,
+                                 const char *build);
+
 /* The schema's SQL, for tests and docs. */
 const char *jb_store_schema_sql(void);
 

@@ -100,11 +100,26 @@ static bool docker_prepare(jb_platform *p, const char *service, char *err, size_
     snprintf(path, sizeof path, "/images/%s/json", image);
     long status = 0;
     json_t *info = jb_docker_json(api_of(p), "GET", path, NULL, &status, err, errlen);
-    json_decref(info);
     if (status == 404)
         snprintf(err, errlen, "image %s is missing: build it with 'jungbench images build docker'",
                  image);
-    return info != NULL;
+    if (!info)
+        return false;
+    /* `images build` makes a static executable one FROM scratch layer and a
+     * dynamic one a layer on jung/base: the image must hold the build the
+     * platform says it runs, or native and Docker would compare linkers. */
+    size_t layers = json_array_size(json_object_get(json_object_get(info, "RootFS"), "Layers"));
+    json_decref(info);
+    const char *holds = layers == 1 ? "static" : "dynamic";
+    if (strcmp(holds, p->cfg.build) != 0) {
+        snprintf(err, errlen,
+                 "image %s holds the %s build (%zu layer(s)) but the platform says 'build: %s': "
+                 "rebuild the images with 'jungbench images build docker' from a build tree "
+                 "with the %s services, or set 'build: %s'",
+                 image, holds, layers, p->cfg.build, p->cfg.build, holds);
+        return false;
+    }
+    return true;
 }
 
 static bool docker_image_layers(jb_platform *p, const char *service, char (*ids)[512],

@@ -36,10 +36,13 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define JB_SERVICE_COUNT 8
+#include "core/config.h"
+
 /* The Jung services, in start order (registries before their clients,
- * the gateway last). Executables are named jung-<service>. */
-extern const char *const jb_jung_services[JB_SERVICE_COUNT];
+ * the gateway last): core/config.c's list, the only one. Executables are
+ * named jung-<service>. */
+#define JB_SERVICE_COUNT 8
+#define jb_jung_services jb_config_known_services
 
 typedef struct jb_platform jb_platform;
 typedef struct jb_instance jb_instance;
@@ -52,6 +55,11 @@ typedef struct jb_platform_config {
     /* Folder of the jung-<service> executables (process driver), default
      * "<folder of /proc/self/exe>/jung" i.e. the build tree's jung/. */
     const char *bin_dir;
+    /* "static" (<bin_dir>/static/jung-<service>) or "dynamic"
+     * (<bin_dir>/jung-<service>): which executables the process driver
+     * runs; default jb_config_default_build(). Docker and libvirt run
+     * their images and record it. */
+    const char *build;
     /* Folder for logs, serial consoles and pid files; default
      * "/tmp/jungbench-<run>". Created if missing. */
     const char *work_dir;
@@ -119,6 +127,15 @@ typedef struct jb_instance_info {
     size_t nready;
 } jb_instance_info;
 
+/* The file the process driver runs for service: <bin_dir>/static/jung-<svc>
+ * for build "static", <bin_dir>/jung-<svc> for "dynamic" ('_' as '-' unless
+ * the underscore spelling exists). */
+void jb_service_executable(const char *bin_dir, const char *build, const char *service, char *out,
+                           size_t outlen);
+/* bin_dir's default: the jung/ folder of the build tree this executable
+ * belongs to. */
+bool jb_default_bin_dir(char *out, size_t outlen);
+
 /* Fills cfg with the defaults (driver "process"). */
 void jb_platform_config_init(jb_platform_config *cfg);
 
@@ -128,6 +145,9 @@ jb_platform *jb_platform_open(const jb_platform_config *cfg, char *err, size_t e
 /* Stops every instance still running (as jb_instance_stop) and frees. */
 void jb_platform_close(jb_platform *platform);
 const char *jb_platform_name(const jb_platform *platform);
+/* "static" or "dynamic": the build of the executables its instances run
+ * (prepare checked that the images hold it). */
+const char *jb_platform_build(const jb_platform *platform);
 /* "native", "container", "kvm" or "emulated": how instances run. */
 const char *jb_platform_accel(const jb_platform *platform);
 

@@ -11,6 +11,7 @@
 #include "platforms/internal.h"
 
 #include "core/cli.h"
+#include "platforms/images.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,17 +38,23 @@ static bool process_open(jb_platform *p, char *err, size_t errlen)
     return true;
 }
 
-/* The build names executables jung-<service> with '_' turned into '-'
- * (jung-user-registry); the underscore spelling is accepted too. */
 static void executable_path(const jb_platform *p, const char *service, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "%s/jung-%s", p->cfg.bin_dir, service);
-    if (access(out, X_OK) == 0)
-        return;
-    size_t start = strlen(p->cfg.bin_dir) + 6;
-    for (char *c = out + start; *c; c++)
-        if (*c == '_')
-            *c = '-';
+    jb_service_executable(p->cfg.bin_dir, p->cfg.build, service, out, outlen);
+}
+
+/* What builds the executable: the static copies come with the services'
+ * own targets (jung-<svc>-static strips into static/jung-<svc>). */
+static void build_hint(const jb_platform *p, const char *exe, char *out, size_t outlen)
+{
+    const char *name = strrchr(exe, '/') + 1;
+    if (strcmp(p->cfg.build, "static") == 0)
+        snprintf(out, outlen,
+                 "build it with 'ninja -C <build> %s-static' (needs the musl libraries of "
+                 "scripts/static-deps), or set 'build: dynamic' on the platform",
+                 name);
+    else
+        snprintf(out, outlen, "build it with 'ninja -C <build> %s'", name);
 }
 
 static bool process_prepare(jb_platform *p, const char *service, char *err, size_t errlen)
@@ -56,8 +63,10 @@ static bool process_prepare(jb_platform *p, const char *service, char *err, size
     executable_path(p, service, exe, sizeof exe);
     if (access(exe, X_OK) == 0)
         return true;
-    snprintf(err, errlen, "no executable %s for service %s: build it with 'ninja -C <build> %s'",
-             exe, service, strrchr(exe, '/') + 1);
+    char hint[512];
+    build_hint(p, exe, hint, sizeof hint);
+    snprintf(err, errlen, "no %s executable %s for service %s: %s", p->cfg.build, exe, service,
+             hint);
     return false;
 }
 
@@ -176,14 +185,10 @@ static bool process_start(jb_platform *p, jb_instance *inst, const jb_instance_s
     else
         executable_path(p, spec->service, exe, sizeof exe);
     if (access(exe, X_OK) != 0) {
-        if (spec->executable)
-            snprintf(err, errlen, "cannot run %s for service %s: %s", exe, spec->service,
-                     strerror(errno));
-        else
-            snprintf(err, errlen,
-                     "cannot run %s for service %s: %s; build it with 'ninja -C "
-                     "<build> %s'",
-                     exe, spec->service, strerror(errno), strrchr(exe, '/') + 1);
+        char hint[512];
+        build_hint(p, exe, hint, sizeof hint);
+        snprintf(err, errlen, "cannot run %s for service %s: %s; %s", exe, spec->service,
+                 strerror(errno), hint);
         return false;
     }
     process_instance *pi = calloc(1, sizeof *pi);
@@ -268,7 +273,18 @@ static bool process_image_layers(jb_platform *p, const char *service, char (*ids
     executable_path(p, service, exe, sizeof exe);
     *kind = "native";
     *n = 0;
-    return jb_file_layer(exe, ids, bytes, max, n, err, errlen);
+    if (!jb_file_layer(exe, ids, bytes, max, n, err, errlen))
+        return false;
+    if (jb_elf_is_static(exe, err, errlen))
+        return true;
+    /* What the process loads: its loader and libraries too, each a layer
+     * named by its path, so the ones services share count once. */
+    jb_runtime_files *files = calloc(1, sizeof *files);
+    bool ok = files && jb_elf_runtime_files(exe, files, err, errlen);
+    for (size_t i = 0; ok && i < files->n; i++)
+        ok = jb_file_layer(files->paths[i], ids, bytes, max, n, err, errlen);
+    free(files);
+    return ok;
 }
 
 /* The one SIGTERM a stop sends. A second one would be a kill: Jung's

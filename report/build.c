@@ -553,14 +553,16 @@ void rp_print_header(const rp_run *r, FILE *out, bool markdown)
             r->status[0] ? r->status : "unknown", started, finished);
     for (int p = 0; p < r->nplat; p++) {
         const rp_platform *pl = &r->plat[p];
+        const char *build = pl->build[0] ? pl->build : "unknown";
         if (pl->iters_total)
-            fprintf(out, "%s%s: %d iterations recorded, %d left out, accel %s\n",
+            fprintf(out, "%s%s: %d iterations recorded, %d left out, accel %s, build %s\n",
                     markdown ? "- " : "  ", pl->name, pl->iters_total, pl->iters_bad,
-                    pl->accel[0] ? pl->accel : "unknown");
+                    pl->accel[0] ? pl->accel : "unknown", build);
         else /* the load generator run alone writes no iterations rows */
-            fprintf(out, "%s%s: no iterations rows; %d iterations with samples, accel %s\n",
+            fprintf(out,
+                    "%s%s: no iterations rows; %d iterations with samples, accel %s, build %s\n",
                     markdown ? "- " : "  ", pl->name, pl->niters,
-                    pl->accel[0] ? pl->accel : "unknown");
+                    pl->accel[0] ? pl->accel : "unknown", build);
     }
     if (r->warnings[0]) {
         const char *s = r->warnings;

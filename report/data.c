@@ -188,6 +188,42 @@ static bool pick_run(rp_run *r, const char *run_id, char *err, size_t errlen)
     return found;
 }
 
+/* Which build each platform ran: what the runner recorded, else what the
+ * config said (older databases have neither: "" is shown as unknown). */
+static void load_builds(rp_run *r)
+{
+    static const char *const sql[] = {
+        "SELECT platform, build FROM platform_builds WHERE run_id=?1",
+        "SELECT platform, json_extract(settings, '$.build') FROM platforms WHERE run_id=?1"};
+    for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(r->store.db, sql[i], -1, &st, NULL) != SQLITE_OK) {
+            sqlite3_finalize(st);
+            continue; /* a database from before the table */
+        }
+        sqlite3_bind_text(st, 1, r->run_id, -1, SQLITE_STATIC);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            int p = platform_index(r, col_text(st, 0), false);
+            if (p >= 0 && !r->plat[p].build[0])
+                snprintf(r->plat[p].build, sizeof r->plat[p].build, "%s", col_text(st, 1));
+        }
+        sqlite3_finalize(st);
+    }
+    const char *first = NULL;
+    for (int p = 0; p < r->nplat; p++) {
+        const char *b = r->plat[p].build;
+        if (!b[0])
+            continue;
+        if (first && strcmp(first, b) != 0) {
+            warn(r, "the platforms ran different builds of Jung (static and dynamic executables): "
+                    "memory and image sizes compare linking, not platforms; set the same "
+                    "'build' on every platform");
+            return;
+        }
+        first = b;
+    }
+}
+
 static bool load_platforms(rp_run *r, char *err, size_t errlen)
 {
     sqlite3_stmt *st =
@@ -222,6 +258,7 @@ static bool load_platforms(rp_run *r, char *err, size_t errlen)
             platform_index(r, col_text(st, 0), true);
         sqlite3_finalize(st);
     }
+    load_builds(r);
     for (int p = 0; p < r->nplat; p++)
         if (r->plat[p].iters_bad)
             warn(r,

@@ -109,6 +109,7 @@ typedef struct rp_load { /* requests of one platform: one iteration or all */
 typedef struct rp_platform {
     char name[RP_NAME];
     char accel[16]; /* native | kvm | emulated | "" */
+    char build[16]; /* static | dynamic: the executables it ran; "" unknown */
     int iters_total, iters_bad;
     rp_load all;
     rp_load *iters;

@@ -53,6 +53,13 @@ static void test_defaults(void)
     CHECK(strcmp(cfg->output, "results") == 0);
     CHECK(strcmp(cfg->runner.id, "local") == 0);
     CHECK(!cfg->stop_on_failure);
+    /* every platform runs what this build tree makes, the same for all */
+    CHECK(strcmp(cfg->platforms[0].build, jb_config_default_build()) == 0);
+    CHECK(parse("name: x\nplatforms: [{name: p, driver: process, build: dynamic}, {name: d, "
+                "driver: docker, build: static}]\n",
+                err, sizeof err));
+    CHECK(strcmp(cfg->platforms[0].build, "dynamic") == 0);
+    CHECK(strcmp(cfg->platforms[1].build, "static") == 0);
 }
 
 static void test_full(void)
@@ -141,6 +148,8 @@ static void test_errors(void)
     expect_error(text, "t.yaml:1:7: 'name' is 'a b': use only letters, digits, '_', '-' and '.'");
     snprintf(text, sizeof text, "name: x\nname: y\n%s", P);
     expect_error(text, "t.yaml:2:1: key 'name' appears twice in experiment");
+    expect_error("name: x\nplatforms: [{name: p, driver: process, build: musl}]\n",
+                 "t.yaml:2:47: 'build' is 'musl'; valid values: static, dynamic");
     expect_error("name: x\nplatforms: {name: p}\n",
                  "t.yaml:2:12: 'platforms' must be a list, not a mapping (e.g. [{name: native, "
                  "driver: process}])");

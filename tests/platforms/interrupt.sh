@@ -33,6 +33,7 @@ platforms:
   - name: native
     driver: process
     bin_dir: $tmp/bin
+    build: dynamic # the fake service is one plain executable
   - name: docker
     driver: docker
     image_tag: $TAG

@@ -34,6 +34,23 @@ for p in native docker; do
     check "$p image sizes (8 + cumulative)" \
         "$(q "$db" "select count(*) from image_sizes where platform='$p' and bytes > 0")" 9
 done
+# Same build everywhere by default: both platforms ran the static services,
+# so per-service memory compares platforms, not linkers (within 25 %).
+check "builds recorded" "$(q "$db" "select group_concat(platform || '=' || build, ' ') from (select * from platform_builds order by platform)")" "docker=static native=static"
+q "$db" "select n.grp, n.rss, d.rss from
+          (select substr(grp, 1, length(grp) - 2) grp, avg(rss_mean_kb) rss from metric_summaries
+            where platform='native' and kind='service' group by 1) n
+          join (select substr(grp, 1, length(grp) - 2) grp, avg(rss_mean_kb) rss from metric_summaries
+            where platform='docker' and kind='service' group by 1) d using (grp)" > "$TMP/rss"
+check "services with RSS on both platforms" "$(wc -l < "$TMP/rss")" 8
+while IFS='|' read -r svc native docker; do
+    echo "RSS $svc: native $native kB, docker $docker kB"
+    awk -v a="$native" -v b="$docker" 'BEGIN { d = a > b ? a - b : b - a; m = a > b ? a : b; exit !(m > 0 && d <= 0.25 * m) }' ||
+        fail "$svc RSS native $native kB vs docker $docker kB: more than 25 % apart"
+done < "$TMP/rss"
+"$JB" report "$db" > "$TMP/report" 2>&1
+check "report header: native build" "$(grep -c '^  native: .*build static' "$TMP/report")" 1
+check "report header: docker build" "$(grep -c '^  docker: .*build static' "$TMP/report")" 1
 check "docker runtime daemon sampled" \
     "$(q "$db" "select count(*) > 0 from metric_samples where platform='docker' and kind='runtime'")" 1
 grep -q "docker" "$TMP/out" && grep -qi "native" "$TMP/out" || fail "no summary tables printed"
