@@ -18,10 +18,10 @@ if ! (exec 3<>"/dev/tcp/${bs%:*}/${bs##*:}") 2>/dev/null; then
 fi
 PUT=${KAFKA_PUT:?KAFKA_PUT must name the kafka_put helper}
 sed -e "s/^broker: embedded/broker: {bootstrap: '$bs'}/" "$SRC/tests/run/tiny.yaml" > "$TMP/two.yaml"
-task='{"v":1,"id":"00000000-0000-4000-8000-00000000000N","type":"COMMAND","payload":{"device_id":"jbleftover-dN","value":1,"gateway":"gw-1"}}'
-"$PUT" "$bs" device_gateway_tasks "${task//N/1}" 1 gw-1 || fail "cannot put a leftover task"
+task='{"v":1,"id":"00000000-0000-4000-8000-00000000000@","type":"COMMAND","payload":{"device_id":"jbleftover-d@","value":1,"gateway":"gw-1"}}'
+"$PUT" "$bs" device_gateway_tasks "${task//@/1}" 1 gw-1 || fail "cannot put a leftover task"
 for n in 2 3 4 5; do
-    "$PUT" "$bs" device_gateway_tasks "${task//N/$n}" || fail "cannot put a leftover task"
+    "$PUT" "$bs" device_gateway_tasks "${task//@/$n}" || fail "cannot put a leftover task"
 done
 "$JB" run "$TMP/two.yaml" --out "$TMP/b" > "$TMP/b.out" 2>&1
 check "run exit status" "$?" 0
