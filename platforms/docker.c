@@ -28,6 +28,7 @@ typedef struct docker_instance {
     unsigned char frame[8]; /* the multiplexed stream's frame header being read */
     size_t frame_have;
     size_t frame_left; /* payload bytes left in the current frame */
+    FILE *log_file;    /* <work_dir>/<instance>.log: the output, kept as for processes */
 } docker_instance;
 
 static jb_docker *api_of(jb_platform *p)
@@ -162,6 +163,8 @@ static size_t on_log_bytes(char *data, size_t size, size_t n, void *userdata)
         }
         size_t take = len - i < di->frame_left ? len - i : di->frame_left;
         jb_instance_feed(inst, data + i, take);
+        if (di->log_file && fwrite(data + i, 1, take, di->log_file) == take)
+            fflush(di->log_file);
         di->frame_left -= take;
         i += take;
     }
@@ -187,6 +190,11 @@ static bool follow_logs(jb_platform *p, jb_instance *inst, char *err, size_t err
     curl_easy_setopt(di->logs, CURLOPT_WRITEFUNCTION, on_log_bytes);
     curl_easy_setopt(di->logs, CURLOPT_WRITEDATA, inst);
     curl_multi_add_handle(di->multi, di->logs);
+    snprintf(inst->info.log_path, sizeof inst->info.log_path, "%s/%s.log", p->cfg.work_dir,
+             inst->info.instance);
+    di->log_file = fopen(inst->info.log_path, "w");
+    if (!di->log_file) /* the stream still feeds readiness; only the copy is lost */
+        inst->info.log_path[0] = '\0';
     return true;
 }
 
@@ -200,6 +208,9 @@ static void free_logs(docker_instance *di)
         curl_multi_cleanup(di->multi);
     di->logs = NULL;
     di->multi = NULL;
+    if (di->log_file)
+        fclose(di->log_file);
+    di->log_file = NULL;
 }
 
 /* ---- start ----------------------------------------------------------- */

@@ -119,7 +119,8 @@ typedef struct jb_instance_info {
     double boot_ms;       /* start call to running; < 0 until known */
     double ready_ms;      /* start call to the readiness line; < 0 until seen */
     bool ready;
-    char log_path[4096]; /* the instance's stdout/console log on the host ("" for docker) */
+    char log_path[4096]; /* the instance's stdout/console log on the host (docker: a copy of
+                            the container's log stream) */
     /* key=value pairs of the readiness line after "ready", e.g.
      * {"instance","user_registry-1"}, {"http","http://127.0.0.1:8080"}. */
     char ready_keys[JB_MAX_READY_KV][32];

@@ -31,6 +31,12 @@ for p in native docker; do
         "$(q "$db" "select count(*) from metric_summaries where platform='$p' and kind='service'")" 16
     check "$p metric samples of every service" \
         "$(q "$db" "select count(distinct grp) from metric_samples where platform='$p' and kind='service'")" 8
+    check "$p clean stops (2 it x 8, one SIGTERM, exit 0)" \
+        "$(q "$db" "select count(*) from stop_times where platform='$p' and not killed and exit_code = 0")" 16
+    for log in "$TMP/$run"/logs/$p-1/*-1.log; do
+        grep -q ": stopped$" "$log" || fail "$log does not say the instance stopped"
+    done
+    check "$p logs kept (8 services)" "$(ls "$TMP/$run"/logs/$p-2/*-1.log 2>/dev/null | wc -l)" 8
     check "$p image sizes (8 + cumulative)" \
         "$(q "$db" "select count(*) from image_sizes where platform='$p' and bytes > 0")" 9
 done
