@@ -101,13 +101,9 @@ static bool exec_fmt(ctl *c, const char *sql, const char *platform, long iterati
  * finish (crash, Ctrl-C) would otherwise be counted twice. */
 static void delete_partial(ctl *c, const char *platform, long iteration)
 {
-    static const char *const tables[] = {"samples",
-                                         "load_summaries",
-                                         "metric_samples",
-                                         "metric_summaries",
-                                         "boot_times",
-                                         "stop_times",
-                                         NULL};
+    static const char *const tables[] = {
+        "samples",    "load_summaries", "metric_samples", "metric_summaries",
+        "boot_times", "stop_times",     "iteration_load", NULL};
     for (const char *const *t = tables; *t; t++) {
         char sql[160];
         snprintf(sql, sizeof sql, "DELETE FROM %s WHERE run_id=?1 AND platform=?2 AND iteration=?3",

@@ -75,6 +75,15 @@ static const char schema_sql[] =
      * the runner found it when it booted the platform. */
     "CREATE TABLE IF NOT EXISTS platform_builds(\n"
     "  run_id TEXT, platform TEXT, build TEXT, PRIMARY KEY(run_id, platform));\n"
+    /* How busy the machine was (noise guard): load1_before and
+     * idle_before_pct just before the services start, then over the
+     * iteration (boot to teardown) the free (idle) and stolen share of all
+     * CPUs, and the load average at its end. busy 1 when free CPU was under
+     * 80 % before or during, or steal over 5 %. */
+    "CREATE TABLE IF NOT EXISTS iteration_load(\n"
+    "  run_id TEXT, platform TEXT, iteration INTEGER, load1_before REAL, idle_before_pct REAL,\n"
+    "  load1_after REAL, idle_pct REAL, steal_pct REAL, busy INTEGER,\n"
+    "  PRIMARY KEY(run_id, platform, iteration));\n"
     "CREATE TABLE IF NOT EXISTS stop_times(\n"
     "  run_id TEXT, platform TEXT, iteration INTEGER, service TEXT, instance TEXT,\n"
     "  stop_ms REAL, killed INTEGER, exit_code INTEGER, exit TEXT);\n";
@@ -238,6 +247,27 @@ bool jb_store_set_platform_build(jb_store *store, const char *run_id, const char
     sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, platform, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, build, -1, SQLITE_STATIC);
+    bool ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+bool jb_store_set_iteration_load(jb_store *store, const jb_store_iteration_load *l)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db,
+                           "INSERT OR REPLACE INTO iteration_load VALUES(?,?,?,?,?,?,?,?,?)", -1,
+                           &st, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, l->run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, l->platform, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, l->iteration);
+    sqlite3_bind_double(st, 4, l->load1_before);
+    sqlite3_bind_double(st, 5, l->idle_before_pct);
+    sqlite3_bind_double(st, 6, l->load1_after);
+    sqlite3_bind_double(st, 7, l->idle_pct);
+    sqlite3_bind_double(st, 8, l->steal_pct);
+    sqlite3_bind_int(st, 9, l->busy);
     bool ok = sqlite3_step(st) == SQLITE_DONE;
     sqlite3_finalize(st);
     return ok;

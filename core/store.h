@@ -62,6 +62,15 @@ bool jb_store_add_stop_time(jb_store *store, const jb_store_stop_time *t);
 bool jb_store_set_platform_build(jb_store *store, const char *run_id, const char *platform,
                                  const char *build);
 
+/* The iteration_load row: how busy the machine was around an iteration. */
+typedef struct jb_store_iteration_load {
+    const char *run_id, *platform;
+    long iteration;
+    double load1_before, idle_before_pct, load1_after, idle_pct, steal_pct;
+    bool busy;
+} jb_store_iteration_load;
+bool jb_store_set_iteration_load(jb_store *store, const jb_store_iteration_load *l);
+
 /* The schema's SQL, for tests and docs. */
 const char *jb_store_schema_sql(void);
 

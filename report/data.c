@@ -224,6 +224,28 @@ static void load_builds(rp_run *r)
     }
 }
 
+/* Iterations run on a busy machine (iteration_load, the runner's noise
+ * guard): their figures carry other work's noise. */
+static void flag_busy_iterations(rp_run *r)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->store.db,
+                           "SELECT group_concat(platform || ' #' || iteration, ', '), count(*),"
+                           " min(min(idle_before_pct, idle_pct)) FROM iteration_load"
+                           " WHERE run_id=?1 AND busy",
+                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return; /* a database from before the table */
+    }
+    sqlite3_bind_text(st, 1, r->run_id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) > 0)
+        warn(r,
+             "%d iteration(s) ran on a busy machine (free CPU down to %.0f %%, or CPU steal): "
+             "%s; their figures carry other work's noise (table iteration_load)",
+             sqlite3_column_int(st, 1), sqlite3_column_double(st, 2), col_text(st, 0));
+    sqlite3_finalize(st);
+}
+
 static bool load_platforms(rp_run *r, char *err, size_t errlen)
 {
     sqlite3_stmt *st =
@@ -259,6 +281,7 @@ static bool load_platforms(rp_run *r, char *err, size_t errlen)
         sqlite3_finalize(st);
     }
     load_builds(r);
+    flag_busy_iterations(r);
     for (int p = 0; p < r->nplat; p++)
         if (r->plat[p].iters_bad)
             warn(r,

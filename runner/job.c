@@ -39,6 +39,10 @@ typedef struct job_work {
     size_t ninst;
     jb_sampler *sampler;
     jb_broker *broker; /* the services' own broker with `broker: embedded` */
+    /* noise guard: the machine just before the services start */
+    jb_machine_times load_start;
+    double idle_before_pct;
+    bool have_load;
     char work_dir[4200];
 } job_work;
 
@@ -311,9 +315,49 @@ static bool record_boot(job_work *w, json_t *services)
     return ok || job_fail(job, "boot", NULL, "cannot record boot times in %s", job->results_db);
 }
 
+/* How busy the machine is just before the services start: a short probe
+ * of free CPU, then the start of the iteration's own interval. */
+static void probe_machine(job_work *w)
+{
+    jb_machine_times a;
+    double steal;
+    w->have_load = jb_machine_read(&a);
+    usleep(200 * 1000);
+    w->have_load = w->have_load && jb_machine_read(&w->load_start);
+    if (w->have_load)
+        jb_machine_between(&a, &w->load_start, &w->idle_before_pct, &steal);
+}
+
+/* The iteration_load row: before, and over boot to teardown. */
+static void record_machine(job_work *w)
+{
+    jb_machine_times end;
+    if (!w->have_load || !jb_machine_read(&end))
+        return;
+    runner_job *job = w->job;
+    jb_store_iteration_load l = {.run_id = job->run.run_id,
+                                 .platform = job->run.platform,
+                                 .iteration = job->run.iteration,
+                                 .load1_before = w->load_start.load1,
+                                 .idle_before_pct = w->idle_before_pct,
+                                 .load1_after = end.load1};
+    jb_machine_between(&w->load_start, &end, &l.idle_pct, &l.steal_pct);
+    l.busy = l.idle_before_pct < JB_MACHINE_IDLE_PCT || l.idle_pct < JB_MACHINE_IDLE_PCT ||
+             l.steal_pct > 5;
+    jb_store store;
+    char err[512];
+    if (!jb_store_open(&store, job->results_db, err, sizeof err))
+        return;
+    if (!jb_store_set_iteration_load(&store, &l))
+        fprintf(stderr, "jungbench runner: machine load not recorded: %s\n",
+                sqlite3_errmsg(store.db));
+    jb_store_close(&store);
+}
+
 static bool boot(job_work *w)
 {
     trace(w->job, "boot starts");
+    probe_machine(w);
     if (!parse_config(w) || !open_platform(w))
         return false;
     trace(w->job, "platform open");
@@ -492,6 +536,7 @@ static void *job_main(void *arg)
     }
     set_state(w.job, JOB_STOPPING);
     trace(w.job, "stopping");
+    record_machine(&w);
     finish_metrics(&w);
     trace(w.job, "metrics written");
     teardown(&w);
