@@ -37,6 +37,7 @@ platforms:
   - name: docker
     driver: docker
     image_tag: $TAG
+    build: static # the fake service is linked -static in every build
 YAML
 # fake_slow waits 60 s before it is ready, so the interrupt lands while
 # provision waits for readiness.
