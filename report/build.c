@@ -131,7 +131,9 @@ static void total_memory_table(const rp_run *r, rp_report *rep)
         }
     }
     rp_table_note(d, "Runtime: daemons a platform needs besides the services (dockerd, "
-                     "containerd, libvirtd, ...); '-' where the platform has none measured.");
+                     "containerd, libvirtd, ...), as PSS (pages they share counted once; RSS "
+                     "where PSS was not measured); services as RSS; '-' where the platform has "
+                     "none measured.");
     add_table(rep->display, &rep->ndisplay, d);
     add_table(rep->data, &rep->ndata, t);
 }
