@@ -67,4 +67,7 @@ grep -q "docker" "$TMP/out" && grep -qi "native" "$TMP/out" || fail "no summary 
 check "containers of this run left" "$(docker ps -a --filter label=jungbench.run \
     --format '{{.Label "jungbench.run"}}' | grep -c "^$run")" 0
 check "processes left behind" "$(count_tagged)" 0
+[ "$FAILS" = 0 ] || q "$db" "select 'stop: ' || platform || ' #' || iteration || ' ' || instance || ' ' ||
+    round(stop_ms) || ' ms killed=' || killed || ' ' || exit from stop_times
+    where killed or exit_code is not 0" >&2
 finish
