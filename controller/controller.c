@@ -103,8 +103,9 @@ static bool exec_fmt(ctl *c, const char *sql, const char *platform, long iterati
  * finish (crash, Ctrl-C) would otherwise be counted twice. */
 static void delete_partial(ctl *c, const char *platform, long iteration)
 {
-    static const char *const tables[] = {"samples",          "load_summaries", "metric_samples",
-                                         "metric_summaries", "boot_times",     NULL};
+    static const char *const tables[] = {
+        "samples",    "load_summaries", "metric_samples", "metric_summaries",
+        "boot_times", "stop_times",     "iteration_load", NULL};
     for (const char *const *t = tables; *t; t++) {
         char sql[160];
         snprintf(sql, sizeof sql, "DELETE FROM %s WHERE run_id=?1 AND platform=?2 AND iteration=?3",
@@ -238,6 +239,9 @@ static void import_from_messages(ctl *c, const char *platform, long iteration)
         sqlite3_step(st);
     }
     sqlite3_finalize(st);
+    const char *build = json_string_value(json_object_get(c->ready, "build"));
+    if (build)
+        jb_store_set_platform_build(&c->store, c->run_id, platform, build);
 }
 
 /* ---- messages -------------------------------------------------------------- */

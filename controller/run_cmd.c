@@ -3,6 +3,7 @@
 
 #include "core/broker.h"
 #include "core/cli.h"
+#include "metrics/metrics.h"
 #include "runner/broker_spare.h"
 #include "runner/runner.h"
 
@@ -282,6 +283,14 @@ int controller_run_main(int argc, char **argv)
                      "or stop it first",
                      a.resume, a.out ? a.out : cfg->output, a.resume);
     if (rc < 0) {
+        /* Noise guard: other work on this machine shows up in every figure. */
+        char why[256];
+        if (jb_machine_busy(500, why, sizeof why))
+            fprintf(stderr,
+                    "jungbench run: warning: the machine is not idle (%s): other work adds "
+                    "noise to every figure; each iteration's load is in iteration_load and the "
+                    "report flags busy iterations\n",
+                    why);
         jb_install_stop_handlers();
         broker_spare spare; /* the services' first broker starts with ours */
         broker_spare_init(&spare);

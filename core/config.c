@@ -369,6 +369,7 @@ static const platform_key platform_keys[] = {
     {"stop_grace_ms", D_ALL},
     {"ready_timeout_ms", D_ALL},
     {"bin_dir", D_PROCESS},
+    {"build", D_ALL},
     {"network", D_DOCKER},
     {"image_tag", D_DOCKER},
     {"docker_socket", D_DOCKER},
@@ -433,18 +434,28 @@ static bool parse_osv(cfg_parser *p, const yaml_node_t *node, jb_config_platform
            get_string(p, node, "cmdline", NULL, pl->osv_cmdline, sizeof pl->osv_cmdline);
 }
 
-static void platform_defaults(jb_config_platform *pl)
+#ifndef JB_DEFAULT_BUILD /* set by CMake from what jung/ builds */
+#define JB_DEFAULT_BUILD "dynamic"
+#endif
+
+const char *jb_config_default_build(void)
+{
+    return JB_DEFAULT_BUILD;
+}
+
+void jb_config_platform_defaults(jb_config_platform *pl)
 {
     memset(pl, 0, sizeof *pl);
-    pl->stop_grace_ms = 5000;
-    pl->ready_timeout_ms = 60000;
-    snprintf(pl->network, sizeof pl->network, "host");
-    snprintf(pl->docker_socket, sizeof pl->docker_socket, "/var/run/docker.sock");
-    snprintf(pl->image, sizeof pl->image, "microvm");
-    snprintf(pl->accel, sizeof pl->accel, "auto");
-    snprintf(pl->libvirt_uri, sizeof pl->libvirt_uri, "qemu:///system");
-    snprintf(pl->image_dir, sizeof pl->image_dir, "/var/lib/jungbench/images");
-    snprintf(pl->osv_cmdline, sizeof pl->osv_cmdline, "--rootfs=rofs /jung-{service} {args}");
+    pl->stop_grace_ms = JB_DEFAULT_STOP_GRACE_MS;
+    pl->ready_timeout_ms = JB_DEFAULT_READY_TIMEOUT_MS;
+    snprintf(pl->build, sizeof pl->build, "%s", JB_DEFAULT_BUILD);
+    snprintf(pl->network, sizeof pl->network, JB_DEFAULT_NETWORK);
+    snprintf(pl->docker_socket, sizeof pl->docker_socket, JB_DEFAULT_DOCKER_SOCKET);
+    snprintf(pl->image, sizeof pl->image, JB_DEFAULT_IMAGE);
+    snprintf(pl->accel, sizeof pl->accel, JB_DEFAULT_ACCEL);
+    snprintf(pl->libvirt_uri, sizeof pl->libvirt_uri, JB_DEFAULT_LIBVIRT_URI);
+    snprintf(pl->image_dir, sizeof pl->image_dir, JB_DEFAULT_IMAGE_DIR);
+    snprintf(pl->osv_cmdline, sizeof pl->osv_cmdline, JB_DEFAULT_OSV_CMDLINE);
 }
 
 static bool parse_platform(cfg_parser *p, const yaml_node_t *node, jb_config_platform *pl)
@@ -456,7 +467,8 @@ static bool parse_platform(cfg_parser *p, const yaml_node_t *node, jb_config_pla
     static const char *const networks[] = {"host", "bridge", NULL};
     static const char *const images[] = {"microvm", "osv", NULL};
     static const char *const accels[] = {"auto", "kvm", "emulated", NULL};
-    platform_defaults(pl);
+    static const char *const builds[] = {"static", "dynamic", NULL};
+    jb_config_platform_defaults(pl);
     pl->line = (int)node->start_mark.line + 1;
     if (!require(p, node, "name", "platform", "name: docker") ||
         !require(p, node, "driver", "platform", "driver: docker") ||
@@ -469,6 +481,7 @@ static bool parse_platform(cfg_parser *p, const yaml_node_t *node, jb_config_pla
         !get_double(p, node, "stop_grace_ms", 0, 600000, &pl->stop_grace_ms) ||
         !get_long(p, node, "ready_timeout_ms", 100, 3600000, &pl->ready_timeout_ms) ||
         !get_string(p, node, "bin_dir", NULL, pl->bin_dir, sizeof pl->bin_dir) ||
+        !get_string(p, node, "build", builds, pl->build, sizeof pl->build) ||
         !get_string(p, node, "network", networks, pl->network, sizeof pl->network) ||
         !get_string(p, node, "image_tag", NULL, pl->image_tag, sizeof pl->image_tag) ||
         !get_string(p, node, "docker_socket", NULL, pl->docker_socket, sizeof pl->docker_socket) ||
@@ -810,7 +823,7 @@ void jb_config_defaults(jb_config *cfg)
         cfg->services[i].replicas = 1;
     }
     cfg->nservices = jb_config_nknown_services;
-    platform_defaults(&cfg->platforms[0]);
+    jb_config_platform_defaults(&cfg->platforms[0]);
     snprintf(cfg->platforms[0].name, sizeof cfg->platforms[0].name, "native");
     snprintf(cfg->platforms[0].driver, sizeof cfg->platforms[0].driver, "process");
     cfg->nplatforms = 1;
@@ -992,6 +1005,7 @@ static json_t *platform_json(const jb_config_platform *pl)
                   pl->stop_grace_ms, "ready_timeout_ms", (json_int_t)pl->ready_timeout_ms);
     if (!o)
         return NULL;
+    json_object_set_new(o, "build", json_string(pl->build));
     if (strcmp(pl->driver, "process") == 0)
         json_object_set_new(o, "bin_dir", json_string(pl->bin_dir));
     if (strcmp(pl->driver, "docker") == 0) {

@@ -40,6 +40,19 @@ typedef struct jb_config_broker {
     size_t nproperties;
 } jb_config_broker;
 
+/* Platform defaults, here once: the config's (jb_config_platform) and the
+ * drivers' (platforms/platform.h's jb_platform_config_init) both use them.
+ * The default build is jb_config_default_build(). */
+#define JB_DEFAULT_STOP_GRACE_MS 5000
+#define JB_DEFAULT_READY_TIMEOUT_MS 60000
+#define JB_DEFAULT_NETWORK "host"
+#define JB_DEFAULT_DOCKER_SOCKET "/var/run/docker.sock"
+#define JB_DEFAULT_IMAGE "microvm"
+#define JB_DEFAULT_ACCEL "auto"
+#define JB_DEFAULT_LIBVIRT_URI "qemu:///system"
+#define JB_DEFAULT_IMAGE_DIR "/var/lib/jungbench/images"
+#define JB_DEFAULT_OSV_CMDLINE "--rootfs=rofs /jung-{service} {args}"
+
 /* One platform under test. Which settings apply depends on the driver; a
  * setting of another driver is an error rather than silently ignored. */
 typedef struct jb_config_platform {
@@ -50,6 +63,9 @@ typedef struct jb_config_platform {
     double stop_grace_ms;      /* SIGTERM to SIGKILL */
     long ready_timeout_ms;     /* boot until every service is ready */
     char bin_dir[JB_CFG_PATH]; /* process: folder of jung-<service>; "" = build tree */
+    /* Which executables run: "static" (<bin_dir>/static/jung-<svc>, what
+     * images carry) or "dynamic" (<bin_dir>/jung-<svc>); every driver. */
+    char build[8];
     /* docker */
     char network[16];   /* host | bridge */
     char image_tag[64]; /* jung/<service>:<tag>; "" = jungbench's version */
@@ -130,6 +146,14 @@ enum {
      * will not run them (the controller's, tests of shipped files). */
     JB_CONFIG_CHECK_FILES = 1u << 0,
 };
+
+/* What this build tree makes for every platform, the `build` default:
+ * "static" when it built all eight static musl services (jung/static/, what
+ * Docker images and microVMs carry), else "dynamic" (sanitizer builds). */
+const char *jb_config_default_build(void);
+
+/* A platform's defaults (everything but name and driver). */
+void jb_config_platform_defaults(jb_config_platform *pl);
 
 /* The dissertation's defaults, one process platform, every Jung service. */
 void jb_config_defaults(jb_config *cfg);

@@ -67,7 +67,26 @@ static const char schema_sql[] =
      * the last readiness line, stop_ms the teardown of all of them. */
     "CREATE TABLE IF NOT EXISTS provision_times(\n"
     "  run_id TEXT, platform TEXT, instances INTEGER, repeat INTEGER, service TEXT,\n"
-    "  all_ready_ms REAL, ready_median_ms REAL, ready_max_ms REAL, stop_ms REAL, accel TEXT);\n";
+    "  all_ready_ms REAL, ready_median_ms REAL, ready_max_ms REAL, stop_ms REAL, accel TEXT);\n"
+    /* How each instance stopped: stop_ms from the one stop signal (SIGTERM)
+     * to the exit; killed 1 when it still ran after stop_grace_ms and got
+     * SIGKILL; exit_code its exit status, -N for signal N, NULL unknown. */
+    /* The build of Jung's executables a platform ran (static | dynamic), as
+     * the runner found it when it booted the platform. */
+    "CREATE TABLE IF NOT EXISTS platform_builds(\n"
+    "  run_id TEXT, platform TEXT, build TEXT, PRIMARY KEY(run_id, platform));\n"
+    /* How busy the machine was (noise guard): load1_before and
+     * idle_before_pct just before the services start, then over the
+     * iteration (boot to teardown) the free (idle) and stolen share of all
+     * CPUs, and the load average at its end. busy 1 when free CPU was under
+     * 80 % before or during, or steal over 5 %. */
+    "CREATE TABLE IF NOT EXISTS iteration_load(\n"
+    "  run_id TEXT, platform TEXT, iteration INTEGER, load1_before REAL, idle_before_pct REAL,\n"
+    "  load1_after REAL, idle_pct REAL, steal_pct REAL, busy INTEGER,\n"
+    "  PRIMARY KEY(run_id, platform, iteration));\n"
+    "CREATE TABLE IF NOT EXISTS stop_times(\n"
+    "  run_id TEXT, platform TEXT, iteration INTEGER, service TEXT, instance TEXT,\n"
+    "  stop_ms REAL, killed INTEGER, exit_code INTEGER, exit TEXT);\n";
 
 const char *jb_store_schema_sql(void)
 {
@@ -194,4 +213,62 @@ bool jb_store_begin(jb_store *store)
 bool jb_store_commit(jb_store *store)
 {
     return jb_store_exec(store, "COMMIT", NULL, 0);
+}
+
+bool jb_store_add_stop_time(jb_store *store, const jb_store_stop_time *t)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, "INSERT INTO stop_times VALUES(?,?,?,?,?,?,?,?,?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, t->run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, t->platform, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, t->iteration);
+    sqlite3_bind_text(st, 4, t->service, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, t->instance, -1, SQLITE_STATIC);
+    if (t->stop_ms >= 0)
+        sqlite3_bind_double(st, 6, t->stop_ms);
+    sqlite3_bind_int(st, 7, t->killed);
+    if (t->exit_code != JB_STORE_EXIT_UNKNOWN)
+        sqlite3_bind_int(st, 8, t->exit_code);
+    sqlite3_bind_text(st, 9, t->exit, -1, SQLITE_STATIC);
+    bool ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+bool jb_store_set_platform_build(jb_store *store, const char *run_id, const char *platform,
+                                 const char *build)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, "INSERT OR REPLACE INTO platform_builds VALUES(?,?,?)", -1,
+                           &st, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, platform, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, build, -1, SQLITE_STATIC);
+    bool ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+bool jb_store_set_iteration_load(jb_store *store, const jb_store_iteration_load *l)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db,
+                           "INSERT OR REPLACE INTO iteration_load VALUES(?,?,?,?,?,?,?,?,?)", -1,
+                           &st, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, l->run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, l->platform, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, l->iteration);
+    sqlite3_bind_double(st, 4, l->load1_before);
+    sqlite3_bind_double(st, 5, l->idle_before_pct);
+    sqlite3_bind_double(st, 6, l->load1_after);
+    sqlite3_bind_double(st, 7, l->idle_pct);
+    sqlite3_bind_double(st, 8, l->steal_pct);
+    sqlite3_bind_int(st, 9, l->busy);
+    bool ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return ok;
 }

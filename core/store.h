@@ -45,6 +45,32 @@ bool jb_store_exec(jb_store *store, const char *sql, char *err, size_t errlen);
 bool jb_store_begin(jb_store *store);
 bool jb_store_commit(jb_store *store);
 
+/* One stop_times row: how a service instance stopped. */
+#define JB_STORE_EXIT_UNKNOWN (-1000)
+typedef struct jb_store_stop_time {
+    const char *run_id, *platform;
+    long iteration;
+    const char *service, *instance;
+    double stop_ms; /* < 0: not measured (it had exited before the stop) */
+    bool killed;
+    int exit_code; /* JB_STORE_EXIT_UNKNOWN: unknown */
+    const char *exit;
+} jb_store_stop_time;
+bool jb_store_add_stop_time(jb_store *store, const jb_store_stop_time *t);
+
+/* The platform_builds row: which build (static | dynamic) it ran. */
+bool jb_store_set_platform_build(jb_store *store, const char *run_id, const char *platform,
+                                 const char *build);
+
+/* The iteration_load row: how busy the machine was around an iteration. */
+typedef struct jb_store_iteration_load {
+    const char *run_id, *platform;
+    long iteration;
+    double load1_before, idle_before_pct, load1_after, idle_pct, steal_pct;
+    bool busy;
+} jb_store_iteration_load;
+bool jb_store_set_iteration_load(jb_store *store, const jb_store_iteration_load *l);
+
 /* The schema's SQL, for tests and docs. */
 const char *jb_store_schema_sql(void);
 

@@ -240,6 +240,25 @@ bool jb_image_sizes_store(jb_store *store, const char *run_id, const char *platf
 /* ---- Command --------------------------------------------------------- */
 
 /* jungbench metrics: sample PIDs, cgroups or daemons and print a table. */
+/* ---- how busy the machine is (noise guard) ------------------------------ */
+
+/* /proc/loadavg's 1-minute load and /proc/stat's CPU time of all cores. */
+typedef struct jb_machine_times {
+    double load1;
+    unsigned long long total, idle, steal; /* clock ticks, all CPUs */
+} jb_machine_times;
+bool jb_machine_read(jb_machine_times *t);
+/* The share of CPU time between two readings that was idle, and stolen
+ * by the hypervisor, in %. */
+void jb_machine_between(const jb_machine_times *a, const jb_machine_times *b, double *idle_pct,
+                        double *steal_pct);
+/* Below this share of free CPU an iteration ran on a busy machine. */
+#define JB_MACHINE_IDLE_PCT 80.0
+/* Probes probe_ms: true when the machine is not idle (free CPU below
+ * JB_MACHINE_IDLE_PCT, load average over half the cores, or steal over
+ * 5 %); why says the figures either way. */
+bool jb_machine_busy(double probe_ms, char *why, size_t whylen);
+
 int metrics_main(int argc, char **argv);
 
 #endif

@@ -28,6 +28,7 @@ typedef struct docker_instance {
     unsigned char frame[8]; /* the multiplexed stream's frame header being read */
     size_t frame_have;
     size_t frame_left; /* payload bytes left in the current frame */
+    FILE *log_file;    /* <work_dir>/<instance>.log: the output, kept as for processes */
 } docker_instance;
 
 static jb_docker *api_of(jb_platform *p)
@@ -100,11 +101,26 @@ static bool docker_prepare(jb_platform *p, const char *service, char *err, size_
     snprintf(path, sizeof path, "/images/%s/json", image);
     long status = 0;
     json_t *info = jb_docker_json(api_of(p), "GET", path, NULL, &status, err, errlen);
-    json_decref(info);
     if (status == 404)
         snprintf(err, errlen, "image %s is missing: build it with 'jungbench images build docker'",
                  image);
-    return info != NULL;
+    if (!info)
+        return false;
+    /* `images build` makes a static executable one FROM scratch layer and a
+     * dynamic one a layer on jung/base: the image must hold the build the
+     * platform says it runs, or native and Docker would compare linkers. */
+    size_t layers = json_array_size(json_object_get(json_object_get(info, "RootFS"), "Layers"));
+    json_decref(info);
+    const char *holds = layers == 1 ? "static" : "dynamic";
+    if (strcmp(holds, p->cfg.build) != 0) {
+        snprintf(err, errlen,
+                 "image %s holds the %s build (%zu layer(s)) but the platform says 'build: %s': "
+                 "rebuild the images with 'jungbench images build docker' from a build tree "
+                 "with the %s services, or set 'build: %s'",
+                 image, holds, layers, p->cfg.build, p->cfg.build, holds);
+        return false;
+    }
+    return true;
 }
 
 static bool docker_image_layers(jb_platform *p, const char *service, char (*ids)[512],
@@ -147,6 +163,8 @@ static size_t on_log_bytes(char *data, size_t size, size_t n, void *userdata)
         }
         size_t take = len - i < di->frame_left ? len - i : di->frame_left;
         jb_instance_feed(inst, data + i, take);
+        if (di->log_file && fwrite(data + i, 1, take, di->log_file) == take)
+            fflush(di->log_file);
         di->frame_left -= take;
         i += take;
     }
@@ -172,6 +190,11 @@ static bool follow_logs(jb_platform *p, jb_instance *inst, char *err, size_t err
     curl_easy_setopt(di->logs, CURLOPT_WRITEFUNCTION, on_log_bytes);
     curl_easy_setopt(di->logs, CURLOPT_WRITEDATA, inst);
     curl_multi_add_handle(di->multi, di->logs);
+    snprintf(inst->info.log_path, sizeof inst->info.log_path, "%s/%s.log", p->cfg.work_dir,
+             inst->info.instance);
+    di->log_file = fopen(inst->info.log_path, "w");
+    if (!di->log_file) /* the stream still feeds readiness; only the copy is lost */
+        inst->info.log_path[0] = '\0';
     return true;
 }
 
@@ -185,6 +208,9 @@ static void free_logs(docker_instance *di)
         curl_multi_cleanup(di->multi);
     di->logs = NULL;
     di->multi = NULL;
+    if (di->log_file)
+        fclose(di->log_file);
+    di->log_file = NULL;
 }
 
 /* ---- start ----------------------------------------------------------- */
@@ -335,10 +361,14 @@ static void read_exit_reason(jb_instance *inst)
     snprintf(path, sizeof path, "/containers/%s/json", di->id);
     json_t *c = jb_docker_json(api_of(inst->platform), "GET", path, NULL, NULL, err, sizeof err);
     json_t *state = json_object_get(c, "State");
-    if (state && !json_is_true(json_object_get(state, "Running")))
-        snprintf(inst->exit_reason, sizeof inst->exit_reason, "exited with status %lld%s%s",
-                 (long long)json_integer_value(json_object_get(state, "ExitCode")),
+    if (state && !json_is_true(json_object_get(state, "Running"))) {
+        long long code = (long long)json_integer_value(json_object_get(state, "ExitCode"));
+        snprintf(inst->exit_reason, sizeof inst->exit_reason, "exited with status %lld%s%s", code,
                  json_is_true(json_object_get(state, "OOMKilled")) ? " (out of memory)" : "", "");
+        /* The engine reports a death by signal N as 128 + N. */
+        inst->stop.exit_code = code > 128 ? (int)(128 - code) : (int)code;
+        jb_strlcpy(inst->stop.exit, inst->exit_reason, sizeof inst->stop.exit);
+    }
     json_decref(c);
 }
 
@@ -367,16 +397,27 @@ static void docker_signal_stop(jb_instance *inst)
     json_decref(jb_docker_json(api_of(inst->platform), "POST", path, NULL, NULL, err, sizeof err));
 }
 
+/* platform.c sent the SIGTERM (docker_signal_stop) and waited up to
+ * stop_grace_ms for the log stream to end: a container still running now is
+ * killed at once (t=0), since the engine's stop would send SIGTERM again. */
 static bool docker_stop(jb_instance *inst, char *err, size_t errlen)
 {
     docker_instance *di = inst->priv;
     jb_platform *p = inst->platform;
     char path[256];
-    snprintf(path, sizeof path, "/containers/%s/stop?t=%d", di->id,
-             (int)ceil(p->cfg.stop_grace_ms / 1000.0));
+    bool running = !di->logs_done;
+    snprintf(path, sizeof path, "/containers/%s/stop?t=0", di->id);
     long status = 0;
     json_decref(jb_docker_json(api_of(p), "POST", path, NULL, &status, err, errlen));
     bool ok = status == 204 || status == 304; /* 304: already stopped */
+    if (running && status == 204) {
+        inst->stop.killed = true;
+        snprintf(err, errlen, "%s did not stop within %.0f ms of SIGTERM: killed", inst->info.name,
+                 p->cfg.stop_grace_ms);
+        ok = false;
+    }
+    if (running && inst->stop.exit_code == -1000)
+        read_exit_reason(inst);
     free_logs(di);
     snprintf(path, sizeof path, "/containers/%s?force=1&v=1", di->id);
     char rm_err[512];

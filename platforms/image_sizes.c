@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LAYERS 16
+#define MAX_LAYERS 64 /* a dynamic executable: itself, its loader and libraries */
 
 typedef struct service_layers {
     char ids[MAX_LAYERS][512];

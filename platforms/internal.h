@@ -20,8 +20,10 @@ typedef struct jb_driver {
     /* Reads new output (feeding it to jb_instance_feed) and returns false
      * once the instance has exited. */
     bool (*poll)(jb_instance *inst);
-    /* Asks the instance to stop without waiting (SIGTERM), so many stop in
-     * parallel before stop waits for each; may be NULL. */
+    /* Sends the instance its one stop signal (SIGTERM) without waiting, so
+     * many stop in parallel; platform.c then polls until they exited or
+     * stop_grace_ms passed, and calls stop, which kills what is left. May
+     * be NULL (stop then does everything). */
     void (*signal_stop)(jb_instance *inst);
     /* The files or layers service's image consists of, for image sizes:
      * up to max (id, bytes) pairs into ids/bytes; kind as in image_sizes. */
@@ -62,8 +64,14 @@ struct jb_instance {
     bool exited;
     char exit_reason[256];
     char fatal_line[256]; /* the first output line matching driver->fatal_lines */
+    double stop_signal_ms; /* monotonic time of the stop signal; 0 until sent */
+    double exit_seen_ms;   /* monotonic time the exit was first seen; 0 until then */
+    jb_stop_record stop;   /* filled while stopping (drivers set killed, exit) */
     void *priv;
 };
+
+/* Fills exit_code and exit of a stop record from a wait(2) status. */
+void jb_stop_record_status(jb_stop_record *rec, int status);
 
 /* Feeds output bytes: records the tail and detects the readiness line. */
 void jb_instance_feed(jb_instance *inst, const char *buf, size_t len);

@@ -5,17 +5,14 @@
 #include "core/cli.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-const char *const jb_jung_services[JB_SERVICE_COUNT] = {
-    "auth_manager",     "user_registry", "device_registry", "device_monitor",
-    "device_commander", "rule_engine",   "device_gateway",  "api_gateway",
-};
 
 void jb_strlcpy(char *dst, const char *src, size_t n)
 {
@@ -32,26 +29,27 @@ void jb_platform_config_init(jb_platform_config *cfg)
     cfg->driver = "process";
     cfg->run_id = "dev";
     cfg->brokers = "127.0.0.1:9092";
-    cfg->stop_grace_ms = 5000;
-    cfg->docker_socket = "/var/run/docker.sock";
-    cfg->network = "host";
+    cfg->build = jb_config_default_build();
+    cfg->stop_grace_ms = JB_DEFAULT_STOP_GRACE_MS;
+    cfg->docker_socket = JB_DEFAULT_DOCKER_SOCKET;
+    cfg->network = JB_DEFAULT_NETWORK;
     cfg->image_tag = JB_VERSION;
-    cfg->libvirt_uri = "qemu:///system";
-    cfg->accel = "auto";
-    cfg->image_kind = "microvm";
-    cfg->image_dir = "/var/lib/jungbench/images";
+    cfg->libvirt_uri = JB_DEFAULT_LIBVIRT_URI;
+    cfg->accel = JB_DEFAULT_ACCEL;
+    cfg->image_kind = JB_DEFAULT_IMAGE;
+    cfg->image_dir = JB_DEFAULT_IMAGE_DIR;
 }
 
 /* The string fields of the configuration, so they can be copied and freed
  * in one loop. */
-enum { CONFIG_NSTRINGS = 15 };
+enum { CONFIG_NSTRINGS = 16 };
 static void config_strings(jb_platform_config *cfg, const char **fields[CONFIG_NSTRINGS])
 {
-    const char **list[CONFIG_NSTRINGS] = {&cfg->driver,     &cfg->run_id,     &cfg->bin_dir,
-                                          &cfg->work_dir,   &cfg->brokers,    &cfg->docker_socket,
-                                          &cfg->network,    &cfg->image_tag,  &cfg->libvirt_uri,
-                                          &cfg->accel,      &cfg->image_kind, &cfg->image_dir,
-                                          &cfg->osv_kernel, &cfg->osv_disk,   &cfg->osv_cmdline};
+    const char **list[CONFIG_NSTRINGS] = {
+        &cfg->driver,      &cfg->run_id,        &cfg->bin_dir,     &cfg->work_dir,
+        &cfg->brokers,     &cfg->docker_socket, &cfg->network,     &cfg->image_tag,
+        &cfg->libvirt_uri, &cfg->accel,         &cfg->image_kind,  &cfg->image_dir,
+        &cfg->osv_kernel,  &cfg->osv_disk,      &cfg->osv_cmdline, &cfg->build};
     memcpy(fields, list, sizeof list);
 }
 
@@ -87,6 +85,41 @@ static bool config_copy(jb_platform_config *dst, const jb_platform_config *src)
     return ok;
 }
 
+bool jb_default_bin_dir(char *out, size_t outlen)
+{
+    char buf[4096];
+    ssize_t len = readlink("/proc/self/exe", buf, sizeof buf - 8);
+    if (len <= 0)
+        return false;
+    buf[len] = '\0';
+    char *slash = strrchr(buf, '/');
+    strcpy(slash ? slash + 1 : buf, "jung");
+    /* tests/platforms/x -> the build tree's jung/ two levels up */
+    if (access(buf, X_OK) != 0 && slash) {
+        *slash = '\0';
+        char *up = strrchr(buf, '/');
+        if (up && (up = (*up = '\0', strrchr(buf, '/'))))
+            strcpy(up + 1, "jung");
+    }
+    jb_strlcpy(out, buf, outlen);
+    return true;
+}
+
+/* The build names executables jung-<service> with '_' turned into '-'
+ * (jung-user-registry); the underscore spelling is accepted too. */
+void jb_service_executable(const char *bin_dir, const char *build, const char *service, char *out,
+                           size_t outlen)
+{
+    bool is_static = build && strcmp(build, "static") == 0;
+    snprintf(out, outlen, "%s/%sjung-%s", bin_dir, is_static ? "static/" : "", service);
+    if (access(out, X_OK) == 0)
+        return;
+    size_t start = strlen(bin_dir) + (is_static ? 13 : 6);
+    for (char *c = out + (start < strlen(out) ? start : strlen(out)); *c; c++)
+        if (*c == '_')
+            *c = '-';
+}
+
 /* Defaults that depend on other settings: the build tree's jung/ folder and
  * a work folder per run. */
 static bool config_complete(jb_platform_config *cfg, char *err, size_t errlen)
@@ -99,25 +132,18 @@ static bool config_complete(jb_platform_config *cfg, char *err, size_t errlen)
                      cfg->run_id, *c);
             return false;
         }
+    if (strcmp(cfg->build, "static") != 0 && strcmp(cfg->build, "dynamic") != 0) {
+        snprintf(err, errlen, "build '%s' is not valid: use static or dynamic", cfg->build);
+        return false;
+    }
     if (!cfg->work_dir) {
         snprintf(buf, sizeof buf, "/tmp/jungbench-%s", cfg->run_id);
         cfg->work_dir = strdup(buf);
     }
     if (!cfg->bin_dir) {
-        ssize_t len = readlink("/proc/self/exe", buf, sizeof buf - 8);
-        if (len <= 0) {
+        if (!jb_default_bin_dir(buf, sizeof buf)) {
             snprintf(err, errlen, "cannot find the jung executables: set bin_dir");
             return false;
-        }
-        buf[len] = '\0';
-        char *slash = strrchr(buf, '/');
-        strcpy(slash ? slash + 1 : buf, "jung");
-        /* tests/platforms/x -> the build tree's jung/ two levels up */
-        if (access(buf, X_OK) != 0 && slash) {
-            *slash = '\0';
-            char *up = strrchr(buf, '/');
-            if (up && (up = (*up = '\0', strrchr(buf, '/'))))
-                strcpy(up + 1, "jung");
         }
         cfg->bin_dir = strdup(buf);
     }
@@ -181,6 +207,11 @@ const char *jb_platform_name(const jb_platform *p)
     return p->driver->name;
 }
 
+const char *jb_platform_build(const jb_platform *p)
+{
+    return p->cfg.build;
+}
+
 const char *jb_platform_accel(const jb_platform *p)
 {
     return p->accel;
@@ -240,6 +271,59 @@ static void remove_instance(jb_platform *p, jb_instance *inst)
         }
 }
 
+/* What the instance boots from, for the plan record. */
+static void describe_image(const jb_platform *p, const jb_instance_spec *spec, char *out,
+                           size_t outlen)
+{
+    const char *driver = p->driver->name;
+    if (strcmp(driver, "process") == 0 && spec->executable)
+        jb_strlcpy(out, spec->executable, outlen);
+    else if (strcmp(driver, "process") == 0)
+        jb_service_executable(p->cfg.bin_dir, p->cfg.build, spec->service, out, outlen);
+    else if (strcmp(driver, "docker") == 0)
+        snprintf(out, outlen, "jung/%s:%s", spec->service, p->cfg.image_tag);
+    else if (strcmp(p->cfg.image_kind, "osv") == 0 && p->cfg.osv_disk)
+        jb_expand_template(p->cfg.osv_disk, spec->service, NULL, out, outlen);
+    else
+        snprintf(out, outlen, "%s/microvm/%s.cpio.xz", p->cfg.image_dir, spec->service);
+}
+
+static json_t *string_array(const char *const *list)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; list && list[i]; i++)
+        json_array_append_new(a, json_string(list[i]));
+    return a;
+}
+
+/* One line of <work_dir>/plan.jsonl: what this instance was started with
+ * (launch.h), so the plans of up, run and provision can be compared and a
+ * run's logs say what ran. */
+static void record_plan(const jb_platform *p, const jb_instance_spec *spec)
+{
+    char image[4096], path[4200];
+    describe_image(p, spec, image, sizeof image);
+    json_t *ports = json_array();
+    for (size_t i = 0; i < 8 && spec->ports[i] > 0; i++)
+        json_array_append_new(ports, json_integer(spec->ports[i]));
+    json_t *line = json_pack(
+        "{s:s, s:s, s:i, s:s, s:s, s:s, s:o, s:o, s:o}", "service", spec->service, "instance", "",
+        "index", spec->index, "driver", p->driver->name, "build", p->cfg.build, "image", image,
+        "args", string_array(spec->args), "env", string_array(spec->env), "ports", ports);
+    char instance[96];
+    snprintf(instance, sizeof instance, "%s-%d", spec->service, spec->index);
+    json_object_set_new(line, "instance", json_string(instance));
+    char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    snprintf(path, sizeof path, "%s/plan.jsonl", p->cfg.work_dir);
+    FILE *f = text ? fopen(path, "a") : NULL;
+    if (f) {
+        fprintf(f, "%s\n", text);
+        fclose(f);
+    }
+    free(text);
+    json_decref(line);
+}
+
 jb_instance *jb_platform_start(jb_platform *p, const jb_instance_spec *spec, char *err,
                                size_t errlen)
 {
@@ -270,6 +354,7 @@ jb_instance *jb_platform_start(jb_platform *p, const jb_instance_spec *spec, cha
     info->boot_ms = info->ready_ms = -1;
     for (size_t i = 0; i < 8 && spec->ports[i]; i++)
         info->host_ports[i] = spec->ports[i]; /* the driver may choose others */
+    record_plan(p, spec);
     info->start_wall_ms = jb_wall_ms();
     inst->start_mono_ms = jb_now_ms();
     if (!p->driver->start(p, inst, spec, err, errlen)) {
@@ -416,12 +501,16 @@ bool jb_instance_alive(jb_instance *inst)
 {
     if (inst->exited)
         return false;
-    if (!inst->platform->driver->poll(inst))
+    if (!inst->platform->driver->poll(inst)) {
         inst->exited = true;
+        inst->exit_seen_ms = jb_now_ms();
+    }
     if (inst->fatal_line[0]) {
         /* A guest whose program aborted may stay up, and one that panicked
          * says why only on its console: either way, the line is the reason. */
         inst->exited = true;
+        if (!inst->exit_seen_ms)
+            inst->exit_seen_ms = jb_now_ms();
         snprintf(inst->exit_reason, sizeof inst->exit_reason, "failed: \"%.200s\"",
                  inst->fatal_line);
     }
@@ -495,19 +584,88 @@ const char *jb_instance_ready_value(const jb_instance *inst, const char *key)
     return NULL;
 }
 
-bool jb_instance_stop(jb_instance *inst, char *err, size_t errlen)
+void jb_stop_record_status(jb_stop_record *rec, int status)
+{
+    if (WIFEXITED(status)) {
+        rec->exit_code = WEXITSTATUS(status);
+        snprintf(rec->exit, sizeof rec->exit, "exited with status %d", rec->exit_code);
+    } else if (WIFSIGNALED(status)) {
+        rec->exit_code = -WTERMSIG(status);
+        snprintf(rec->exit, sizeof rec->exit, "killed by signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+    }
+}
+
+/* The one stop signal, to an instance still running. */
+static void begin_stop(jb_instance *inst)
+{
+    jb_stop_record *rec = &inst->stop;
+    if (rec->instance[0])
+        return; /* begun already */
+    jb_strlcpy(rec->service, inst->info.service, sizeof rec->service);
+    jb_strlcpy(rec->instance, inst->info.instance, sizeof rec->instance);
+    rec->stop_ms = -1;
+    rec->exit_code = -1000;
+    rec->signalled = jb_instance_alive(inst);
+    if (rec->signalled && inst->platform->driver->signal_stop) {
+        inst->platform->driver->signal_stop(inst);
+        inst->stop_signal_ms = jb_now_ms();
+    }
+}
+
+/* Polls the signalled instances until each has exited or its grace
+ * period has passed: the exit is seen within a few ms, so stop_ms is the
+ * service's own shutdown time, and the grace periods overlap. */
+static void wait_stopped(jb_instance *const *insts, size_t n)
+{
+    for (;;) {
+        size_t waiting = 0;
+        double now = jb_now_ms();
+        for (size_t i = 0; i < n; i++) {
+            jb_instance *inst = insts[i];
+            if (inst->stop_signal_ms <= 0 || inst->exited ||
+                now > inst->stop_signal_ms + inst->platform->cfg.stop_grace_ms)
+                continue;
+            if (jb_instance_alive(inst))
+                waiting++;
+        }
+        if (waiting == 0)
+            return;
+        jb_sleep_ms(2);
+    }
+}
+
+/* The driver kills what is still running and removes it; then the record
+ * gets its time. Frees inst. */
+static bool finish_stop(jb_instance *inst, jb_stop_record *record, char *err, size_t errlen)
 {
     jb_platform *p = inst->platform;
     err[0] = '\0';
+    if (inst->stop.signalled && inst->stop_signal_ms <= 0)
+        inst->stop_signal_ms = jb_now_ms(); /* a driver whose stop call does it all */
     bool ok = p->driver->stop(inst, err, errlen);
+    if (inst->stop.signalled && inst->stop.stop_ms < 0)
+        inst->stop.stop_ms =
+            (inst->exit_seen_ms > inst->stop_signal_ms ? inst->exit_seen_ms : jb_now_ms()) -
+            inst->stop_signal_ms;
+    if (record)
+        *record = inst->stop;
     remove_instance(p, inst);
     free(inst);
     return ok;
 }
 
-bool jb_instances_stop(jb_instance *const *instances, size_t n, char *err, size_t errlen)
+bool jb_instance_stop(jb_instance *inst, char *err, size_t errlen)
 {
-    jb_instance **copy = malloc((n ? n : 1) * sizeof *copy);
+    begin_stop(inst);
+    wait_stopped(&inst, 1);
+    return finish_stop(inst, NULL, err, errlen);
+}
+
+bool jb_instances_stop_recorded(jb_instance *const *instances, size_t n, jb_stop_record *records,
+                                char *err, size_t errlen)
+{
+    jb_instance **copy = calloc(n ? n : 1, sizeof *copy);
     if (!copy) {
         snprintf(err, errlen, "out of memory");
         return false;
@@ -515,19 +673,24 @@ bool jb_instances_stop(jb_instance *const *instances, size_t n, char *err, size_
     if (n > 0) /* stopping edits the platform's list; instances may be NULL when n is 0 */
         memcpy(copy, instances, n * sizeof *copy);
     for (size_t i = n; i-- > 0;)
-        if (copy[i]->platform->driver->signal_stop)
-            copy[i]->platform->driver->signal_stop(copy[i]);
+        begin_stop(copy[i]);
+    wait_stopped(copy, n);
     bool ok = true;
     err[0] = '\0';
     char one[512];
     for (size_t i = n; i-- > 0;)
-        if (!jb_instance_stop(copy[i], one, sizeof one)) {
+        if (!finish_stop(copy[i], records ? &records[i] : NULL, one, sizeof one)) {
             if (ok)
                 jb_strlcpy(err, one, errlen);
             ok = false;
         }
     free(copy);
     return ok;
+}
+
+bool jb_instances_stop(jb_instance *const *instances, size_t n, char *err, size_t errlen)
+{
+    return jb_instances_stop_recorded(instances, n, NULL, err, errlen);
 }
 
 /* ---- small helpers --------------------------------------------------- */

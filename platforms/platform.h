@@ -36,10 +36,13 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define JB_SERVICE_COUNT 8
+#include "core/config.h"
+
 /* The Jung services, in start order (registries before their clients,
- * the gateway last). Executables are named jung-<service>. */
-extern const char *const jb_jung_services[JB_SERVICE_COUNT];
+ * the gateway last): core/config.c's list, the only one. Executables are
+ * named jung-<service>. */
+#define JB_SERVICE_COUNT 8
+#define jb_jung_services jb_config_known_services
 
 typedef struct jb_platform jb_platform;
 typedef struct jb_instance jb_instance;
@@ -52,6 +55,11 @@ typedef struct jb_platform_config {
     /* Folder of the jung-<service> executables (process driver), default
      * "<folder of /proc/self/exe>/jung" i.e. the build tree's jung/. */
     const char *bin_dir;
+    /* "static" (<bin_dir>/static/jung-<service>) or "dynamic"
+     * (<bin_dir>/jung-<service>): which executables the process driver
+     * runs; default jb_config_default_build(). Docker and libvirt run
+     * their images and record it. */
+    const char *build;
     /* Folder for logs, serial consoles and pid files; default
      * "/tmp/jungbench-<run>". Created if missing. */
     const char *work_dir;
@@ -118,7 +126,8 @@ typedef struct jb_instance_info {
     double boot_ms;       /* start call to running; < 0 until known */
     double ready_ms;      /* start call to the readiness line; < 0 until seen */
     bool ready;
-    char log_path[4096]; /* the instance's stdout/console log on the host ("" for docker) */
+    char log_path[4096]; /* the instance's stdout/console log on the host (docker: a copy of
+                            the container's log stream) */
     /* key=value pairs of the readiness line after "ready", e.g.
      * {"instance","user_registry-1"}, {"http","http://127.0.0.1:8080"}. */
     char ready_keys[JB_MAX_READY_KV][32];
@@ -137,6 +146,14 @@ typedef struct jb_instance_info {
 #define JB_JUNG_CALL_TIMEOUT_MS 5000
 /* JB_EMULATION_TIMEOUT_SCALE for an emulated platform, else 1. */
 int jb_platform_timeout_scale(const jb_platform *platform);
+/* The file the process driver runs for service: <bin_dir>/static/jung-<svc>
+ * for build "static", <bin_dir>/jung-<svc> for "dynamic" ('_' as '-' unless
+ * the underscore spelling exists). */
+void jb_service_executable(const char *bin_dir, const char *build, const char *service, char *out,
+                           size_t outlen);
+/* bin_dir's default: the jung/ folder of the build tree this executable
+ * belongs to. */
+bool jb_default_bin_dir(char *out, size_t outlen);
 
 /* Fills cfg with the defaults (driver "process"). */
 void jb_platform_config_init(jb_platform_config *cfg);
@@ -147,6 +164,9 @@ jb_platform *jb_platform_open(const jb_platform_config *cfg, char *err, size_t e
 /* Stops every instance still running (as jb_instance_stop) and frees. */
 void jb_platform_close(jb_platform *platform);
 const char *jb_platform_name(const jb_platform *platform);
+/* "static" or "dynamic": the build of the executables its instances run
+ * (prepare checked that the images hold it). */
+const char *jb_platform_build(const jb_platform *platform);
 /* "native", "container", "kvm" or "emulated": how instances run. */
 const char *jb_platform_accel(const jb_platform *platform);
 
@@ -188,6 +208,24 @@ bool jb_instance_stop(jb_instance *instance, char *err, size_t errlen);
  * periods overlap. Frees them all; false (first problem in err) when a stop
  * was not clean. jb_platform_close does this for all instances left. */
 bool jb_instances_stop(jb_instance *const *instances, size_t n, char *err, size_t errlen);
+
+/* How one instance stopped. One SIGTERM (or the engine's stop signal),
+ * then up to stop_grace_ms for it to exit, then SIGKILL: stop_ms runs from
+ * the signal to the exit seen (or to the kill). */
+typedef struct jb_stop_record {
+    char service[64];
+    char instance[96];
+    bool signalled; /* it was running when the stop began */
+    double stop_ms; /* signal to exit; < 0 when not measured */
+    bool killed;    /* still running after stop_grace_ms: SIGKILL */
+    int exit_code;  /* exit status, or -N when ended by signal N; -1000 unknown */
+    char exit[64];  /* "exited with status 0", "killed by signal 9 (Killed)", "" */
+} jb_stop_record;
+
+/* jb_instances_stop that also says how each stopped: records[i] for
+ * instances[i] (records may be NULL). */
+bool jb_instances_stop_recorded(jb_instance *const *instances, size_t n, jb_stop_record *records,
+                                char *err, size_t errlen);
 
 /* Runtime daemons of the platform for the metrics layer: a mask of
  * metrics.h's JB_DAEMONS_* (docker 1, libvirt 2); 0 for processes. */

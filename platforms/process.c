@@ -11,6 +11,7 @@
 #include "platforms/internal.h"
 
 #include "core/cli.h"
+#include "platforms/images.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +27,8 @@ extern char **environ;
 typedef struct process_instance {
     pid_t pid;
     bool reaped;
+    bool term_sent; /* the one SIGTERM of a stop */
+    int status;     /* wait status once reaped */
     jb_follow log;
 } process_instance;
 
@@ -35,17 +38,23 @@ static bool process_open(jb_platform *p, char *err, size_t errlen)
     return true;
 }
 
-/* The build names executables jung-<service> with '_' turned into '-'
- * (jung-user-registry); the underscore spelling is accepted too. */
 static void executable_path(const jb_platform *p, const char *service, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "%s/jung-%s", p->cfg.bin_dir, service);
-    if (access(out, X_OK) == 0)
-        return;
-    size_t start = strlen(p->cfg.bin_dir) + 6;
-    for (char *c = out + start; *c; c++)
-        if (*c == '_')
-            *c = '-';
+    jb_service_executable(p->cfg.bin_dir, p->cfg.build, service, out, outlen);
+}
+
+/* What builds the executable: the static copies come with the services'
+ * own targets (jung-<svc>-static strips into static/jung-<svc>). */
+static void build_hint(const jb_platform *p, const char *exe, char *out, size_t outlen)
+{
+    const char *name = strrchr(exe, '/') + 1;
+    if (strcmp(p->cfg.build, "static") == 0)
+        snprintf(out, outlen,
+                 "build it with 'ninja -C <build> %s-static' (needs the musl libraries of "
+                 "scripts/static-deps), or set 'build: dynamic' on the platform",
+                 name);
+    else
+        snprintf(out, outlen, "build it with 'ninja -C <build> %s'", name);
 }
 
 static bool process_prepare(jb_platform *p, const char *service, char *err, size_t errlen)
@@ -54,8 +63,10 @@ static bool process_prepare(jb_platform *p, const char *service, char *err, size
     executable_path(p, service, exe, sizeof exe);
     if (access(exe, X_OK) == 0)
         return true;
-    snprintf(err, errlen, "no executable %s for service %s: build it with 'ninja -C <build> %s'",
-             exe, service, strrchr(exe, '/') + 1);
+    char hint[512];
+    build_hint(p, exe, hint, sizeof hint);
+    snprintf(err, errlen, "no %s executable %s for service %s: %s", p->cfg.build, exe, service,
+             hint);
     return false;
 }
 
@@ -174,14 +185,10 @@ static bool process_start(jb_platform *p, jb_instance *inst, const jb_instance_s
     else
         executable_path(p, spec->service, exe, sizeof exe);
     if (access(exe, X_OK) != 0) {
-        if (spec->executable)
-            snprintf(err, errlen, "cannot run %s for service %s: %s", exe, spec->service,
-                     strerror(errno));
-        else
-            snprintf(err, errlen,
-                     "cannot run %s for service %s: %s; build it with 'ninja -C "
-                     "<build> %s'",
-                     exe, spec->service, strerror(errno), strrchr(exe, '/') + 1);
+        char hint[512];
+        build_hint(p, exe, hint, sizeof hint);
+        snprintf(err, errlen, "cannot run %s for service %s: %s; %s", exe, spec->service,
+                 strerror(errno), hint);
         return false;
     }
     process_instance *pi = calloc(1, sizeof *pi);
@@ -234,6 +241,16 @@ static bool child_exited(process_instance *pi)
     return si.si_pid == pi->pid;
 }
 
+static void reap(process_instance *pi)
+{
+    if (pi->reaped)
+        return;
+    kill(-pi->pid, SIGKILL); /* anything the service left in its group */
+    while (waitpid(pi->pid, &pi->status, 0) < 0 && errno == EINTR)
+        ;
+    pi->reaped = true;
+}
+
 static bool process_poll(jb_instance *inst)
 {
     process_instance *pi = inst->priv;
@@ -242,11 +259,8 @@ static bool process_poll(jb_instance *inst)
         return true;
     jb_follow_poll(&pi->log, inst); /* the last words */
     if (!pi->reaped) {
-        int status = 0;
-        kill(-pi->pid, SIGKILL); /* anything the service left in its group */
-        if (waitpid(pi->pid, &status, 0) == pi->pid)
-            describe_status(inst, status);
-        pi->reaped = true;
+        reap(pi);
+        describe_status(inst, pi->status);
     }
     return false;
 }
@@ -259,38 +273,51 @@ static bool process_image_layers(jb_platform *p, const char *service, char (*ids
     executable_path(p, service, exe, sizeof exe);
     *kind = "native";
     *n = 0;
-    return jb_file_layer(exe, ids, bytes, max, n, err, errlen);
+    if (!jb_file_layer(exe, ids, bytes, max, n, err, errlen))
+        return false;
+    if (jb_elf_is_static(exe, err, errlen))
+        return true;
+    /* What the process loads: its loader and libraries too, each a layer
+     * named by its path, so the ones services share count once. */
+    jb_runtime_files *files = calloc(1, sizeof *files);
+    bool ok = files && jb_elf_runtime_files(exe, files, err, errlen);
+    for (size_t i = 0; ok && i < files->n; i++)
+        ok = jb_file_layer(files->paths[i], ids, bytes, max, n, err, errlen);
+    free(files);
+    return ok;
+}
+
+/* The one SIGTERM a stop sends. A second one would be a kill: Jung's
+ * handler restores the default action after the first, so the service
+ * would die in the middle of leaving its consumer groups. */
+static void send_term(process_instance *pi)
+{
+    if (pi->term_sent || child_exited(pi))
+        return;
+    kill(-pi->pid, SIGTERM);
+    pi->term_sent = true;
 }
 
 static void process_signal_stop(jb_instance *inst)
 {
-    process_instance *pi = inst->priv;
-    if (!child_exited(pi))
-        kill(-pi->pid, SIGTERM);
+    send_term(inst->priv);
 }
 
+/* platform.c sent the SIGTERM and waited up to stop_grace_ms: what still
+ * runs now gets SIGKILL. */
 static bool process_stop(jb_instance *inst, char *err, size_t errlen)
 {
     process_instance *pi = inst->priv;
     bool ok = true;
     if (!child_exited(pi)) {
-        kill(-pi->pid, SIGTERM);
-        double deadline = jb_now_ms() + inst->platform->cfg.stop_grace_ms;
-        while (!child_exited(pi) && jb_now_ms() < deadline)
-            jb_sleep_ms(5);
-        if (!child_exited(pi)) {
-            snprintf(err, errlen, "%s did not stop within %.0f ms of SIGTERM: killed",
-                     inst->info.name, inst->platform->cfg.stop_grace_ms);
-            ok = false;
-        }
+        snprintf(err, errlen, "%s did not stop within %.0f ms of SIGTERM: killed", inst->info.name,
+                 inst->platform->cfg.stop_grace_ms);
+        inst->stop.killed = true;
+        ok = false;
     }
-    if (!pi->reaped) {
-        kill(-pi->pid, SIGKILL);
-        int status;
-        while (waitpid(pi->pid, &status, 0) < 0 && errno == EINTR)
-            ;
-        pi->reaped = true;
-    }
+    jb_follow_poll(&pi->log, inst); /* the last words, "<instance>: stopped" */
+    reap(pi);
+    jb_stop_record_status(&inst->stop, pi->status);
     jb_follow_close(&pi->log);
     free(pi);
     inst->priv = NULL;

@@ -8,6 +8,7 @@
 #include "core/cli.h"
 #include "core/config.h"
 #include "core/store.h"
+#include "platforms/launch.h"
 
 #include <getopt.h>
 #include <sys/resource.h>
@@ -132,28 +133,17 @@ static int parse(int argc, char **argv, provision *pv, const char **config_path)
     return 0;
 }
 
+/* The launch plan's driver settings, named per count and round. */
 static void platform_config(const provision *pv, const jb_config_platform *pl, long n, long rep,
-                            jb_platform_config *pc, char *run_id, size_t idlen)
+                            jb_platform_config *pc, char *run_id, size_t idlen, char *work_dir,
+                            size_t dirlen)
 {
-    jb_platform_config_init(pc);
+    jb_launch_platform_config(pl, pc);
     snprintf(run_id, idlen, "%s-%s-%ld-%ld", pv->run_id, pl->name, n, rep);
-    pc->driver = pl->driver;
     pc->run_id = run_id;
     pc->brokers = pv->brokers;
-    pc->cpus = pl->vcpus;
-    pc->memory_mb = pl->memory_mb;
-    pc->stop_grace_ms = pl->stop_grace_ms;
-    pc->bin_dir = pl->bin_dir;
-    pc->docker_socket = pl->docker_socket;
-    pc->network = pl->network;
-    pc->image_tag = pl->image_tag;
-    pc->libvirt_uri = pl->libvirt_uri;
-    pc->accel = pl->accel;
-    pc->image_kind = pl->image;
-    pc->image_dir = pl->image_dir;
-    pc->osv_kernel = pl->osv_kernel;
-    pc->osv_disk = pl->osv_disk;
-    pc->osv_cmdline = pl->osv_cmdline;
+    snprintf(work_dir, dirlen, "/tmp/jungbench-%s/%s-%ld-%ld", pv->run_id, pl->name, n, rep);
+    pc->work_dir = work_dir;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -260,18 +250,25 @@ static double cpu_ms_self(void)
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
-static bool start_all(provision *pv, jb_platform *p, long n, jb_instance **insts,
-                      const char *const *env, char *err, size_t errlen)
+/* Every instance as `run` would start it (launch.h): options, environment,
+ * executable of the platform's build. */
+static bool start_all(provision *pv, const jb_config_platform *pl, jb_platform *p, long n,
+                      jb_instance **insts, char *err, size_t errlen)
 {
+    jb_launch_plan *plan = malloc(sizeof *plan);
+    if (!plan)
+        return snprintf(err, errlen, "out of memory"), false;
     for (long i = 0; i < n; i++) {
-        jb_instance_spec spec = {.service = pv->service, .index = (int)i + 1, .env = env};
-        insts[i] = jb_platform_start(p, &spec, err, errlen);
+        jb_launch_plan_make(pv->cfg, pl, pv->service, (int)i + 1, plan);
+        insts[i] = jb_platform_start(p, &plan->spec, err, errlen);
         if (!insts[i] || jb_stop_requested()) {
             if (insts[i])
                 snprintf(err, errlen, "interrupted");
+            free(plan);
             return false;
         }
     }
+    free(plan);
     return true;
 }
 
@@ -303,19 +300,8 @@ static bool boot_round(provision *pv, const jb_config_platform *pl, long n, long
                        round_result *r)
 {
     jb_platform_config pc;
-    char run_id[256], err[2048], props[1100], env_store[1200];
-    platform_config(pv, pl, n, rep, &pc, run_id, sizeof run_id);
-    const char *env[2] = {NULL, NULL};
-    jb_config_props_spec(&pv->cfg->broker, props, sizeof props);
-    if (pv->cfg->broker.embedded) {
-        char user_props[sizeof props];
-        snprintf(user_props, sizeof user_props, "%s", props);
-        jb_broker_service_props(user_props, props, sizeof props);
-    }
-    if (props[0]) {
-        snprintf(env_store, sizeof env_store, "JUNG_KAFKA_PROPS=%s", props);
-        env[0] = env_store;
-    }
+    char run_id[256], err[2048], work_dir[512];
+    platform_config(pv, pl, n, rep, &pc, run_id, sizeof run_id, work_dir, sizeof work_dir);
     jb_platform *p = jb_platform_open(&pc, err, sizeof err);
     if (!p)
         return jb_fail(CMD, "%s: %s", pl->name, err), false;
@@ -327,7 +313,7 @@ static bool boot_round(provision *pv, const jb_config_platform *pl, long n, long
     double cpu0 = cpu_ms_self();
     double t0 = jb_now_ms();
     bool ok = jb_platform_prepare(p, &pv->service, 1, err, sizeof err) &&
-              start_all(pv, p, n, insts, env, err, sizeof err) &&
+              start_all(pv, pl, p, n, insts, err, sizeof err) &&
               jb_instances_wait_ready(insts, (size_t)n, timeout, err, sizeof err);
     r->all_ready_ms = jb_now_ms() - t0;
     if (ok) {
@@ -432,6 +418,9 @@ int platforms_provision_main(int argc, char **argv)
         return jb_fail(CMD, "%s", err);
     }
     snprintf(pv.run_id, sizeof pv.run_id, "provision-%ld-%d", (long)time(NULL), (int)getpid());
+    /* Where each round's logs and launch plans (plan.jsonl) go. */
+    printf("logs=/tmp/jungbench-%s\n", pv.run_id);
+    fflush(stdout);
     jb_install_stop_handlers();
     rc = run(&pv);
     free(pv.cfg);

@@ -147,7 +147,9 @@ static void total_memory_table(const rp_run *r, rp_report *rep)
         }
     }
     rp_table_note(d, "Runtime: daemons a platform needs besides the services (dockerd, "
-                     "containerd, libvirtd, ...); '-' where the platform has none measured.");
+                     "containerd, libvirtd, ...), as PSS (pages they share counted once; RSS "
+                     "where PSS was not measured); services as RSS; '-' where the platform has "
+                     "none measured.");
     add_table(rep->display, &rep->ndisplay, d);
     add_table(rep->data, &rep->ndata, t);
 }
@@ -626,14 +628,16 @@ void rp_print_header(const rp_run *r, FILE *out, bool markdown)
             r->status[0] ? r->status : "unknown", started, finished);
     for (int p = 0; p < r->nplat; p++) {
         const rp_platform *pl = &r->plat[p];
+        const char *build = pl->build[0] ? pl->build : "unknown";
         if (pl->iters_total)
-            fprintf(out, "%s%s: %d iterations recorded, %d left out, accel %s\n",
+            fprintf(out, "%s%s: %d iterations recorded, %d left out, accel %s, build %s\n",
                     markdown ? "- " : "  ", pl->name, pl->iters_total, pl->iters_bad,
-                    pl->accel[0] ? pl->accel : "unknown");
+                    pl->accel[0] ? pl->accel : "unknown", build);
         else /* the load generator run alone writes no iterations rows */
-            fprintf(out, "%s%s: no iterations rows; %d iterations with samples, accel %s\n",
+            fprintf(out,
+                    "%s%s: no iterations rows; %d iterations with samples, accel %s, build %s\n",
                     markdown ? "- " : "  ", pl->name, pl->niters,
-                    pl->accel[0] ? pl->accel : "unknown");
+                    pl->accel[0] ? pl->accel : "unknown", build);
     }
     if (r->warnings[0]) {
         const char *s = r->warnings;

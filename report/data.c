@@ -191,6 +191,64 @@ static bool pick_run(rp_run *r, const char *run_id, char *err, size_t errlen)
     return found;
 }
 
+/* Which build each platform ran: what the runner recorded, else what the
+ * config said (older databases have neither: "" is shown as unknown). */
+static void load_builds(rp_run *r)
+{
+    static const char *const sql[] = {
+        "SELECT platform, build FROM platform_builds WHERE run_id=?1",
+        "SELECT platform, json_extract(settings, '$.build') FROM platforms WHERE run_id=?1"};
+    for (size_t i = 0; i < sizeof sql / sizeof *sql; i++) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(r->store.db, sql[i], -1, &st, NULL) != SQLITE_OK) {
+            sqlite3_finalize(st);
+            continue; /* a database from before the table */
+        }
+        sqlite3_bind_text(st, 1, r->run_id, -1, SQLITE_STATIC);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            int p = platform_index(r, col_text(st, 0), false);
+            if (p >= 0 && !r->plat[p].build[0])
+                snprintf(r->plat[p].build, sizeof r->plat[p].build, "%s", col_text(st, 1));
+        }
+        sqlite3_finalize(st);
+    }
+    const char *first = NULL;
+    for (int p = 0; p < r->nplat; p++) {
+        const char *b = r->plat[p].build;
+        if (!b[0])
+            continue;
+        if (first && strcmp(first, b) != 0) {
+            warn(r, "the platforms ran different builds of Jung (static and dynamic executables): "
+                    "memory and image sizes compare linking, not platforms; set the same "
+                    "'build' on every platform");
+            return;
+        }
+        first = b;
+    }
+}
+
+/* Iterations run on a busy machine (iteration_load, the runner's noise
+ * guard): their figures carry other work's noise. */
+static void flag_busy_iterations(rp_run *r)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->store.db,
+                           "SELECT group_concat(platform || ' #' || iteration, ', '), count(*),"
+                           " min(min(idle_before_pct, idle_pct)) FROM iteration_load"
+                           " WHERE run_id=?1 AND busy",
+                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return; /* a database from before the table */
+    }
+    sqlite3_bind_text(st, 1, r->run_id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) > 0)
+        warn(r,
+             "%d iteration(s) ran on a busy machine (free CPU down to %.0f %%, or CPU steal): "
+             "%s; their figures carry other work's noise (table iteration_load)",
+             sqlite3_column_int(st, 1), sqlite3_column_double(st, 2), col_text(st, 0));
+    sqlite3_finalize(st);
+}
+
 static bool load_platforms(rp_run *r, char *err, size_t errlen)
 {
     sqlite3_stmt *st =
@@ -225,6 +283,8 @@ static bool load_platforms(rp_run *r, char *err, size_t errlen)
             platform_index(r, col_text(st, 0), true);
         sqlite3_finalize(st);
     }
+    load_builds(r);
+    flag_busy_iterations(r);
     for (int p = 0; p < r->nplat; p++)
         if (r->plat[p].iters_bad)
             warn(r,
@@ -267,6 +327,12 @@ static bool load_metrics_from(rp_run *r, const char *sql, char *err, size_t errl
             strip_replica(col_text(st, 2), m->service);
         m->cpu = col_num(st, 4);
         m->rss_mb = col_num(st, 5) / 1024.0;
+        /* Runtime daemons share most of their pages (eight containerd-shims:
+         * ~100 MiB of RSS, ~29 MiB of PSS): their memory is PSS where it
+         * was measured, so shared pages count once in figure 24. */
+        double pss_kb = col_num(st, 6);
+        if (m->runtime && pss_kb > 0)
+            m->rss_mb = pss_kb / 1024.0;
         if (!m->runtime)
             add_service(r, m->service);
     }
@@ -278,7 +344,8 @@ static bool load_metrics(rp_run *r, char *err, size_t errlen)
 {
     char sql[1024];
     snprintf(sql, sizeof sql,
-             "SELECT platform, iteration, grp, kind, cpu_mean, rss_mean_kb FROM metric_summaries x"
+             "SELECT platform, iteration, grp, kind, cpu_mean, rss_mean_kb, pss_mean_kb"
+             " FROM metric_summaries x"
              " WHERE run_id=?1 AND %s ORDER BY rowid",
              iter_ok_sql);
     if (!load_metrics_from(r, sql, err, errlen))

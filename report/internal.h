@@ -122,6 +122,7 @@ typedef struct rp_erow { /* failed measured requests of one kind */
 typedef struct rp_platform {
     char name[RP_NAME];
     char accel[16]; /* native | kvm | emulated | "" */
+    char build[16]; /* static | dynamic: the executables it ran; "" unknown */
     int iters_total, iters_bad;
     rp_load all;
     rp_load *iters;

@@ -13,8 +13,10 @@
 #include "core/cli.h"
 #include "core/store.h"
 #include "metrics/metrics.h"
+#include "platforms/launch.h"
 #include "platforms/platform.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <libgen.h>
 #include <stdarg.h>
@@ -30,12 +32,17 @@
 /* Worker-only state: platform objects belong to the job thread. */
 typedef struct job_work {
     runner_job *job;
-    const jb_config_platform *pl;
+    const jb_config_platform *pl; /* &plat */
+    jb_config_platform plat;      /* the config's, with the runner's --bin-dir */
     jb_platform *platform;
     jb_instance *inst[JOB_MAX_INSTANCES];
     size_t ninst;
     jb_sampler *sampler;
     jb_broker *broker; /* the services' own broker with `broker: embedded` */
+    /* noise guard: the machine just before the services start */
+    jb_machine_times load_start;
+    double idle_before_pct;
+    bool have_load;
     char work_dir[4200];
 } job_work;
 
@@ -108,98 +115,45 @@ static bool parse_config(job_work *w)
     if (!jb_config_parse("RUN config", text, strlen(text), JB_CONFIG_CHECK_FILES, job->cfg, err,
                          sizeof err))
         return job_fail(job, "boot", NULL, "%s", err);
-    w->pl = jb_config_platform_named(job->cfg, job->run.platform);
-    if (!w->pl)
+    const jb_config_platform *pl = jb_config_platform_named(job->cfg, job->run.platform);
+    if (!pl)
         return job_fail(job, "boot", NULL, "the RUN's config has no platform named '%s'",
                         job->run.platform);
+    w->plat = *pl;
+    if (job->opts.bin_dir)
+        snprintf(w->plat.bin_dir, sizeof w->plat.bin_dir, "%s", job->opts.bin_dir);
+    w->pl = &w->plat;
     return true;
 }
 
+/* The launch plan's driver settings, named and placed per iteration. */
 static void platform_settings(job_work *w, jb_platform_config *pc, char *run_id, size_t idlen)
 {
     const runner_job *job = w->job;
-    const jb_config_platform *pl = w->pl;
-    jb_platform_config_init(pc);
-    pc->driver = pl->driver;
+    jb_launch_platform_config(w->pl, pc);
     /* Per iteration: names stay unique even if a teardown left something. */
-    snprintf(run_id, idlen, "%s-%s-%ld", job->run.run_id, pl->name, job->run.iteration);
+    snprintf(run_id, idlen, "%s-%s-%ld", job->run.run_id, w->pl->name, job->run.iteration);
     pc->run_id = run_id;
     pc->work_dir = w->work_dir;
     pc->brokers = job->opts.brokers;
-    pc->cpus = pl->vcpus;
-    pc->memory_mb = pl->memory_mb;
-    pc->stop_grace_ms = pl->stop_grace_ms;
-    if (job->opts.bin_dir)
-        pc->bin_dir = job->opts.bin_dir;
-    else if (pl->bin_dir[0])
-        pc->bin_dir = pl->bin_dir;
-    pc->docker_socket = pl->docker_socket;
-    pc->network = pl->network;
-    if (pl->image_tag[0])
-        pc->image_tag = pl->image_tag;
-    pc->libvirt_uri = pl->libvirt_uri;
-    pc->accel = pl->accel;
-    pc->image_kind = pl->image;
-    pc->image_dir = pl->image_dir;
-    if (strcmp(pl->image, "osv") == 0) {
-        pc->osv_kernel = pl->osv_kernel;
-        pc->osv_disk = pl->osv_disk;
-        pc->osv_cmdline = pl->osv_cmdline;
-    }
 }
 
-/* Service options and JUNG_* settings (as `jungbench up` passes them). */
-typedef struct service_args {
-    const char *args[8];
-    const char *env[4];
-    char num[32];
-    char env_store[2][1200];
-} service_args;
-
-static void build_service_args(const jb_config *cfg, const jb_config_platform *pl,
-                               const char *service, int index, service_args *a)
+/* A real cluster outlives iterations: Jung's topics must exist (created
+ * here, idempotently), and the services' groups start at the end of their
+ * topics, so this iteration consumes nothing an earlier one left. */
+static bool prepare_bus(job_work *w, char *err, size_t errlen)
 {
-    int n = 0, e = 0;
-    const char *opt = NULL;
-    long value = 0;
-    if (strcmp(service, "api_gateway") == 0) {
-        /* Guests and bridged containers need a known port to forward. */
-        value = cfg->jung.gateway_port;
-        if (value == 0 &&
-            (strcmp(pl->driver, "libvirt") == 0 || strcmp(pl->network, "bridge") == 0))
-            value = 8080;
-        if (index > 1)
-            value = 0;
-        opt = "--port";
-    } else if (strcmp(service, "device_gateway") == 0 && cfg->workload.reading_interval_ms > 0) {
-        opt = "--interval-ms";
-        value = cfg->workload.reading_interval_ms;
-    } else if (strcmp(service, "rule_engine") == 0 && cfg->jung.rule_interval_ms > 0) {
-        opt = "--interval-ms";
-        value = cfg->jung.rule_interval_ms;
-    }
-    if (opt) {
-        snprintf(a->num, sizeof a->num, "%ld", value);
-        a->args[n++] = opt;
-        a->args[n++] = a->num;
-    }
-    a->args[n] = NULL;
-    char props[1100], service_props[1150];
-    jb_config_props_spec(&cfg->broker, props, sizeof props);
-    if (cfg->broker.embedded)
-        jb_broker_service_props(props, service_props, sizeof service_props);
-    else
-        snprintf(service_props, sizeof service_props, "%s", props);
-    if (service_props[0]) {
-        snprintf(a->env_store[0], sizeof a->env_store[0], "JUNG_KAFKA_PROPS=%s", service_props);
-        a->env[e++] = a->env_store[0];
-    }
-    if (cfg->jung.call_timeout_ms > 0) {
-        snprintf(a->env_store[1], sizeof a->env_store[1], "JUNG_TIMEOUT_MS=%ld",
-                 cfg->jung.call_timeout_ms);
-        a->env[e++] = a->env_store[1];
-    }
-    a->env[e] = NULL;
+    runner_job *job = w->job;
+    long long skipped = 0;
+    trace(job, "preparing the bus");
+    if (!jb_launch_prepare_bus(job->cfg, job->opts.brokers, &skipped, err, errlen))
+        return false;
+    if (skipped > 0)
+        fprintf(stderr,
+                "jungbench runner: %s#%ld: %lld task(s) earlier iterations left undelivered are "
+                "skipped\n",
+                job->run.platform, job->run.iteration, skipped);
+    return true;
 }
 
 static bool open_platform(job_work *w)
@@ -224,6 +178,8 @@ static bool open_platform(job_work *w)
             return job_fail(job, "boot", NULL, "cannot start the services' embedded broker: %s",
                             err);
         pc.brokers = jb_broker_bootstrap(w->broker);
+    } else if (!prepare_bus(w, err, sizeof err)) {
+        return job_fail(job, "boot", NULL, "%s", err);
     }
     w->platform = jb_platform_open(&pc, err, sizeof err);
     if (!w->platform)
@@ -246,15 +202,9 @@ static bool start_services(job_work *w)
             if (w->ninst == JOB_MAX_INSTANCES)
                 return job_fail(w->job, "boot", svc->name, "more than %d instances",
                                 JOB_MAX_INSTANCES);
-            service_args a;
-            build_service_args(cfg, w->pl, svc->name, i, &a);
-            jb_instance_spec spec = {
-                .service = svc->name, .index = i, .args = a.args, .env = a.env};
-            if (strcmp(svc->name, "api_gateway") == 0 && a.args[1] && atoi(a.args[1]) > 0)
-                spec.ports[0] = atoi(a.args[1]);
-            /* gateway_port 0: any free host port, so runs can share a machine */
-            spec.free_host_ports = cfg->jung.gateway_port == 0;
-            w->inst[w->ninst] = jb_platform_start(w->platform, &spec, err, sizeof err);
+            jb_launch_plan plan;
+            jb_launch_plan_make(cfg, w->pl, svc->name, i, &plan);
+            w->inst[w->ninst] = jb_platform_start(w->platform, &plan.spec, err, sizeof err);
             if (!w->inst[w->ninst])
                 return job_fail(w->job, "boot", svc->name, "cannot start %s-%d: %s", svc->name, i,
                                 err);
@@ -356,14 +306,58 @@ static bool record_boot(job_work *w, json_t *services)
     }
     bool ok = st != NULL;
     sqlite3_finalize(st);
+    if (!jb_store_set_platform_build(&store, job->run.run_id, job->run.platform,
+                                     jb_platform_build(w->platform)))
+        fprintf(stderr, "jungbench runner: build of platform %s not recorded: %s\n",
+                job->run.platform, sqlite3_errmsg(store.db));
     record_image_sizes(w, &store);
     jb_store_close(&store);
     return ok || job_fail(job, "boot", NULL, "cannot record boot times in %s", job->results_db);
 }
 
+/* How busy the machine is just before the services start: a short probe
+ * of free CPU, then the start of the iteration's own interval. */
+static void probe_machine(job_work *w)
+{
+    jb_machine_times a;
+    double steal;
+    w->have_load = jb_machine_read(&a);
+    usleep(200 * 1000);
+    w->have_load = w->have_load && jb_machine_read(&w->load_start);
+    if (w->have_load)
+        jb_machine_between(&a, &w->load_start, &w->idle_before_pct, &steal);
+}
+
+/* The iteration_load row: before, and over boot to teardown. */
+static void record_machine(job_work *w)
+{
+    jb_machine_times end;
+    if (!w->have_load || !jb_machine_read(&end))
+        return;
+    runner_job *job = w->job;
+    jb_store_iteration_load l = {.run_id = job->run.run_id,
+                                 .platform = job->run.platform,
+                                 .iteration = job->run.iteration,
+                                 .load1_before = w->load_start.load1,
+                                 .idle_before_pct = w->idle_before_pct,
+                                 .load1_after = end.load1};
+    jb_machine_between(&w->load_start, &end, &l.idle_pct, &l.steal_pct);
+    l.busy = l.idle_before_pct < JB_MACHINE_IDLE_PCT || l.idle_pct < JB_MACHINE_IDLE_PCT ||
+             l.steal_pct > 5;
+    jb_store store;
+    char err[512];
+    if (!jb_store_open(&store, job->results_db, err, sizeof err))
+        return;
+    if (!jb_store_set_iteration_load(&store, &l))
+        fprintf(stderr, "jungbench runner: machine load not recorded: %s\n",
+                sqlite3_errmsg(store.db));
+    jb_store_close(&store);
+}
+
 static bool boot(job_work *w)
 {
     trace(w->job, "boot starts");
+    probe_machine(w);
     if (!parse_config(w) || !open_platform(w))
         return false;
     trace(w->job, "platform open");
@@ -383,8 +377,9 @@ static bool boot(job_work *w)
         if (strcmp(jb_instance_get_info(w->inst[i])->service, "api_gateway") == 0)
             gateway = w->inst[i];
     const char *http = gateway ? jb_instance_ready_value(gateway, "http") : NULL;
-    json_t *body = json_pack("{s:s, s:s, s:o}", "endpoint", http ? http : "", "accel",
-                             jb_platform_accel(w->platform), "services", services);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:o}", "endpoint", http ? http : "", "accel",
+                             jb_platform_accel(w->platform), "build",
+                             jb_platform_build(w->platform), "services", services);
     pthread_mutex_lock(&w->job->mu);
     w->job->ready_body = body;
     pthread_mutex_unlock(&w->job->mu);
@@ -485,13 +480,46 @@ static void finish_metrics(job_work *w)
     pthread_mutex_unlock(&job->mu);
 }
 
+/* stop_times rows: how each instance stopped (time to exit, SIGKILL). */
+static void record_stops(job_work *w, const jb_stop_record *recs, size_t n)
+{
+    runner_job *job = w->job;
+    jb_store store;
+    char err[1024];
+    if (!jb_store_open(&store, job->results_db, err, sizeof err)) {
+        fprintf(stderr, "jungbench runner: stop times not recorded: %s\n", err);
+        return;
+    }
+    jb_store_begin(&store);
+    for (size_t i = 0; i < n; i++) {
+        jb_store_stop_time t = {.run_id = job->run.run_id,
+                                .platform = job->run.platform,
+                                .iteration = job->run.iteration,
+                                .service = recs[i].service,
+                                .instance = recs[i].instance,
+                                .stop_ms = recs[i].signalled ? recs[i].stop_ms : -1,
+                                .killed = recs[i].killed,
+                                .exit_code = recs[i].exit_code,
+                                .exit = recs[i].exit};
+        if (!jb_store_add_stop_time(&store, &t))
+            fprintf(stderr, "jungbench runner: stop time of %s not recorded: %s\n",
+                    recs[i].instance, sqlite3_errmsg(store.db));
+    }
+    jb_store_commit(&store);
+    jb_store_close(&store);
+}
+
 /* Signals every instance first (the gateway first), then waits for each,
  * so their grace periods overlap instead of adding up. */
 static void teardown(job_work *w)
 {
     char err[1024];
-    if (w->ninst > 0 && !jb_instances_stop(w->inst, w->ninst, err, sizeof err))
+    static_assert(JB_STORE_EXIT_UNKNOWN == -1000, "jb_stop_record's unknown exit code");
+    jb_stop_record recs[JOB_MAX_INSTANCES];
+    if (w->ninst > 0 && !jb_instances_stop_recorded(w->inst, w->ninst, recs, err, sizeof err))
         job_fail(w->job, "stop", NULL, "%s", err);
+    if (w->ninst > 0)
+        record_stops(w, recs, w->ninst);
     w->ninst = 0;
     if (w->platform)
         jb_platform_close(w->platform);
@@ -510,6 +538,7 @@ static void *job_main(void *arg)
     }
     set_state(w.job, JOB_STOPPING);
     trace(w.job, "stopping");
+    record_machine(&w);
     finish_metrics(&w);
     trace(w.job, "metrics written");
     teardown(&w);

@@ -12,11 +12,11 @@
 #include "core/broker.h"
 #include "core/cli.h"
 #include "core/config.h"
+#include "platforms/launch.h"
 #include "platforms/platform.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <librdkafka/rdkafka.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,29 +25,16 @@
 
 #define UP_CMD "up"
 #define UP_MAX_INSTANCES 64
-/* fetch.wait.max.ms the services get on Kafka (see plan_from_config). */
-#define UP_KAFKA_FETCH_WAIT_MS 100
 
 /* ---- what to start ------------------------------------------------------ */
 
-/* Everything `up` needs from the configuration file. */
+/* The config and the command line's overrides; what each instance gets
+ * comes from the launch plan (platforms/launch.h), as for `run`. */
 typedef struct up_plan {
-    char brokers[512];        /* bootstrap servers (the embedded broker's once started) */
-    bool embedded_broker;     /* start librdkafka's mock cluster in-process */
-    char kafka_props[4096];   /* extra librdkafka properties, "k=v,k=v" */
-    long gateway_port;        /* 0 picks a free port */
-    long reading_interval_ms; /* device gateway's WRITE period, 0 = its default */
-    long rule_interval_ms;    /* rule engine's sweep period, 0 = its default */
-    long call_timeout_ms;     /* request/reply timeout, 0 = the default */
-    char bin_dir[PATH_MAX];   /* where the jung-* executables are, "" = build tree */
-    bool dynamic;             /* run jung-<service> even where jung-<service>-static exists */
+    jb_config *cfg;        /* gateway port overridden by --port */
+    jb_config_platform pl; /* the config's process platform, with --bin-dir, --dynamic */
+    char brokers[512];     /* bootstrap servers (the embedded broker's once started) */
     double ready_timeout_s;
-    double stop_grace_ms;
-    struct {
-        char name[64];
-        long replicas;
-    } services[JB_CFG_MAX_SERVICES];
-    size_t nservices;
 } up_plan;
 
 /* ---- the services -------------------------------------------------------- */
@@ -60,97 +47,14 @@ typedef struct jung_up {
     char gateway[256];
 } jung_up;
 
-/* Service-specific options and the JUNG_* settings beyond the brokers
- * (which the platform passes itself). */
-typedef struct service_argv {
-    const char *args[8];
-    const char *env[4];
-    char num[2][32];
-    char env_store[2][4200];
-} service_argv;
-
-static void build_service_argv(const up_plan *plan, const char *service, service_argv *a)
-{
-    int n = 0, e = 0;
-    const char *opt = NULL;
-    long interval = 0;
-    if (strcmp(service, "api_gateway") == 0) {
-        opt = "--port";
-        interval = plan->gateway_port;
-    } else if (strcmp(service, "device_gateway") == 0 && plan->reading_interval_ms > 0) {
-        opt = "--interval-ms";
-        interval = plan->reading_interval_ms;
-    } else if (strcmp(service, "rule_engine") == 0 && plan->rule_interval_ms > 0) {
-        opt = "--interval-ms";
-        interval = plan->rule_interval_ms;
-    }
-    if (opt) {
-        snprintf(a->num[0], sizeof a->num[0], "%ld", interval);
-        a->args[n++] = opt;
-        a->args[n++] = a->num[0];
-    }
-    a->args[n] = NULL;
-    if (plan->kafka_props[0]) {
-        snprintf(a->env_store[0], sizeof a->env_store[0], "JUNG_KAFKA_PROPS=%s", plan->kafka_props);
-        a->env[e++] = a->env_store[0];
-    }
-    if (plan->call_timeout_ms > 0) {
-        snprintf(a->env_store[1], sizeof a->env_store[1], "JUNG_TIMEOUT_MS=%ld",
-                 plan->call_timeout_ms);
-        a->env[e++] = a->env_store[1];
-    }
-    a->env[e] = NULL;
-}
-
-/* The folder of the jung-* executables: --bin-dir, else the platform's
- * default (the jung/ folder next to this executable). */
-static void services_dir(const up_plan *plan, char *out, size_t outlen)
-{
-    if (plan->bin_dir[0]) {
-        snprintf(out, outlen, "%s", plan->bin_dir);
-        return;
-    }
-    char self[PATH_MAX - 8]; /* room for "/jung" in out */
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[n > 0 ? n : 0] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash)
-        *slash = '\0';
-    snprintf(out, outlen, "%s/jung", self);
-}
-
-/* The static build of a service (jung-<service>-static, '_' as '-') when it
- * exists: it maps no shared libraries, whose resident pages RSS counts in
- * full (libc, librdkafka, libcrypto: ~5 MB per service), so it keeps a
- * service under the 8 MB RSS budget. Returns false to run the dynamic one. */
-static bool static_executable(const up_plan *plan, const char *service, char *out, size_t outlen)
-{
-    if (plan->dynamic)
-        return false;
-    char dir[PATH_MAX];
-    services_dir(plan, dir, sizeof dir);
-    char name[96];
-    snprintf(name, sizeof name, "jung-%s-static", service);
-    for (char *c = name; *c; c++)
-        if (*c == '_')
-            *c = '-';
-    int n = snprintf(out, outlen, "%s/%s", dir, name);
-    return n > 0 && (size_t)n < outlen && access(out, X_OK) == 0;
-}
-
 static bool open_platform(jung_up *up)
 {
     jb_platform_config cfg;
-    jb_platform_config_init(&cfg);
-    cfg.driver = "process";
+    jb_launch_platform_config(&up->plan.pl, &cfg);
     char run_id[32];
     snprintf(run_id, sizeof run_id, "up-%d", (int)getpid()); /* several `up` may run at once */
     cfg.run_id = run_id;
     cfg.brokers = up->plan.brokers;
-    if (up->plan.stop_grace_ms > 0)
-        cfg.stop_grace_ms = up->plan.stop_grace_ms;
-    if (up->plan.bin_dir[0])
-        cfg.bin_dir = up->plan.bin_dir;
     char err[512];
     up->platform = jb_platform_open(&cfg, err, sizeof err);
     if (!up->platform)
@@ -165,19 +69,16 @@ static bool start_all(jung_up *up)
     if (!open_platform(up))
         return false;
     char err[1024];
-    for (size_t i = 0; i < up->plan.nservices; i++) {
-        const char *service = up->plan.services[i].name;
-        for (long r = 1; r <= up->plan.services[i].replicas; r++) {
+    const jb_config *cfg = up->plan.cfg;
+    for (size_t i = 0; i < cfg->nservices; i++) {
+        const char *service = cfg->services[i].name;
+        long replicas = cfg->services[i].replicas > 0 ? cfg->services[i].replicas : 1;
+        for (long r = 1; r <= replicas; r++) {
             if (up->n == UP_MAX_INSTANCES)
                 return jb_fail(UP_CMD, "more than %d service instances", UP_MAX_INSTANCES), false;
-            service_argv a;
-            build_service_argv(&up->plan, service, &a);
-            jb_instance_spec spec = {
-                .service = service, .index = (int)r, .args = a.args, .env = a.env};
-            char exe[PATH_MAX + 96];
-            if (static_executable(&up->plan, service, exe, sizeof exe))
-                spec.executable = exe;
-            up->inst[up->n] = jb_platform_start(up->platform, &spec, err, sizeof err);
+            jb_launch_plan plan;
+            jb_launch_plan_make(cfg, &up->plan.pl, service, (int)r, &plan);
+            up->inst[up->n] = jb_platform_start(up->platform, &plan.spec, err, sizeof err);
             if (!up->inst[up->n])
                 return jb_fail(UP_CMD, "cannot start %s: %s", service, err), false;
             up->n++;
@@ -247,7 +148,7 @@ static bool ensure_topics(const up_plan *plan);
 
 static bool broker_start(jb_broker **broker, up_plan *plan)
 {
-    if (!plan->embedded_broker)
+    if (!plan->cfg->broker.embedded)
         return ensure_topics(plan);
     jb_broker_options opts = {0};
     char err[512];
@@ -260,171 +161,28 @@ static bool broker_start(jb_broker **broker, up_plan *plan)
     return true;
 }
 
-/* An external cluster may not have Jung's topics yet, and the services
- * expect them (as the embedded broker provides them): create the missing
- * ones with the broker's default partitions and replication. */
-static bool apply_props(rd_kafka_conf_t *conf, const char *props, char *err, size_t errlen)
-{
-    char copy[sizeof((up_plan *)0)->kafka_props];
-    snprintf(copy, sizeof copy, "%s", props);
-    for (char *save, *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(kv, '=');
-        if (!eq)
-            continue;
-        *eq = '\0';
-        if (rd_kafka_conf_set(conf, kv, eq + 1, err, errlen) != RD_KAFKA_CONF_OK)
-            return false;
-    }
-    return true;
-}
-
-static bool create_topics(rd_kafka_t *rk, char *err, size_t errlen)
-{
-    const char *const *names = jb_broker_jung_topic_names();
-    size_t n = 0;
-    while (names[n])
-        n++;
-    rd_kafka_NewTopic_t **topics = calloc(n, sizeof *topics);
-    for (size_t i = 0; i < n; i++)
-        topics[i] = rd_kafka_NewTopic_new(names[i], -1, -1, NULL, 0);
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_CreateTopics(rk, topics, n, NULL, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
-    bool ok = ev != NULL;
-    if (!ev)
-        snprintf(err, errlen, "no answer to CreateTopics within 30 s");
-    else if (rd_kafka_event_error(ev)) {
-        snprintf(err, errlen, "CreateTopics: %s", rd_kafka_event_error_string(ev));
-        ok = false;
-    } else {
-        size_t nres;
-        const rd_kafka_topic_result_t **res =
-            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &nres);
-        for (size_t i = 0; i < nres && ok; i++) {
-            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
-            if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-                snprintf(err, errlen, "cannot create topic %s: %s",
-                         rd_kafka_topic_result_name(res[i]),
-                         rd_kafka_topic_result_error_string(res[i]));
-                ok = false;
-            }
-        }
-    }
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy_array(topics, n);
-    free(topics);
-    return ok;
-}
-
-/* True when every Jung topic has a leader for each partition. */
-static bool topics_led(rd_kafka_t *rk)
-{
-    const struct rd_kafka_metadata *md;
-    if (rd_kafka_metadata(rk, 1, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return false;
-    size_t found = 0, wanted = 0;
-    for (const char *const *name = jb_broker_jung_topic_names(); *name; name++) {
-        wanted++;
-        for (int t = 0; t < md->topic_cnt; t++) {
-            const rd_kafka_metadata_topic_t *mt = &md->topics[t];
-            if (strcmp(mt->topic, *name) != 0 || mt->err || mt->partition_cnt == 0)
-                continue;
-            bool led = true;
-            for (int p = 0; p < mt->partition_cnt; p++)
-                led &= mt->partitions[p].leader >= 0 && !mt->partitions[p].err;
-            found += led;
-        }
-    }
-    rd_kafka_metadata_destroy(md);
-    return found == wanted;
-}
-
-/* A new topic answers "not leader" until its partitions have leaders. */
-static bool wait_for_leaders(rd_kafka_t *rk, char *err, size_t errlen)
-{
-    double deadline = jb_now_ms() + 30000;
-    while (!topics_led(rk)) {
-        if (jb_now_ms() > deadline) {
-            snprintf(err, errlen, "Jung's topics have no partition leaders after 30 s");
-            return false;
-        }
-        if (jb_stop_requested()) {
-            snprintf(err, errlen, "interrupted");
-            return false;
-        }
-        usleep(100 * 1000);
-    }
-    return true;
-}
-
+/* A real cluster: Jung's topics, and every group at the end of its topic
+ * (nothing of an earlier Jung is delivered to this one), as for `run`. */
 static bool ensure_topics(const up_plan *plan)
 {
-    char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set_log_cb(conf, NULL);
-    bool ok = rd_kafka_conf_set(conf, "bootstrap.servers", plan->brokers, err, sizeof err) ==
-                  RD_KAFKA_CONF_OK &&
-              apply_props(conf, plan->kafka_props, err, sizeof err);
-    rd_kafka_t *rk = ok ? rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err) : NULL;
-    if (!rk) {
-        if (!ok)
-            rd_kafka_conf_destroy(conf);
-        return jb_fail(UP_CMD, "cannot reach Kafka at %s: %s", plan->brokers, err), false;
-    }
-    ok = create_topics(rk, err, sizeof err) && wait_for_leaders(rk, err, sizeof err);
-    rd_kafka_destroy(rk);
-    if (!ok)
-        return jb_fail(UP_CMD, "Kafka at %s: %s", plan->brokers, err), false;
+    char err[1024];
+    long long skipped = 0;
+    if (!jb_launch_prepare_bus(plan->cfg, plan->brokers, &skipped, err, sizeof err))
+        return jb_fail(UP_CMD, "%s", err), false;
+    if (skipped > 0)
+        fprintf(stderr, "jungbench up: %lld task(s) an earlier Jung left undelivered are skipped\n",
+                skipped);
     return true;
 }
 
 /* ---- configuration --------------------------------------------------------------- */
 
-/* The process platform of the config, or NULL when it names none. */
-static const jb_config_platform *process_platform(const jb_config *cfg)
+static void plan_from_config(jb_config *cfg, up_plan *plan)
 {
-    for (size_t i = 0; i < cfg->nplatforms; i++)
-        if (strcmp(cfg->platforms[i].driver, "process") == 0)
-            return &cfg->platforms[i];
-    return NULL;
-}
-
-static void plan_from_config(const jb_config *cfg, up_plan *plan)
-{
-    plan->embedded_broker = cfg->broker.embedded;
+    plan->cfg = cfg;
     snprintf(plan->brokers, sizeof plan->brokers, "%s", cfg->broker.bootstrap);
-    /* On Kafka a consumer's Fetch is answered as soon as data arrives, so
-     * a long fetch.wait.max.ms costs no latency and saves empty fetches
-     * (docs/kafka-tuning.md). The embedded broker keeps libjung's mock
-     * default (2 ms), since the mock answers a Fetch only when the wait
-     * expires. The config's properties come after ours, so they win. */
-    char props[sizeof plan->kafka_props - 64]; /* room for the default */
-    jb_config_props_spec(&cfg->broker, props, sizeof props);
-    if (cfg->broker.embedded)
-        jb_broker_service_props(props, plan->kafka_props, sizeof plan->kafka_props);
-    else
-        snprintf(plan->kafka_props, sizeof plan->kafka_props, "fetch.wait.max.ms=%d%s%s",
-                 UP_KAFKA_FETCH_WAIT_MS, props[0] ? "," : "", props);
-    plan->gateway_port = cfg->jung.gateway_port;
-    plan->rule_interval_ms = cfg->jung.rule_interval_ms;
-    plan->call_timeout_ms = cfg->jung.call_timeout_ms;
-    plan->reading_interval_ms = cfg->workload.reading_interval_ms;
-    plan->ready_timeout_s = 30;
-    const jb_config_platform *pf = process_platform(cfg);
-    if (pf) {
-        snprintf(plan->bin_dir, sizeof plan->bin_dir, "%s", pf->bin_dir);
-        if (pf->ready_timeout_ms > 0)
-            plan->ready_timeout_s = pf->ready_timeout_ms / 1000.0;
-        plan->stop_grace_ms = pf->stop_grace_ms;
-    }
-    for (size_t i = 0; i < cfg->nservices && i < JB_CFG_MAX_SERVICES; i++) {
-        snprintf(plan->services[i].name, sizeof plan->services[i].name, "%s",
-                 cfg->services[i].name);
-        plan->services[i].replicas = cfg->services[i].replicas > 0 ? cfg->services[i].replicas : 1;
-        plan->nservices++;
-    }
+    jb_launch_process_platform(cfg, &plan->pl);
+    plan->ready_timeout_s = plan->pl.ready_timeout_ms > 0 ? plan->pl.ready_timeout_ms / 1000.0 : 30;
 }
 
 static int load_plan(const char *path, up_plan *plan)
@@ -438,10 +196,9 @@ static int load_plan(const char *path, up_plan *plan)
         return jb_fail(UP_CMD, "%s", err);
     }
     plan_from_config(cfg, plan);
-    free(cfg);
     bool has_gateway = false;
-    for (size_t i = 0; i < plan->nservices; i++)
-        has_gateway |= strcmp(plan->services[i].name, "api_gateway") == 0;
+    for (size_t i = 0; i < cfg->nservices; i++)
+        has_gateway |= strcmp(cfg->services[i].name, "api_gateway") == 0;
     if (!has_gateway)
         return jb_fail(UP_CMD, "%s: services must include api_gateway (up prints its URL)", path);
     return JB_EXIT_OK;
@@ -460,11 +217,12 @@ static void usage(FILE *out)
             "Options:\n"
             "  --bin-dir DIR        where the jung-* executables are (default: the jung/\n"
             "                       folder next to this jungbench executable)\n"
-            "  --dynamic            run jung-SERVICE even where jung-SERVICE-static was built\n"
-            "                       (by default the static build is preferred: smaller RSS)\n"
+            "  --dynamic            run the dynamic jung-SERVICE executables, as 'build: dynamic'\n"
+            "                       on CONFIG's process platform would (default: its build,\n"
+            "                       static in a normal build, as every other platform runs)\n"
             "  --port N             the gateway's HTTP port, overriding CONFIG (0: a free one)\n"
             "  --ready-timeout S    seconds the services may take to get ready, overriding\n"
-            "                       CONFIG (default 30)\n"
+            "                       the process platform's ready_timeout_ms (default 60)\n"
             "  -h, --help           this help\n\n"
             "Exit status: 0 after a clean stop, 1 when a service failed, 2 on usage errors.\n");
 }
@@ -529,16 +287,18 @@ int runner_up_main(int argc, char **argv)
         return jb_fail(UP_CMD, "out of memory");
     rc = load_plan(args.config, &up->plan);
     if (rc != JB_EXIT_OK) {
+        free(up->plan.cfg);
         free(up);
         return rc;
     }
     if (args.port >= 0)
-        up->plan.gateway_port = args.port;
+        up->plan.cfg->jung.gateway_port = args.port;
     if (args.ready_timeout_s > 0)
         up->plan.ready_timeout_s = args.ready_timeout_s;
-    up->plan.dynamic = args.dynamic;
+    if (args.dynamic)
+        snprintf(up->plan.pl.build, sizeof up->plan.pl.build, "dynamic");
     if (args.bin_dir)
-        snprintf(up->plan.bin_dir, sizeof up->plan.bin_dir, "%s", args.bin_dir);
+        snprintf(up->plan.pl.bin_dir, sizeof up->plan.pl.bin_dir, "%s", args.bin_dir);
     jb_install_stop_handlers();
     jb_broker *broker = NULL;
     bool ok = broker_start(&broker, &up->plan);
@@ -553,6 +313,7 @@ int runner_up_main(int argc, char **argv)
             ok = false;
         jb_broker_stop(broker);
     }
+    free(up->plan.cfg);
     free(up);
     if (!ok && jb_stop_requested())
         return JB_EXIT_FAIL; /* interrupted before Jung was up */

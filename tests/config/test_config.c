@@ -53,6 +53,13 @@ static void test_defaults(void)
     CHECK(strcmp(cfg->output, "results") == 0);
     CHECK(strcmp(cfg->runner.id, "local") == 0);
     CHECK(!cfg->stop_on_failure);
+    /* every platform runs what this build tree makes, the same for all */
+    CHECK(strcmp(cfg->platforms[0].build, jb_config_default_build()) == 0);
+    CHECK(parse("name: x\nplatforms: [{name: p, driver: process, build: dynamic}, {name: d, "
+                "driver: docker, build: static}]\n",
+                err, sizeof err));
+    CHECK(strcmp(cfg->platforms[0].build, "dynamic") == 0);
+    CHECK(strcmp(cfg->platforms[1].build, "static") == 0);
 }
 
 static void test_full(void)
@@ -133,7 +140,7 @@ static void test_errors(void)
     expect_error("name: x\nplatforms: [{name: v, driver: libvirt, osv_kernel: /k}]\n",
                  "t.yaml:2:40: unknown key 'osv_kernel' in platform (OSv settings go under "
                  "'osv:', e.g. osv: {kernel: ...}); valid keys: name, driver, vcpus, memory_mb, "
-                 "stop_grace_ms, ready_timeout_ms, bin_dir, network, image_tag, docker_socket, "
+                 "stop_grace_ms, ready_timeout_ms, bin_dir, build, network, image_tag, docker_socket, "
                  "image, accel, libvirt_uri, image_dir, osv");
     snprintf(text, sizeof text, "name: x\n%sservices: [user_registy]\n", P);
     expect_error(text, "t.yaml:3:12: unknown service 'user_registy' (did you mean "
@@ -153,6 +160,8 @@ static void test_errors(void)
     expect_error(text, "t.yaml:1:7: 'name' is 'a b': use only letters, digits, '_', '-' and '.'");
     snprintf(text, sizeof text, "name: x\nname: y\n%s", P);
     expect_error(text, "t.yaml:2:1: key 'name' appears twice in experiment");
+    expect_error("name: x\nplatforms: [{name: p, driver: process, build: musl}]\n",
+                 "t.yaml:2:47: 'build' is 'musl'; valid values: static, dynamic");
     expect_error("name: x\nplatforms: {name: p}\n",
                  "t.yaml:2:12: 'platforms' must be a list, not a mapping (e.g. [{name: native, "
                  "driver: process}])");

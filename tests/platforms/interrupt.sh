@@ -33,9 +33,11 @@ platforms:
   - name: native
     driver: process
     bin_dir: $tmp/bin
+    build: dynamic # the fake service is one plain executable
   - name: docker
     driver: docker
     image_tag: $TAG
+    build: static # the fake service is linked -static in every build
 YAML
 # fake_slow waits 60 s before it is ready, so the interrupt lands while
 # provision waits for readiness.

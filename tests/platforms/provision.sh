@@ -19,6 +19,7 @@ platforms:
   - name: native
     driver: process
     bin_dir: $tmp/bin
+    build: dynamic # the fake service is one plain executable
 YAML
 out=$("$JB" provision "$tmp/c.yaml" --service fake --instances 3,5 --repeat 2 --db "$tmp/r.db") ||
     fail "provision failed: $out"

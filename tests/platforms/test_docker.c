@@ -150,6 +150,7 @@ static void test_host(const char *run)
     cfg.driver = "docker";
     cfg.run_id = run;
     cfg.image_tag = TAG;
+    cfg.build = "static"; /* the fake service is linked -static in every build */
     cfg.stop_grace_ms = 2000;
     cfg.cpus = 1;
     cfg.memory_mb = 64;

@@ -1,0 +1,83 @@
+/* launch.h - the launch plan: from an experiment's config to what a
+ * platform driver starts, in one place.
+ *
+ * `jungbench up` (runner/up.c), the runner's iterations of `jungbench run`
+ * (runner/job.c) and `jungbench provision` (platforms/provision_cmd.c) all
+ * boot Jung from the same config; they call these functions, so the
+ * executable or image, the service options, the environment, the ports
+ * and the Kafka properties cannot drift between them. Every start also
+ * leaves its plan as one JSON line in <work_dir>/plan.jsonl (platform.c),
+ * so what ran can be read back and compared.
+ */
+#ifndef JB_PLATFORMS_LAUNCH_H
+#define JB_PLATFORMS_LAUNCH_H
+
+#include "core/config.h"
+#include "core/kafka_admin.h"
+#include "platforms/platform.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* fetch.wait.max.ms Jung's services get on a real Kafka cluster: Kafka
+ * answers a waiting Fetch as soon as data arrives, so a long wait costs
+ * no latency and saves empty fetches (docs/kafka-tuning.md). The embedded
+ * broker keeps libjung's mock default: the mock answers only when the
+ * wait expires. */
+#define JB_LAUNCH_KAFKA_FETCH_WAIT_MS 100
+
+/* What one service instance is started with. spec points into the fields
+ * below: keep the plan alive (and unmoved) while spec is used. */
+typedef struct jb_launch_plan {
+    jb_instance_spec spec;
+    char executable[4096]; /* process driver: the file it runs */
+    const char *args[8];
+    char arg_store[2][32];
+    const char *env[4];
+    char env_store[3][4200];
+} jb_launch_plan;
+
+/* The services' JUNG_KAFKA_PROPS ("k=v,k=v"): on the embedded broker the
+ * config's properties after the mock's padding (core/broker.h), on Kafka
+ * fetch.wait.max.ms=JB_LAUNCH_KAFKA_FETCH_WAIT_MS and then the config's
+ * (which come last, so they win). */
+void jb_launch_kafka_props(const jb_config *cfg, char *out, size_t outlen);
+
+/* The driver settings of a config platform: driver, limits, grace period,
+ * bin_dir and build, engine sockets, images. The caller sets run_id,
+ * work_dir and brokers, which depend on the command. Strings point into pl. */
+void jb_launch_platform_config(const jb_config_platform *pl, jb_platform_config *pc);
+
+/* The plan of instance `index` (>= 1) of service on platform pl: options
+ * (the gateway's --port: the config's, 8080 for guests and bridged
+ * containers when it is 0, 0 for every replica after the first; the
+ * reading and rule intervals), JUNG_KAFKA_PROPS and JUNG_TIMEOUT_MS, the
+ * gateway's port to publish, and for the process driver the executable of
+ * pl's build in pl's bin_dir (default: the build tree's jung/). */
+void jb_launch_plan_make(const jb_config *cfg, const jb_config_platform *pl, const char *service,
+                         int index, jb_launch_plan *plan);
+
+/* The consumer groups the config's services read their tasks in: group
+ * <service> on <service>_tasks, the device gateway's group its gateway id
+ * (gw-1, the default of jung/device_gateway.c and device_registry.c). */
+#define JB_LAUNCH_DEVICE_GATEWAY_GROUP "gw-1"
+typedef struct jb_launch_groups {
+    jb_kafka_group_topic list[JB_CFG_MAX_SERVICES];
+    char topics[JB_CFG_MAX_SERVICES][JB_CFG_NAME + 8];
+    size_t n;
+} jb_launch_groups;
+void jb_launch_consumer_groups(const jb_config *cfg, jb_launch_groups *out);
+
+/* Before Jung starts on a real cluster (not the embedded broker): Jung's
+ * topics exist, and every group of the config's services starts at the end
+ * of its topic (core/kafka_admin.h), so an iteration consumes nothing an
+ * earlier one left. brokers: what the services get. *skipped: messages
+ * left behind. False with the reason. */
+bool jb_launch_prepare_bus(const jb_config *cfg, const char *brokers, long long *skipped, char *err,
+                           size_t errlen);
+
+/* The config's process platform for `jungbench up`: the first one with
+ * driver process, else the defaults of one. */
+void jb_launch_process_platform(const jb_config *cfg, jb_config_platform *out);
+
+#endif
