@@ -79,7 +79,8 @@ static const char schema_sql[] =
      * idle_before_pct just before the services start, then over the
      * iteration (boot to teardown) the free (idle) and stolen share of all
      * CPUs, and the load average at its end. busy 1 when free CPU was under
-     * 80 % before or during, or steal over 5 %. */
+     * 80 % before, or steal over 5 % during (free CPU during is the
+     * benchmark's own use). */
     "CREATE TABLE IF NOT EXISTS iteration_load(\n"
     "  run_id TEXT, platform TEXT, iteration INTEGER, load1_before REAL, idle_before_pct REAL,\n"
     "  load1_after REAL, idle_pct REAL, steal_pct REAL, busy INTEGER,\n"

@@ -234,7 +234,7 @@ static void flag_busy_iterations(rp_run *r)
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(r->store.db,
                            "SELECT group_concat(platform || ' #' || iteration, ', '), count(*),"
-                           " min(min(idle_before_pct, idle_pct)) FROM iteration_load"
+                           " min(idle_before_pct), max(steal_pct) FROM iteration_load"
                            " WHERE run_id=?1 AND busy",
                            -1, &st, NULL) != SQLITE_OK) {
         sqlite3_finalize(st);
@@ -243,9 +243,11 @@ static void flag_busy_iterations(rp_run *r)
     sqlite3_bind_text(st, 1, r->run_id, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) > 0)
         warn(r,
-             "%d iteration(s) ran on a busy machine (free CPU down to %.0f %%, or CPU steal): "
-             "%s; their figures carry other work's noise (table iteration_load)",
-             sqlite3_column_int(st, 1), sqlite3_column_double(st, 2), col_text(st, 0));
+             "%d iteration(s) started on a busy machine (free CPU before the start down to "
+             "%.0f %%, CPU steal up to %.1f %%): %s; their figures carry other work's noise "
+             "(table iteration_load)",
+             sqlite3_column_int(st, 1), sqlite3_column_double(st, 2),
+             sqlite3_column_double(st, 3), col_text(st, 0));
     sqlite3_finalize(st);
 }
 
