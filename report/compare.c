@@ -266,23 +266,6 @@ static void compare_metrics(const compare_opts *o, const rp_run *b, const rp_run
             rp_table_note(t, "platform %s is only in BASE: not compared", b->plat[pb].name);
 }
 
-static json_t *table_json(const rp_table *t)
-{
-    json_t *rows = json_array();
-    for (int r = 0; r < t->nrows; r++) {
-        json_t *row = json_object();
-        for (int c = 0; c < t->ncols; c++) {
-            const rp_cell *x = &t->cells[r * t->ncols + c];
-            json_object_set_new(row, t->cols[c],
-                                x->kind == RP_NUM    ? json_real(x->num)
-                                : x->kind == RP_TEXT ? json_string(x->text)
-                                                     : json_null());
-        }
-        json_array_append_new(rows, row);
-    }
-    return rows;
-}
-
 static void print_decision_json(const compare_opts *o, const rp_run *b, const rp_run *n,
                                 const rp_table *t, decision *d)
 {
@@ -290,7 +273,7 @@ static void print_decision_json(const compare_opts *o, const rp_run *b, const rp
         json_pack("{s:s, s:s, s:f, s:f, s:s, s:i, s:O, s:O, s:o}", "base", b->run_id, "new",
                   n->run_id, "threshold_pct", o->threshold, "alpha", ALPHA, "decision",
                   decision_word(d), "exit_code", decision_exit(d), "regressions", d->regressions,
-                  "undecided", d->undecided, "comparisons", table_json(t));
+                  "undecided", d->undecided, "comparisons", rp_table_json(t));
     json_dumpf(root, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
     fputc('\n', stdout);
     json_decref(root);

@@ -481,14 +481,12 @@ static sqlite3_stmt *platform_query(const rp_run *r, int p, const char *fmt)
     " AND coalesce(phase,'measure')='measure' AND %s),"                                            \
     " f AS (SELECT iteration, min(time_stamp) AS t0 FROM s GROUP BY iteration)"
 
-/* Requests and failures started in each second, per iteration. */
-static void load_per_second(const rp_run *r, int p, line_series *rate, line_series *errors)
+/* Runs sql (platform_query's form; rows: second, value a, value b) and
+ * folds each value into its series, mean ± SD over the iterations. */
+static void two_per_second(const rp_run *r, int p, const char *sql, line_series *a_out,
+                           line_series *b_out)
 {
-    sqlite3_stmt *st = platform_query(
-        r, p,
-        MEASURED_SECONDS
-        " SELECT CAST((s.time_stamp - f.t0) / 1000 AS INTEGER), count(*),"
-        " sum(1 - s.success) FROM s JOIN f USING (iteration) GROUP BY s.iteration, 1");
+    sqlite3_stmt *st = platform_query(r, p, sql);
     per_second *a = calloc(2, sizeof *a);
     while (st && a && sqlite3_step(st) == SQLITE_ROW) {
         long sec = sqlite3_column_int64(st, 0);
@@ -497,10 +495,20 @@ static void load_per_second(const rp_run *r, int p, line_series *rate, line_seri
     }
     sqlite3_finalize(st);
     if (a) {
-        per_second_series(&a[0], rate);
-        per_second_series(&a[1], errors);
+        per_second_series(&a[0], a_out);
+        per_second_series(&a[1], b_out);
     }
     free(a);
+}
+
+/* Requests and failures started in each second, per iteration. */
+static void load_per_second(const rp_run *r, int p, line_series *rate, line_series *errors)
+{
+    two_per_second(r, p,
+                   MEASURED_SECONDS " SELECT CAST((s.time_stamp - f.t0) / 1000 AS INTEGER),"
+                                    " count(*), sum(1 - s.success) FROM s JOIN f USING (iteration)"
+                                    " GROUP BY s.iteration, 1",
+                   rate, errors);
 }
 
 /* p50 and p99 (nearest rank) of the requests started in each second. */
@@ -544,24 +552,13 @@ static void latency_per_second(const rp_run *r, int p, line_series *p50, line_se
  * sampling and iteration: each instance's mean within the second, summed. */
 static void resources_per_second(const rp_run *r, int p, line_series *cpu, line_series *rss)
 {
-    sqlite3_stmt *st = platform_query(
+    two_per_second(
         r, p,
         "SELECT sec, sum(c), sum(m) FROM (SELECT CAST(t_ms / 1000 AS INTEGER) AS sec, iteration,"
         " grp, avg(cpu_pct) AS c, avg(rss_kb) / 1024.0 AS m FROM metric_samples x"
         " WHERE run_id=?1 AND platform=?2 AND kind='service' AND %s GROUP BY 1, 2, 3)"
-        " GROUP BY sec, iteration");
-    per_second *a = calloc(2, sizeof *a);
-    while (st && a && sqlite3_step(st) == SQLITE_ROW) {
-        long sec = sqlite3_column_int64(st, 0);
-        per_second_add(&a[0], sec, sqlite3_column_double(st, 1));
-        per_second_add(&a[1], sec, sqlite3_column_double(st, 2));
-    }
-    sqlite3_finalize(st);
-    if (a) {
-        per_second_series(&a[0], cpu);
-        per_second_series(&a[1], rss);
-    }
-    free(a);
+        " GROUP BY sec, iteration",
+        cpu, rss);
 }
 
 /* Draws lines[p * per_platform + k] for every platform p. */

@@ -4,6 +4,8 @@
 
 #include "core/store.h"
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -70,6 +72,9 @@ void rp_render_text(const rp_table *t, FILE *out);
 void rp_render_md(const rp_table *t, FILE *out);
 void rp_render_csv(const rp_table *t, FILE *out);
 void rp_render_html_table(const rp_table *t, FILE *out);
+/* The rows as a JSON array of objects keyed by column (NaN/empty: null);
+ * a new reference. */
+json_t *rp_table_json(const rp_table *t);
 void rp_html_escape(FILE *out, const char *s);
 /* CSV field with JMeter's/RFC 4180 quoting: quoted when it holds the
  * delimiter, a quote, CR or LF; quotes doubled. */

@@ -102,7 +102,7 @@ static bool ensure_dir(const char *dir, char *err, size_t errlen)
     return false;
 }
 
-static json_t *table_json(const rp_table *t)
+json_t *rp_table_json(const rp_table *t)
 {
     json_t *rows = json_array();
     for (int r = 0; r < t->nrows; r++) {
@@ -146,7 +146,7 @@ static bool write_json(const rp_run *r, const rp_report *rep, FILE *out)
     json_object_set_new(root, "run", run);
     json_object_set_new(root, "warnings", warnings);
     for (int i = 0; i < rep->ndata; i++)
-        json_object_set_new(tables, rep->data[i]->id, table_json(rep->data[i]));
+        json_object_set_new(tables, rep->data[i]->id, rp_table_json(rep->data[i]));
     json_object_set_new(root, "tables", tables);
     bool ok = json_dumpf(root, out, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) == 0;
     fputc('\n', out);
