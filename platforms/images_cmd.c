@@ -259,32 +259,41 @@ static int build_microvm(const images_opts *o, const char **names, size_t n)
     return JB_EXIT_OK;
 }
 
-static int list_microvm(const images_opts *o, const char **names, size_t n)
+/* Sizes of VM images: each service's disk or initramfs <image_dir>/<kind>/
+ * <service><suffix>, with the kernel every guest boots counted as a layer
+ * they all share. */
+static int list_vm_images(const images_opts *o, const char **names, size_t n, const char *kind,
+                          const char *kernel, const char *suffix, const char *build_hint)
 {
-    char err[2048], vmlinuz[512], release[128];
-    if (!jb_cloud_kernel(vmlinuz, sizeof vmlinuz, release, sizeof release, err, sizeof err))
-        return jb_fail(CMD, "%s", err);
+    char err[2048];
     static char paths[MAX_SERVICES][4200];
     jb_image_layer refs[MAX_SERVICES][2];
     jb_image images[MAX_SERVICES];
     size_t have = 0;
     int rc = JB_EXIT_OK;
     for (size_t i = 0; i < n; i++) {
-        snprintf(paths[have], sizeof paths[have], "%s/microvm/%s.cpio.xz", o->image_dir, names[i]);
-        const char *files[2] = {vmlinuz, paths[have]}; /* the kernel is shared by all */
+        snprintf(paths[have], sizeof paths[have], "%s/%s/%s%s", o->image_dir, kind, names[i],
+                 suffix);
+        const char *files[2] = {kernel, paths[have]}; /* the kernel is shared by all */
         if (!jb_image_layers_from_files(files, 2, refs[have], err, sizeof err)) {
-            fprintf(stderr,
-                    "jungbench images: %s: build it with 'jungbench images build "
-                    "microvm'\n",
-                    err);
+            fprintf(stderr, "jungbench images: %s: build it with '%s'\n", err, build_hint);
             rc = JB_EXIT_FAIL;
             continue;
         }
         images[have] = (jb_image){names[i], "vm", refs[have], 2};
         have++;
     }
-    print_sizes("microvm", images, have);
+    print_sizes(kind, images, have);
     return rc;
+}
+
+static int list_microvm(const images_opts *o, const char **names, size_t n)
+{
+    char err[2048], vmlinuz[512], release[128];
+    if (!jb_cloud_kernel(vmlinuz, sizeof vmlinuz, release, sizeof release, err, sizeof err))
+        return jb_fail(CMD, "%s", err);
+    return list_vm_images(o, names, n, "microvm", vmlinuz, ".cpio.xz",
+                          "jungbench images build microvm");
 }
 
 /* ---- osv --------------------------------------------------------------- */
@@ -392,32 +401,13 @@ static int build_osv(const images_opts *o, const char **names, size_t n)
 
 static int list_osv(const images_opts *o, const char **names, size_t n)
 {
-    char err[2048], kernel[4300];
+    char kernel[4300];
     if (o->kernel)
         jb_strlcpy(kernel, o->kernel, sizeof kernel);
     else
         osv_kernel_path(o, kernel, sizeof kernel);
-    static char paths[MAX_SERVICES][4200];
-    jb_image_layer refs[MAX_SERVICES][2];
-    jb_image images[MAX_SERVICES];
-    size_t have = 0;
-    int rc = JB_EXIT_OK;
-    for (size_t i = 0; i < n; i++) {
-        snprintf(paths[have], sizeof paths[have], "%s/osv/%s.img", o->image_dir, names[i]);
-        const char *files[2] = {kernel, paths[have]}; /* the kernel is shared by all */
-        if (!jb_image_layers_from_files(files, 2, refs[have], err, sizeof err)) {
-            fprintf(stderr,
-                    "jungbench images: %s: build it with 'jungbench images build osv "
-                    "--kernel PATH'\n",
-                    err);
-            rc = JB_EXIT_FAIL;
-            continue;
-        }
-        images[have] = (jb_image){names[i], "vm", refs[have], 2};
-        have++;
-    }
-    print_sizes("osv", images, have);
-    return rc;
+    return list_vm_images(o, names, n, "osv", kernel, ".img",
+                          "jungbench images build osv --kernel PATH");
 }
 
 int platforms_images_main(int argc, char **argv)
