@@ -110,6 +110,10 @@ static bool docker_prepare(jb_platform *p, const char *service, char *err, size_
      * dynamic one a layer on jung/base: the image must hold the build the
      * platform says it runs, or native and Docker would compare linkers. */
     size_t layers = json_array_size(json_object_get(json_object_get(info, "RootFS"), "Layers"));
+    const char *label = json_string_value(json_object_get(
+        json_object_get(json_object_get(info, "Config"), "Labels"), JB_DOCKER_SHA_LABEL));
+    char held[65];
+    jb_strlcpy(held, label ? label : "", sizeof held);
     json_decref(info);
     const char *holds = layers == 1 ? "static" : "dynamic";
     if (strcmp(holds, p->cfg.build) != 0) {
@@ -120,7 +124,8 @@ static bool docker_prepare(jb_platform *p, const char *service, char *err, size_
                  image, holds, layers, p->cfg.build, p->cfg.build, holds);
         return false;
     }
-    return true;
+    return jb_image_matches_build(&p->cfg, service, p->cfg.build, image, held,
+                                  "jungbench images build docker", err, errlen);
 }
 
 static bool docker_image_layers(jb_platform *p, const char *service, char (*ids)[512],

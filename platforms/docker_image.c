@@ -8,6 +8,7 @@
 #include <archive_entry.h>
 #include <elf.h>
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,15 +109,31 @@ static bool read_file(const char *path, jb_buf *out, char *err, size_t errlen)
     return ok;
 }
 
+bool jb_executable_sha256(const char *path, char hex[65], char *err, size_t errlen)
+{
+    jb_buf bin = {0};
+    if (!read_file(path, &bin, err, errlen))
+        return false;
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, (const unsigned char *)bin.data, bin.len);
+    sodium_bin2hex(hex, 65, digest, sizeof digest);
+    jb_buf_free(&bin);
+    return true;
+}
+
 bool jb_docker_context(const char *service, const char *exe, const char *base, jb_buf *tar,
                        char *err, size_t errlen)
 {
-    char dockerfile[1024], name[128];
+    char dockerfile[1024], name[128], sha[65];
     snprintf(name, sizeof name, "jung-%s", service);
+    if (!jb_executable_sha256(exe, sha, err, errlen))
+        return false;
+    /* The label lets the driver check that the image still holds the very
+     * executable the other platforms run (docker.c, docker_prepare). */
     snprintf(dockerfile, sizeof dockerfile,
-             "FROM %s\nCOPY %s /%s\nLABEL jungbench.service=\"%s\"\n"
+             "FROM %s\nCOPY %s /%s\nLABEL jungbench.service=\"%s\" " JB_DOCKER_SHA_LABEL "=\"%s\"\n"
              "ENTRYPOINT [\"/%s\"]\n",
-             base ? base : "scratch", name, name, service, name);
+             base ? base : "scratch", name, name, service, sha, name);
     jb_buf bin = {0};
     if (!read_file(exe, &bin, err, errlen))
         return false;

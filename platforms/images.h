@@ -34,6 +34,10 @@ bool jb_find_service_executable(const char *bin_dir, const char *service, char *
  * its entrypoint: a tar in memory (libarchive). base NULL: FROM scratch
  * (the executable must be static); else FROM base, an image made by
  * jb_docker_build_base with the libraries the executable needs. */
+/* The label of a Jung image holding its executable's SHA-256 (hex). */
+#define JB_DOCKER_SHA_LABEL "jungbench.exe.sha256"
+/* SHA-256 of a file's bytes as 64 hex digits; false with err when unreadable. */
+bool jb_executable_sha256(const char *path, char hex[65], char *err, size_t errlen);
 bool jb_docker_context(const char *service, const char *exe, const char *base, jb_buf *tar,
                        char *err, size_t errlen);
 /* POST /build with that context, tagged image (e.g. jung/user_registry:0.1.0).

@@ -63,7 +63,7 @@ struct jb_instance {
     size_t taillen;
     bool exited;
     char exit_reason[256];
-    char fatal_line[256]; /* the first output line matching driver->fatal_lines */
+    char fatal_line[256];  /* the first output line matching driver->fatal_lines */
     double stop_signal_ms; /* monotonic time of the stop signal; 0 until sent */
     double exit_seen_ms;   /* monotonic time the exit was first seen; 0 until then */
     jb_stop_record stop;   /* filled while stopping (drivers set killed, exit) */

@@ -274,6 +274,26 @@ static void initrd_path(const jb_platform *p, const char *service, char *out, si
     snprintf(out, outlen, "%s/microvm/%s.cpio.xz", p->cfg.image_dir, service);
 }
 
+/* The disk's <disk>.sha256 (written by `images build osv`) against the
+ * static executable this build tree runs natively. */
+static bool osv_disk_matches_build(jb_platform *p, const char *service, const char *disk, char *err,
+                                   size_t errlen)
+{
+    char side[4200], held[65] = "";
+    snprintf(side, sizeof side, "%s.sha256", disk);
+    FILE *f = fopen(side, "r");
+    if (f) {
+        if (!fgets(held, sizeof held, f))
+            held[0] = '\0';
+        fclose(f);
+    }
+    held[strcspn(held, "\n")] = '\0';
+    char what[4300];
+    snprintf(what, sizeof what, "OSv disk %s", disk);
+    return jb_image_matches_build(&p->cfg, service, "static", what, held,
+                                  "jungbench images build osv --kernel PATH", err, errlen);
+}
+
 static bool libvirt_prepare(jb_platform *p, const char *service, char *err, size_t errlen)
 {
     libvirt_platform *lp = p->priv;
@@ -283,7 +303,7 @@ static bool libvirt_prepare(jb_platform *p, const char *service, char *err, size
             path[0] = '\0';
         bool disk = access(path, R_OK) == 0, kernel = access(lp->kernel, R_OK) == 0;
         if (disk && kernel)
-            return true;
+            return osv_disk_matches_build(p, service, path, err, errlen);
         snprintf(err, errlen,
                  "OSv image of %s missing: osv.%s '%s' %s; build the images with 'jungbench "
                  "images build osv --kernel PATH' (PATH: OSv's loader-stripped.elf) and set "

@@ -1,5 +1,6 @@
 /* platform.c - the driver-independent half of the platform interface:
  * configuration, the instance list, readiness detection and timing. */
+#include "platforms/images.h"
 #include "platforms/internal.h"
 
 #include "core/cli.h"
@@ -107,6 +108,33 @@ bool jb_default_bin_dir(char *out, size_t outlen)
 
 /* The build names executables jung-<service> with '_' turned into '-'
  * (jung-user-registry); the underscore spelling is accepted too. */
+bool jb_image_matches_build(const jb_platform_config *cfg, const char *service, const char *build,
+                            const char *image, const char *held_sha, const char *rebuild, char *err,
+                            size_t errlen)
+{
+    char bin_dir[4096], exe[4300], local[65];
+    if (cfg->bin_dir && cfg->bin_dir[0])
+        jb_strlcpy(bin_dir, cfg->bin_dir, sizeof bin_dir);
+    else if (!jb_default_bin_dir(bin_dir, sizeof bin_dir))
+        return true;
+    jb_service_executable(bin_dir, build, service, exe, sizeof exe);
+    if (access(exe, R_OK) != 0 || !jb_executable_sha256(exe, local, err, errlen))
+        return true;
+    if (strcmp(held_sha, local) == 0)
+        return true;
+    if (held_sha[0])
+        snprintf(err, errlen,
+                 "%s holds another executable than %s, which this build tree runs natively: "
+                 "rebuild it with '%s'",
+                 image, exe, rebuild);
+    else
+        snprintf(err, errlen,
+                 "%s does not say which executable it holds (made before jungbench recorded "
+                 "it), so it cannot be checked against %s: rebuild it with '%s'",
+                 image, exe, rebuild);
+    return false;
+}
+
 void jb_service_executable(const char *bin_dir, const char *build, const char *service, char *out,
                            size_t outlen)
 {

@@ -154,6 +154,16 @@ void jb_service_executable(const char *bin_dir, const char *build, const char *s
 /* bin_dir's default: the jung/ folder of the build tree this executable
  * belongs to. */
 bool jb_default_bin_dir(char *out, size_t outlen);
+/* An image made from another build of a service than the one this tree
+ * runs natively would compare two programs, not two platforms. held_sha is
+ * the SHA-256 (hex) of the executable the image holds, as recorded when it
+ * was made ("" when unknown); it must be that of the file the process
+ * driver would run for the same build. Checked only where that file exists
+ * (a machine with images but no build tree). False with the rebuild
+ * command in err. */
+bool jb_image_matches_build(const jb_platform_config *cfg, const char *service, const char *build,
+                            const char *image, const char *held_sha, const char *rebuild, char *err,
+                            size_t errlen);
 
 /* Fills cfg with the defaults (driver "process"). */
 void jb_platform_config_init(jb_platform_config *cfg);

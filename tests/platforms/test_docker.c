@@ -107,6 +107,43 @@ static void test_dynamic_image(jb_docker *d, const char *run, const char *dyn)
     jb_platform_close(p);
 }
 
+/* An image made from another executable than the one the build tree runs
+ * natively is refused, naming the rebuild; the same executable is fine.
+ * bin_dir is a folder of ours holding jung-fakedyn. */
+static void test_same_executable(const char *run, const char *dyn)
+{
+    char err[1024], dir[] = "/tmp/jb-docker-bin-XXXXXX", exe[128], cmd[512];
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(exe, sizeof exe, "%s/jung-fakedyn", dir);
+    jb_platform_config cfg;
+    jb_platform_config_init(&cfg);
+    cfg.driver = "docker";
+    cfg.run_id = run;
+    cfg.image_tag = TAG;
+    cfg.build = "dynamic";
+    cfg.bin_dir = dir;
+    for (int same = 0; same <= 1; same++) {
+        snprintf(cmd, sizeof cmd, "cp %s %s", same ? dyn : "/bin/true", exe);
+        CHECK(system(cmd) == 0, "%s", cmd);
+        jb_platform *p = jb_platform_open(&cfg, err, sizeof err);
+        CHECK(p, "open: %s", err);
+        if (!p)
+            break;
+        /* What the runner does before it starts anything. */
+        const char *services[] = {"fakedyn"};
+        bool ok = jb_platform_prepare(p, services, 1, err, sizeof err);
+        if (same)
+            CHECK(ok, "the image's own executable refused: %s", err);
+        else
+            CHECK(!ok && strstr(err, "holds another executable than") &&
+                      strstr(err, "jungbench images build docker"),
+                  "another executable accepted: %s", ok ? "(prepared)" : err);
+        jb_platform_close(p);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0, "%s", cmd);
+}
+
 /* A container as a harness killed with SIGKILL leaves it: found by its
  * run's label, removed, gone. */
 static void test_leftovers(jb_docker *d, const char *run)
@@ -254,6 +291,7 @@ int main(int argc, char **argv)
     test_host(run);
     test_bridge(run);
     test_dynamic_image(&d, run, argv[2]);
+    test_same_executable(run, argv[2]);
     test_leftovers(&d, run);
     CHECK(containers_of_run(&d, run) == 0, "no container of run %s left", run);
     json_decref(
