@@ -246,8 +246,8 @@ static void flag_busy_iterations(rp_run *r)
              "%d iteration(s) started on a busy machine (free CPU before the start down to "
              "%.0f %%, CPU steal up to %.1f %%): %s; their figures carry other work's noise "
              "(table iteration_load)",
-             sqlite3_column_int(st, 1), sqlite3_column_double(st, 2),
-             sqlite3_column_double(st, 3), col_text(st, 0));
+             sqlite3_column_int(st, 1), sqlite3_column_double(st, 2), sqlite3_column_double(st, 3),
+             col_text(st, 0));
     sqlite3_finalize(st);
 }
 

@@ -137,11 +137,12 @@ static void test_errors(void)
                  "t.yaml:2:13: platform 'v' has 'image: osv' but no 'osv' settings (e.g. osv: "
                  "{kernel: /var/lib/jungbench/images/osv/kernel.elf})");
     /* the flat keys of older docs are pointed at their place under 'osv:' */
-    expect_error("name: x\nplatforms: [{name: v, driver: libvirt, osv_kernel: /k}]\n",
-                 "t.yaml:2:40: unknown key 'osv_kernel' in platform (OSv settings go under "
-                 "'osv:', e.g. osv: {kernel: ...}); valid keys: name, driver, vcpus, memory_mb, "
-                 "stop_grace_ms, ready_timeout_ms, bin_dir, build, network, image_tag, docker_socket, "
-                 "image, accel, libvirt_uri, image_dir, osv");
+    expect_error(
+        "name: x\nplatforms: [{name: v, driver: libvirt, osv_kernel: /k}]\n",
+        "t.yaml:2:40: unknown key 'osv_kernel' in platform (OSv settings go under "
+        "'osv:', e.g. osv: {kernel: ...}); valid keys: name, driver, vcpus, memory_mb, "
+        "stop_grace_ms, ready_timeout_ms, bin_dir, build, network, image_tag, docker_socket, "
+        "image, accel, libvirt_uri, image_dir, osv");
     snprintf(text, sizeof text, "name: x\n%sservices: [user_registy]\n", P);
     expect_error(text, "t.yaml:3:12: unknown service 'user_registy' (did you mean "
                        "'user_registry'?); valid services: auth_manager, user_registry, "
