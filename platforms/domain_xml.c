@@ -137,6 +137,13 @@ static void put_devices(xml_out *x, const jb_domain_spec *s)
     put_escaped(x, s->console_path);
     put(x, "'/>\n      <target port='0'/>\n    </serial>\n");
     put(x, "    <controller type='usb' model='none'/>\n    <memballoon model='none'/>\n");
+    /* A guest's kernel seeds its random pool from the host. Without a
+     * virtio-rng device OSv fills its pool from interrupt timing alone, and
+     * under emulation a service's first random read, before it opens its
+     * Kafka clients, blocked about 6 s: most of an OSv service's ready time.
+     * Processes and containers read the host's pool; guests now do too. */
+    put(x, "    <rng model='virtio'>\n      <backend model='random'>/dev/urandom</backend>\n"
+           "    </rng>\n");
     put(x, "  </devices>\n");
 }
 
