@@ -1,6 +1,7 @@
 /* controller.c - the experiment loop: platforms x iterations over the
  * controller/runner protocol (controller.h, docs/protocol.md). */
 #include "controller/controller.h"
+#include "controller/identity.h"
 #include "platforms/platform.h"
 
 #include "core/cli.h"
@@ -40,6 +41,7 @@ typedef struct ctl {
     double iter_ms_sum;
     long iter_ms_n;
     /* the iteration in flight */
+    const char *runner_id; /* the runner of its platform (platform.runner, else runner.id) */
     jb_msg run;
     double sent_ms, last_heard_ms;
     bool heard;
@@ -251,8 +253,7 @@ static void import_from_messages(ctl *c, const char *platform, long iteration)
  * for the same iteration (a resumed run). */
 static bool is_ours(const ctl *c, const jb_msg *m)
 {
-    if (!c->run.body || !jb_msg_same_iteration(&c->run, m) ||
-        strcmp(m->runner, c->cfg->runner.id) != 0)
+    if (!c->run.body || !jb_msg_same_iteration(&c->run, m) || strcmp(m->runner, c->runner_id) != 0)
         return false;
     const char *answers = jb_msg_str(m, "run_msg_id");
     return !answers[0] || strcmp(answers, c->run.msg_id) == 0;
@@ -324,7 +325,7 @@ static void send_stop(ctl *c, const char *reason)
     jb_msg stop;
     char err[256];
     if (!jb_msg_init(&stop, JB_MSG_STOP, c->run.run_id, c->run.platform, c->run.iteration,
-                     c->cfg->runner.id, err, sizeof err))
+                     c->runner_id, err, sizeof err))
         return;
     jb_msg_stop(&stop, reason);
     if (!send_to_runner(c, &stop))
@@ -342,14 +343,13 @@ static bool silence_exceeded(ctl *c, const char *waiting_for)
     if (silent_ms < (double)c->cfg->runner.silence_timeout_ms)
         return false;
     char what[160];
-    snprintf(what, sizeof what, "no %s from runner '%s' for %.0f s", waiting_for, c->cfg->runner.id,
+    snprintf(what, sizeof what, "no %s from runner '%s' for %.0f s", waiting_for, c->runner_id,
              silent_ms / 1000);
     if (!broker_down_error(c, what)) {
         snprintf(c->error, sizeof c->error,
                  "runner '%s' is silent: no %s for %.0f s (is `jungbench runner --id %s --broker "
                  "%s` running?)",
-                 c->cfg->runner.id, waiting_for, silent_ms / 1000, c->cfg->runner.id,
-                 c->o->brokers);
+                 c->runner_id, waiting_for, silent_ms / 1000, c->runner_id, c->o->brokers);
     }
     return true;
 }
@@ -391,7 +391,7 @@ static it_result boot_platform(ctl *c, const jb_config_platform *pl)
         if (now - c->sent_ms >= ready_wait) {
             snprintf(c->error, sizeof c->error,
                      "runner '%s' sent no READY within %.0f s of RUN (runner.ready_timeout_ms)",
-                     c->cfg->runner.id, (now - c->sent_ms) / 1000);
+                     c->runner_id, (now - c->sent_ms) / 1000);
             return IT_PLATFORM_FAILED;
         }
     }
@@ -500,6 +500,9 @@ static it_result drive_load(ctl *c, const char *platform, long iteration, jb_loa
     load_ctx l;
     if (!loadgen_settings(c, endpoint, platform, iteration, &lc, &l))
         return IT_PLATFORM_FAILED;
+    const char *gateway_id = json_string_value(json_object_get(c->ready, "gateway_id"));
+    if (!jb_gateway_identity_check(endpoint, gateway_id, lc.timeout_ms, c->error, sizeof c->error))
+        return IT_FAILED;
     char err[1024] = "";
     jb_load_result r = jb_loadgen_run(&lc, sum, err, sizeof err);
     if (!c->load_stopped_for_error && err[0]) /* else c->error holds the runner's ERROR */
@@ -529,7 +532,8 @@ static it_result run_iteration(ctl *c, const jb_config_platform *pl, long it, jb
 {
     reset_iteration(c);
     memset(sum, 0, sizeof *sum);
-    if (!jb_msg_init(&c->run, JB_MSG_RUN, c->run_id, pl->name, it, c->cfg->runner.id, c->error,
+    c->runner_id = jb_config_platform_runner(c->cfg, pl);
+    if (!jb_msg_init(&c->run, JB_MSG_RUN, c->run_id, pl->name, it, c->runner_id, c->error,
                      sizeof c->error) ||
         !jb_msg_run(&c->run, c->o->config_text, c->db_path))
         return IT_PLATFORM_FAILED;
@@ -870,6 +874,7 @@ int jb_controller_run(const jb_controller_options *o)
         return jb_fail(CTL_CMD, "out of memory");
     c->o = o;
     c->cfg = o->cfg;
+    c->runner_id = c->cfg->runner.id;
     c->lock_fd = -1;
     int rc = JB_EXIT_FAIL;
     if (!open_run(c))

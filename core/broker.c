@@ -20,6 +20,7 @@
  */
 #include "core/broker.h"
 
+#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -46,9 +47,10 @@ struct jb_broker {
 /* ---- bind() interposition ------------------------------------------------ */
 
 typedef struct bind_request {
-    int port;       /* the port to use instead of 0 */
-    int bind_errno; /* errno of binding that port, 0 if it worked */
-    int calls;      /* loopback port-0 binds seen while armed */
+    int port;               /* the port to use instead of 0 */
+    struct in_addr address; /* the address to use instead of 127.0.0.1 */
+    int bind_errno;         /* errno of binding that port, 0 if it worked */
+    int calls;              /* loopback port-0 binds seen while armed */
 } bind_request;
 
 static _Thread_local bind_request *armed_request;
@@ -81,12 +83,14 @@ static bool is_loopback_any_port(const struct sockaddr *addr, socklen_t len)
 int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
     bind_request *req = armed_request;
-    if (!req || !req->port || !is_loopback_any_port(addr, len))
+    if (!req || (!req->port && req->address.s_addr == htonl(INADDR_LOOPBACK)) ||
+        !is_loopback_any_port(addr, len))
         return real_bind(fd, addr, len);
     req->calls++;
     struct sockaddr_in wanted;
     memcpy(&wanted, addr, sizeof wanted);
     wanted.sin_port = htons((uint16_t)req->port);
+    wanted.sin_addr = req->address;
     if (real_bind(fd, (const struct sockaddr *)&wanted, sizeof wanted) == 0) {
         req->bind_errno = 0;
         return 0;
@@ -207,9 +211,15 @@ static rd_kafka_t *new_host_handle(char *err, size_t errlen)
     return rk;
 }
 
-static bool new_cluster(jb_broker *b, int port, char *err, size_t errlen)
+static bool new_cluster(jb_broker *b, int port, const char *address, char *err, size_t errlen)
 {
-    bind_request req = {.port = port};
+    bind_request req = {.port = port, .address.s_addr = htonl(INADDR_LOOPBACK)};
+    const char *shown = address ? address : "127.0.0.1";
+    if (address && inet_pton(AF_INET, address, &req.address) != 1) {
+        snprintf(err, errlen, "'%s' is not an IPv4 address to listen on", address);
+        return false;
+    }
+    bool rebind = port || req.address.s_addr != htonl(INADDR_LOOPBACK);
     /* The mock's thread inherits this thread's signal mask. With signals
      * open, a SIGTERM/SIGINT handled on that thread interrupts its poll(),
      * which it treats as fatal ("Mock cluster failed to poll ... Interrupted
@@ -226,17 +236,19 @@ static bool new_cluster(jb_broker *b, int port, char *err, size_t errlen)
         snprintf(err, errlen, "librdkafka could not create its mock cluster (see its log above)");
         return false;
     }
-    if (port && req.calls != 1) {
+    if (rebind && req.calls != 1) {
         snprintf(err, errlen,
                  "could not choose the port: librdkafka's mock cluster bound %d listeners "
                  "instead of 1 (librdkafka %s changed how it listens)",
                  req.calls, rd_kafka_version_str());
         return false;
     }
-    if (port && req.bind_errno) {
-        snprintf(err, errlen, "cannot listen on 127.0.0.1:%d: %s%s", port, strerror(req.bind_errno),
+    if (rebind && req.bind_errno) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s%s", shown, port, strerror(req.bind_errno),
                  req.bind_errno == EADDRINUSE ? " (choose another --port, or 0 for any free one)"
-                                              : "");
+                 : req.bind_errno == EADDRNOTAVAIL
+                     ? " (not an address of this machine: see `ip -4 addr`)"
+                     : "");
         return false;
     }
     return true;
@@ -279,8 +291,8 @@ jb_broker *jb_broker_start(const jb_broker_options *opts, char *err, size_t errl
         return NULL;
     }
     b->host = new_host_handle(err, errlen);
-    if (b->host && new_cluster(b, o->port, err, errlen) && read_bootstrap(b, err, errlen) &&
-        create_topics(b, o, err, errlen)) {
+    if (b->host && new_cluster(b, o->port, o->listen_address, err, errlen) &&
+        read_bootstrap(b, err, errlen) && create_topics(b, o, err, errlen)) {
         set_group_initial_delay(b->cluster);
         return b;
     }

@@ -21,9 +21,14 @@ typedef struct jb_broker_topic {
 } jb_broker_topic;
 
 typedef struct jb_broker_options {
-    /* TCP port on 127.0.0.1; 0 picks a free one. A port in use fails
+    /* TCP port on listen_address; 0 picks a free one. A port in use fails
      * jb_broker_start with a message saying so. */
     int port;
+    /* The IPv4 address to listen on, and so the one the broker advertises
+     * in its metadata (the mock names its listener's own address); NULL:
+     * 127.0.0.1. Another machine's runners reach the broker at a non-loopback
+     * one (docs/multi-host.md). */
+    const char *listen_address;
     /* Partitions of every created topic that does not say otherwise, and of
      * topics clients auto-create; 0 -> 1. */
     int partitions;

@@ -11,16 +11,20 @@
 #include <time.h>
 
 static const char *const usage =
-    "Usage: jungbench broker [--port N] [--partitions N]\n"
+    "Usage: jungbench broker [--listen ADDR] [--port N] [--partitions N]\n"
     "\n"
     "Serves an in-memory Kafka broker (librdkafka's mock cluster) on 127.0.0.1\n"
+    "(or --listen ADDR)\n"
     "with Jung's topics (<service>_tasks, <service>_results, controller, runner)\n"
-    "already created. Prints 'bootstrap=127.0.0.1:PORT' as the first line on\n"
+    "already created. Prints 'bootstrap=ADDR:PORT' as the first line on\n"
     "stdout and runs until SIGINT or SIGTERM. Topics clients ask for that do not\n"
     "exist are auto-created with 4 partitions (the mock's fixed default).\n"
     "\n"
     "Options:\n"
-    "  --port N        TCP port on 127.0.0.1 (default 0: any free port)\n"
+    "  --listen ADDR   IPv4 address of this machine to listen on and advertise to\n"
+    "                  clients (default 127.0.0.1; another host's runners need one\n"
+    "                  they can reach, docs/multi-host.md)\n"
+    "  --port N        TCP port (default 0: any free port)\n"
     "  --partitions N  partitions of each Jung topic (default 1)\n"
     "  -h, --help      show this help\n"
     "\n"
@@ -28,6 +32,7 @@ static const char *const usage =
     "2 bad arguments.\n";
 
 typedef struct broker_args {
+    const char *listen;
     long port;
     long partitions;
 } broker_args;
@@ -37,6 +42,7 @@ static int parse_args(int argc, char **argv, broker_args *args)
 {
     static const struct option longopts[] = {
         {"port", required_argument, NULL, 'p'},
+        {"listen", required_argument, NULL, 'l'},
         {"partitions", required_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -49,6 +55,9 @@ static int parse_args(int argc, char **argv, broker_args *args)
         case 'p':
             if (!jb_parse_long("broker", "--port", optarg, 0, 65535, &args->port))
                 return JB_EXIT_USAGE;
+            break;
+        case 'l':
+            args->listen = optarg;
             break;
         case 'n':
             if (!jb_parse_long("broker", "--partitions", optarg, 1, 10000, &args->partitions))
@@ -84,7 +93,8 @@ int broker_main(int argc, char **argv)
         return rc;
     jb_install_stop_handlers();
 
-    jb_broker_options opts = {.port = (int)args.port, .partitions = (int)args.partitions};
+    jb_broker_options opts = {
+        .port = (int)args.port, .partitions = (int)args.partitions, .listen_address = args.listen};
     char err[512];
     jb_broker *broker = jb_broker_start(&opts, err, sizeof err);
     if (!broker)

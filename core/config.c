@@ -378,6 +378,7 @@ static const platform_key platform_keys[] = {
     {"libvirt_uri", D_LIBVIRT},
     {"image_dir", D_LIBVIRT},
     {"osv", D_LIBVIRT},
+    {"runner", D_ALL},
     {NULL, 0},
 };
 
@@ -488,7 +489,9 @@ static bool parse_platform(cfg_parser *p, const yaml_node_t *node, jb_config_pla
         !get_string(p, node, "image", images, pl->image, sizeof pl->image) ||
         !get_string(p, node, "accel", accels, pl->accel, sizeof pl->accel) ||
         !get_string(p, node, "libvirt_uri", NULL, pl->libvirt_uri, sizeof pl->libvirt_uri) ||
-        !get_string(p, node, "image_dir", NULL, pl->image_dir, sizeof pl->image_dir))
+        !get_string(p, node, "image_dir", NULL, pl->image_dir, sizeof pl->image_dir) ||
+        !get_string(p, node, "runner", NULL, pl->runner, sizeof pl->runner) ||
+        (lookup(p, node, "runner") && !check_name(p, node, "runner", pl->runner)))
         return false;
     if (strcmp(pl->driver, "libvirt") == 0 && lookup(p, node, "vcpus") && pl->vcpus != 0 &&
         pl->vcpus != floor(pl->vcpus))
@@ -1006,6 +1009,8 @@ static json_t *platform_json(const jb_config_platform *pl)
     if (!o)
         return NULL;
     json_object_set_new(o, "build", json_string(pl->build));
+    if (pl->runner[0])
+        json_object_set_new(o, "runner", json_string(pl->runner));
     if (strcmp(pl->driver, "process") == 0)
         json_object_set_new(o, "bin_dir", json_string(pl->bin_dir));
     if (strcmp(pl->driver, "docker") == 0) {
@@ -1087,4 +1092,9 @@ bool jb_config_dump(const jb_config *cfg, FILE *out)
     bool ok = fputs(text, out) >= 0 && fputc('\n', out) != EOF;
     free(text);
     return ok;
+}
+
+const char *jb_config_platform_runner(const jb_config *cfg, const jb_config_platform *pl)
+{
+    return pl->runner[0] ? pl->runner : cfg->runner.id;
 }

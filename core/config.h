@@ -46,6 +46,7 @@ typedef struct jb_config_broker {
 #define JB_DEFAULT_STOP_GRACE_MS 5000
 #define JB_DEFAULT_READY_TIMEOUT_MS 60000
 #define JB_DEFAULT_NETWORK "host"
+#define JB_DEFAULT_ADVERTISE "127.0.0.1"
 #define JB_DEFAULT_DOCKER_SOCKET "/var/run/docker.sock"
 #define JB_DEFAULT_IMAGE "microvm"
 #define JB_DEFAULT_ACCEL "auto"
@@ -66,6 +67,9 @@ typedef struct jb_config_platform {
     /* Which executables run: "static" (<bin_dir>/static/jung-<svc>, what
      * images carry) or "dynamic" (<bin_dir>/jung-<svc>); every driver. */
     char build[8];
+    /* The runner (jungbench runner --id NAME) that boots this platform, on
+     * its own machine; "" = runner.id, the in-process one for `run`. */
+    char runner[JB_CFG_NAME];
     /* docker */
     char network[16];   /* host | bridge */
     char image_tag[64]; /* jung/<service>:<tag>; "" = jungbench's version */
@@ -151,6 +155,8 @@ enum {
  * "static" when it built all eight static musl services (jung/static/, what
  * Docker images and microVMs carry), else "dynamic" (sanitizer builds). */
 const char *jb_config_default_build(void);
+/* The id of the runner that boots pl: pl->runner, else cfg->runner.id. */
+const char *jb_config_platform_runner(const jb_config *cfg, const jb_config_platform *pl);
 
 /* A platform's defaults (everything but name and driver). */
 void jb_config_platform_defaults(jb_config_platform *pl);

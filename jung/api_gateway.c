@@ -89,6 +89,14 @@ typedef struct request {
 
 /* ---- responses -------------------------------------------------------- */
 
+/* The name every response carries in X-Jung-Gateway (--gateway-id,
+ * default the instance id). A harness that knows which gateway it booted
+ * checks it before the load, so a different Jung answering on the same
+ * address (another run's, another host's) is refused, not measured. Set
+ * once in main() before the HTTP server starts, then only read. */
+static const char *gw_identity = "";
+#define GW_IDENTITY_HEADER "X-Jung-Gateway"
+
 /* A JSON response (body is stolen); NULL when out of memory. */
 static struct MHD_Response *json_response(json_t *body)
 {
@@ -103,6 +111,7 @@ static struct MHD_Response *json_response(json_t *body)
         return NULL;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, GW_IDENTITY_HEADER, gw_identity);
     return resp;
 }
 
@@ -855,10 +864,21 @@ typedef struct gw_options {
     const char *port;
     const char *max_body;
     const char *max_connections, *max_client_connections, *header_timeout_ms;
+    const char *gateway_id;
     long port_n;
     long max_body_n;
     long max_connections_n, max_client_connections_n, header_timeout_ms_n;
 } gw_options;
+
+/* Empty (the default) or 1-128 printable ASCII characters: a header value. */
+static bool header_safe(const char *v)
+{
+    size_t n = strlen(v);
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < 0x20 || v[i] > 0x7e)
+            return false;
+    return n <= 128;
+}
 
 static bool parse_gateway_options(gw_options *o, jung_service_opts *opts, int argc, char **argv)
 {
@@ -872,9 +892,18 @@ static bool parse_gateway_options(gw_options *o, jung_service_opts *opts, int ar
          "open connections one client address may hold", &o->max_client_connections},
         {"header-timeout-ms", "JUNG_HEADER_TIMEOUT_MS",
          "a request's line and headers must arrive within this", &o->header_timeout_ms},
+        {"gateway-id", "JUNG_GATEWAY_ID",
+         "name sent in every response's " GW_IDENTITY_HEADER " header (default: the instance)",
+         &o->gateway_id},
     };
-    if (!jung_service_opts_parse_extra(opts, GW_SERVICE, GW_SUMMARY, extra, 6, argc, argv))
+    if (!jung_service_opts_parse_extra(opts, GW_SERVICE, GW_SUMMARY, extra, 7, argc, argv))
         return false;
+    if (!header_safe(o->gateway_id)) {
+        fprintf(stderr, "jung-api-gateway: --gateway-id must be 1-128 printable ASCII characters "
+                        "(see --help)\n");
+        jung_service_opts_free(opts);
+        return false;
+    }
     struct in_addr addr;
     bool bind_ok = inet_pton(AF_INET, o->bind, &addr) == 1;
     if (!bind_ok)
@@ -970,10 +999,12 @@ int main(int argc, char **argv)
                     .max_body = "16384",
                     .max_connections = "1024",
                     .max_client_connections = "256",
-                    .header_timeout_ms = "10000"};
+                    .header_timeout_ms = "10000",
+                    .gateway_id = ""};
     jung_service_opts opts;
     if (!parse_gateway_options(&o, &opts, argc, argv))
         return opts.help ? 0 : 2;
+    gw_identity = o.gateway_id[0] ? o.gateway_id : opts.bus.instance;
     /* The gateway's own topic carries no work: one handler thread, not the
      * default pool, keeps its memory down. */
     if (opts.bus.workers == 0)

@@ -225,7 +225,7 @@ static char **container_cmd(const jb_instance *inst, const jb_instance_spec *spe
     size_t nargs = 0;
     while (spec->args && spec->args[nargs])
         nargs++;
-    char **cmd = calloc(nargs + 5, sizeof *cmd);
+    char **cmd = calloc(nargs + 7, sizeof *cmd);
     if (!cmd)
         return NULL;
     cmd[0] = "--instance";
@@ -234,6 +234,12 @@ static char **container_cmd(const jb_instance *inst, const jb_instance_spec *spe
     cmd[3] = (char *)inst->platform->cfg.brokers;
     for (size_t i = 0; i < nargs; i++)
         cmd[4 + i] = (char *)spec->args[i];
+    /* On the host's network the gateway listens on the advertised address
+     * itself; bridged, the published port is bound there (docker_api.c). */
+    if (jb_spec_is_gateway(spec) && strcmp(inst->platform->cfg.network, "host") == 0) {
+        cmd[4 + nargs] = "--bind";
+        cmd[5 + nargs] = (char *)inst->platform->cfg.advertise;
+    }
     return cmd;
 }
 
@@ -259,6 +265,7 @@ static bool create_container(jb_platform *p, jb_instance *inst, const jb_instanc
                                          : NULL,
                             .bridge = strcmp(p->cfg.network, "bridge") == 0,
                             .ports = spec->ports,
+                            .host_ip = p->cfg.advertise,
                             .cpus = p->cfg.cpus,
                             .memory_mb = p->cfg.memory_mb,
                             .stop_timeout_s = (int)ceil(p->cfg.stop_grace_ms / 1000.0)};

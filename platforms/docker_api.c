@@ -197,9 +197,10 @@ static json_t *string_array(const char *const *list)
     return a;
 }
 
-/* Bridge networking publishes each port on 127.0.0.1 only: nothing is
- * reachable from another address. */
-static void add_ports(json_t *body, json_t *host, const int *ports)
+/* Bridge networking publishes each port on one address only, the
+ * platform's advertised one (loopback by default): nothing is reachable
+ * from another. */
+static void add_ports(json_t *body, json_t *host, const int *ports, const char *host_ip)
 {
     json_t *exposed = json_object(), *bindings = json_object();
     for (size_t i = 0; ports && ports[i]; i++) {
@@ -207,8 +208,9 @@ static void add_ports(json_t *body, json_t *host, const int *ports)
         snprintf(key, sizeof key, "%d/tcp", ports[i]);
         snprintf(port, sizeof port, "%d", ports[i]);
         json_object_set_new(exposed, key, json_object());
-        json_object_set_new(bindings, key,
-                            json_pack("[{s:s, s:s}]", "HostIp", "127.0.0.1", "HostPort", port));
+        json_object_set_new(
+            bindings, key,
+            json_pack("[{s:s, s:s}]", "HostIp", host_ip ? host_ip : "127.0.0.1", "HostPort", port));
     }
     json_object_set_new(body, "ExposedPorts", exposed);
     json_object_set_new(host, "PortBindings", bindings);
@@ -232,7 +234,7 @@ json_t *jb_docker_create_body(const jb_container_spec *spec)
         json_object_set_new(json_object_get(body, "Labels"), "jungbench.owner",
                             json_string(spec->owner));
     if (spec->bridge)
-        add_ports(body, host, spec->ports);
+        add_ports(body, host, spec->ports, spec->host_ip);
     json_object_set_new(body, "HostConfig", host);
     return body;
 }

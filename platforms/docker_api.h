@@ -54,11 +54,12 @@ typedef struct jb_container_spec {
     const char *const *cmd; /* arguments after the image's entrypoint */
     const char *const *env; /* "K=V", NULL-terminated; may be NULL */
     const char *run_id, *service, *instance;
-    const char *owner; /* jb_owner_token() of the harness, label jungbench.owner; may be NULL */
-    bool bridge;       /* false: host networking */
-    const int *ports;  /* 0-terminated: published on 127.0.0.1 (bridge) */
-    double cpus;       /* 0: no limit */
-    long memory_mb;    /* 0: no limit */
+    const char *owner;   /* jb_owner_token() of the harness, label jungbench.owner; may be NULL */
+    bool bridge;         /* false: host networking */
+    const int *ports;    /* 0-terminated: published on host_ip (bridge) */
+    const char *host_ip; /* the platform's advertised address; NULL: 127.0.0.1 */
+    double cpus;         /* 0: no limit */
+    long memory_mb;      /* 0: no limit */
     int stop_timeout_s;
 } jb_container_spec;
 

@@ -77,11 +77,13 @@ bool jb_guest_cmdline(const char *osv_template, const char *service, const char 
                             env, args) < outlen;
 }
 
-bool jb_netdev_arg(const int *ports, const int *host_ports, char *out, size_t outlen)
+bool jb_netdev_arg(const int *ports, const int *host_ports, const char *host_address, char *out,
+                   size_t outlen)
 {
+    const char *addr = host_address ? host_address : "127.0.0.1";
     int n = snprintf(out, outlen, "user,id=jbnet0");
     for (size_t i = 0; ports && ports[i] && n >= 0 && (size_t)n < outlen; i++)
-        n += snprintf(out + n, outlen - (size_t)n, ",hostfwd=tcp:127.0.0.1:%d-:%d",
+        n += snprintf(out + n, outlen - (size_t)n, ",hostfwd=tcp:%s:%d-:%d", addr,
                       host_ports ? host_ports[i] : ports[i], ports[i]);
     return n >= 0 && (size_t)n < outlen;
 }
@@ -152,7 +154,7 @@ bool jb_domain_xml(const jb_domain_spec *s, char *out, size_t outlen, char *err,
     if (!check_spec(s, err, errlen))
         return false;
     char netdev[1024];
-    if (!jb_netdev_arg(s->ports, s->host_ports, netdev, sizeof netdev)) {
+    if (!jb_netdev_arg(s->ports, s->host_ports, s->host_address, netdev, sizeof netdev)) {
         snprintf(err, errlen, "domain XML: too many forwarded ports");
         return false;
     }

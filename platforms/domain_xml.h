@@ -18,6 +18,7 @@ typedef struct jb_domain_spec {
     const char *console_path; /* the serial console's file */
     const int *ports;         /* 0-terminated; guest ports forwarded from the host's 127.0.0.1 */
     const int *host_ports;    /* the host port of each of ports; NULL: the same number */
+    const char *host_address; /* where the forwards listen; NULL: 127.0.0.1 */
     const char *owner;        /* jb_owner_token(): <description>jungbench owner ...; may be NULL */
 } jb_domain_spec;
 
@@ -36,9 +37,11 @@ bool jb_domain_xml(const jb_domain_spec *spec, char *out, size_t outlen, char *e
 bool jb_guest_cmdline(const char *osv_template, const char *service, const char *env,
                       const char *args, char *out, size_t outlen);
 
-/* The QEMU -netdev value: "user,id=jbnet0[,hostfwd=tcp:127.0.0.1:H-:P...]",
- * H the host port of guest port P (host_ports[i], or P when NULL). */
-bool jb_netdev_arg(const int *ports, const int *host_ports, char *out, size_t outlen);
+/* The QEMU -netdev value: "user,id=jbnet0[,hostfwd=tcp:ADDR:H-:P...]", H
+ * the host port of guest port P (host_ports[i], or P when NULL), ADDR
+ * host_address (NULL: 127.0.0.1). */
+bool jb_netdev_arg(const int *ports, const int *host_ports, const char *host_address, char *out,
+                   size_t outlen);
 
 /* The NIC's PCI slot on the root bus. libvirt places its own devices (the
  * disk, controllers) from slot 2 upwards and knows nothing of a device in

@@ -161,3 +161,18 @@ bool jb_launch_prepare_bus(const jb_config *cfg, const char *brokers, long long 
            jb_kafka_groups_to_end(brokers, props, groups.list, groups.n, PREPARE_GROUPS_TIMEOUT_MS,
                                   skipped, err, errlen);
 }
+
+bool jb_launch_plan_add_env(jb_launch_plan *plan, const char *name, const char *value)
+{
+    size_t e = 0;
+    while (plan->env[e])
+        e++;
+    char *slot = plan->env_store[3];
+    if (slot[0] || e + 1 >= sizeof plan->env / sizeof plan->env[0] ||
+        (size_t)snprintf(slot, sizeof plan->env_store[3], "%s=%s", name, value) >=
+            sizeof plan->env_store[3])
+        return false;
+    plan->env[e] = slot;
+    plan->env[e + 1] = NULL;
+    return true;
+}

@@ -33,9 +33,13 @@ typedef struct jb_launch_plan {
     char executable[4096]; /* process driver: the file it runs */
     const char *args[8];
     char arg_store[2][32];
-    const char *env[4];
-    char env_store[3][4200];
+    const char *env[5];
+    char env_store[4][4200];
 } jb_launch_plan;
+
+/* Adds NAME=VALUE to the plan's environment (one extra slot: the runner's
+ * per-iteration gateway id). False when the slot is taken or it is too long. */
+bool jb_launch_plan_add_env(jb_launch_plan *plan, const char *name, const char *value);
 
 /* The services' JUNG_KAFKA_PROPS ("k=v,k=v"): on the embedded broker the
  * config's properties after the mock's padding (core/broker.h), on Kafka

@@ -460,14 +460,16 @@ static void read_qemu_pid(jb_instance *inst)
         fclose(f);
 }
 
-/* A loopback port that was free a moment ago (bind port 0, read, close):
- * QEMU binds it a few ms later; the rare loser of that race retries. */
-static int free_loopback_port(void)
+/* A port of the advertised address that was free a moment ago (bind port
+ * 0, read, close): QEMU binds it a few ms later; the rare loser of that
+ * race retries. */
+static int free_host_port(const char *address)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = 0;
     struct sockaddr_in sa = {.sin_family = AF_INET};
     socklen_t len = sizeof sa;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (inet_pton(AF_INET, address, &sa.sin_addr) != 1)
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
         getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
         port = ntohs(sa.sin_port);
@@ -480,7 +482,8 @@ static bool choose_host_ports(jb_instance *inst, const jb_instance_spec *spec, c
                               size_t errlen)
 {
     for (size_t i = 0; i < 8 && spec->ports[i]; i++) {
-        inst->info.host_ports[i] = spec->free_host_ports ? free_loopback_port() : spec->ports[i];
+        inst->info.host_ports[i] =
+            spec->free_host_ports ? free_host_port(inst->platform->cfg.advertise) : spec->ports[i];
         if (inst->info.host_ports[i] <= 0) {
             snprintf(err, errlen, "no free loopback port for %s: %s", inst->info.instance,
                      strerror(errno));
@@ -502,8 +505,9 @@ static const char *disk_format(const char *path)
 }
 
 /* A readiness value naming the guest's side of a forwarded port,
- * "http://0.0.0.0:8080/...", becomes the host's, "http://127.0.0.1:H/...":
- * that is where the harness and the load reach the service. */
+ * "http://0.0.0.0:8080/...", becomes the host's, "http://ADDR:H/..." with
+ * ADDR the advertised address (127.0.0.1 by default): that is where the
+ * harness and the load reach the service. */
 static void rewrite_endpoints(jb_instance *inst, const libvirt_instance *li)
 {
     jb_instance_info *info = &inst->info;
@@ -518,8 +522,8 @@ static void rewrite_endpoints(jb_instance *inst, const libvirt_instance *li)
             if (port != li->guest_ports[i])
                 continue;
             char out[sizeof info->ready_values[0]];
-            snprintf(out, sizeof out, "%.*s://127.0.0.1:%d%s", (int)(host - v), v,
-                     info->host_ports[i], rest);
+            snprintf(out, sizeof out, "%.*s://%s:%d%s", (int)(host - v), v,
+                     inst->platform->cfg.advertise, info->host_ports[i], rest);
             jb_strlcpy(v, out, sizeof info->ready_values[0]);
             break;
         }
@@ -564,6 +568,7 @@ static bool libvirt_start(jb_platform *p, jb_instance *inst, const jb_instance_s
                          .console_path = inst->info.log_path,
                          .ports = spec->ports,
                          .host_ports = inst->info.host_ports,
+                         .host_address = p->cfg.advertise,
                          .owner = lp->owner[0] ? lp->owner : NULL};
     libvirt_instance *li = calloc(1, sizeof *li);
     if (!li) {

@@ -30,6 +30,7 @@ void jb_platform_config_init(jb_platform_config *cfg)
     cfg->driver = "process";
     cfg->run_id = "dev";
     cfg->brokers = "127.0.0.1:9092";
+    cfg->advertise = JB_DEFAULT_ADVERTISE;
     cfg->build = jb_config_default_build();
     cfg->stop_grace_ms = JB_DEFAULT_STOP_GRACE_MS;
     cfg->docker_socket = JB_DEFAULT_DOCKER_SOCKET;
@@ -43,14 +44,15 @@ void jb_platform_config_init(jb_platform_config *cfg)
 
 /* The string fields of the configuration, so they can be copied and freed
  * in one loop. */
-enum { CONFIG_NSTRINGS = 16 };
+enum { CONFIG_NSTRINGS = 17 };
 static void config_strings(jb_platform_config *cfg, const char **fields[CONFIG_NSTRINGS])
 {
-    const char **list[CONFIG_NSTRINGS] = {
-        &cfg->driver,      &cfg->run_id,        &cfg->bin_dir,     &cfg->work_dir,
-        &cfg->brokers,     &cfg->docker_socket, &cfg->network,     &cfg->image_tag,
-        &cfg->libvirt_uri, &cfg->accel,         &cfg->image_kind,  &cfg->image_dir,
-        &cfg->osv_kernel,  &cfg->osv_disk,      &cfg->osv_cmdline, &cfg->build};
+    const char **list[CONFIG_NSTRINGS] = {&cfg->driver,     &cfg->run_id,     &cfg->bin_dir,
+                                          &cfg->work_dir,   &cfg->brokers,    &cfg->docker_socket,
+                                          &cfg->network,    &cfg->image_tag,  &cfg->libvirt_uri,
+                                          &cfg->accel,      &cfg->image_kind, &cfg->image_dir,
+                                          &cfg->osv_kernel, &cfg->osv_disk,   &cfg->osv_cmdline,
+                                          &cfg->build,      &cfg->advertise};
     memcpy(fields, list, sizeof list);
 }
 
@@ -833,4 +835,9 @@ bool jb_parse_services(const char *list, char *store, size_t storelen, const cha
         return false;
     }
     return true;
+}
+
+bool jb_spec_is_gateway(const jb_instance_spec *spec)
+{
+    return spec->service && strcmp(spec->service, "api_gateway") == 0;
 }

@@ -63,7 +63,13 @@ typedef struct jb_platform_config {
     /* Folder for logs, serial consoles and pid files; default
      * "/tmp/jungbench-<run>". Created if missing. */
     const char *work_dir;
-    const char *brokers;  /* bootstrap servers the services get; default 127.0.0.1:9092 */
+    const char *brokers; /* bootstrap servers the services get; default 127.0.0.1:9092 */
+    /* The IPv4 address the gateway is reached on from the controller's
+     * machine, default JB_DEFAULT_ADVERTISE (loopback: controller and runner
+     * on one host). The process and host-network Docker gateways listen on
+     * it, bridged containers publish on it and guests' forwards bind it, so
+     * READY names an endpoint another host can reach (docs/multi-host.md). */
+    const char *advertise;
     double cpus;          /* per instance (docker, libvirt vCPUs); 0: no limit / 1 vCPU */
     long memory_mb;       /* per instance; 0: no limit (docker), 256 (libvirt) */
     double stop_grace_ms; /* SIGTERM to SIGKILL; default 5000 */
@@ -144,6 +150,9 @@ typedef struct jb_instance_info {
  * factor. */
 #define JB_EMULATION_TIMEOUT_SCALE 6
 #define JB_JUNG_CALL_TIMEOUT_MS 5000
+/* True for the API gateway, the one service the load reaches over HTTP:
+ * the drivers make it listen where the platform advertises. */
+bool jb_spec_is_gateway(const jb_instance_spec *spec);
 /* JB_EMULATION_TIMEOUT_SCALE for an emulated platform, else 1. */
 int jb_platform_timeout_scale(const jb_platform *platform);
 /* The file the process driver runs for service: <bin_dir>/static/jung-<svc>

@@ -77,7 +77,7 @@ static char **build_argv(const char *exe, const jb_instance *inst, const jb_inst
     size_t nargs = 0;
     while (spec->args && spec->args[nargs])
         nargs++;
-    char **argv = calloc(nargs + 6, sizeof *argv);
+    char **argv = calloc(nargs + 8, sizeof *argv);
     if (!argv)
         return NULL;
     size_t i = 0;
@@ -88,6 +88,10 @@ static char **build_argv(const char *exe, const jb_instance *inst, const jb_inst
     argv[i++] = (char *)inst->platform->cfg.brokers;
     for (size_t k = 0; k < nargs; k++)
         argv[i++] = (char *)spec->args[k];
+    if (jb_spec_is_gateway(spec)) { /* last, so it wins over a caller's --bind */
+        argv[i++] = "--bind";
+        argv[i++] = (char *)inst->platform->cfg.advertise;
+    }
     return argv;
 }
 

@@ -22,7 +22,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +46,9 @@ typedef struct job_work {
     double idle_before_pct;
     bool have_load;
     char work_dir[4200];
+    /* What this iteration's gateway answers in X-Jung-Gateway: READY says
+     * it, and the controller refuses an endpoint that answers otherwise. */
+    char gateway_id[JB_CFG_NAME * 2 + 64];
 } job_work;
 
 static void set_state(runner_job *job, job_state state)
@@ -136,6 +141,8 @@ static void platform_settings(job_work *w, jb_platform_config *pc, char *run_id,
     pc->run_id = run_id;
     pc->work_dir = w->work_dir;
     pc->brokers = job->opts.brokers;
+    if (job->opts.advertise)
+        pc->advertise = job->opts.advertise;
 }
 
 /* A real cluster outlives iterations: Jung's topics must exist (created
@@ -192,10 +199,22 @@ static bool open_platform(job_work *w)
     return true;
 }
 
+/* <run>/<platform>/<iteration>/<64 random bits>: unique even when an
+ * earlier run of the same config left a Jung on the same address. */
+static void make_gateway_id(job_work *w)
+{
+    uint64_t nonce = 0;
+    if (getrandom(&nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce)
+        nonce = (uint64_t)jb_now_ms() ^ (uint64_t)getpid() << 32;
+    snprintf(w->gateway_id, sizeof w->gateway_id, "%s/%s/%ld/%016llx", w->job->run.run_id,
+             w->pl->name, w->job->run.iteration, (unsigned long long)nonce);
+}
+
 static bool start_services(job_work *w)
 {
     const jb_config *cfg = w->job->cfg;
     char err[2048];
+    make_gateway_id(w);
     for (size_t s = 0; s < cfg->nservices; s++) {
         const jb_config_service *svc = &cfg->services[s];
         for (int i = 1; i <= svc->replicas && !stop_asked(w->job); i++) {
@@ -204,6 +223,9 @@ static bool start_services(job_work *w)
                                 JOB_MAX_INSTANCES);
             jb_launch_plan plan;
             jb_launch_plan_make(cfg, w->pl, svc->name, i, &plan);
+            if (strcmp(svc->name, "api_gateway") == 0 &&
+                !jb_launch_plan_add_env(&plan, "JUNG_GATEWAY_ID", w->gateway_id))
+                return job_fail(w->job, "boot", svc->name, "no room for JUNG_GATEWAY_ID");
             w->inst[w->ninst] = jb_platform_start(w->platform, &plan.spec, err, sizeof err);
             if (!w->inst[w->ninst])
                 return job_fail(w->job, "boot", svc->name, "cannot start %s-%d: %s", svc->name, i,
@@ -380,9 +402,9 @@ static bool boot(job_work *w)
         if (strcmp(jb_instance_get_info(w->inst[i])->service, "api_gateway") == 0)
             gateway = w->inst[i];
     const char *http = gateway ? jb_instance_ready_value(gateway, "http") : NULL;
-    json_t *body = json_pack("{s:s, s:s, s:s, s:o}", "endpoint", http ? http : "", "accel",
-                             jb_platform_accel(w->platform), "build",
-                             jb_platform_build(w->platform), "services", services);
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s, s:o}", "endpoint", http ? http : "",
+                             "gateway_id", w->gateway_id, "accel", jb_platform_accel(w->platform),
+                             "build", jb_platform_build(w->platform), "services", services);
     pthread_mutex_lock(&w->job->mu);
     w->job->ready_body = body;
     pthread_mutex_unlock(&w->job->mu);

@@ -28,6 +28,7 @@ typedef enum {
 typedef struct runner_job_options {
     const char *brokers;     /* what the services get */
     const char *bin_dir;     /* process driver's executables, NULL: the platform default */
+    const char *advertise;   /* where the gateway is reached; NULL: loopback */
     const char *results_dir; /* NULL: write where RUN says */
     broker_spare *spare;     /* the runner's next embedded broker, NULL: start one each time */
 } runner_job_options;

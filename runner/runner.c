@@ -21,8 +21,11 @@
 #include "core/kbus.h"
 #include "runner/job.h"
 
+#include <arpa/inet.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <stdarg.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +230,7 @@ static void on_run(runner *r, jb_msg *msg)
     logf_(r, "RUN %s %s#%ld: booting", msg->run_id, msg->platform, msg->iteration);
     runner_job_options jo = {.brokers = r->opts->brokers,
                              .bin_dir = r->opts->bin_dir,
+                             .advertise = r->opts->advertise,
                              .results_dir = r->opts->results_dir,
                              .spare = r->spare};
     jb_msg about = *msg;
@@ -329,6 +333,10 @@ static void usage(FILE *out)
             "  --id NAME            this runner's name; RUN messages address it (default local)\n"
             "  --property K=V       a librdkafka property (repeatable)\n"
             "  --bin-dir DIR        where the jung-* executables are (process platform)\n"
+            "  --advertise ADDR     this machine's IPv4 address the controller reaches Jung on:\n"
+            "                       the gateway listens there (processes, host-network\n"
+            "                       containers), ports are published and guests' forwards\n"
+            "                       bound there, and READY names it (default 127.0.0.1)\n"
             "  --results DIR        write metrics to DIR/<run-id>/results.db instead of the\n"
             "                       path the RUN names (for a runner on another machine)\n"
             "  --heartbeat-ms N     heartbeat period while busy (default 2000)\n"
@@ -366,12 +374,27 @@ static bool valid_id(const char *id)
     return true;
 }
 
+/* The advertised address must be one this machine can listen on: a
+ * typo would otherwise show only as every gateway failing to bind. */
+static bool local_address(const char *addr)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1 || sa.sin_addr.s_addr == htonl(INADDR_ANY))
+        return false;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
 static int parse_args(int argc, char **argv, runner_args *a)
 {
     static const struct option longopts[] = {{"broker", required_argument, NULL, 'b'},
                                              {"id", required_argument, NULL, 'i'},
                                              {"property", required_argument, NULL, 'p'},
                                              {"bin-dir", required_argument, NULL, 'd'},
+                                             {"advertise", required_argument, NULL, 'a'},
                                              {"results", required_argument, NULL, 'r'},
                                              {"heartbeat-ms", required_argument, NULL, 't'},
                                              {"quiet", no_argument, NULL, 'q'},
@@ -398,6 +421,14 @@ static int parse_args(int argc, char **argv, runner_args *a)
             break;
         case 'd':
             a->opts.bin_dir = optarg;
+            break;
+        case 'a':
+            if (!local_address(optarg))
+                return jb_usage_error(RUNNER_CMD,
+                                      "--advertise '%s': not an IPv4 address of this machine "
+                                      "(see `ip -4 addr`)",
+                                      optarg);
+            a->opts.advertise = optarg;
             break;
         case 'r':
             a->opts.results_dir = optarg;

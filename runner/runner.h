@@ -25,6 +25,9 @@ typedef struct jb_runner_options {
     size_t nprops;
     const char *id;          /* RUN/STOP addressed to this name are ours ("local") */
     const char *bin_dir;     /* process platform's executables; NULL: default */
+    /* The IPv4 address of this machine the controller reaches Jung on
+     * (--advertise); NULL: loopback (platforms/platform.h, advertise). */
+    const char *advertise;
     const char *results_dir; /* NULL: write where the RUN says */
     double heartbeat_ms;     /* while busy */
     bool quiet;              /* no log lines on stderr */

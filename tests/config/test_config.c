@@ -142,7 +142,7 @@ static void test_errors(void)
         "t.yaml:2:40: unknown key 'osv_kernel' in platform (OSv settings go under "
         "'osv:', e.g. osv: {kernel: ...}); valid keys: name, driver, vcpus, memory_mb, "
         "stop_grace_ms, ready_timeout_ms, bin_dir, build, network, image_tag, docker_socket, "
-        "image, accel, libvirt_uri, image_dir, osv");
+        "image, accel, libvirt_uri, image_dir, osv, runner");
     snprintf(text, sizeof text, "name: x\n%sservices: [user_registy]\n", P);
     expect_error(text, "t.yaml:3:12: unknown service 'user_registy' (did you mean "
                        "'user_registry'?); valid services: auth_manager, user_registry, "

@@ -78,12 +78,15 @@ static void test_refused(void)
           err);
     char netdev[32];
     int many[] = {1, 2, 3, 4, 0};
-    CHECK(!jb_netdev_arg(many, NULL, netdev, sizeof netdev), "netdev overflow detected");
+    CHECK(!jb_netdev_arg(many, NULL, NULL, netdev, sizeof netdev), "netdev overflow detected");
     char fwd[128];
     int guest[] = {8080, 0}, host[] = {40001, 0};
-    CHECK(jb_netdev_arg(guest, host, fwd, sizeof fwd) &&
+    CHECK(jb_netdev_arg(guest, host, NULL, fwd, sizeof fwd) &&
               strcmp(fwd, "user,id=jbnet0,hostfwd=tcp:127.0.0.1:40001-:8080") == 0,
           "host port forwarded to the guest's: %s", fwd);
+    CHECK(jb_netdev_arg(guest, host, "10.213.0.2", fwd, sizeof fwd) &&
+              strcmp(fwd, "user,id=jbnet0,hostfwd=tcp:10.213.0.2:40001-:8080") == 0,
+          "forward on the advertised address: %s", fwd);
 }
 
 int main(int argc, char **argv)

@@ -1,0 +1,133 @@
+#!/bin/bash
+# Two hosts, one experiment (docs/multi-host.md), simulated on this machine:
+# a network namespace is the runner's host, a veth pair the wire between.
+#   root namespace: `jungbench broker --listen` on the veth address, and
+#                   `jungbench run` (the controller and the local runner);
+#   namespace A:    `jungbench runner --id host-a --advertise ADDR_A`.
+# One config names both runners (platform `runner:`): one run, one
+# results.db with both platforms, complete, and one report over both.
+# Then the decoy: a Jung on the controller's loopback holds the fixed port a
+# runner that advertises its own loopback names in READY; the controller
+# must refuse it, not measure it. Everything the test creates (namespace,
+# veth, processes) it removes. Skips (77) without root or `ip netns`.
+. "$(dirname "$0")/lib.sh"
+[ "$(id -u)" = 0 ] || { echo "SKIP: network namespaces need root"; exit 77; }
+command -v ip > /dev/null || { echo "SKIP: no 'ip' command (iproute2)"; exit 77; }
+NS=jbmh-$$
+VETH=jbmh$$
+NET=10.213.$(($$ % 200 + 20)) # one /24 per test process, on a veth only
+HOST_ADDR=$NET.1 A_ADDR=$NET.2
+ip netns add "$NS" 2> "$TMP/netns.err" ||
+    { echo "SKIP: cannot create a network namespace: $(cat "$TMP/netns.err")"; exit 77; }
+cleanup_net() {
+    kill_tagged
+    ip netns del "$NS" 2> /dev/null
+    ip link del "${VETH}h" 2> /dev/null
+    rm -rf "$TMP"
+}
+trap cleanup_net EXIT
+ip link add "${VETH}h" type veth peer name "${VETH}a" &&
+    ip link set "${VETH}a" netns "$NS" &&
+    ip addr add "$HOST_ADDR/24" dev "${VETH}h" && ip link set "${VETH}h" up &&
+    ip -n "$NS" addr add "$A_ADDR/24" dev "${VETH}a" && ip -n "$NS" link set "${VETH}a" up &&
+    ip -n "$NS" link set lo up || { fail "cannot set up the veth pair"; finish; }
+
+# Waits up to $2 s for file $1 to hold a line matching $3.
+wait_line() {
+    for _ in $(seq 1 $(($2 * 10))); do
+        grep -q "$3" "$1" 2> /dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+"$JB" broker --listen "$HOST_ADDR" > "$TMP/broker.out" 2> "$TMP/broker.err" &
+wait_line "$TMP/broker.out" 20 '^bootstrap=' || { fail "broker did not start: $(cat "$TMP/broker.err")"; finish; }
+BOOT=$(sed -n 's/^bootstrap=//p' "$TMP/broker.out")
+check "broker advertises the veth address" "${BOOT%:*}" "$HOST_ADDR"
+
+start_runner() { # ID [--advertise ADDR]: a runner in namespace A
+    local id=$1
+    shift
+    ip netns exec "$NS" "$JB" runner --broker "$BOOT" --id "$id" "$@" \
+        --results "$TMP/runner-$id" > "$TMP/runner-$id.log" 2>&1 &
+    wait_line "$TMP/runner-$id.log" 30 "listening on" ||
+        { fail "runner $id did not start: $(tail -5 "$TMP/runner-$id.log")"; finish; }
+}
+start_runner host-a --advertise "$A_ADDR"
+
+config() { # NAME ITERATIONS, then platform lines on stdin
+    cat << YAML
+name: $1
+iterations: $2
+broker: {bootstrap: $BOOT}
+platforms:
+$(cat)
+workload:
+  users: 2
+  devices_per_user: 2
+  requests_per_user: 10
+  mix: {get_user: 1, get_device: 1, get_readings: 4, post_command: 4}
+metrics:
+  interval_ms: 100
+  runtime_daemons: false
+runner:
+  silence_timeout_ms: 20000
+YAML
+}
+
+# ---- one run over two hosts --------------------------------------------------
+config two-hosts 2 > "$TMP/two-hosts.yaml" << YAML
+  - {name: host_a, driver: process, runner: host-a, stop_grace_ms: 2000}
+  - {name: local, driver: process, stop_grace_ms: 2000}
+YAML
+"$JB" run "$TMP/two-hosts.yaml" --out "$TMP/out" > "$TMP/run.out" 2>&1
+rc=$?
+check "two-host run exit status" "$rc" 0
+[ "$rc" = 0 ] || tail -20 "$TMP/run.out" >&2
+db=$(ls "$TMP"/out/two-hosts-*/results.db 2> /dev/null | head -1)
+[ -f "$db" ] || { fail "no results.db"; finish; }
+for p in host_a local; do
+    check "$p iterations done" "$(q "$db" "select count(*) from iterations where platform='$p' and status='done'")" 2
+    check "$p requests (2 it x 2 users x 10)" \
+        "$(q "$db" "select count(*) from samples where platform='$p' and phase='measure'")" 40
+    check "$p failed requests" \
+        "$(q "$db" "select count(*) from samples where platform='$p' and success=0")" 0
+    check "$p boot times (2 it x 8)" "$(q "$db" "select count(*) from boot_times where platform='$p'")" 16
+    check "$p service summaries (2 it x 8)" \
+        "$(q "$db" "select count(*) from metric_summaries where platform='$p' and kind='service'")" 16
+done
+# The remote platform's load went to namespace A's address: its runner
+# said so in READY, and its gateway listened there.
+grep -q "READY .* host_a#1 at http://$A_ADDR:" "$TMP/runner-host-a.log" ||
+    fail "runner host-a's READY does not name http://$A_ADDR:PORT: $(grep READY "$TMP/runner-host-a.log" | head -2)"
+"$JB" report "$db" > "$TMP/report" 2>&1 || fail "report over both hosts failed: $(tail -3 "$TMP/report")"
+grep -q "host_a" "$TMP/report" && grep -q "local" "$TMP/report" || fail "the report does not compare both platforms"
+
+# ---- the decoy ---------------------------------------------------------------
+# A Jung on the controller's loopback at PORT, and a runner that advertises
+# its own loopback (the default) with gateway_port PORT: READY names
+# http://127.0.0.1:PORT, which on the controller's host is the decoy.
+PORT=$((20000 + $$ % 20000))
+cat > "$TMP/decoy.yaml" << YAML
+name: decoy
+broker: embedded
+platforms: [{name: native, driver: process, stop_grace_ms: 2000}]
+jung: {gateway_port: $PORT}
+YAML
+"$JB" up "$TMP/decoy.yaml" > "$TMP/decoy.out" 2>&1 &
+wait_line "$TMP/decoy.out" 60 '^gateway=' || { fail "decoy Jung did not start: $(tail -5 "$TMP/decoy.out")"; finish; }
+start_runner host-b
+config decoyed 1 > "$TMP/decoyed.yaml" << YAML
+  - {name: host_b, driver: process, runner: host-b, stop_grace_ms: 2000}
+YAML
+echo "jung: {gateway_port: $PORT}" >> "$TMP/decoyed.yaml"
+"$JB" run "$TMP/decoyed.yaml" --out "$TMP/out" > "$TMP/decoyed.out" 2>&1
+rc=$?
+[ "$rc" != 0 ] || fail "a run measured through the decoy exited 0"
+grep -q "is answered by another Jung" "$TMP/decoyed.out" ||
+    fail "no refusal naming the other Jung: $(tail -5 "$TMP/decoyed.out")"
+ddb=$(ls "$TMP"/out/decoyed-*/results.db 2> /dev/null | head -1)
+[ -f "$ddb" ] && check "requests measured through the decoy" \
+    "$(q "$ddb" "select count(*) from samples where phase='measure'")" 0
+finish
