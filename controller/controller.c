@@ -44,6 +44,9 @@ typedef struct ctl {
     const char *runner_id; /* the runner of its platform (platform.runner, else runner.id) */
     jb_msg run;
     double sent_ms, last_heard_ms;
+    /* runner_liveness: messages from our runner since RUN, the longest gap */
+    double liveness_last_ms, max_gap_ms;
+    long messages;
     bool heard;
     json_t *ready, *results;
     bool runner_failed;
@@ -265,6 +268,10 @@ static void on_message(ctl *c, jb_msg *m)
         return; /* other runs, other runners, other controllers' traffic */
     c->heard = true;
     c->last_heard_ms = jb_now_ms();
+    if (c->last_heard_ms - c->liveness_last_ms > c->max_gap_ms)
+        c->max_gap_ms = c->last_heard_ms - c->liveness_last_ms;
+    c->liveness_last_ms = c->last_heard_ms;
+    c->messages++;
     if (m->type == JB_MSG_READY && !c->ready)
         c->ready = json_incref(m->body);
     else if (m->type == JB_MSG_RESULTS && !c->results)
@@ -371,7 +378,9 @@ static it_result boot_platform(ctl *c, const jb_config_platform *pl)
     double ready_wait = ready_wait_ms(c, pl);
     if (!send_to_runner(c, &c->run))
         return IT_PLATFORM_FAILED;
-    c->sent_ms = c->last_heard_ms = jb_now_ms();
+    c->sent_ms = c->last_heard_ms = c->liveness_last_ms = jb_now_ms();
+    c->max_gap_ms = 0;
+    c->messages = 0;
     double last_send = c->sent_ms;
     for (;;) {
         pump(c, 100);
@@ -409,6 +418,22 @@ static void wait_final(ctl *c)
             return;
         }
     }
+}
+
+/* The iteration's runner_liveness row; the silence up to now counts too (a
+ * runner that died sends nothing more). */
+static void record_liveness(ctl *c, const char *platform, long it)
+{
+    double tail = jb_now_ms() - c->liveness_last_ms;
+    jb_store_runner_liveness l = {.run_id = c->run_id,
+                                  .platform = platform,
+                                  .runner = c->runner_id,
+                                  .iteration = it,
+                                  .messages = c->messages,
+                                  .max_gap_ms = tail > c->max_gap_ms ? tail : c->max_gap_ms};
+    if (!jb_store_set_runner_liveness(&c->store, &l))
+        fprintf(stderr, "jungbench %s: cannot record runner_liveness: %s\n", CTL_CMD,
+                sqlite3_errmsg(c->store.db));
 }
 
 /* ---- the load ------------------------------------------------------------- */
@@ -560,6 +585,7 @@ static it_result run_iteration(ctl *c, const jb_config_platform *pl, long it, jb
     if (!silent && !c->runner_failed && !c->bus_lost)
         wait_final(c);
     trace(c, "RESULTS received");
+    record_liveness(c, pl->name, it);
     if (saved[0] && r != IT_DONE)
         snprintf(c->error, sizeof c->error, "%s", saved); /* the first cause, not the echo */
     if (r == IT_DONE && c->runner_failed)

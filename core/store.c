@@ -85,6 +85,14 @@ static const char schema_sql[] =
     "  run_id TEXT, platform TEXT, iteration INTEGER, load1_before REAL, idle_before_pct REAL,\n"
     "  load1_after REAL, idle_pct REAL, steal_pct REAL, busy INTEGER,\n"
     "  PRIMARY KEY(run_id, platform, iteration));\n"
+    /* runner_liveness: the runner's messages seen during one iteration (RUN
+     * to its end) and the longest gap between two, or before the end;
+     * gap 1 when that exceeded JB_STORE_RUNNER_GAP_MS (a partition, a
+     * stalled or dead runner). */
+    "CREATE TABLE IF NOT EXISTS runner_liveness(\n"
+    "  run_id TEXT, platform TEXT, iteration INTEGER, runner TEXT, messages INTEGER,\n"
+    "  max_gap_ms REAL, gap INTEGER,\n"
+    "  PRIMARY KEY(run_id, platform, iteration));\n"
     "CREATE TABLE IF NOT EXISTS stop_times(\n"
     "  run_id TEXT, platform TEXT, iteration INTEGER, service TEXT, instance TEXT,\n"
     "  stop_ms REAL, killed INTEGER, exit_code INTEGER, exit TEXT);\n";
@@ -269,6 +277,25 @@ bool jb_store_set_iteration_load(jb_store *store, const jb_store_iteration_load 
     sqlite3_bind_double(st, 7, l->idle_pct);
     sqlite3_bind_double(st, 8, l->steal_pct);
     sqlite3_bind_int(st, 9, l->busy);
+    bool ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+bool jb_store_set_runner_liveness(jb_store *store, const jb_store_runner_liveness *l)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db,
+                           "INSERT OR REPLACE INTO runner_liveness VALUES(?,?,?,?,?,?,?)", -1, &st,
+                           NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, l->run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, l->platform, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, l->iteration);
+    sqlite3_bind_text(st, 4, l->runner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, l->messages);
+    sqlite3_bind_double(st, 6, l->max_gap_ms);
+    sqlite3_bind_int(st, 7, l->max_gap_ms > JB_STORE_RUNNER_GAP_MS);
     bool ok = sqlite3_step(st) == SQLITE_DONE;
     sqlite3_finalize(st);
     return ok;

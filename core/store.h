@@ -71,6 +71,19 @@ typedef struct jb_store_iteration_load {
 } jb_store_iteration_load;
 bool jb_store_set_iteration_load(jb_store *store, const jb_store_iteration_load *l);
 
+/* The runner_liveness row of an iteration. A busy runner sends a HEARTBEAT
+ * every 2 s (jungbench runner --heartbeat-ms): a gap over
+ * JB_STORE_RUNNER_GAP_MS means more than two went missing, so the load may
+ * have met a platform nobody was watching, and the report flags it. */
+#define JB_STORE_RUNNER_GAP_MS 5000.0
+typedef struct jb_store_runner_liveness {
+    const char *run_id, *platform, *runner;
+    long iteration;
+    long messages;
+    double max_gap_ms;
+} jb_store_runner_liveness;
+bool jb_store_set_runner_liveness(jb_store *store, const jb_store_runner_liveness *l);
+
 /* The schema's SQL, for tests and docs. */
 const char *jb_store_schema_sql(void);
 

@@ -251,6 +251,30 @@ static void flag_busy_iterations(rp_run *r)
     sqlite3_finalize(st);
 }
 
+/* Iterations whose runner went silent for a while (runner_liveness): a
+ * partition or a stalled host, during which the load met a platform the
+ * runner could not watch, and the controller could not tell. */
+static void flag_runner_gaps(rp_run *r)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->store.db,
+                           "SELECT group_concat(platform || ' #' || iteration || ' (' ||"
+                           " runner || ', ' || CAST(round(max_gap_ms / 1000.0, 1) AS TEXT) ||"
+                           " ' s)', ', '), count(*) FROM runner_liveness WHERE run_id=?1 AND gap",
+                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return; /* a database from before the table */
+    }
+    sqlite3_bind_text(st, 1, r->run_id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) > 0)
+        warn(r,
+             "%d iteration(s) lost contact with their runner for over %.0f s: %s; the runner "
+             "could not watch the platform meanwhile (a partition, a stalled or dead runner), "
+             "so treat their figures with care (table runner_liveness)",
+             sqlite3_column_int(st, 1), JB_STORE_RUNNER_GAP_MS / 1000, col_text(st, 0));
+    sqlite3_finalize(st);
+}
+
 static bool load_platforms(rp_run *r, char *err, size_t errlen)
 {
     sqlite3_stmt *st =
@@ -287,6 +311,7 @@ static bool load_platforms(rp_run *r, char *err, size_t errlen)
     }
     load_builds(r);
     flag_busy_iterations(r);
+    flag_runner_gaps(r);
     for (int p = 0; p < r->nplat; p++)
         if (r->plat[p].iters_bad)
             warn(r,

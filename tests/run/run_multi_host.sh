@@ -104,6 +104,61 @@ grep -q "READY .* host_a#1 at http://$A_ADDR:" "$TMP/runner-host-a.log" ||
 "$JB" report "$db" > "$TMP/report" 2>&1 || fail "report over both hosts failed: $(tail -3 "$TMP/report")"
 grep -q "host_a" "$TMP/report" && grep -q "local" "$TMP/report" || fail "the report does not compare both platforms"
 
+check "two-host run: no runner gaps flagged" "$(q "$db" "select count(*) from runner_liveness where gap")" 0
+check "two-host run: liveness rows (2 platforms x 2 it)" "$(q "$db" "select count(*) from runner_liveness")" 4
+
+# ---- faults on the wire ----------------------------------------------------------
+# A longer load (2 users x 150 requests, about 15 s) on host-a, with the
+# link to namespace A cut for 8 s in the middle: more than two heartbeats
+# miss, the run goes on (silence_timeout_ms is 20 s), and the iteration is
+# flagged. Then runner host-a is killed (-9) mid-load: the iteration fails
+# within the silence timeout plus 10 s, naming the silent runner.
+# Waits up to 60 s for a faults run other than $1 to record a measured sample.
+wait_measuring() {
+    for _ in $(seq 1 600); do
+        d=$(ls -td "$TMP"/out/faults-* 2> /dev/null | head -1)
+        if [ -n "$d" ] && [ "$d/results.db" != "${1:-}" ] &&
+            [ "$(q "$d/results.db" "select count(*) > 0 from samples where phase='measure'" 2> /dev/null)" = 1 ]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+config faults 1 > "$TMP/faults.yaml" << YAML
+  - {name: host_a, driver: process, runner: host-a, stop_grace_ms: 2000}
+YAML
+sed -i 's/requests_per_user: 10/requests_per_user: 150/' "$TMP/faults.yaml"
+"$JB" run "$TMP/faults.yaml" --out "$TMP/out" > "$TMP/partition.out" 2>&1 &
+run_pid=$!
+wait_measuring || fail "the partition run never started measuring"
+ip -n "$NS" link set "${VETH}a" down
+sleep 8 # the partition itself: how long the link stays down
+ip -n "$NS" link set "${VETH}a" up
+wait "$run_pid"
+pdb=$(ls -t "$TMP"/out/faults-*/results.db 2> /dev/null | head -1)
+[ -f "$pdb" ] || { fail "no results.db of the partition run"; finish; }
+check "partition: gap flagged" "$(q "$pdb" "select gap from runner_liveness")" 1
+"$JB" report "$pdb" > "$TMP/partition.report" 2>&1
+grep -q "lost contact with their runner" "$TMP/partition.report" ||
+    fail "the report does not flag the partition: $(grep -i warn "$TMP/partition.report" | head -3)"
+
+"$JB" run "$TMP/faults.yaml" --out "$TMP/out" > "$TMP/kill.out" 2>&1 &
+run_pid=$!
+wait_measuring "$pdb" || fail "the second faults run never started measuring"
+killed_at=$(date +%s)
+for env in /proc/[0-9]*/environ; do # the runner process in namespace A, by its command line
+    pid=${env#/proc/}; pid=${pid%/environ}
+    tr '\0' ' ' < "/proc/$pid/cmdline" 2> /dev/null | grep -q -- "runner --broker $BOOT --id host-a" &&
+        kill -9 "$pid"
+done
+wait "$run_pid"
+rc=$?
+took=$(($(date +%s) - killed_at))
+[ "$rc" != 0 ] || fail "a run whose runner was killed mid-load exited 0"
+[ "$took" -le 30 ] || fail "the run ended $took s after the runner was killed (silence timeout 20 s + 10 s)"
+grep -q "runner 'host-a'" "$TMP/kill.out" || fail "the failure does not name the silent runner: $(tail -3 "$TMP/kill.out")"
+
 # ---- the decoy ---------------------------------------------------------------
 # A Jung on the controller's loopback at PORT, and a runner that advertises
 # its own loopback (the default) with gateway_port PORT: READY names
