@@ -2,6 +2,7 @@
  * controller/runner protocol (controller.h, docs/protocol.md). */
 #include "controller/controller.h"
 #include "controller/identity.h"
+#include "platforms/launch.h"
 #include "platforms/platform.h"
 
 #include "core/cli.h"
@@ -42,6 +43,7 @@ typedef struct ctl {
     long iter_ms_n;
     /* the iteration in flight */
     const char *runner_id; /* the runner of its platform (platform.runner, else runner.id) */
+    char topic_prefix[32]; /* this run's Jung topics on a shared cluster (launch.h) */
     jb_msg run;
     double sent_ms, last_heard_ms;
     /* runner_liveness: messages from our runner since RUN, the longest gap */
@@ -562,6 +564,7 @@ static it_result run_iteration(ctl *c, const jb_config_platform *pl, long it, jb
                      sizeof c->error) ||
         !jb_msg_run(&c->run, c->o->config_text, c->db_path))
         return IT_PLATFORM_FAILED;
+    json_object_set_new(c->run.body, "topic_prefix", json_string(c->topic_prefix));
     json_t *services = json_array();
     for (size_t i = 0; i < c->cfg->nservices; i++)
         json_array_append_new(services,
@@ -901,6 +904,7 @@ int jb_controller_run(const jb_controller_options *o)
     c->o = o;
     c->cfg = o->cfg;
     c->runner_id = c->cfg->runner.id;
+    jb_launch_new_topic_prefix(c->cfg, c->topic_prefix, sizeof c->topic_prefix);
     c->lock_fd = -1;
     int rc = JB_EXIT_FAIL;
     if (!open_run(c))

@@ -234,6 +234,20 @@ static bool start_local_runner(local_runner *lr, const jb_config *cfg, const cha
     return atomic_load(&lr->listening);
 }
 
+/* On a shared broker another `jungbench run` has an in-process runner of
+ * the same name, and each would boot the other's RUNs. Ours takes
+ * "<runner.id>.<pid>", and so do the platforms that name it (explicitly or
+ * by default): only this controller addresses it. */
+static void unique_local_runner_id(jb_config *cfg)
+{
+    char id[sizeof cfg->runner.id];
+    snprintf(id, sizeof id, "%.*s.%ld", (int)(sizeof id - 24), cfg->runner.id, (long)getpid());
+    for (size_t i = 0; i < cfg->nplatforms; i++) /* `runner: local` names ours too */
+        if (strcmp(cfg->platforms[i].runner, cfg->runner.id) == 0)
+            memcpy(cfg->platforms[i].runner, id, sizeof id);
+    memcpy(cfg->runner.id, id, sizeof id);
+}
+
 static void stop_local_runner(local_runner *lr)
 {
     atomic_store(&lr->stop, true);
@@ -309,6 +323,7 @@ int controller_run_main(int argc, char **argv)
                 jb_broker_stop(broker);
             }
         } else {
+            unique_local_runner_id(cfg);
             rc = run_with_broker(&a, cfg, text, cfg->broker.bootstrap, cfg->broker.bootstrap,
                                  &spare);
         }

@@ -4,6 +4,7 @@
 
 #include "core/broker.h"
 #include "core/cli.h"
+#include "core/protocol.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -57,9 +58,28 @@ static rd_kafka_t *client(const char *bootstrap, const char *props, const char *
 
 /* ---- topics ------------------------------------------------------------------ */
 
-static bool create_topics(rd_kafka_t *rk, char *err, size_t errlen)
+/* Jung's topics as a run sees them: the services' with prefix before them,
+ * the controller's and runners' (shared by every run, addressed by run and
+ * runner id) as they are. NULL-terminated; points into store. */
+typedef struct topic_names {
+    char store[64][160];
+    const char *list[65];
+} topic_names;
+
+static void prefixed_names(const char *prefix, topic_names *t)
 {
-    const char *const *names = jb_broker_jung_topic_names();
+    size_t n = 0;
+    for (const char *const *name = jb_broker_jung_topic_names(); *name && n < 64; name++, n++) {
+        bool shared =
+            strcmp(*name, JB_TOPIC_CONTROLLER) == 0 || strcmp(*name, JB_TOPIC_RUNNER) == 0;
+        snprintf(t->store[n], sizeof t->store[n], "%s%s", shared ? "" : prefix, *name);
+        t->list[n] = t->store[n];
+    }
+    t->list[n] = NULL;
+}
+
+static bool create_topics(rd_kafka_t *rk, const char *const *names, char *err, size_t errlen)
+{
     size_t n = 0;
     while (names[n])
         n++;
@@ -99,14 +119,45 @@ static bool create_topics(rd_kafka_t *rk, char *err, size_t errlen)
     return ok;
 }
 
-/* True when every Jung topic has a leader for each partition. */
-static bool topics_led(rd_kafka_t *rk)
+/* librdkafka's mock cluster (jungbench broker) does not answer CreateTopics
+ * but creates a topic a producer asks metadata for (with its fixed 4
+ * partitions): a prefixed run's topics come into being that way there. */
+static bool is_mock_cluster(rd_kafka_t *rk)
+{
+    char *id = rd_kafka_clusterid(rk, 5000);
+    bool mock = id && strncmp(id, "mockCluster", 11) == 0;
+    rd_kafka_mem_free(rk, id);
+    return mock;
+}
+
+static bool mock_create_topics(rd_kafka_t *rk, const char *const *names, char *err, size_t errlen)
+{
+    for (const char *const *name = names; *name; name++) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, *name, NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t e =
+            rkt ? rd_kafka_metadata(rk, 0, rkt, &md, 5000) : RD_KAFKA_RESP_ERR__FAIL;
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (rkt)
+            rd_kafka_topic_destroy(rkt);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            snprintf(err, errlen, "cannot create topic %s on the mock cluster: %s", *name,
+                     rd_kafka_err2str(e));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* True when every one of names has a leader for each partition. */
+static bool topics_led(rd_kafka_t *rk, const char *const *names)
 {
     const struct rd_kafka_metadata *md;
     if (rd_kafka_metadata(rk, 1, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
         return false;
     size_t found = 0, wanted = 0;
-    for (const char *const *name = jb_broker_jung_topic_names(); *name; name++) {
+    for (const char *const *name = names; *name; name++) {
         wanted++;
         for (int t = 0; t < md->topic_cnt; t++) {
             const rd_kafka_metadata_topic_t *mt = &md->topics[t];
@@ -123,10 +174,10 @@ static bool topics_led(rd_kafka_t *rk)
 }
 
 /* A new topic answers "not leader" until its partitions have leaders. */
-static bool wait_for_leaders(rd_kafka_t *rk, char *err, size_t errlen)
+static bool wait_for_leaders(rd_kafka_t *rk, const char *const *names, char *err, size_t errlen)
 {
     double deadline = jb_now_ms() + ADMIN_WAIT_MS;
-    while (!topics_led(rk)) {
+    while (!topics_led(rk, names)) {
         if (jb_now_ms() > deadline) {
             snprintf(err, errlen, "Jung's topics have no partition leaders after %d s",
                      ADMIN_WAIT_MS / 1000);
@@ -141,17 +192,26 @@ static bool wait_for_leaders(rd_kafka_t *rk, char *err, size_t errlen)
     return true;
 }
 
-bool jb_kafka_ensure_topics(const char *bootstrap, const char *props, char *err, size_t errlen)
+bool jb_kafka_ensure_topics(const char *bootstrap, const char *props, const char *prefix, char *err,
+                            size_t errlen)
 {
+    topic_names *names = calloc(1, sizeof *names);
+    if (!names)
+        return snprintf(err, errlen, "out of memory"), false;
+    prefixed_names(prefix ? prefix : "", names);
     char why[512];
     rd_kafka_t *rk = client(bootstrap, props, NULL, why, sizeof why);
     if (!rk) {
         snprintf(err, errlen, "cannot reach Kafka at %s: %s", bootstrap, why);
+        free(names);
         return false;
     }
-    bool ok = topics_led(rk) ||
-              (create_topics(rk, why, sizeof why) && wait_for_leaders(rk, why, sizeof why));
+    bool ok = topics_led(rk, names->list) ||
+              ((is_mock_cluster(rk) ? mock_create_topics(rk, names->list, why, sizeof why)
+                                    : create_topics(rk, names->list, why, sizeof why)) &&
+               wait_for_leaders(rk, names->list, why, sizeof why));
     rd_kafka_destroy(rk);
+    free(names);
     if (!ok)
         snprintf(err, errlen, "Kafka at %s: %s (create them with 'jungbench topics')", bootstrap,
                  why);

@@ -15,11 +15,13 @@
 #include <stddef.h>
 
 /* Creates the missing Jung topics (core/broker.h's jb_broker_jung_topic_names,
- * broker-default partitions and replication; existing ones are kept) and
+ * the services' with prefix before them, NULL or "" for none; broker-default
+ * partitions and replication; existing ones are kept) and
  * waits until each has a leader per partition. A cluster that has them
  * all gets no CreateTopics (librdkafka's mock cluster does not answer it).
  * props: extra librdkafka properties "k=v,k=v" (security, ...). */
-bool jb_kafka_ensure_topics(const char *bootstrap, const char *props, char *err, size_t errlen);
+bool jb_kafka_ensure_topics(const char *bootstrap, const char *props, const char *prefix, char *err,
+                            size_t errlen);
 
 /* A consumer group and the topic it consumes. */
 typedef struct jb_kafka_group_topic {

@@ -2,9 +2,13 @@
 #include "platforms/launch.h"
 
 #include "core/broker.h"
+#include "core/cli.h"
 #include "platforms/internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include <string.h>
 
 void jb_launch_kafka_props(const jb_config *cfg, char *out, size_t outlen)
@@ -133,31 +137,52 @@ void jb_launch_process_platform(const jb_config *cfg, jb_config_platform *out)
     snprintf(out->driver, sizeof out->driver, "process");
 }
 
-void jb_launch_consumer_groups(const jb_config *cfg, jb_launch_groups *out)
+void jb_launch_consumer_groups(const jb_config *cfg, const char *prefix, jb_launch_groups *out)
 {
     memset(out, 0, sizeof *out);
+    if (!prefix)
+        prefix = "";
     for (size_t i = 0; i < cfg->nservices && out->n < JB_CFG_MAX_SERVICES; i++) {
         const char *service = cfg->services[i].name;
-        snprintf(out->topics[out->n], sizeof out->topics[0], "%s_tasks", service);
+        snprintf(out->topics[out->n], sizeof out->topics[0], "%s%s_tasks", prefix, service);
         out->list[out->n].topic = out->topics[out->n];
-        out->list[out->n].group =
-            strcmp(service, "device_gateway") == 0 ? JB_LAUNCH_DEVICE_GATEWAY_GROUP : service;
+        snprintf(out->groups[out->n], sizeof out->groups[0], "%s%s", prefix,
+                 strcmp(service, "device_gateway") == 0 ? JB_LAUNCH_DEVICE_GATEWAY_GROUP : service);
+        out->list[out->n].group = out->groups[out->n];
         out->n++;
     }
+}
+
+void jb_launch_new_topic_prefix(const jb_config *cfg, char *out, size_t outlen)
+{
+    uint64_t r = 0;
+    if (cfg->broker.embedded) {
+        snprintf(out, outlen, "%s", "");
+        return;
+    }
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+        r = (uint64_t)jb_now_ms() * 2654435761u ^ (uint64_t)getpid();
+    snprintf(out, outlen, "r%012llx.", (unsigned long long)(r & 0xffffffffffffULL));
+}
+
+bool jb_launch_valid_topic_prefix(const char *prefix)
+{
+    size_t n = strspn(prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+    return !prefix[n] && n < 32;
 }
 
 /* Members of a killed iteration keep a group busy until their session
  * times out (librdkafka's default session.timeout.ms is 45 s). */
 #define PREPARE_GROUPS_TIMEOUT_MS 60000
 
-bool jb_launch_prepare_bus(const jb_config *cfg, const char *brokers, long long *skipped, char *err,
-                           size_t errlen)
+bool jb_launch_prepare_bus(const jb_config *cfg, const char *brokers, const char *prefix,
+                           long long *skipped, char *err, size_t errlen)
 {
     char props[4000];
     jb_config_props_spec(&cfg->broker, props, sizeof props);
     jb_launch_groups groups;
-    jb_launch_consumer_groups(cfg, &groups);
-    return jb_kafka_ensure_topics(brokers, props, err, errlen) &&
+    jb_launch_consumer_groups(cfg, prefix, &groups);
+    return jb_kafka_ensure_topics(brokers, props, prefix, err, errlen) &&
            jb_kafka_groups_to_end(brokers, props, groups.list, groups.n, PREPARE_GROUPS_TIMEOUT_MS,
                                   skipped, err, errlen);
 }
@@ -167,7 +192,7 @@ bool jb_launch_plan_add_env(jb_launch_plan *plan, const char *name, const char *
     size_t e = 0;
     while (plan->env[e])
         e++;
-    char *slot = plan->env_store[3];
+    char *slot = !plan->env_store[3][0] ? plan->env_store[3] : plan->env_store[4];
     if (slot[0] || e + 1 >= sizeof plan->env / sizeof plan->env[0] ||
         (size_t)snprintf(slot, sizeof plan->env_store[3], "%s=%s", name, value) >=
             sizeof plan->env_store[3])

@@ -33,12 +33,13 @@ typedef struct jb_launch_plan {
     char executable[4096]; /* process driver: the file it runs */
     const char *args[8];
     char arg_store[2][32];
-    const char *env[5];
-    char env_store[4][4200];
+    const char *env[7];
+    char env_store[5][4200];
 } jb_launch_plan;
 
-/* Adds NAME=VALUE to the plan's environment (one extra slot: the runner's
- * per-iteration gateway id). False when the slot is taken or it is too long. */
+/* Adds NAME=VALUE to the plan's environment (two extra slots: the runner's
+ * topic prefix and per-iteration gateway id). False when both are taken or
+ * it is too long. */
 bool jb_launch_plan_add_env(jb_launch_plan *plan, const char *name, const char *value);
 
 /* The services' JUNG_KAFKA_PROPS ("k=v,k=v"): on the embedded broker the
@@ -67,18 +68,31 @@ void jb_launch_plan_make(const jb_config *cfg, const jb_config_platform *pl, con
 #define JB_LAUNCH_DEVICE_GATEWAY_GROUP "gw-1"
 typedef struct jb_launch_groups {
     jb_kafka_group_topic list[JB_CFG_MAX_SERVICES];
-    char topics[JB_CFG_MAX_SERVICES][JB_CFG_NAME + 8];
+    char topics[JB_CFG_MAX_SERVICES][JB_CFG_NAME + 64];
+    char groups[JB_CFG_MAX_SERVICES][JB_CFG_NAME + 64];
     size_t n;
 } jb_launch_groups;
-void jb_launch_consumer_groups(const jb_config *cfg, jb_launch_groups *out);
+void jb_launch_consumer_groups(const jb_config *cfg, const char *prefix, jb_launch_groups *out);
+
+/* Concurrent runs on one Kafka cluster must not serve each other's
+ * requests: on an external broker the controller gives its run a prefix,
+ * "r<12 random hex digits>.", that its RUNs carry (topic_prefix) and the
+ * runner passes to Jung as JUNG_TOPIC_PREFIX, before every topic and group
+ * (r3fa9c2d1e07b.user_registry_tasks). Random, not derived from the run
+ * id: two runs of one config started in the same second share their id.
+ * The embedded broker is the run's own, so there it is "". `up` has no run
+ * and uses none. */
+void jb_launch_new_topic_prefix(const jb_config *cfg, char *out, size_t outlen);
+/* A RUN's topic_prefix as the runner accepts it: "" or [A-Za-z0-9._-]{1,31}. */
+bool jb_launch_valid_topic_prefix(const char *prefix);
 
 /* Before Jung starts on a real cluster (not the embedded broker): Jung's
  * topics exist, and every group of the config's services starts at the end
  * of its topic (core/kafka_admin.h), so an iteration consumes nothing an
  * earlier one left. brokers: what the services get. *skipped: messages
  * left behind. False with the reason. */
-bool jb_launch_prepare_bus(const jb_config *cfg, const char *brokers, long long *skipped, char *err,
-                           size_t errlen);
+bool jb_launch_prepare_bus(const jb_config *cfg, const char *brokers, const char *prefix,
+                           long long *skipped, char *err, size_t errlen);
 
 /* The config's process platform for `jungbench up`: the first one with
  * driver process, else the defaults of one. */

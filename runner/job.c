@@ -49,6 +49,7 @@ typedef struct job_work {
     /* What this iteration's gateway answers in X-Jung-Gateway: READY says
      * it, and the controller refuses an endpoint that answers otherwise. */
     char gateway_id[JB_CFG_NAME * 2 + 64];
+    char topic_prefix[32]; /* jb_launch_topic_prefix: "" on the embedded broker */
 } job_work;
 
 static void set_state(runner_job *job, job_state state)
@@ -128,6 +129,11 @@ static bool parse_config(job_work *w)
     if (job->opts.bin_dir)
         snprintf(w->plat.bin_dir, sizeof w->plat.bin_dir, "%s", job->opts.bin_dir);
     w->pl = &w->plat;
+    const char *prefix = jb_msg_str(&job->run, "topic_prefix");
+    if (!jb_launch_valid_topic_prefix(prefix))
+        return job_fail(job, "boot", NULL, "the RUN's topic_prefix '%.40s' is not a topic prefix",
+                        prefix);
+    snprintf(w->topic_prefix, sizeof w->topic_prefix, "%s", prefix);
     return true;
 }
 
@@ -153,7 +159,7 @@ static bool prepare_bus(job_work *w, char *err, size_t errlen)
     runner_job *job = w->job;
     long long skipped = 0;
     trace(job, "preparing the bus");
-    if (!jb_launch_prepare_bus(job->cfg, job->opts.brokers, &skipped, err, errlen))
+    if (!jb_launch_prepare_bus(job->cfg, job->opts.brokers, w->topic_prefix, &skipped, err, errlen))
         return false;
     if (skipped > 0)
         fprintf(stderr,
@@ -226,6 +232,9 @@ static bool start_services(job_work *w)
             if (strcmp(svc->name, "api_gateway") == 0 &&
                 !jb_launch_plan_add_env(&plan, "JUNG_GATEWAY_ID", w->gateway_id))
                 return job_fail(w->job, "boot", svc->name, "no room for JUNG_GATEWAY_ID");
+            if (w->topic_prefix[0] &&
+                !jb_launch_plan_add_env(&plan, "JUNG_TOPIC_PREFIX", w->topic_prefix))
+                return job_fail(w->job, "boot", svc->name, "no room for JUNG_TOPIC_PREFIX");
             w->inst[w->ninst] = jb_platform_start(w->platform, &plan.spec, err, sizeof err);
             if (!w->inst[w->ninst])
                 return job_fail(w->job, "boot", svc->name, "cannot start %s-%d: %s", svc->name, i,

@@ -167,7 +167,7 @@ static bool ensure_topics(const up_plan *plan)
 {
     char err[1024];
     long long skipped = 0;
-    if (!jb_launch_prepare_bus(plan->cfg, plan->brokers, &skipped, err, sizeof err))
+    if (!jb_launch_prepare_bus(plan->cfg, plan->brokers, "", &skipped, err, sizeof err))
         return jb_fail(UP_CMD, "%s", err), false;
     if (skipped > 0)
         fprintf(stderr, "jungbench up: %lld task(s) an earlier Jung left undelivered are skipped\n",

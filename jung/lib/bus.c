@@ -103,7 +103,7 @@ const char *const jung_kafka_consumer_defaults[] = {
 };
 
 typedef struct listener {
-    char topic[160];
+    char topic[192];
     jung_task_handler handler;
     void *ctx;
 } listener;
@@ -123,7 +123,8 @@ typedef struct work_item {
 
 struct jung_bus {
     char service[64];
-    char group[128];
+    char prefix[49]; /* jung_bus_config.topic_prefix, "" for none */
+    char group[176]; /* prefix + the task group */
     char instance[128];
     char broker_from[64], broker_to[64]; /* broker_map, empty when unused */
     int workers;
@@ -473,6 +474,28 @@ static bool is_mock_cluster(rd_kafka_t *rk)
     return mock;
 }
 
+/* Topic names are [A-Za-z0-9._-] in Kafka; so is the prefix. */
+static bool copy_prefix(jung_bus *bus, const char *prefix, jung_error *err)
+{
+    if (!prefix)
+        prefix = "";
+    size_t n = strspn(prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+    if (prefix[n] || n >= sizeof bus->prefix) {
+        jung_error_set(err, 400, "topic prefix '%.40s': use under %zu of A-Z a-z 0-9 . _ -", prefix,
+                       sizeof bus->prefix);
+        return false;
+    }
+    memcpy(bus->prefix, prefix, n + 1);
+    return true;
+}
+
+/* "<prefix><service>_<kind>", kind "tasks" or "results". */
+static void topic_of(const jung_bus *bus, const char *service, const char *kind, char *out,
+                     size_t outlen)
+{
+    snprintf(out, outlen, "%s%s_%s", bus->prefix, service, kind);
+}
+
 jung_bus *jung_bus_open(const jung_bus_config *cfg, jung_error *err)
 {
     jung_bus *bus = calloc(1, sizeof *bus);
@@ -482,7 +505,8 @@ jung_bus *jung_bus_open(const jung_bus_config *cfg, jung_error *err)
     }
     pending_table_init(bus);
     const char *group = cfg->group && *cfg->group ? cfg->group : cfg->service;
-    if (!copy_name(bus->service, sizeof bus->service, cfg->service, "service", err) ||
+    if (!copy_prefix(bus, cfg->topic_prefix, err) ||
+        !copy_name(bus->service, sizeof bus->service, cfg->service, "service", err) ||
         !copy_name(bus->group, sizeof bus->group, group, "group", err) ||
         !copy_name(bus->instance, sizeof bus->instance, cfg->instance, "instance", err) ||
         !parse_broker_map(bus, cfg->broker_map, err)) {
@@ -494,6 +518,9 @@ jung_bus *jung_bus_open(const jung_bus_config *cfg, jung_error *err)
         jung_bus_close(bus);
         return NULL;
     }
+    char prefixed[sizeof bus->group];
+    snprintf(prefixed, sizeof prefixed, "%s%s", bus->prefix, bus->group);
+    memcpy(bus->group, prefixed, sizeof bus->group);
     bus->workers = cfg->workers > 0 ? cfg->workers : BUS_DEFAULT_WORKERS;
     bus->call_timeout_ms = cfg->call_timeout_ms > 0 ? cfg->call_timeout_ms : BUS_DEFAULT_TIMEOUT_MS;
     char reply_group[200];
@@ -707,8 +734,8 @@ static bool publish_owned(jung_bus *bus, const char *topic, const char *key, cha
 static bool send_task(jung_bus *bus, const char *service, const char *id, const char *type,
                       const char *reply_to, json_t *payload, jung_error *err)
 {
-    char topic[160];
-    snprintf(topic, sizeof topic, "%s_tasks", service);
+    char topic[192];
+    topic_of(bus, service, "tasks", topic, sizeof topic);
     json_t *task = jung_task_build(id, type, reply_to, payload);
     if (!task) {
         jung_error_set(err, 500, "cannot build a %s task", type);
@@ -868,17 +895,17 @@ static void warm_producer(jung_bus *bus, const char *topic)
 
 void jung_bus_prepare_send(jung_bus *bus, const char *service)
 {
-    char topic[160];
-    snprintf(topic, sizeof topic, "%s_tasks", service);
+    char topic[192];
+    topic_of(bus, service, "tasks", topic, sizeof topic);
     warm_producer(bus, topic);
 }
 
 bool jung_bus_prepare_call(jung_bus *bus, const char *service, jung_error *err)
 {
-    char topic[160];
-    snprintf(topic, sizeof topic, "%s_tasks", service);
+    char topic[192];
+    topic_of(bus, service, "tasks", topic, sizeof topic);
     warm_producer(bus, topic);
-    snprintf(topic, sizeof topic, "%s_results", service);
+    topic_of(bus, service, "results", topic, sizeof topic);
     return assign_results_topic(bus, topic, err);
 }
 
@@ -909,8 +936,8 @@ bool jung_bus_call(jung_bus *bus, const char *service, const char *type, json_t 
                    int timeout_ms, json_t **data, jung_error *err)
 {
     *data = NULL;
-    char reply_to[160];
-    snprintf(reply_to, sizeof reply_to, "%s_results", service);
+    char reply_to[192];
+    topic_of(bus, service, "results", reply_to, sizeof reply_to);
     if (atomic_load(&bus->stopping)) {
         json_decref(payload);
         jung_error_set(err, 503, "the bus is shutting down");
@@ -1068,8 +1095,8 @@ static rd_kafka_message_t *dequeue(jung_bus *bus)
 static void reply(jung_bus *bus, const jung_task *task, bool ok, json_t *data,
                   const jung_error *herr)
 {
-    char own_results[160];
-    snprintf(own_results, sizeof own_results, "%s_results", bus->service);
+    char own_results[192];
+    topic_of(bus, bus->service, "results", own_results, sizeof own_results);
     if (strcmp(task->reply_to, own_results) != 0)
         jung_log("%s: task %s asked for its answer on '%.64s': answered on %s (results go only "
                  "to the callee's topic)",
@@ -1088,8 +1115,8 @@ static void reply(jung_bus *bus, const jung_task *task, bool ok, json_t *data,
  * message must not make a service write to arbitrary topics. */
 static void answer_malformed(jung_bus *bus, const rd_kafka_message_t *m, const jung_error *why)
 {
-    char own_results[160];
-    snprintf(own_results, sizeof own_results, "%s_results", bus->service);
+    char own_results[192];
+    topic_of(bus, bus->service, "results", own_results, sizeof own_results);
     if (!m->payload || !jung_json_depth_ok(m->payload, m->len, JUNG_MAX_JSON_DEPTH))
         return;
     json_t *root = json_loadb(m->payload, m->len, 0, NULL);
@@ -1181,13 +1208,13 @@ static void poll_tasks(jung_bus *bus)
 
 bool jung_bus_serve(jung_bus *bus, jung_task_handler handler, void *ctx, jung_error *err)
 {
-    char topic[160];
-    snprintf(topic, sizeof topic, "%s_tasks", bus->service);
+    char topic[192];
+    topic_of(bus, bus->service, "tasks", topic, sizeof topic);
     if (!listener_for(bus, topic) && !jung_bus_listen(bus, topic, handler, ctx, err))
         return false;
     if (!subscribe_tasks(bus, err))
         return false;
-    snprintf(topic, sizeof topic, "%s_results", bus->service);
+    topic_of(bus, bus->service, "results", topic, sizeof topic);
     warm_producer(bus, topic); /* where this service's answers go */
     pthread_attr_t attr;
     pthread_attr_init(&attr);

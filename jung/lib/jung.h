@@ -83,6 +83,11 @@ typedef struct jung_bus_config {
     /* Consumer group of the task consumer; NULL means `service`. The device
      * gateway uses its gateway id, so every gateway sees every task. */
     const char *group;
+    /* Put before every topic and the task group ("run7." gives
+     * run7.user_registry_tasks, group run7.user_registry), so Jungs of
+     * different prefixes share one cluster without serving each other.
+     * NULL or "" for none; [A-Za-z0-9._-], at most 48 characters. */
+    const char *topic_prefix;
 } jung_bus_config;
 
 /* Handles one task. On success set *data (owned reference, may stay NULL

@@ -21,6 +21,7 @@
 
 typedef struct common_values {
     const char *brokers, *instance, *broker_map, *workers, *timeout_ms, *stop_timeout_ms;
+    const char *topic_prefix;
 } common_values;
 
 static char *own(jung_service_opts *opts, const char *s, size_t n)
@@ -92,6 +93,9 @@ static void print_usage(const char *service, const char *summary, const jung_ser
            "                        of docs/kafka-tuning.md [JUNG_KAFKA_PROPS, comma-separated]\n"
            "  --broker-map FROM=TO  connect to TO when the broker advertises FROM\n"
            "                        [JUNG_BROKER_MAP] (e.g. 127.0.0.1=10.0.2.2 in a QEMU guest)\n"
+           "  --topic-prefix P      P before every topic and group name: P<service>_tasks\n"
+           "                        [JUNG_TOPIC_PREFIX] (default none; one Jung per prefix\n"
+           "                        can share a Kafka cluster)\n"
            "  --workers N           task handler threads [JUNG_WORKERS] (default 8)\n"
            "  --timeout-ms N        timeout of calls to other services [JUNG_TIMEOUT_MS]\n"
            "                        (default 5000)\n"
@@ -146,6 +150,8 @@ static const char **common_slot(common_values *c, const char *arg, const char **
         return &c->instance;
     if (option_is(arg, "broker-map", inline_value))
         return &c->broker_map;
+    if (option_is(arg, "topic-prefix", inline_value))
+        return &c->topic_prefix;
     if (option_is(arg, "workers", inline_value))
         return &c->workers;
     if (option_is(arg, "timeout-ms", inline_value))
@@ -199,6 +205,8 @@ static void env_defaults(common_values *c, const jung_service_opt *extra, int n_
         c->instance = v;
     if ((v = getenv("JUNG_BROKER_MAP")) && *v)
         c->broker_map = v;
+    if ((v = getenv("JUNG_TOPIC_PREFIX")) && *v)
+        c->topic_prefix = v;
     if ((v = getenv("JUNG_WORKERS")) && *v)
         c->workers = v;
     if ((v = getenv("JUNG_TIMEOUT_MS")) && *v)
@@ -233,6 +241,7 @@ static bool fill_bus_config(jung_service_opts *opts, const common_values *c, con
     opts->bus.instance = instance;
     opts->bus.brokers = c->brokers ? c->brokers : DEFAULT_BROKERS;
     opts->bus.broker_map = c->broker_map;
+    opts->bus.topic_prefix = c->topic_prefix;
     opts->bus.workers = (int)workers;
     opts->bus.call_timeout_ms = (int)timeout;
     opts->stop_timeout_ms = (int)stop_timeout;

@@ -6,6 +6,7 @@
 #   namespace A:    `jungbench runner --id host-a --advertise ADDR_A`.
 # One config names both runners (platform `runner:`): one run, one
 # results.db with both platforms, complete, and one report over both.
+# Two concurrent runs on that broker do not serve each other.
 # Then the decoy: a Jung on the controller's loopback holds the fixed port a
 # runner that advertises its own loopback names in READY; the controller
 # must refuse it, not measure it. Everything the test creates (namespace,
@@ -106,6 +107,29 @@ grep -q "host_a" "$TMP/report" && grep -q "local" "$TMP/report" || fail "the rep
 
 check "two-host run: no runner gaps flagged" "$(q "$db" "select count(*) from runner_liveness where gap")" 0
 check "two-host run: liveness rows (2 platforms x 2 it)" "$(q "$db" "select count(*) from runner_liveness")" 4
+
+# ---- two concurrent runs on one broker ---------------------------------------------
+# Each `jungbench run` has its own in-process runner and its Jung its own
+# topic prefix, so neither serves the other's requests: both finish with 0
+# errors, and no device gateway saw a command for another run's device.
+config concurrent 2 > "$TMP/concurrent.yaml" << YAML
+  - {name: native, driver: process, stop_grace_ms: 2000}
+YAML
+"$JB" run "$TMP/concurrent.yaml" --out "$TMP/c1" > "$TMP/c1.out" 2>&1 &
+c1=$!
+"$JB" run "$TMP/concurrent.yaml" --out "$TMP/c2" > "$TMP/c2.out" 2>&1
+rc2=$?
+wait "$c1"
+rc1=$?
+check "concurrent runs' exit statuses" "$rc1 $rc2" "0 0"
+for d in c1 c2; do
+    cdb=$(ls "$TMP/$d"/concurrent-*/results.db 2> /dev/null | head -1)
+    [ -f "$cdb" ] || { fail "$d: no results.db"; continue; }
+    check "$d: requests (2 it x 2 users x 10)" "$(q "$cdb" "select count(*) from samples where phase='measure'")" 40
+    check "$d: failed requests" "$(q "$cdb" "select count(*) from samples where success=0")" 0
+    grep -l "has no device" "$(dirname "$cdb")"/logs/*/*.log 2> /dev/null &&
+        fail "$d: a device gateway got another run's commands"
+done
 
 # ---- faults on the wire ----------------------------------------------------------
 # A longer load (2 users x 150 requests, about 15 s) on host-a, with the

@@ -29,12 +29,18 @@ workload:
 metrics: {interval_ms: 200, runtime_daemons: false}
 runner: {silence_timeout_ms: 20000}
 YAML
-# What is compared: everything but the line order.
-norm() { sort "$1" | sed 's/^/  /'; }
+# What is compared: everything but the line order, and the two variables
+# only a run's runner adds: its gateway's per-iteration identity and its
+# Jung's topic prefix (one run's names on a shared cluster). Both are
+# checked to be there before they are dropped.
+norm() { sort "$1" | sed -E 's/,"JUNG_(GATEWAY_ID|TOPIC_PREFIX)=[^"]*"//g; s/^/  /'; }
 
 "$JB" run "$TMP/plans.yaml" --out "$TMP/run" -q > "$TMP/run.out" 2>&1
 check "run exit status" "$?" 0
-norm "$(ls "$TMP"/run/*/logs/native-1/plan.jsonl)" > "$TMP/run.plan"
+runplan=$(ls "$TMP"/run/*/logs/native-1/plan.jsonl)
+norm "$runplan" > "$TMP/run.plan"
+check "run's gateway identity" "$(grep '"service":"api_gateway"' "$runplan" | grep -c '"JUNG_GATEWAY_ID=plans-')" 1
+check "run's topic prefix on every service" "$(grep -c '"JUNG_TOPIC_PREFIX=r[0-9a-f]*\."' "$runplan")" 8
 
 "$JB" up "$TMP/plans.yaml" > "$TMP/up.out" 2> "$TMP/up.err" &
 up=$!
