@@ -845,6 +845,21 @@ static bool open_run(ctl *c)
     return ok;
 }
 
+/* The config's thresholds over the finished run; false when one is breached
+ * (named on stderr) or the run cannot be read back to check them. */
+static bool thresholds_hold(ctl *c)
+{
+    if (c->cfg->nthresholds == 0)
+        return true;
+    char err[1024];
+    int checked = 0;
+    int breached = jb_report_check_thresholds(
+        c->dir, c->run_id, CTL_CMD, c->o->quiet ? NULL : stdout, &checked, err, sizeof err);
+    if (breached < 0)
+        fprintf(stderr, "jungbench %s: cannot check the thresholds: %s\n", CTL_CMD, err);
+    return breached == 0;
+}
+
 static int finish_run(ctl *c, bool interrupted, bool any_failed)
 {
     const char *status = interrupted ? "interrupted" : any_failed ? "failed" : "done";
@@ -860,7 +875,8 @@ static int finish_run(ctl *c, bool interrupted, bool any_failed)
     char err[1024];
     if (!c->o->quiet && !jb_report_print_text(c->dir, c->run_id, stdout, err, sizeof err))
         fprintf(stderr, "jungbench %s: no summary tables: %s\n", CTL_CMD, err);
-    return any_failed ? JB_EXIT_FAIL : JB_EXIT_OK;
+    bool breached = !thresholds_hold(c);
+    return any_failed || breached ? JB_EXIT_FAIL : JB_EXIT_OK;
 }
 
 int jb_controller_run(const jb_controller_options *o)

@@ -52,8 +52,11 @@ static void usage(FILE *out, bool run)
             "  -h, --help         this help\n\n"
             "Ctrl-C stops the iteration in flight, tears the platform down, keeps every\n"
             "finished iteration and prints the --resume command.\n"
-            "Exit status: 0 when every iteration finished, 1 when one failed or the run was\n"
-            "interrupted, 2 on usage errors (including an invalid CONFIG).\n",
+            "The config's 'thresholds' (docs/config.md) are checked at the end, each shown as\n"
+            "pass or FAIL; a breached one is named on stderr.\n"
+            "Exit status: 0 when every iteration finished and every threshold passed, 1 when\n"
+            "one failed, the run was interrupted or a threshold was breached, 2 on usage\n"
+            "errors (including an invalid CONFIG).\n",
             run ? "  --bin-dir DIR      where the jung-* executables are (process platform)\n"
                   "  -v, --verbose      also print the runner's log lines\n"
                 : "  --broker HOST:PORT Kafka bootstrap servers (overrides the config)\n");

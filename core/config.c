@@ -695,6 +695,164 @@ static bool parse_runner(cfg_parser *p, const yaml_node_t *node, jb_config_runne
            get_long(p, node, "silence_timeout_ms", 100, 3600000, &r->silence_timeout_ms);
 }
 
+/* ---- thresholds ------------------------------------------------------------ */
+
+const char *const jb_config_threshold_metrics[] = {
+    "avg_ms",     "max_ms",           "p50_ms",         "p90_ms",  "p95_ms",
+    "p99_ms",     "error_rate",       "throughput_rps", "cpu_pct", "cpu_per_1k_req",
+    "memory_mib", "total_memory_mib", "ready_ms",       NULL};
+const size_t jb_config_nrequest_metrics = 8;
+
+/* The unit a limit may carry after its number ("< 50ms", "< 0.1%"). */
+static const char *threshold_unit(const char *metric)
+{
+    size_t n = strlen(metric);
+    if (strcmp(metric, "error_rate") == 0)
+        return "%";
+    return n > 3 && strcmp(metric + n - 3, "_ms") == 0 ? "ms" : NULL;
+}
+
+static const char *threshold_example(const char *metric)
+{
+    return strcmp(metric, "throughput_rps") == 0 ? "\"> 1000\""
+           : strcmp(metric, "error_rate") == 0   ? "\"< 0.1%\""
+                                                 : "\"< 50\"";
+}
+
+/* "OP NUMBER [UNIT]" into t. */
+static bool parse_limit(cfg_parser *p, const yaml_node_t *v, const char *metric,
+                        jb_config_threshold *t)
+{
+    if (v->type != YAML_SCALAR_NODE)
+        return node_error(p, v, "threshold '%s' must be a comparison such as %s, not %s", metric,
+                          threshold_example(metric), node_type_name(v));
+    const char *s = scalar(v);
+    while (*s == ' ')
+        s++;
+    size_t oplen = (s[0] == '<' || s[0] == '>') ? (s[1] == '=' ? 2 : 1) : 0;
+    char *end = NULL;
+    errno = 0;
+    double d = oplen ? strtod(s + oplen, &end) : NAN;
+    if (!oplen || errno || end == s + oplen || !isfinite(d))
+        return node_error(p, v,
+                          "threshold '%s' is '%s': write an operator (<, <=, >, >=) and a "
+                          "number, quoted, e.g. %s",
+                          metric, scalar(v), threshold_example(metric));
+    while (*end == ' ')
+        end++;
+    const char *unit = threshold_unit(metric);
+    if (*end && !unit)
+        return node_error(p, v, "threshold '%s' is '%s': '%s' takes no unit after the number",
+                          metric, scalar(v), metric);
+    if (*end && strcmp(end, unit) != 0)
+        return node_error(p, v, "threshold '%s' is '%s': its unit is '%s', not '%s'", metric,
+                          scalar(v), unit, end);
+    memcpy(t->op, s, oplen);
+    t->op[oplen] = '\0';
+    t->value = d;
+    snprintf(t->metric, sizeof t->metric, "%s", metric);
+    return true;
+}
+
+static bool parse_threshold_scope(cfg_parser *p, const yaml_node_t *map, jb_config *cfg,
+                                  const char *platform, const char *label);
+
+/* thresholds.platforms: {NAME: {...}}, NAME a platform of this file. */
+static bool parse_threshold_platforms(cfg_parser *p, const yaml_node_t *map, jb_config *cfg)
+{
+    if (!expect_type(p, map, YAML_MAPPING_NODE, "'thresholds.platforms'",
+                     "{docker: {p95_ms: \"< 80\"}}"))
+        return false;
+    const char *names[JB_CFG_MAX_PLATFORMS + 1];
+    for (size_t i = 0; i < cfg->nplatforms; i++)
+        names[i] = cfg->platforms[i].name;
+    names[cfg->nplatforms] = NULL;
+    if (!check_keys(p, map, "thresholds.platforms (platform names)", names))
+        return false;
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++)
+        if (!parse_threshold_scope(p, node_at(p, a->value), cfg, scalar(node_at(p, a->key)), ""))
+            return false;
+    return true;
+}
+
+static bool label_in_mix(const jb_config_workload *w, const char *label)
+{
+    for (size_t i = 0; i < w->nmix; i++)
+        if (strcmp(w->mix[i].label, label) == 0)
+            return w->mix[i].count > 0;
+    return false;
+}
+
+/* labels: {LABEL: {...}}, LABEL a request kind the workload sends. */
+static bool parse_threshold_labels(cfg_parser *p, const yaml_node_t *map, jb_config *cfg,
+                                   const char *platform)
+{
+    if (!expect_type(p, map, YAML_MAPPING_NODE, "'labels'", "{get_user: {p99_ms: \"< 100\"}}") ||
+        !check_keys(p, map, "thresholds labels (request labels)", mix_labels))
+        return false;
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top;
+         a++) {
+        yaml_node_t *key = node_at(p, a->key);
+        if (!label_in_mix(&cfg->workload, scalar(key)))
+            return node_error(p, key,
+                              "threshold label '%s' gets no requests: workload.mix gives it "
+                              "none",
+                              scalar(key));
+        if (!parse_threshold_scope(p, node_at(p, a->value), cfg, platform, scalar(key)))
+            return false;
+    }
+    return true;
+}
+
+/* One mapping of limits: metrics, and the narrower scopes it may hold
+ * (platforms at the top only, labels anywhere but inside a label). */
+static bool parse_threshold_scope(cfg_parser *p, const yaml_node_t *map, jb_config *cfg,
+                                  const char *platform, const char *label)
+{
+    if (!expect_type(p, map, YAML_MAPPING_NODE, "thresholds",
+                     "{p95_ms: \"< 50\", error_rate: \"< 0.1%\"}"))
+        return false;
+    const char *valid[32];
+    size_t n = 0, nmetrics = label[0] ? jb_config_nrequest_metrics : SIZE_MAX;
+    for (size_t i = 0; jb_config_threshold_metrics[i] && i < nmetrics; i++)
+        valid[n++] = jb_config_threshold_metrics[i];
+    if (!platform[0] && !label[0])
+        valid[n++] = "platforms";
+    if (!label[0])
+        valid[n++] = "labels";
+    valid[n] = NULL;
+    char what[160];
+    snprintf(what, sizeof what, "thresholds%s%s%s%s", platform[0] ? " of platform " : "", platform,
+             label[0] ? " of label " : "", label);
+    if (!check_keys(p, map, what, valid))
+        return false;
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top;
+         a++) {
+        const char *key = scalar(node_at(p, a->key));
+        yaml_node_t *v = node_at(p, a->value);
+        if (strcmp(key, "platforms") == 0) {
+            if (!parse_threshold_platforms(p, v, cfg))
+                return false;
+            continue;
+        }
+        if (strcmp(key, "labels") == 0) {
+            if (!parse_threshold_labels(p, v, cfg, platform))
+                return false;
+            continue;
+        }
+        if (cfg->nthresholds == JB_CFG_MAX_THRESHOLDS)
+            return node_error(p, v, "too many thresholds (at most %d)", JB_CFG_MAX_THRESHOLDS);
+        jb_config_threshold *t = &cfg->thresholds[cfg->nthresholds];
+        *t = (jb_config_threshold){0};
+        snprintf(t->platform, sizeof t->platform, "%s", platform);
+        snprintf(t->label, sizeof t->label, "%s", label);
+        if (!parse_limit(p, v, key, t))
+            return false;
+        cfg->nthresholds++;
+    }
+    return true;
+}
+
 /* ---- files named by the config -------------------------------------------- */
 
 static void expand_service(const char *template, const char *service, char *out, size_t outlen)
@@ -774,8 +932,8 @@ static bool check_files(cfg_parser *p, const yaml_node_t *root, const jb_config 
 static bool parse_root(cfg_parser *p, const yaml_node_t *root, jb_config *cfg)
 {
     static const char *const keys[] = {
-        "name",     "description", "iterations", "on_failure", "broker", "platforms", "services",
-        "workload", "metrics",     "jung",       "runner",     "output", NULL};
+        "name",     "description", "iterations", "on_failure", "broker", "platforms",  "services",
+        "workload", "metrics",     "jung",       "runner",     "output", "thresholds", NULL};
     static const char *const on_failure[] = {"continue", "stop", NULL};
     char failure[16] = "continue";
     if (!expect_type(p, root, YAML_MAPPING_NODE, "an experiment file",
@@ -809,6 +967,9 @@ static bool parse_root(cfg_parser *p, const yaml_node_t *root, jb_config *cfg)
         return false;
     if (!cfg->output[0])
         return node_error(p, lookup(p, root, "output"), "'output' must not be empty");
+    /* last: a threshold names platforms and mix labels defined above */
+    if ((n = lookup(p, root, "thresholds")) && !parse_threshold_scope(p, n, cfg, "", ""))
+        return false;
     return !(p->flags & JB_CONFIG_CHECK_FILES) || check_files(p, root, cfg);
 }
 
@@ -1050,6 +1211,24 @@ static json_t *broker_json(const jb_config_broker *b)
     return json_pack("{s:s, s:o}", "bootstrap", b->bootstrap, "properties", props);
 }
 
+/* [{metric, op, value, platform?, label?}]: what `report --check` and
+ * `compare` evaluate from the stored run. */
+static json_t *thresholds_json(const jb_config *cfg)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < cfg->nthresholds; i++) {
+        const jb_config_threshold *t = &cfg->thresholds[i];
+        json_t *o =
+            json_pack("{s:s, s:s, s:f}", "metric", t->metric, "op", t->op, "value", t->value);
+        if (t->platform[0])
+            json_object_set_new(o, "platform", json_string(t->platform));
+        if (t->label[0])
+            json_object_set_new(o, "label", json_string(t->label));
+        json_array_append_new(list, o);
+    }
+    return list;
+}
+
 char *jb_config_to_json(const jb_config *cfg)
 {
     json_t *platforms = json_array(), *services = json_array();
@@ -1074,6 +1253,10 @@ char *jb_config_to_json(const jb_config *cfg)
         (json_int_t)cfg->runner.silence_timeout_ms, "output", cfg->output);
     if (!root)
         return NULL;
+    /* only when set: a run recorded before thresholds existed stays
+     * resumable with its unchanged config */
+    if (cfg->nthresholds)
+        json_object_set_new(root, "thresholds", thresholds_json(cfg));
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     return text;

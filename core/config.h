@@ -122,6 +122,23 @@ typedef struct jb_config_runner {
     long silence_timeout_ms; /* longest gap between a busy runner's messages */
 } jb_config_runner;
 
+/* A pass/fail limit on a result, k6-style ("p95_ms: < 50"), checked at the
+ * end of `run`, by `report --check` and by `compare` (docs/config.md). */
+#define JB_CFG_MAX_THRESHOLDS 64
+typedef struct jb_config_threshold {
+    char platform[JB_CFG_NAME]; /* "" = each platform */
+    char label[32];             /* "" = all requests; else a mix label */
+    char metric[32];            /* one of jb_config_threshold_metrics */
+    char op[3];                 /* < <= > >= */
+    double value;               /* in the metric's unit (error_rate: percent) */
+} jb_config_threshold;
+
+/* The metrics a threshold may name, NULL-terminated; the first
+ * jb_config_nrequest_metrics are request metrics (allowed per label), the
+ * rest are a platform's means over iterations. */
+extern const char *const jb_config_threshold_metrics[];
+extern const size_t jb_config_nrequest_metrics;
+
 typedef struct jb_config {
     char path[JB_CFG_PATH]; /* the file it came from */
     char name[JB_CFG_NAME]; /* required; [A-Za-z0-9._-] */
@@ -138,6 +155,8 @@ typedef struct jb_config {
     jb_config_jung jung;
     jb_config_runner runner;
     char output[JB_CFG_PATH]; /* results folder; runs go to <output>/<run-id>/ */
+    jb_config_threshold thresholds[JB_CFG_MAX_THRESHOLDS];
+    size_t nthresholds;
 } jb_config;
 
 enum {

@@ -219,6 +219,18 @@ void rp_report_build(const rp_run *r, rp_report *rep);
 void rp_report_free(rp_report *rep);
 void rp_print_header(const rp_run *r, FILE *out, bool markdown);
 
+/* ---- thresholds (thresholds.c) ---------------------------------------- */
+
+/* One result per threshold of the run's recorded config and platform it
+ * applies to: {metric, op, value, unit, platform, label, actual, pass,
+ * reason?}. A limit on something not measured fails. A new reference. */
+json_t *rp_thresholds_eval(const rp_run *r);
+int rp_thresholds_breached(const json_t *results);
+/* The pass/fail summary, one line per result, as k6 prints it. */
+void rp_thresholds_print(const json_t *results, FILE *out, bool markdown);
+/* "jungbench CMD: threshold breached: ..." on stderr for each failed one. */
+void rp_thresholds_report_breaches(const json_t *results, const char *cmd);
+
 /* ---- exports ---------------------------------------------------------- */
 
 /* JTL: one <platform>.jtl per platform in dir. */

@@ -113,7 +113,8 @@ static void test_errors(void)
     snprintf(text, sizeof text, "name: x\niteratons: 3\n%s", P);
     expect_error(text, "t.yaml:2:1: unknown key 'iteratons' in experiment (did you mean "
                        "'iterations'?); valid keys: name, description, iterations, on_failure, "
-                       "broker, platforms, services, workload, metrics, jung, runner, output");
+                       "broker, platforms, services, workload, metrics, jung, runner, output, "
+                       "thresholds");
     snprintf(text, sizeof text, "name: x\niterations: many\n%s", P);
     expect_error(text, "t.yaml:2:13: 'iterations' must be a whole number from 1 to 100000, not "
                        "'many'");
@@ -184,6 +185,64 @@ static void test_errors(void)
                      "'platforms'");
 }
 
+/* thresholds: each platform, one platform, one label, a label on one
+ * platform; their shape and limits checked at their spot in the file. */
+static void test_thresholds(void)
+{
+    char err[512];
+    const char *text = "name: t\n"
+                       "platforms: [{name: a, driver: process}, {name: b, driver: process}]\n"
+                       "thresholds:\n"
+                       "  p95_ms: '< 50'\n"
+                       "  error_rate: '<= 0.1%'\n"
+                       "  platforms:\n"
+                       "    b: {throughput_rps: '> 1000', labels: {get_user: {p99_ms: '<80ms'}}}\n"
+                       "  labels: {post_command: {avg_ms: '>= 1'}}\n";
+    CHECK(parse(text, err, sizeof err));
+    CHECK(cfg->nthresholds == 5);
+    const jb_config_threshold *t = cfg->thresholds;
+    CHECK(strcmp(t[0].metric, "p95_ms") == 0 && strcmp(t[0].op, "<") == 0 && t[0].value == 50);
+    CHECK(!t[0].platform[0] && !t[0].label[0]);
+    CHECK(strcmp(t[1].op, "<=") == 0 && t[1].value == 0.1);
+    CHECK(strcmp(t[2].platform, "b") == 0 && strcmp(t[2].op, ">") == 0 && t[2].value == 1000);
+    CHECK(strcmp(t[3].platform, "b") == 0 && strcmp(t[3].label, "get_user") == 0);
+    CHECK(!t[4].platform[0] && strcmp(t[4].label, "post_command") == 0);
+    char *json = jb_config_to_json(cfg);
+    CHECK(json && strstr(json, "\"label\": \"get_user\""));
+    free(json);
+    /* no thresholds, no key: older runs' configs stay equal (--resume) */
+    CHECK(parse("name: x\nplatforms: [{name: p, driver: process}]\n", err, sizeof err));
+    json = jb_config_to_json(cfg);
+    CHECK(json && !strstr(json, "thresholds"));
+    free(json);
+    const char *head = "name: x\nplatforms: [{name: p, driver: process}]\n";
+    char bad[512];
+    snprintf(bad, sizeof bad, "%sthresholds: {p95_ms: '50'}\n", head);
+    expect_error(bad, "t.yaml:3:22: threshold 'p95_ms' is '50': write an operator (<, <=, >, >=) "
+                      "and a number, quoted, e.g. \"< 50\"");
+    snprintf(bad, sizeof bad, "%sthresholds: {p59_ms: '< 5'}\n", head);
+    expect_error(bad, "t.yaml:3:14: unknown key 'p59_ms' in thresholds (did you mean 'p50_ms'?); "
+                      "valid keys: avg_ms, max_ms, p50_ms, p90_ms, p95_ms, p99_ms, error_rate, "
+                      "throughput_rps, cpu_pct, cpu_per_1k_req, memory_mib, total_memory_mib, "
+                      "ready_ms, platforms, labels");
+    snprintf(bad, sizeof bad, "%sthresholds: {platforms: {docker: {p95_ms: '< 5'}}}\n", head);
+    expect_error(bad, "t.yaml:3:26: unknown key 'docker' in thresholds.platforms (platform names); "
+                      "valid keys: p");
+    snprintf(bad, sizeof bad, "%sthresholds: {throughput_rps: '> 10 ms'}\n", head);
+    expect_error(bad, "t.yaml:3:30: threshold 'throughput_rps' is '> 10 ms': 'throughput_rps' "
+                      "takes no unit after the number");
+    snprintf(bad, sizeof bad, "%sthresholds: {error_rate: '< 1 ms'}\n", head);
+    expect_error(bad, "t.yaml:3:26: threshold 'error_rate' is '< 1 ms': its unit is '%', not 'ms'");
+    snprintf(bad, sizeof bad,
+             "%sworkload: {mix: {get_user: 1}}\nthresholds: {labels: {get_device: {}}}\n", head);
+    expect_error(bad, "t.yaml:4:23: threshold label 'get_device' gets no requests: workload.mix "
+                      "gives it none");
+    snprintf(bad, sizeof bad, "%sthresholds: {labels: {get_user: {cpu_pct: '< 5'}}}\n", head);
+    expect_error(bad, "t.yaml:3:34: unknown key 'cpu_pct' in thresholds of label get_user; valid "
+                      "keys: avg_ms, max_ms, p50_ms, p90_ms, p95_ms, p99_ms, error_rate, "
+                      "throughput_rps");
+}
+
 static void test_files(void)
 {
     char err[1024];
@@ -250,6 +309,7 @@ int main(int argc, char **argv)
     test_defaults();
     test_full();
     test_errors();
+    test_thresholds();
     test_files();
     test_shipped(argv[1]);
     free(cfg);
