@@ -605,7 +605,7 @@ void rp_report_free(rp_report *rep)
     memset(rep, 0, sizeof *rep);
 }
 
-static void utc(double ms, char *buf, size_t len)
+void rp_utc(double ms, char *buf, size_t len)
 {
     if (isnan(ms) || ms <= 0) {
         snprintf(buf, len, "unknown");
@@ -620,8 +620,8 @@ static void utc(double ms, char *buf, size_t len)
 void rp_print_header(const rp_run *r, FILE *out, bool markdown)
 {
     char started[40], finished[40];
-    utc(r->started_ms, started, sizeof started);
-    utc(r->finished_ms, finished, sizeof finished);
+    rp_utc(r->started_ms, started, sizeof started);
+    rp_utc(r->finished_ms, finished, sizeof finished);
     fprintf(out, "%sjungbench report: run %s%s%s\n", markdown ? "# " : "", r->run_id,
             r->name[0] ? " - " : "", r->name);
     fprintf(out, "%sstatus %s, started %s, finished %s\n", markdown ? "\n" : "",

@@ -3,6 +3,7 @@
  * scripts, fonts or images from the network. */
 #include "report/internal.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -667,7 +668,109 @@ static const char css[] =
     "padding:4px 0}th,td{border:1px solid #ddd;padding:3px 8px}th{background:#f4f4f4}"
     "td.n{text-align:right;font-variant-numeric:tabular-nums}"
     ".note{font-size:12px;color:#555;max-width:640px}.warn{background:#fff4d6;padding:6px 10px;"
-    "border-left:4px solid #e0a800}";
+    "border-left:4px solid #e0a800}table.meta th{text-align:left;white-space:nowrap}"
+    "table.meta td{max-width:900px}";
+
+/* ---- the run's header: what was run, where, with what ------------------ */
+
+static void meta_row(FILE *out, const char *id, const char *key, const char *value)
+{
+    fprintf(out, "<tr id=\"run_%s\"><th>", id);
+    rp_html_escape(out, key);
+    fputs("</th><td>", out);
+    rp_html_escape(out, value && value[0] ? value : "unknown");
+    fputs("</td></tr>\n", out);
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+static void config_text(const json_t *cfg, char *out, size_t len)
+{
+    const json_t *w = json_object_get(cfg, "workload");
+    if (!cfg) {
+        snprintf(out, len, "not recorded");
+        return;
+    }
+    snprintf(out, len,
+             "%s: %lld iteration(s) per platform; %lld users x %lld requests, %s model, "
+             "seed %lld%s%s",
+             jstr(cfg, "file")[0] ? jstr(cfg, "file") : "(file not recorded)",
+             json_integer_value(json_object_get(cfg, "iterations")),
+             json_integer_value(json_object_get(w, "users")),
+             json_integer_value(json_object_get(w, "requests_per_user")),
+             jstr(w, "model")[0] ? jstr(w, "model") : "?",
+             json_integer_value(json_object_get(w, "seed")),
+             jstr(cfg, "description")[0] ? "; " : "", jstr(cfg, "description"));
+}
+
+static void environment_text(const json_t *env, char *out, size_t len)
+{
+    if (!env || !json_object_size(env)) {
+        snprintf(out, len, "not recorded");
+        return;
+    }
+    snprintf(out, len,
+             "%s: Linux %s %s, %s x %lld cores, %.1f GiB; Docker %s, %s, libvirt %s, "
+             "librdkafka %s, broker %s, /dev/kvm %s",
+             jstr(env, "hostname"), jstr(env, "kernel"), jstr(env, "machine"),
+             jstr(env, "cpu_model"), json_integer_value(json_object_get(env, "cores")),
+             (double)json_integer_value(json_object_get(env, "mem_total_kb")) / 1048576.0,
+             jstr(env, "docker"), jstr(env, "qemu"), jstr(env, "libvirt"), jstr(env, "librdkafka"),
+             jstr(env, "broker"), jstr(env, "kvm_device"));
+}
+
+/* "docker: static, osv: static" of a per-platform field */
+static void per_platform(const rp_run *r, bool accel, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int p = 0; p < r->nplat && used < len; p++) {
+        const char *v = accel ? r->plat[p].accel : r->plat[p].build;
+        int n = snprintf(out + used, len - used, "%s%s: %s", p ? ", " : "", r->plat[p].name,
+                         v[0] ? v : "unknown");
+        used += n > 0 ? (size_t)n : 0;
+    }
+}
+
+static void run_info(FILE *out, const rp_run *r)
+{
+    json_t *cfg = r->config ? json_loads(r->config, 0, NULL) : NULL;
+    json_t *env = r->environment ? json_loads(r->environment, 0, NULL) : NULL;
+    char text[2048], builds[512];
+    fputs("<section id=\"run_info\"><h2>Run</h2><table class=\"meta\"><tbody>\n", out);
+    meta_row(out, "id", "Run id", r->run_id);
+    meta_row(out, "status", "Status", r->status);
+    rp_utc(r->started_ms, text, sizeof text);
+    meta_row(out, "started", "Started", text);
+    rp_utc(r->finished_ms, text, sizeof text);
+    meta_row(out, "finished", "Finished", text);
+    config_text(cfg, text, sizeof text);
+    meta_row(out, "config", "Config", text);
+    environment_text(env, text, sizeof text);
+    meta_row(out, "environment", "Environment", text);
+    per_platform(r, false, builds, sizeof builds);
+    snprintf(text, sizeof text, "%s (%s); Jung executables per platform: %s",
+             jstr(env, "jungbench")[0] ? jstr(env, "jungbench") : "version not recorded",
+             jstr(env, "jungbench_build")[0] ? jstr(env, "jungbench_build") : "build not recorded",
+             builds[0] ? builds : "none");
+    meta_row(out, "jungbench", "jungbench version and build", text);
+    per_platform(r, true, text, sizeof text);
+    meta_row(out, "accel", "Accel (kvm, emulated or native)", text);
+    if (r->nbusy)
+        snprintf(text, sizeof text,
+                 "%d iteration(s) started on a busy machine: %s (table iteration_load)", r->nbusy,
+                 r->busy);
+    else
+        snprintf(text, sizeof text, "no iteration flagged busy (table iteration_load)");
+    meta_row(out, "noise", "Noise", text);
+    fputs("</tbody></table></section>\n", out);
+    json_decref(cfg);
+    json_decref(env);
+}
 
 static void html_head(FILE *out, const rp_run *r)
 {
@@ -700,6 +803,7 @@ static void html_head(FILE *out, const rp_run *r)
         fputs("</p>\n", out);
         s += len + (nl != NULL);
     }
+    run_info(out, r);
 }
 
 bool rp_write_html(const rp_run *r, const rp_report *rep, FILE *out, char *err, size_t errlen)

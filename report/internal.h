@@ -142,7 +142,8 @@ typedef struct rp_platform {
 typedef struct rp_run {
     jb_store store;
     char run_id[128], name[128], status[32];
-    char *config; /* runs.config: the experiment as JSON, NULL when not recorded */
+    char *config;      /* runs.config: the experiment as JSON, NULL when not recorded */
+    char *environment; /* runs.environment: the machine as JSON, NULL when not recorded */
     double started_ms, finished_ms;
     int nplat;
     rp_platform plat[RP_MAX_PLATFORMS];
@@ -156,6 +157,8 @@ typedef struct rp_run {
     int nimg;
     rp_erow *errs; /* most frequent first, at most RP_MAX_ERROR_ROWS */
     int nerrs;
+    int nbusy;       /* iterations started on a busy machine (iteration_load.busy) */
+    char busy[1024]; /* "docker #1, osv #3" */
     char warnings[2048];
 } rp_run;
 
@@ -218,6 +221,8 @@ typedef struct rp_report {
 void rp_report_build(const rp_run *r, rp_report *rep);
 void rp_report_free(rp_report *rep);
 void rp_print_header(const rp_run *r, FILE *out, bool markdown);
+/* "2026-11-26 23:15:00 UTC" of a wall-clock time in ms; "unknown" when unset. */
+void rp_utc(double ms, char *buf, size_t len);
 
 /* ---- thresholds (thresholds.c) ---------------------------------------- */
 

@@ -1,7 +1,9 @@
 #!/bin/sh
 # report_html.sh JUNGBENCH REPORT_FIXTURE
 # The HTML report rendered by headless Chromium: no console errors, the
-# DOM holds every chart with the expected bars and lines, and the
+# header names the run, its times, config, environment, jungbench version
+# and build, accel and noise flags, the DOM holds every chart with the
+# expected bars and lines, and the
 # screenshot shows both platforms' colours (an empty run shows none).
 set -u
 J=$1 FIX=$2
@@ -65,6 +67,18 @@ assert dom.count("<table>") == 11, dom.count("<table>")
 errors = dom[dom.index('<div id="errors">'):]
 assert 'expected "ok", got 500' in errors[:4000].replace("&quot;", '"'), errors[:400]
 assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', dom), "an external URL"
+# the header: what ran, when, where, with which jungbench, and its noise
+info = dom[dom.index('<section id="run_info">'):]
+info = info[:info.index('</section>')]
+row = lambda k: re.search(r'<tr id="run_%s"><th>[^<]*</th><td>([^<]*)</td>' % k, info).group(1)
+assert row("id") == "fixture-base", row("id")
+assert row("started") == "2023-11-14 22:13:20 UTC" and row("finished") == "2023-11-14 22:25:00 UTC"
+assert row("config").startswith("configs/fixture.yaml: 5 iteration(s) per platform; 30 users x 4 requests, closed model, seed 1"), row("config")
+assert row("environment").startswith("fixture-host: Linux 6.1.0-fixture"), row("environment")
+assert row("jungbench").startswith("9.8.7 (Fixture, GNU 12)"), row("jungbench")
+assert row("accel") == "docker: native, osv: emulated", row("accel")
+assert row("noise").startswith("1 iteration(s) started on a busy machine: osv #2"), row("noise")
+assert dom.index('id="run_info"') < dom.index('data-chart="cpu"'), "the header is not first"
 
 PY
 
