@@ -572,6 +572,10 @@ static void summary_tables(const rp_run *r, rp_report *rep)
                   ALPHA);
     add_table(rep->display, &rep->ndisplay, d);
     add_table(rep->data, &rep->ndata, t);
+    if (pd->nrows == 0)
+        rp_table_note(pd, "No tests: %s.",
+                      r->nplat < 2 ? "only one platform was measured, there is nothing to compare"
+                                   : "no metric was measured on two platforms");
     add_table(rep->display, &rep->ndisplay, pd);
     add_table(rep->data, &rep->ndata, pt);
 }

@@ -101,48 +101,102 @@ static void svg_close(FILE *out, const chart *c)
     fputs("</figcaption></figure>\n", out);
 }
 
+/* Bars that span this many times from the smallest to the largest get a
+ * logarithmic axis: on a linear one a native bar beside an emulated
+ * guest's 100x taller one is a line of a pixel. */
+#define LOG_RATIO 100.0
+
+typedef struct bar_scale {
+    bool log;
+    double lo, hi; /* the axis in data units; lo is 0 on a linear axis */
+} bar_scale;
+
+/* The pixel row of value v, clamped to the plot: a whisker reaching below
+ * zero (a mean of 6,045 ± 6,706 ms) stops at the axis. */
+static double bar_y(const bar_scale *s, double v)
+{
+    double f = s->log ? (v <= s->lo ? 0 : (log10(v) - log10(s->lo)) / (log10(s->hi) - log10(s->lo)))
+                      : v / s->hi;
+    return H - MB - fmin(fmax(f, 0), 1) * (H - MT - MB);
+}
+
+static bar_scale choose_scale(const chart *c, int *bars)
+{
+    double top = 0, smallest = INFINITY;
+    *bars = 0;
+    for (int k = 0; k < c->ncat; k++)
+        for (int s = 0; s < c->nser; s++) {
+            double v = c->val[k][s], e = c->err[k][s];
+            if (isnan(v))
+                continue;
+            top = fmax(top, v + (isnan(e) ? 0 : e));
+            if (v > 0)
+                smallest = fmin(smallest, v);
+            (*bars)++;
+        }
+    bar_scale sc = {.hi = nice_ceil(top)};
+    if (isfinite(smallest) && top / smallest >= LOG_RATIO)
+        sc = (bar_scale){
+            .log = true, .lo = pow(10, floor(log10(smallest))), .hi = pow(10, ceil(log10(top)))};
+    return sc;
+}
+
+/* Gridlines: five on a linear axis, one per power of ten on a log one. */
+static void bar_axis(FILE *out, const bar_scale *sc, const char *unit)
+{
+    int lines = sc->log ? (int)lround(log10(sc->hi / sc->lo)) : 5;
+    for (int i = 0; i <= lines; i++) {
+        double v = sc->log ? sc->lo * pow(10, i) : sc->hi * i / 5, y = bar_y(sc, v);
+        char label[32];
+        snprintf(label, sizeof label, "%g", v);
+        fprintf(out, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>\n", ML,
+                W - MR, y, y);
+        svg_text(out, ML - 6, y + 4, "end", "", label);
+    }
+    char rot[64], text[64];
+    snprintf(rot, sizeof rot, " transform=\"rotate(-90 14 %d)\"", (H - MB + MT) / 2);
+    snprintf(text, sizeof text, "%s%s", unit, sc->log ? " (log scale)" : "");
+    svg_text(out, 14, (H - MB + MT) / 2.0, "middle", rot, text);
+}
+
+static void bar(FILE *out, const chart *c, const bar_scale *sc, int k, int s, double x, double bw)
+{
+    double v = c->val[k][s], e = c->err[k][s], y = bar_y(sc, v), base = bar_y(sc, sc->lo);
+    fprintf(out,
+            "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+            "fill=\"%s\"><title>",
+            x, y, fmax(bw - 1, 1), base - y, color(s));
+    rp_html_escape(out, c->ser[s]);
+    fprintf(out, " %s: %g %s%s", c->cat[k], v, c->unit, isnan(e) ? "" : " ±");
+    if (!isnan(e))
+        fprintf(out, " %g", e);
+    fputs("</title></rect>\n", out);
+    if (isnan(e) || e <= 0)
+        return;
+    double hi = bar_y(sc, v + e), lo = bar_y(sc, fmax(v - e, sc->lo)), mid = x + bw / 2;
+    fprintf(out, "<path class=\"err\" d=\"M%.1f %.1fV%.1fM%.1f %.1fh6M%.1f %.1fh6\"/>\n", mid, hi,
+            lo, mid - 3, hi, mid - 3, lo);
+}
+
 /* Grouped bars: categories along x, one bar per series, SD whiskers. */
 static void bar_chart(FILE *out, const chart *c)
 {
-    double top = 0;
-    int bars = 0;
-    for (int k = 0; k < c->ncat; k++)
-        for (int s = 0; s < c->nser; s++)
-            if (!isnan(c->val[k][s])) {
-                top = fmax(top, c->val[k][s] + (isnan(c->err[k][s]) ? 0 : c->err[k][s]));
-                bars++;
-            }
+    int bars;
+    bar_scale sc = choose_scale(c, &bars);
     svg_open(out, c, bars ? H : 40);
     if (bars == 0) {
         svg_text(out, W / 2.0, 24, "middle", " class=\"empty\"", "not measured in this run");
         svg_close(out, c);
         return;
     }
-    double scale = y_axis(out, nice_ceil(top), c->unit);
+    fprintf(out, "<desc class=\"scale\">%s</desc>\n", sc.log ? "log" : "linear");
+    bar_axis(out, &sc, c->unit);
     double slot = (double)(W - ML - MR) / c->ncat, bw = slot * 0.8 / c->nser;
     for (int k = 0; k < c->ncat; k++) {
         double x0 = ML + k * slot + slot * 0.1;
-        for (int s = 0; s < c->nser; s++) {
-            double v = c->val[k][s], e = c->err[k][s];
-            if (isnan(v))
-                continue;
-            double x = x0 + s * bw, y = H - MB - v * scale;
-            fprintf(out,
-                    "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
-                    "fill=\"%s\"><title>",
-                    x, y, fmax(bw - 1, 1), v * scale, color(s));
-            rp_html_escape(out, c->ser[s]);
-            fprintf(out, " %s: %g %s%s", c->cat[k], v, c->unit, isnan(e) ? "" : " ±");
-            if (!isnan(e))
-                fprintf(out, " %g", e);
-            fputs("</title></rect>\n", out);
-            if (!isnan(e) && e > 0)
-                fprintf(
-                    out,
-                    "<path class=\"err\" d=\"M%.1f %.1fV%.1fM%.1f %.1fh%.1fM%.1f %.1fh%.1f\"/>\n",
-                    x + bw / 2, y - e * scale, y + e * scale, x + bw / 2 - 3, y - e * scale, 6.0,
-                    x + bw / 2 - 3, y + e * scale, 6.0);
-        }
+        for (int s = 0; s < c->nser; s++)
+            if (!isnan(c->val[k][s]))
+                bar(out, c, &sc, k, s, x0 + s * bw, bw);
         char rot[96];
         double lx = x0 + slot * 0.4, ly = H - MB + 14;
         snprintf(rot, sizeof rot, " transform=\"rotate(-30 %.1f %.1f)\"", lx, ly);

@@ -117,6 +117,31 @@ contains "$T/out" "WARNING: run fixture-unfinished is not finished (status 'runn
 contains "$T/out" "1 of 3 iterations did not finish"
 # the running iteration's 50 s sample is left out
 if grep -q "50000" "$T/out"; then fail "unfinished iteration leaked into the tables"; fi
+# No table is drawn as a bare header: one platform (nothing to test) and a
+# run without samples say why a table is empty, in text, Markdown and HTML.
+cp "$T/base/results.db" "$T/one-platform.db"
+python3 -c "
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+for (t,) in c.execute(\"SELECT name FROM sqlite_master WHERE type='table'\").fetchall():
+    if 'platform' in [r[1] for r in c.execute('PRAGMA table_info(%s)' % t)]:
+        c.execute('DELETE FROM %s WHERE platform=?' % t, ('osv',))
+c.commit()" "$T/one-platform.db"
+for db in "$T/one-platform.db" "$T/empty"; do
+    for f in text md html; do
+        expect 0 "report $f of $(basename "$db")" "$J" report "$db" --format $f --out "$T/r.$f"
+        python3 - "$T/r.$f" $f <<'PY' || fail "$(basename "$db") $f: a table without rows"
+import re, sys
+s, f = open(sys.argv[1]).read(), sys.argv[2]
+bare = {"text": r"\n-+(  -+)*\n\n", "md": r"\| --- \|( ---: \|)*\n\n",
+        "html": r"<tbody>\n</tbody>"}[f]
+assert not re.search(bare, s), re.search(bare, s)
+PY
+    done
+done
+grep -q "No tests: only one platform was measured" "$T/r.text" 2>/dev/null ||
+    "$J" report "$T/one-platform.db" | grep -q "No tests: only one platform was measured" ||
+    fail "one platform: the tests table does not say why it is empty"
 # Two runs in one database: the latest by default, with a warning; --run picks.
 cp "$T/base/results.db" "$T/two-runs.db"
 python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"INSERT INTO runs VALUES('old','old','{}','{}',1,2,'done')\"); c.commit()" "$T/two-runs.db"

@@ -82,6 +82,39 @@ assert dom.index('id="run_info"') < dom.index('data-chart="cpu"'), "the header i
 
 PY
 
+# Ready times orders of magnitude apart, one platform's SD above its mean
+# (a guest that once took 100 s): the boot chart turns logarithmic and no
+# whisker reaches below the axis.
+mkdir -p "$T/spread"
+cp "$T/base/results.db" "$T/spread/results.db"
+python3 -c "
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute(\"UPDATE boot_times SET ready_ms = 2 WHERE platform = 'docker'\")
+c.execute(\"UPDATE boot_times SET ready_ms = CASE iteration WHEN 1 THEN 100000 ELSE 100 END\"
+          \" WHERE platform = 'osv'\")
+c.commit()" "$T/spread/results.db"
+"$J" report "$T/spread" --format html --out "$T/spread.html" 2>/dev/null || fail "report spread"
+chrome --dump-dom "file://$T/spread.html" >"$T/spread-dom.html" || fail "chromium --dump-dom failed"
+python3 - "$T/spread-dom.html" "$T/dom.html" <<'PY' || fail "chart scales or whiskers"
+import re, sys
+spread, base = (open(f).read() for f in sys.argv[1:3])
+def chart(dom, name):
+    return re.search(r'<svg class="chart" data-chart="%s"(.*?)</svg>' % name, dom, re.S).group(1)
+def scale(dom, name):
+    return re.search(r'<desc class="scale">(\w+)</desc>', chart(dom, name)).group(1)
+assert scale(spread, "boot") == "log", scale(spread, "boot")
+assert "(log scale)" in chart(spread, "boot")
+assert scale(base, "boot") == "linear" and scale(base, "cpu") == "linear"
+axis = 330 - 78  # H - MB: the x axis
+for dom in (spread, base):
+    for lo in re.findall(r'<path class="err" d="M[\d.]+ [\d.]+V([\d.]+)', dom):
+        assert float(lo) <= axis + 0.05, ("a whisker below the axis", lo)
+# osv's mean 20,080 ms with SD 44,677 ms: its whiskers end at the axis
+los = [float(v) for v in re.findall(r'd="M[\d.]+ [\d.]+V([\d.]+)', chart(spread, "boot"))]
+assert los and max(los) == axis, los
+PY
+
 chrome --screenshot="$T/base.png" "file://$T/base.html" >/dev/null || fail "screenshot failed"
 chrome --screenshot="$T/empty.png" "file://$T/empty.html" >/dev/null || fail "screenshot failed"
 # palette: docker #4e79a7, osv #f28e2b
