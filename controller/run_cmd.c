@@ -72,7 +72,7 @@ static int parse_args(int argc, char **argv, bool run, cmd_args *a)
     *a = (cmd_args){.cmd = run ? "run" : "controller"};
     optind = 1;
     int ch;
-    while ((ch = getopt_long(argc, argv, "qvh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":qvh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'o':
             a->out = optarg;
@@ -100,8 +100,10 @@ static int parse_args(int argc, char **argv, bool run, cmd_args *a)
         case 'h':
             usage(stdout, run);
             return JB_EXIT_OK;
+        case ':':
+            return jb_usage_error(a->cmd, "option '%s' needs a value", argv[optind - 1]);
         default:
-            return jb_usage_error(a->cmd, "unknown option");
+            return jb_usage_error(a->cmd, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)

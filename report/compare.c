@@ -81,7 +81,7 @@ static int parse_compare_args(int argc, char **argv, compare_opts *o)
     optind = 1;
     opterr = 0;
     int c, rc;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
         switch (c) {
         case 't':
             if (!jb_parse_double("compare", "--threshold", optarg, 0, 1e6, &o->threshold))
@@ -112,9 +112,10 @@ static int parse_compare_args(int argc, char **argv, compare_opts *o)
         case 'n':
             o->new_run = optarg;
             break;
+        case ':':
+            return jb_usage_error("compare", "option '%s' needs a value", argv[optind - 1]);
         default:
-            return jb_usage_error("compare", "unknown option or missing value: '%s'",
-                                  argv[optind - 1]);
+            return jb_usage_error("compare", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (argc - optind != 2)

@@ -63,7 +63,7 @@ static int parse_report_args(int argc, char **argv, report_opts *o)
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "ho:f:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":ho:f:", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (parse_format(optarg, &o->format) < 0)
@@ -82,9 +82,10 @@ static int parse_report_args(int argc, char **argv, report_opts *o)
         case 'r':
             o->run_id = optarg;
             break;
+        case ':':
+            return jb_usage_error("report", "option '%s' needs a value", argv[optind - 1]);
         default:
-            return jb_usage_error("report", "unknown option or missing value: '%s'",
-                                  argv[optind - 1]);
+            return jb_usage_error("report", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)

@@ -244,7 +244,7 @@ static int parse_args(int argc, char **argv, up_args *a)
     *a = (up_args){.port = -1};
     optind = 1;
     int ch;
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'b':
             a->bin_dir = optarg;
@@ -263,8 +263,10 @@ static int parse_args(int argc, char **argv, up_args *a)
         case 'h':
             usage(stdout);
             return JB_EXIT_OK;
+        case ':':
+            return jb_usage_error(UP_CMD, "option '%s' needs a value", argv[optind - 1]);
         default:
-            return jb_usage_error(UP_CMD, "unknown option");
+            return jb_usage_error(UP_CMD, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)
