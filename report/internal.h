@@ -238,8 +238,10 @@ void rp_thresholds_report_breaches(const json_t *results, const char *cmd);
 
 /* ---- exports ---------------------------------------------------------- */
 
-/* JTL: one <platform>.jtl per platform in dir. */
-bool rp_write_jtl(const rp_run *r, const char *dir, char *err, size_t errlen);
+/* JTL: one <platform>.jtl per platform in dir; iteration > 0: only that
+ * iteration's samples, in <platform>.iteration-N.jtl (false when it has
+ * none anywhere). */
+bool rp_write_jtl(const rp_run *r, const char *dir, long iteration, char *err, size_t errlen);
 bool rp_write_html(const rp_run *r, const rp_report *rep, FILE *out, char *err, size_t errlen);
 char *rp_pretty_service(const char *service, char *buf, size_t len);
 

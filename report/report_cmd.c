@@ -13,7 +13,7 @@
 
 static const char report_usage[] =
     "Usage: jungbench report RUN_DIR|DB [--format text|md|csv|jtl|html|json] [--out PATH]\n"
-    "                       [--run RUN_ID]\n"
+    "                       [--run RUN_ID] [--iteration N]\n"
     "       jungbench report RUN_DIR|DB --check [--run RUN_ID]\n\n"
     "Tables of one run, like the dissertation's: CPU (table 3) and memory (table 4) per\n"
     "microservice, total memory with the runtime, requests summary (table 5), requests per\n"
@@ -22,10 +22,14 @@ static const char report_usage[] =
     "  --format F  text (default), md, json: to stdout or --out FILE;\n"
     "              csv: one tidy file per table in folder --out (default RUN_DIR/report-csv);\n"
     "              jtl: one JMeter JTL per platform in folder --out (default RUN_DIR/jtl);\n"
+    "              with --iteration N only that iteration, in PLATFORM.iteration-N.jtl, so\n"
+    "              JMeter's throughput (first start to last end) is the iteration's\n"
+    "              (the requests per iteration table's)\n"
     "              html: one self-contained page with SVG charts, --out FILE (default\n"
     "              RUN_DIR/report.html)\n"
     "  --out PATH  where to write (see --format)\n"
     "  --run ID    the run to report when the database holds several (default: latest)\n"
+    "  --iteration N  with --format jtl: only iteration N's samples\n"
     "  --check     evaluate the thresholds of the run's config ('thresholds', docs/config.md)\n"
     "              and print each as pass or FAIL, as `jungbench run` does at its end\n"
     "  -h, --help  this help\n\n"
@@ -40,6 +44,7 @@ typedef struct report_opts {
     const char *input, *out, *run_id;
     report_format format;
     bool format_given, check;
+    long iteration; /* --iteration N (jtl); 0: all */
 } report_opts;
 
 static int parse_format(const char *s, report_format *f)
@@ -55,10 +60,13 @@ static int parse_format(const char *s, report_format *f)
 
 static int parse_report_args(int argc, char **argv, report_opts *o)
 {
-    static const struct option longopts[] = {
-        {"format", required_argument, NULL, 'f'}, {"out", required_argument, NULL, 'o'},
-        {"run", required_argument, NULL, 'r'},    {"check", no_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"format", required_argument, NULL, 'f'},
+                                             {"out", required_argument, NULL, 'o'},
+                                             {"run", required_argument, NULL, 'r'},
+                                             {"check", no_argument, NULL, 'c'},
+                                             {"iteration", required_argument, NULL, 'i'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     optind = 1;
     opterr = 0;
@@ -76,6 +84,10 @@ static int parse_report_args(int argc, char **argv, report_opts *o)
         case 'c':
             o->check = true;
             break;
+        case 'i':
+            if (!jb_parse_long("report", "--iteration", optarg, 1, 100000, &o->iteration))
+                return JB_EXIT_USAGE;
+            break;
         case 'o':
             o->out = optarg;
             break;
@@ -92,6 +104,8 @@ static int parse_report_args(int argc, char **argv, report_opts *o)
         return jb_usage_error("report", optind == argc ? "give a run folder or results database"
                                                        : "give exactly one run folder or database");
     o->input = argv[optind];
+    if (o->iteration && o->format != FMT_JTL)
+        return jb_usage_error("report", "--iteration applies to --format jtl only");
     if (o->check && (o->format_given || o->out))
         return jb_usage_error("report", "--check prints the threshold results only: drop %s",
                               o->out ? "--out" : "--format");
@@ -243,7 +257,7 @@ static bool write_report(const report_opts *o, const rp_run *r, char *err, size_
     case FMT_JTL:
         snprintf(path, sizeof path, "%s/jtl", dir);
         ok = ensure_dir(o->out ? o->out : path, err, errlen) &&
-             rp_write_jtl(r, o->out ? o->out : path, err, errlen);
+             rp_write_jtl(r, o->out ? o->out : path, o->iteration, err, errlen);
         break;
     case FMT_HTML:
         snprintf(path, sizeof path, "%s/report.html", dir);

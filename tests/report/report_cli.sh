@@ -117,6 +117,30 @@ contains "$T/out" "WARNING: run fixture-unfinished is not finished (status 'runn
 contains "$T/out" "1 of 3 iterations did not finish"
 # the running iteration's 50 s sample is left out
 if grep -q "50000" "$T/out"; then fail "unfinished iteration leaked into the tables"; fi
+# --iteration N: one iteration's samples per platform; the mean over the
+# files of JMeter's throughput (samples over first start to last end) is
+# jungbench's per-iteration throughput.
+for it in 1 2 3 4 5; do
+    expect 0 "jtl --iteration $it" "$J" report "$T/base" --format jtl --iteration $it --out "$T/jtl-it"
+done
+expect 0 "report json for the iteration files" "$J" report "$T/base" --format json
+python3 - "$T/jtl-it" "$T/out" <<'PY' || fail "per-iteration JTL files"
+import csv, json, sys
+d, rep = sys.argv[1], json.load(open(sys.argv[2]))["tables"]
+for plat in ("docker", "osv"):
+    rates = []
+    for it in range(1, 6):
+        rows = list(csv.DictReader(open(f"{d}/{plat}.iteration-{it}.jtl", newline="")))
+        span = max(int(r["timeStamp"]) + int(r["elapsed"]) for r in rows) - min(int(r["timeStamp"]) for r in rows)
+        rates.append(len(rows) / span * 1000)
+    ours = next(r for r in rep["requests_per_iteration"] if r["group"] == "throughput" and r["platform"] == plat)
+    assert abs(sum(rates) / 5 - ours["mean"]) < 1e-9, (plat, rates, ours)
+PY
+expect 1 "jtl --iteration of a failed iteration" "$J" report "$T/base" --format jtl --iteration 6 --out "$T/jtl-it"
+contains "$T/err" "iteration 6 has no measured samples on any platform"
+expect 2 "--iteration without --format jtl" "$J" report "$T/base" --iteration 2
+contains "$T/err" "--iteration applies to --format jtl only"
+
 # No table is drawn as a bare header: one platform (nothing to test) and a
 # run without samples say why a table is empty, in text, Markdown and HTML.
 cp "$T/base/results.db" "$T/one-platform.db"
