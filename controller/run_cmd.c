@@ -141,7 +141,7 @@ static char *read_text(const char *path)
 /* Loads and validates CONFIG; usage error (2) when it is invalid. */
 static int load_config(const cmd_args *a, unsigned flags, jb_config *cfg, char **text)
 {
-    char err[2048];
+    char err[8192]; /* every error of the file, one a line */
     if (!jb_config_load(a->config, flags, cfg, err, sizeof err))
         return jb_usage_error(a->cmd, "%s", err);
     *text = read_text(a->config);

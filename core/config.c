@@ -2,9 +2,13 @@
  *
  * libyaml loads the whole file into a document tree whose nodes keep their
  * line and column, so every check below can point at the offending spot.
- * Validation walks the tree once, section by section; the first error wins
- * (fixing one mistake at a time with an exact position beats a page of
- * follow-on errors). */
+ * Validation walks the tree once, section by section. Independent parts
+ * (each top-level section, each platform, each service, each key of a
+ * mapping) are all checked, so one pass reports every mistake of a file,
+ * up to JB_CONFIG_MAX_ERRORS; within a part the first error ends it, as a
+ * value checked after a bad one would only give follow-on errors.
+ * Thresholds and image files, which name platforms and services, are
+ * checked once the rest is valid. */
 #include "core/config.h"
 
 #include <errno.h>
@@ -35,23 +39,34 @@ typedef struct cfg_parser {
     const char *name; /* file name in messages */
     yaml_document_t doc;
     unsigned flags;
-    char *err;
-    size_t errlen;
+    char *err; /* the errors, one a line */
+    size_t errlen, used;
+    int nerrors, shown; /* found, and written to err */
 } cfg_parser;
 
 static bool node_error(cfg_parser *p, const yaml_node_t *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Appends "FILE:LINE:COL: message" as a line of p->err; false, always. */
 static bool node_error(cfg_parser *p, const yaml_node_t *node, const char *fmt, ...)
 {
-    int n = snprintf(p->err, p->errlen, "%s:%zu:%zu: ", p->name, node->start_mark.line + 1,
-                     node->start_mark.column + 1);
-    if (n < 0 || (size_t)n >= p->errlen)
+    /* room is kept for jb_config_parse's "N more errors" line */
+    if (p->nerrors++ >= JB_CONFIG_MAX_ERRORS || (p->used && p->used + 200 >= p->errlen))
         return false;
+    char *at = p->err + p->used;
+    size_t room = p->errlen - p->used;
+    int n = snprintf(at, room, "%s%s:%zu:%zu: ", p->used ? "\n" : "", p->name,
+                     node->start_mark.line + 1, node->start_mark.column + 1);
+    if (n < 0 || (size_t)n >= room) {
+        *at = '\0';
+        return false;
+    }
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+    vsnprintf(at + n, room - (size_t)n, fmt, ap);
     va_end(ap);
+    p->used += strlen(at);
+    p->shown++;
     return false;
 }
 
@@ -160,6 +175,7 @@ static bool expect_type(cfg_parser *p, const yaml_node_t *node, yaml_node_type_t
 static bool check_keys(cfg_parser *p, const yaml_node_t *map, const char *what,
                        const char *const *valid)
 {
+    bool ok = true;
     for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top;
          a++) {
         yaml_node_t *key = node_at(p, a->key);
@@ -177,21 +193,29 @@ static bool check_keys(cfg_parser *p, const yaml_node_t *map, const char *what,
                          " (OSv settings go under 'osv:', e.g. osv: {%.20s: ...})",
                          scalar(key) + 4);
             join(valid, list, sizeof list);
-            return node_error(p, key, "unknown key '%s' in %s%s; valid keys: %s", scalar(key), what,
-                              hint, list);
+            ok = node_error(p, key, "unknown key '%s' in %s%s; valid keys: %s", scalar(key), what,
+                            hint, list);
+            continue;
         }
         for (yaml_node_pair_t *b = map->data.mapping.pairs.start; b < a; b++)
-            if (strcmp(scalar(node_at(p, b->key)), scalar(key)) == 0)
-                return node_error(p, key, "key '%s' appears twice in %s", scalar(key), what);
+            if (strcmp(scalar(node_at(p, b->key)), scalar(key)) == 0) {
+                ok = node_error(p, key, "key '%s' appears twice in %s", scalar(key), what);
+                break;
+            }
     }
-    return true;
+    return ok;
 }
 
+/* A key that is not a scalar (YAML's "? [a]: b") never matches: check_keys
+ * reports it, and the other checks go on without reading it as text. */
 static yaml_node_t *lookup(cfg_parser *p, const yaml_node_t *map, const char *key)
 {
-    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++)
-        if (strcmp(scalar(node_at(p, a->key)), key) == 0)
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top;
+         a++) {
+        yaml_node_t *k = node_at(p, a->key);
+        if (k->type == YAML_SCALAR_NODE && strcmp(scalar(k), key) == 0)
             return node_at(p, a->value);
+    }
     return NULL;
 }
 
@@ -521,21 +545,26 @@ static bool parse_platforms(cfg_parser *p, const yaml_node_t *node, jb_config *c
     if (n > JB_CFG_MAX_PLATFORMS)
         return node_error(p, node, "too many platforms (%zu; at most %d)", n, JB_CFG_MAX_PLATFORMS);
     cfg->nplatforms = 0;
+    bool ok = true;
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
          it++) {
         yaml_node_t *item = node_at(p, *it);
         jb_config_platform *pl = &cfg->platforms[cfg->nplatforms];
-        if (!parse_platform(p, item, pl))
-            return false;
-        for (size_t i = 0; i < cfg->nplatforms; i++)
+        if (!parse_platform(p, item, pl)) {
+            ok = false; /* and on with the next platform */
+            continue;
+        }
+        bool unique = true;
+        for (size_t i = 0; i < cfg->nplatforms && unique; i++)
             if (strcmp(cfg->platforms[i].name, pl->name) == 0)
-                return node_error(p, lookup(p, item, "name"),
-                                  "platform name '%s' is used twice (line %d): names must be "
-                                  "unique",
-                                  pl->name, cfg->platforms[i].line);
-        cfg->nplatforms++;
+                unique = node_error(p, lookup(p, item, "name"),
+                                    "platform name '%s' is used twice (line %d): names must be "
+                                    "unique",
+                                    pl->name, cfg->platforms[i].line);
+        ok &= unique;
+        cfg->nplatforms += unique;
     }
-    return true;
+    return ok;
 }
 
 static bool known_service(const char *name)
@@ -580,25 +609,30 @@ static bool parse_services(cfg_parser *p, const yaml_node_t *node, jb_config *cf
                      "[user_registry, {name: rule_engine, replicas: 2}]"))
         return false;
     cfg->nservices = 0;
+    bool ok = true;
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
          it++) {
         yaml_node_t *item = node_at(p, *it);
         jb_config_service *s = &cfg->services[cfg->nservices];
         if (cfg->nservices == JB_CFG_MAX_SERVICES)
             return node_error(p, item, "too many services (at most %d)", JB_CFG_MAX_SERVICES);
-        if (!parse_service(p, item, s))
-            return false;
-        for (size_t i = 0; i < cfg->nservices; i++)
+        if (!parse_service(p, item, s)) {
+            ok = false; /* and on with the next service */
+            continue;
+        }
+        bool unique = true;
+        for (size_t i = 0; i < cfg->nservices && unique; i++)
             if (strcmp(cfg->services[i].name, s->name) == 0)
-                return node_error(p, item,
-                                  "service '%s' is listed twice: use 'replicas' for more "
-                                  "instances",
-                                  s->name);
-        cfg->nservices++;
+                unique = node_error(p, item,
+                                    "service '%s' is listed twice: use 'replicas' for more "
+                                    "instances",
+                                    s->name);
+        ok &= unique;
+        cfg->nservices += unique;
     }
-    if (cfg->nservices == 0)
+    if (ok && cfg->nservices == 0)
         return node_error(p, node, "'services' is empty: leave it out to run every service");
-    return true;
+    return ok;
 }
 
 static bool parse_mix(cfg_parser *p, const yaml_node_t *node, jb_config_workload *w)
@@ -929,48 +963,64 @@ static bool check_files(cfg_parser *p, const yaml_node_t *root, const jb_config 
 
 /* ---- the document ------------------------------------------------------- */
 
+/* The top-level scalars: name, description, iterations, on_failure, output. */
+static bool parse_top(cfg_parser *p, const yaml_node_t *root, jb_config *cfg)
+{
+    static const char *const on_failure[] = {"continue", "stop", NULL};
+    char failure[16] = "continue";
+    bool ok = require(p, root, "name", "experiment", "name: osv-vs-docker") &&
+              get_string(p, root, "name", NULL, cfg->name, sizeof cfg->name) &&
+              check_name(p, root, "name", cfg->name);
+    ok &= get_string(p, root, "description", NULL, cfg->description, sizeof cfg->description);
+    ok &= get_long(p, root, "iterations", 1, 100000, &cfg->iterations);
+    ok &= get_string(p, root, "on_failure", on_failure, failure, sizeof failure);
+    cfg->stop_on_failure = strcmp(failure, "stop") == 0;
+    if (get_string(p, root, "output", NULL, cfg->output, sizeof cfg->output) && !cfg->output[0])
+        ok = node_error(p, lookup(p, root, "output"), "'output' must not be empty");
+    return ok;
+}
+
+/* Each section on its own, so one pass finds the mistakes of all. */
+static bool parse_sections(cfg_parser *p, const yaml_node_t *root, jb_config *cfg)
+{
+    bool ok = true;
+    yaml_node_t *n;
+    if ((n = lookup(p, root, "broker")))
+        ok &= parse_broker(p, n, &cfg->broker);
+    if ((n = lookup(p, root, "services")))
+        ok &= parse_services(p, n, cfg);
+    if (require(p, root, "platforms", "experiment", "platforms: [{name: native, driver: process}]"))
+        ok &= parse_platforms(p, lookup(p, root, "platforms"), cfg);
+    else
+        ok = false;
+    if ((n = lookup(p, root, "workload")))
+        ok &= parse_workload(p, n, &cfg->workload);
+    if ((n = lookup(p, root, "metrics")))
+        ok &= parse_metrics(p, n, &cfg->metrics);
+    if ((n = lookup(p, root, "jung")))
+        ok &= parse_jung(p, n, &cfg->jung);
+    if ((n = lookup(p, root, "runner")))
+        ok &= parse_runner(p, n, &cfg->runner);
+    return ok;
+}
+
 static bool parse_root(cfg_parser *p, const yaml_node_t *root, jb_config *cfg)
 {
     static const char *const keys[] = {
         "name",     "description", "iterations", "on_failure", "broker", "platforms",  "services",
         "workload", "metrics",     "jung",       "runner",     "output", "thresholds", NULL};
-    static const char *const on_failure[] = {"continue", "stop", NULL};
-    char failure[16] = "continue";
     if (!expect_type(p, root, YAML_MAPPING_NODE, "an experiment file",
-                     "name: my-experiment\\nplatforms: [...]") ||
-        !check_keys(p, root, "experiment", keys) ||
-        !require(p, root, "name", "experiment", "name: osv-vs-docker") ||
-        !require(p, root, "platforms", "experiment",
-                 "platforms: [{name: native, driver: process}]") ||
-        !get_string(p, root, "name", NULL, cfg->name, sizeof cfg->name) ||
-        !check_name(p, root, "name", cfg->name) ||
-        !get_string(p, root, "description", NULL, cfg->description, sizeof cfg->description) ||
-        !get_long(p, root, "iterations", 1, 100000, &cfg->iterations) ||
-        !get_string(p, root, "on_failure", on_failure, failure, sizeof failure) ||
-        !get_string(p, root, "output", NULL, cfg->output, sizeof cfg->output))
+                     "name: my-experiment\\nplatforms: [...]"))
         return false;
-    cfg->stop_on_failure = strcmp(failure, "stop") == 0;
-    yaml_node_t *n;
-    if ((n = lookup(p, root, "broker")) && !parse_broker(p, n, &cfg->broker))
-        return false;
-    if ((n = lookup(p, root, "services")) && !parse_services(p, n, cfg))
-        return false;
-    if (!parse_platforms(p, lookup(p, root, "platforms"), cfg))
-        return false;
-    if ((n = lookup(p, root, "workload")) && !parse_workload(p, n, &cfg->workload))
-        return false;
-    if ((n = lookup(p, root, "metrics")) && !parse_metrics(p, n, &cfg->metrics))
-        return false;
-    if ((n = lookup(p, root, "jung")) && !parse_jung(p, n, &cfg->jung))
-        return false;
-    if ((n = lookup(p, root, "runner")) && !parse_runner(p, n, &cfg->runner))
-        return false;
-    if (!cfg->output[0])
-        return node_error(p, lookup(p, root, "output"), "'output' must not be empty");
-    /* last: a threshold names platforms and mix labels defined above */
-    if ((n = lookup(p, root, "thresholds")) && !parse_threshold_scope(p, n, cfg, "", ""))
-        return false;
-    return !(p->flags & JB_CONFIG_CHECK_FILES) || check_files(p, root, cfg);
+    bool ok = check_keys(p, root, "experiment", keys);
+    ok &= parse_top(p, root, cfg);
+    ok &= parse_sections(p, root, cfg);
+    /* last, on a valid rest: they name platforms, mix labels and services,
+     * and a mistake there would only echo as errors here */
+    yaml_node_t *n = lookup(p, root, "thresholds");
+    if (ok && n)
+        ok = parse_threshold_scope(p, n, cfg, "", "");
+    return ok && (!(p->flags & JB_CONFIG_CHECK_FILES) || check_files(p, root, cfg));
 }
 
 void jb_config_defaults(jb_config *cfg)
@@ -1082,7 +1132,10 @@ bool jb_config_parse(const char *name, const char *text, size_t len, unsigned fl
                       "'name' and 'platforms'",
                       name) < 0;
     else
-        ok = parse_root(&p, root, cfg);
+        ok = parse_root(&p, root, cfg) && p.nerrors == 0;
+    if (p.nerrors > p.shown && p.used + 1 < errlen)
+        snprintf(err + p.used, errlen - p.used, "\n%s: %d more errors not shown (fix these first)",
+                 name, p.nerrors - p.shown);
     yaml_document_delete(&p.doc);
     return ok;
 }

@@ -3,7 +3,8 @@
  * jb_config_load parses the file with libyaml and validates all of it before
  * anything starts: an unknown key, a wrong type, an out-of-range number, a
  * missing required key or (with JB_CONFIG_CHECK_FILES) a missing image file
- * is an error "FILE:LINE:COLUMN: what is wrong; what would be valid". Every
+ * is an error "FILE:LINE:COLUMN: what is wrong; what would be valid", and
+ * one load reports every such error of the file, one a line. Every
  * optional setting has a default; the defaults are the dissertation's
  * experiment (30 users x 30 devices x 1 rule, 500 requests per user in table
  * 2's mix, 30 iterations).
@@ -181,7 +182,12 @@ void jb_config_defaults(jb_config *cfg);
  * has 4); deeper files are refused before libyaml's quadratic load. */
 #define JB_CONFIG_MAX_DEPTH 32
 
-/* Parses and validates path into cfg. False with "path:line:col: ..." in err. */
+/* Most errors one load reports, one a line; beyond, a line says how many
+ * more there are. */
+#define JB_CONFIG_MAX_ERRORS 20
+
+/* Parses and validates path into cfg. False with "path:line:col: ..." in
+ * err, one line per error (up to JB_CONFIG_MAX_ERRORS). */
 bool jb_config_load(const char *path, unsigned flags, jb_config *cfg, char *err, size_t errlen);
 /* The same from a string; name is used in messages in place of a path. */
 bool jb_config_parse(const char *name, const char *text, size_t len, unsigned flags, jb_config *cfg,

@@ -199,7 +199,7 @@ static int load_plan(const char *path, up_plan *plan)
     jb_config *cfg = calloc(1, sizeof *cfg); /* ~100 KB: not for the stack */
     if (!cfg)
         return jb_fail(UP_CMD, "out of memory");
-    char err[1024];
+    char err[8192]; /* every error of the file, one a line */
     if (!jb_config_load(path, 0, cfg, err, sizeof err)) {
         free(cfg);
         return jb_usage_error(UP_CMD, "%s", err); /* an invalid CONFIG, as for `run` */

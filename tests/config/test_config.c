@@ -243,6 +243,42 @@ static void test_thresholds(void)
                       "throughput_rps");
 }
 
+/* One load reports the mistakes of every independent part, one a line,
+ * and says how many more there are past JB_CONFIG_MAX_ERRORS. */
+static void test_many_errors(void)
+{
+    expect_error("name: x\n"
+                 "iteratons: 3\n"
+                 "platforms:\n"
+                 "  - {name: a, driver: dokker}\n"
+                 "  - {name: b, driver: process, vcpus: 2}\n"
+                 "  - {name: c, driver: process}\n"
+                 "workload: {users: 0}\n",
+                 "t.yaml:2:1: unknown key 'iteratons' in experiment (did you mean 'iterations'?); "
+                 "valid keys: name, description, iterations, on_failure, broker, platforms, "
+                 "services, workload, metrics, jung, runner, output, thresholds\n"
+                 "t.yaml:4:23: 'driver' is 'dokker' (did you mean 'docker'?); valid values: "
+                 "process, docker, libvirt\n"
+                 "t.yaml:5:32: key 'vcpus' applies to driver docker and libvirt only, not to "
+                 "driver 'process'\n"
+                 "t.yaml:7:19: 'users' is 0, out of range: use 1 to 10000");
+    char text[2048] = "name: x\nplatforms: [{name: p, driver: process}]\nmetrics:\n";
+    for (int i = 0; i < JB_CONFIG_MAX_ERRORS + 5; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "  bad%02d: 1\n", i);
+    char err[8192] = "";
+    CHECK(!parse(text, err, sizeof err));
+    int lines = 1;
+    for (const char *c = err; *c; c++)
+        lines += *c == '\n';
+    CHECK(lines == JB_CONFIG_MAX_ERRORS + 1);
+    CHECK(strstr(err, "t.yaml:4:3: unknown key 'bad00' in metrics") == err);
+    CHECK(strstr(err, "\nt.yaml: 5 more errors not shown (fix these first)"));
+    /* a small buffer keeps whole lines and still says how many are left out */
+    char small[600] = "";
+    CHECK(!parse(text, small, sizeof small));
+    CHECK(strstr(small, "more errors not shown (fix these first)"));
+}
+
 static void test_files(void)
 {
     char err[1024];
@@ -310,6 +346,7 @@ int main(int argc, char **argv)
     test_full();
     test_errors();
     test_thresholds();
+    test_many_errors();
     test_files();
     test_shipped(argv[1]);
     free(cfg);
