@@ -1106,6 +1106,56 @@ static bool depth_ok(const char *name, const char *text, size_t len, char *err, 
     return ok;
 }
 
+/* One error line, for sorting by its position in the file. */
+typedef struct error_line {
+    const char *text;
+    size_t len;
+    unsigned long line, column;
+    int order;
+} error_line;
+
+static int by_position(const void *a, const void *b)
+{
+    const error_line *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->column != y->column)
+        return x->column < y->column ? -1 : 1;
+    return x->order - y->order;
+}
+
+/* The sections are checked in their own order; the reader reads the file
+ * top down, so the lines of err are put in the file's order. */
+static void sort_errors(const char *name, char *err)
+{
+    error_line lines[JB_CONFIG_MAX_ERRORS];
+    int n = 0;
+    for (const char *s = err; *s && n < JB_CONFIG_MAX_ERRORS;) {
+        const char *nl = strchr(s, '\n');
+        size_t len = nl ? (size_t)(nl - s) : strlen(s);
+        char *end = NULL;
+        lines[n] = (error_line){.text = s, .len = len, .order = n};
+        lines[n].line = strtoul(s + strlen(name) + 1, &end, 10);
+        lines[n].column = end && *end == ':' ? strtoul(end + 1, NULL, 10) : 0;
+        n++;
+        s += len + (nl != NULL);
+    }
+    char *sorted = malloc(strlen(err) + 1);
+    if (!sorted || n < 2) {
+        free(sorted);
+        return;
+    }
+    qsort(lines, (size_t)n, sizeof *lines, by_position);
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(sorted + at, lines[i].text, lines[i].len);
+        at += lines[i].len;
+        sorted[at++] = i + 1 < n ? '\n' : '\0';
+    }
+    memcpy(err, sorted, at);
+    free(sorted);
+}
+
 bool jb_config_parse(const char *name, const char *text, size_t len, unsigned flags, jb_config *cfg,
                      char *err, size_t errlen)
 {
@@ -1133,6 +1183,7 @@ bool jb_config_parse(const char *name, const char *text, size_t len, unsigned fl
                       name) < 0;
     else
         ok = parse_root(&p, root, cfg) && p.nerrors == 0;
+    sort_errors(name, err);
     if (p.nerrors > p.shown && p.used + 1 < errlen)
         snprintf(err + p.used, errlen - p.used, "\n%s: %d more errors not shown (fix these first)",
                  name, p.nerrors - p.shown);

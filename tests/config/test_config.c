@@ -262,6 +262,11 @@ static void test_many_errors(void)
                  "t.yaml:5:32: key 'vcpus' applies to driver docker and libvirt only, not to "
                  "driver 'process'\n"
                  "t.yaml:7:19: 'users' is 0, out of range: use 1 to 10000");
+    /* in the file's order, though the name is checked before the sections */
+    expect_error(
+        "metrics: {interval_ms: 5}\nname: 'a b'\nplatforms: [{name: p, driver: process}]\n",
+        "t.yaml:1:24: 'interval_ms' is 5, out of range: use 10 to 60000\n"
+        "t.yaml:2:7: 'name' is 'a b': use only letters, digits, '_', '-' and '.'");
     char text[2048] = "name: x\nplatforms: [{name: p, driver: process}]\nmetrics:\n";
     for (int i = 0; i < JB_CONFIG_MAX_ERRORS + 5; i++)
         snprintf(text + strlen(text), sizeof text - strlen(text), "  bad%02d: 1\n", i);
