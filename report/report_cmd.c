@@ -176,6 +176,8 @@ static bool write_json(const rp_run *r, const rp_report *rep, FILE *out)
     for (int i = 0; i < rep->ndata; i++)
         json_object_set_new(tables, rep->data[i]->id, rp_table_json(rep->data[i]));
     json_object_set_new(root, "tables", tables);
+    /* what `report --check` decides, for a CI job reading one file */
+    json_object_set_new(root, "thresholds", rp_thresholds_eval(r));
     bool ok = json_dumpf(root, out, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) == 0;
     fputc('\n', out);
     json_decref(root);

@@ -46,6 +46,10 @@ check "report --check lines marked pass" "$(grep -c '^  pass ' "$TMP/check.out")
 check "report --check, breached: exit" "$?" 1
 grep -q '^jungbench report: threshold breached: throughput_rps > 1000000000 req/s on native' \
     "$TMP/check.err" || fail "report --check does not name the breach"
+"$JB" report "$(run_dir breached)" --format json > "$TMP/report.json"
+check "report --format json: the thresholds that failed" \
+    "$(python3 -c "import json,sys; print(','.join(t['metric'] for t in json.load(open(sys.argv[1]))['thresholds'] if not t['pass']))" "$TMP/report.json")" \
+    throughput_rps
 "$JB" report "$TMP/nonexistent" --check > /dev/null 2>&1
 check "report --check on a missing run: exit (cannot decide)" "$?" 3
 
