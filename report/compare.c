@@ -209,12 +209,23 @@ static int decision_exit(const decision *d)
                                            : JB_EXIT_OK;
 }
 
+/* Sizes are shown in MiB, as the reports show them; JSON keeps bytes. */
+static double shown(rp_metric m, double v, const char **unit)
+{
+    const char *u = rp_metric_get(m)->unit;
+    bool bytes = strcmp(u, "bytes") == 0;
+    *unit = bytes ? "MiB" : u;
+    return bytes ? v / 1048576.0 : v;
+}
+
 static void report_regression(const comparison *c, rp_metric m, const char *platform, decision *d)
 {
     const rp_metric_info *mi = rp_metric_get(m);
+    const char *unit;
+    double base = shown(m, c->base, &unit), new_ = shown(m, c->new_, &unit);
     json_array_append_new(d->regressions, json_sprintf("%s on %s", mi->name, platform));
     fprintf(stderr, "jungbench compare: regression: %s on %s: %.3f -> %.3f %s (%+.1f%%%s)\n",
-            mi->name, platform, c->base, c->new_, mi->unit, c->change_pct,
+            mi->name, platform, base, new_, unit, c->change_pct,
             isnan(c->p) ? ", exact measurement" : "");
     if (!isnan(c->p))
         fprintf(stderr, "  Mann-Whitney p = %.4g over %d vs %d iterations\n", c->p, c->nb, c->nn);
@@ -235,14 +246,17 @@ static void add_row(rp_table *t, const compare_opts *o, const comparison *c, rp_
                     const char *platform)
 {
     bool raw = o->format == OUT_JSON;
+    const char *unit = rp_metric_get(m)->unit;
+    double base = raw ? c->base : shown(m, c->base, &unit);
+    double new_ = raw ? c->new_ : shown(m, c->new_, &unit);
     int row = rp_table_add_row(t);
     rp_set_text(t, row, 0, "%s", rp_metric_get(m)->name);
-    rp_set_text(t, row, 1, "%s", rp_metric_get(m)->unit);
+    rp_set_text(t, row, 1, "%s", unit);
     rp_set_text(t, row, 2, "%s", platform);
     rp_set_num(t, row, 3, c->nb, 0);
     rp_set_num(t, row, 4, c->nn, 0);
-    rp_set_num(t, row, 5, c->base, raw ? -1 : 3);
-    rp_set_num(t, row, 6, c->new_, raw ? -1 : 3);
+    rp_set_num(t, row, 5, base, raw ? -1 : 3);
+    rp_set_num(t, row, 6, new_, raw ? -1 : 3);
     rp_set_num(t, row, 7, c->change_pct, raw ? -1 : 1);
     rp_set_num(t, row, 8, c->p, raw ? -1 : 4);
     rp_set_text(t, row, 9, "%s", c->verdict);

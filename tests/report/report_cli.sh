@@ -193,6 +193,11 @@ expect 0 "improvement is not a regression" "$J" compare "$T/regressed" "$T/base"
 contains "$T/out" "improved"
 expect 0 "threshold above the change" "$J" compare "$T/base" "$T/regressed" --threshold 500
 expect 0 "only unchanged metrics" "$J" compare "$T/base" "$T/regressed" --metrics cpu,memory,image_bytes
+# sizes in MiB as in the reports (not "1465104.000 bytes"); JSON keeps bytes
+grep -Eq '^image_bytes +MiB +docker ' "$T/out" || fail "compare shows image sizes not in MiB"
+expect 0 "compare json of sizes" "$J" compare "$T/base" "$T/regressed" --metrics image_bytes --format json
+python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['comparisons'][0]; assert r['unit']=='bytes' and r['base']>1e5, r" "$T/out" ||
+    fail "compare JSON of sizes is not in bytes"
 expect 1 "json compare" "$J" compare "$T/base" "$T/regressed" --format json --metrics p99_ms
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['regressions']==['p99_ms on docker'], d" "$T/out" ||
     fail "compare JSON"
