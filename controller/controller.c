@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ typedef struct ctl {
     long planned, finished;
     double iter_ms_sum;
     long iter_ms_n;
+    double run_t0, iter_t0; /* jb_now_ms() at the run's and the iteration's start */
     /* the iteration in flight */
     const char *runner_id; /* the runner of its platform (platform.runner, else runner.id) */
     char topic_prefix[32]; /* this run's Jung topics on a shared cluster (launch.h) */
@@ -467,6 +469,31 @@ static bool load_should_stop(void *arg)
     return jb_stop_requested() || l->c->runner_failed;
 }
 
+/* The load's remaining ms at its live rate; -1 before there is a rate. */
+static double load_left_ms(const jb_load_progress *p)
+{
+    if (p->duration_s > 0)
+        return fmax(p->duration_s - p->elapsed_s, 0) * 1000;
+    if (p->rate > 0 && p->total > 0)
+        return (double)(p->total - p->done) / p->rate * 1000;
+    return -1;
+}
+
+/* ms until the run ends: this iteration's load left, then the iterations
+ * after it at the finished ones' mean, or, while the first one runs, at
+ * its own time so far plus its load left. -1 when unknown (no rate yet). */
+static double run_left_ms(const ctl *c, double load_left)
+{
+    if (load_left < 0)
+        return -1;
+    double per_iter =
+        c->iter_ms_n ? c->iter_ms_sum / (double)c->iter_ms_n : jb_now_ms() - c->iter_t0 + load_left;
+    long after = c->planned - c->finished - 1;
+    return load_left + per_iter * (double)(after > 0 ? after : 0);
+}
+
+/* The live line on a terminal: the load's count, rate and ETA, and the
+ * run's elapsed time and ETA from the first iteration on. */
 static void load_progress(const jb_load_progress *p, void *arg)
 {
     load_ctx *l = arg;
@@ -474,8 +501,22 @@ static void load_progress(const jb_load_progress *p, void *arg)
     if (l->c->o->quiet || !isatty(STDOUT_FILENO) || now - l->last_print_ms < 500)
         return;
     l->last_print_ms = now;
-    printf("\r  %s #%ld %-7s %ld/%ld requests, %ld errors, %.0f req/s   ", l->platform,
-           l->iteration, p->phase, p->done, p->total, p->errors, p->rate);
+    char elapsed[32], eta[32] = "?", run_eta[32] = "?";
+    format_duration(now - l->c->run_t0, elapsed, sizeof elapsed);
+    double left = load_left_ms(p);
+    if (left >= 0)
+        format_duration(left, eta, sizeof eta);
+    /* the setup phase's rate says nothing of the measured load's: there
+     * only finished iterations tell how long this one takes */
+    const ctl *c = l->c;
+    if (strcmp(p->phase, "measure") != 0)
+        left =
+            c->iter_ms_n ? fmax(c->iter_ms_sum / (double)c->iter_ms_n - (now - c->iter_t0), 0) : -1;
+    if (left >= 0)
+        format_duration(run_left_ms(c, left), run_eta, sizeof run_eta);
+    printf("\r  %s #%ld %-7s %ld/%ld requests, %ld errors, %.0f req/s, ETA %s; run %s, ETA %s   ",
+           l->platform, l->iteration, p->phase, p->done, p->total, p->errors, p->rate, eta, elapsed,
+           run_eta);
     fflush(stdout);
 }
 
@@ -535,7 +576,7 @@ static it_result drive_load(ctl *c, const char *platform, long iteration, jb_loa
     if (!c->load_stopped_for_error && err[0]) /* else c->error holds the runner's ERROR */
         snprintf(c->error, sizeof c->error, "%s", err);
     if (!c->o->quiet && isatty(STDOUT_FILENO))
-        printf("\r%*s\r", 78, "");
+        printf("\r%*s\r", 140, "");
     if (r == JB_LOAD_OK)
         return IT_DONE;
     if (r == JB_LOAD_STOPPED && !c->load_stopped_for_error)
@@ -613,13 +654,15 @@ static it_result run_iteration(ctl *c, const jb_config_platform *pl, long it, jb
 static void print_result(ctl *c, const jb_config_platform *pl, long it, it_result r,
                          const jb_load_summary *sum, double took_ms)
 {
-    char took[32], eta[48] = "";
+    char took[32], elapsed[32], eta[80];
     format_duration(took_ms, took, sizeof took);
+    format_duration(jb_now_ms() - c->run_t0, elapsed, sizeof elapsed);
+    snprintf(eta, sizeof eta, "; run %s", elapsed);
     long left = c->planned - c->finished;
     if (c->iter_ms_n > 0 && left > 0) {
         char d[32];
         format_duration(c->iter_ms_sum / (double)c->iter_ms_n * (double)left, d, sizeof d);
-        snprintf(eta, sizeof eta, ", ETA %s", d);
+        snprintf(eta, sizeof eta, "; run %s, ETA %s", elapsed, d);
     }
     if (r == IT_DONE && c->error[0])
         say(c, "  %s #%ld %s\n", pl->name, it, c->error);
@@ -649,6 +692,7 @@ static bool run_platform(ctl *c, const jb_config_platform *pl, bool *any_failed)
         }
         delete_partial(c, pl->name, it);
         double started = jb_wall_ms(), t0 = jb_now_ms();
+        c->iter_t0 = t0;
         record_iteration(c, pl->name, it, started, "running", NULL, NULL);
         jb_load_summary sum;
         it_result r = run_iteration(c, pl, it, &sum);
@@ -878,6 +922,21 @@ static bool open_run(ctl *c)
     return ok;
 }
 
+/* The config's thresholds over the finished run; false when one is breached
+ * (named on stderr) or the run cannot be read back to check them. */
+static bool thresholds_hold(ctl *c)
+{
+    if (c->cfg->nthresholds == 0)
+        return true;
+    char err[1024];
+    int checked = 0;
+    int breached = jb_report_check_thresholds(
+        c->dir, c->run_id, CTL_CMD, c->o->quiet ? NULL : stdout, &checked, err, sizeof err);
+    if (breached < 0)
+        fprintf(stderr, "jungbench %s: cannot check the thresholds: %s\n", CTL_CMD, err);
+    return breached == 0;
+}
+
 static int finish_run(ctl *c, bool interrupted, bool any_failed)
 {
     const char *status = interrupted ? "interrupted" : any_failed ? "failed" : "done";
@@ -893,7 +952,8 @@ static int finish_run(ctl *c, bool interrupted, bool any_failed)
     char err[1024];
     if (!c->o->quiet && !jb_report_print_text(c->dir, c->run_id, stdout, err, sizeof err))
         fprintf(stderr, "jungbench %s: no summary tables: %s\n", CTL_CMD, err);
-    return any_failed ? JB_EXIT_FAIL : JB_EXIT_OK;
+    bool breached = !thresholds_hold(c);
+    return any_failed || breached ? JB_EXIT_FAIL : JB_EXIT_OK;
 }
 
 int jb_controller_run(const jb_controller_options *o)
@@ -918,6 +978,7 @@ int jb_controller_run(const jb_controller_options *o)
         goto out;
     }
     c->planned = (long)c->cfg->nplatforms * c->cfg->iterations;
+    c->run_t0 = jb_now_ms();
     say(c, "run %s: %zu platform(s) x %ld iteration(s), results in %s\n", c->run_id,
         c->cfg->nplatforms, c->cfg->iterations, c->dir);
     bool any_failed = false, go_on = true;

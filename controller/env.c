@@ -112,6 +112,7 @@ char *jb_controller_environment(const char *broker_desc)
     /* An iteration whose accel is "emulated" ran with the guests' call
      * timeout and readiness wait this many times the configured ones. */
     json_object_set_new(env, "emulated_timeout_scale", json_integer(JB_EMULATION_TIMEOUT_SCALE));
+    json_object_set_new(env, "jungbench_build", json_string(JB_BUILD));
     char *text = json_dumps(env, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(env);
     return text;

@@ -52,8 +52,11 @@ static void usage(FILE *out, bool run)
             "  -h, --help         this help\n\n"
             "Ctrl-C stops the iteration in flight, tears the platform down, keeps every\n"
             "finished iteration and prints the --resume command.\n"
-            "Exit status: 0 when every iteration finished, 1 when one failed or the run was\n"
-            "interrupted, 2 on usage errors (including an invalid CONFIG).\n",
+            "The config's 'thresholds' (docs/config.md) are checked at the end, each shown as\n"
+            "pass or FAIL; a breached one is named on stderr.\n"
+            "Exit status: 0 when every iteration finished and every threshold passed, 1 when\n"
+            "one failed, the run was interrupted or a threshold was breached, 2 on usage\n"
+            "errors (including an invalid CONFIG).\n",
             run ? "  --bin-dir DIR      where the jung-* executables are (process platform)\n"
                   "  -v, --verbose      also print the runner's log lines\n"
                 : "  --broker HOST:PORT Kafka bootstrap servers (overrides the config)\n");
@@ -69,7 +72,7 @@ static int parse_args(int argc, char **argv, bool run, cmd_args *a)
     *a = (cmd_args){.cmd = run ? "run" : "controller"};
     optind = 1;
     int ch;
-    while ((ch = getopt_long(argc, argv, "qvh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":qvh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'o':
             a->out = optarg;
@@ -97,8 +100,10 @@ static int parse_args(int argc, char **argv, bool run, cmd_args *a)
         case 'h':
             usage(stdout, run);
             return JB_EXIT_OK;
+        case ':':
+            return jb_usage_error(a->cmd, "option '%s' needs a value", argv[optind - 1]);
         default:
-            return jb_usage_error(a->cmd, "unknown option");
+            return jb_usage_error(a->cmd, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)
@@ -136,7 +141,7 @@ static char *read_text(const char *path)
 /* Loads and validates CONFIG; usage error (2) when it is invalid. */
 static int load_config(const cmd_args *a, unsigned flags, jb_config *cfg, char **text)
 {
-    char err[2048];
+    char err[8192]; /* every error of the file, one a line */
     if (!jb_config_load(a->config, flags, cfg, err, sizeof err))
         return jb_usage_error(a->cmd, "%s", err);
     *text = read_text(a->config);

@@ -2,9 +2,13 @@
  *
  * libyaml loads the whole file into a document tree whose nodes keep their
  * line and column, so every check below can point at the offending spot.
- * Validation walks the tree once, section by section; the first error wins
- * (fixing one mistake at a time with an exact position beats a page of
- * follow-on errors). */
+ * Validation walks the tree once, section by section. Independent parts
+ * (each top-level section, each platform, each service, each key of a
+ * mapping) are all checked, so one pass reports every mistake of a file,
+ * up to JB_CONFIG_MAX_ERRORS; within a part the first error ends it, as a
+ * value checked after a bad one would only give follow-on errors.
+ * Thresholds and image files, which name platforms and services, are
+ * checked once the rest is valid. */
 #include "core/config.h"
 
 #include <errno.h>
@@ -35,23 +39,34 @@ typedef struct cfg_parser {
     const char *name; /* file name in messages */
     yaml_document_t doc;
     unsigned flags;
-    char *err;
-    size_t errlen;
+    char *err; /* the errors, one a line */
+    size_t errlen, used;
+    int nerrors, shown; /* found, and written to err */
 } cfg_parser;
 
 static bool node_error(cfg_parser *p, const yaml_node_t *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Appends "FILE:LINE:COL: message" as a line of p->err; false, always. */
 static bool node_error(cfg_parser *p, const yaml_node_t *node, const char *fmt, ...)
 {
-    int n = snprintf(p->err, p->errlen, "%s:%zu:%zu: ", p->name, node->start_mark.line + 1,
-                     node->start_mark.column + 1);
-    if (n < 0 || (size_t)n >= p->errlen)
+    /* room is kept for jb_config_parse's "N more errors" line */
+    if (p->nerrors++ >= JB_CONFIG_MAX_ERRORS || (p->used && p->used + 200 >= p->errlen))
         return false;
+    char *at = p->err + p->used;
+    size_t room = p->errlen - p->used;
+    int n = snprintf(at, room, "%s%s:%zu:%zu: ", p->used ? "\n" : "", p->name,
+                     node->start_mark.line + 1, node->start_mark.column + 1);
+    if (n < 0 || (size_t)n >= room) {
+        *at = '\0';
+        return false;
+    }
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+    vsnprintf(at + n, room - (size_t)n, fmt, ap);
     va_end(ap);
+    p->used += strlen(at);
+    p->shown++;
     return false;
 }
 
@@ -160,6 +175,7 @@ static bool expect_type(cfg_parser *p, const yaml_node_t *node, yaml_node_type_t
 static bool check_keys(cfg_parser *p, const yaml_node_t *map, const char *what,
                        const char *const *valid)
 {
+    bool ok = true;
     for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top;
          a++) {
         yaml_node_t *key = node_at(p, a->key);
@@ -177,21 +193,29 @@ static bool check_keys(cfg_parser *p, const yaml_node_t *map, const char *what,
                          " (OSv settings go under 'osv:', e.g. osv: {%.20s: ...})",
                          scalar(key) + 4);
             join(valid, list, sizeof list);
-            return node_error(p, key, "unknown key '%s' in %s%s; valid keys: %s", scalar(key), what,
-                              hint, list);
+            ok = node_error(p, key, "unknown key '%s' in %s%s; valid keys: %s", scalar(key), what,
+                            hint, list);
+            continue;
         }
         for (yaml_node_pair_t *b = map->data.mapping.pairs.start; b < a; b++)
-            if (strcmp(scalar(node_at(p, b->key)), scalar(key)) == 0)
-                return node_error(p, key, "key '%s' appears twice in %s", scalar(key), what);
+            if (strcmp(scalar(node_at(p, b->key)), scalar(key)) == 0) {
+                ok = node_error(p, key, "key '%s' appears twice in %s", scalar(key), what);
+                break;
+            }
     }
-    return true;
+    return ok;
 }
 
+/* A key that is not a scalar (YAML's "? [a]: b") never matches: check_keys
+ * reports it, and the other checks go on without reading it as text. */
 static yaml_node_t *lookup(cfg_parser *p, const yaml_node_t *map, const char *key)
 {
-    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++)
-        if (strcmp(scalar(node_at(p, a->key)), key) == 0)
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top;
+         a++) {
+        yaml_node_t *k = node_at(p, a->key);
+        if (k->type == YAML_SCALAR_NODE && strcmp(scalar(k), key) == 0)
             return node_at(p, a->value);
+    }
     return NULL;
 }
 
@@ -524,21 +548,26 @@ static bool parse_platforms(cfg_parser *p, const yaml_node_t *node, jb_config *c
     if (n > JB_CFG_MAX_PLATFORMS)
         return node_error(p, node, "too many platforms (%zu; at most %d)", n, JB_CFG_MAX_PLATFORMS);
     cfg->nplatforms = 0;
+    bool ok = true;
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
          it++) {
         yaml_node_t *item = node_at(p, *it);
         jb_config_platform *pl = &cfg->platforms[cfg->nplatforms];
-        if (!parse_platform(p, item, pl))
-            return false;
-        for (size_t i = 0; i < cfg->nplatforms; i++)
+        if (!parse_platform(p, item, pl)) {
+            ok = false; /* and on with the next platform */
+            continue;
+        }
+        bool unique = true;
+        for (size_t i = 0; i < cfg->nplatforms && unique; i++)
             if (strcmp(cfg->platforms[i].name, pl->name) == 0)
-                return node_error(p, lookup(p, item, "name"),
-                                  "platform name '%s' is used twice (line %d): names must be "
-                                  "unique",
-                                  pl->name, cfg->platforms[i].line);
-        cfg->nplatforms++;
+                unique = node_error(p, lookup(p, item, "name"),
+                                    "platform name '%s' is used twice (line %d): names must be "
+                                    "unique",
+                                    pl->name, cfg->platforms[i].line);
+        ok &= unique;
+        cfg->nplatforms += unique;
     }
-    return true;
+    return ok;
 }
 
 static bool known_service(const char *name)
@@ -583,25 +612,30 @@ static bool parse_services(cfg_parser *p, const yaml_node_t *node, jb_config *cf
                      "[user_registry, {name: rule_engine, replicas: 2}]"))
         return false;
     cfg->nservices = 0;
+    bool ok = true;
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top;
          it++) {
         yaml_node_t *item = node_at(p, *it);
         jb_config_service *s = &cfg->services[cfg->nservices];
         if (cfg->nservices == JB_CFG_MAX_SERVICES)
             return node_error(p, item, "too many services (at most %d)", JB_CFG_MAX_SERVICES);
-        if (!parse_service(p, item, s))
-            return false;
-        for (size_t i = 0; i < cfg->nservices; i++)
+        if (!parse_service(p, item, s)) {
+            ok = false; /* and on with the next service */
+            continue;
+        }
+        bool unique = true;
+        for (size_t i = 0; i < cfg->nservices && unique; i++)
             if (strcmp(cfg->services[i].name, s->name) == 0)
-                return node_error(p, item,
-                                  "service '%s' is listed twice: use 'replicas' for more "
-                                  "instances",
-                                  s->name);
-        cfg->nservices++;
+                unique = node_error(p, item,
+                                    "service '%s' is listed twice: use 'replicas' for more "
+                                    "instances",
+                                    s->name);
+        ok &= unique;
+        cfg->nservices += unique;
     }
-    if (cfg->nservices == 0)
+    if (ok && cfg->nservices == 0)
         return node_error(p, node, "'services' is empty: leave it out to run every service");
-    return true;
+    return ok;
 }
 
 static bool parse_mix(cfg_parser *p, const yaml_node_t *node, jb_config_workload *w)
@@ -698,6 +732,164 @@ static bool parse_runner(cfg_parser *p, const yaml_node_t *node, jb_config_runne
            get_long(p, node, "silence_timeout_ms", 100, 3600000, &r->silence_timeout_ms);
 }
 
+/* ---- thresholds ------------------------------------------------------------ */
+
+const char *const jb_config_threshold_metrics[] = {
+    "avg_ms",     "max_ms",           "p50_ms",         "p90_ms",  "p95_ms",
+    "p99_ms",     "error_rate",       "throughput_rps", "cpu_pct", "cpu_per_1k_req",
+    "memory_mib", "total_memory_mib", "ready_ms",       NULL};
+const size_t jb_config_nrequest_metrics = 8;
+
+/* The unit a limit may carry after its number ("< 50ms", "< 0.1%"). */
+static const char *threshold_unit(const char *metric)
+{
+    size_t n = strlen(metric);
+    if (strcmp(metric, "error_rate") == 0)
+        return "%";
+    return n > 3 && strcmp(metric + n - 3, "_ms") == 0 ? "ms" : NULL;
+}
+
+static const char *threshold_example(const char *metric)
+{
+    return strcmp(metric, "throughput_rps") == 0 ? "\"> 1000\""
+           : strcmp(metric, "error_rate") == 0   ? "\"< 0.1%\""
+                                                 : "\"< 50\"";
+}
+
+/* "OP NUMBER [UNIT]" into t. */
+static bool parse_limit(cfg_parser *p, const yaml_node_t *v, const char *metric,
+                        jb_config_threshold *t)
+{
+    if (v->type != YAML_SCALAR_NODE)
+        return node_error(p, v, "threshold '%s' must be a comparison such as %s, not %s", metric,
+                          threshold_example(metric), node_type_name(v));
+    const char *s = scalar(v);
+    while (*s == ' ')
+        s++;
+    size_t oplen = (s[0] == '<' || s[0] == '>') ? (s[1] == '=' ? 2 : 1) : 0;
+    char *end = NULL;
+    errno = 0;
+    double d = oplen ? strtod(s + oplen, &end) : NAN;
+    if (!oplen || errno || end == s + oplen || !isfinite(d))
+        return node_error(p, v,
+                          "threshold '%s' is '%s': write an operator (<, <=, >, >=) and a "
+                          "number, quoted, e.g. %s",
+                          metric, scalar(v), threshold_example(metric));
+    while (*end == ' ')
+        end++;
+    const char *unit = threshold_unit(metric);
+    if (*end && !unit)
+        return node_error(p, v, "threshold '%s' is '%s': '%s' takes no unit after the number",
+                          metric, scalar(v), metric);
+    if (*end && strcmp(end, unit) != 0)
+        return node_error(p, v, "threshold '%s' is '%s': its unit is '%s', not '%s'", metric,
+                          scalar(v), unit, end);
+    memcpy(t->op, s, oplen);
+    t->op[oplen] = '\0';
+    t->value = d;
+    snprintf(t->metric, sizeof t->metric, "%s", metric);
+    return true;
+}
+
+static bool parse_threshold_scope(cfg_parser *p, const yaml_node_t *map, jb_config *cfg,
+                                  const char *platform, const char *label);
+
+/* thresholds.platforms: {NAME: {...}}, NAME a platform of this file. */
+static bool parse_threshold_platforms(cfg_parser *p, const yaml_node_t *map, jb_config *cfg)
+{
+    if (!expect_type(p, map, YAML_MAPPING_NODE, "'thresholds.platforms'",
+                     "{docker: {p95_ms: \"< 80\"}}"))
+        return false;
+    const char *names[JB_CFG_MAX_PLATFORMS + 1];
+    for (size_t i = 0; i < cfg->nplatforms; i++)
+        names[i] = cfg->platforms[i].name;
+    names[cfg->nplatforms] = NULL;
+    if (!check_keys(p, map, "thresholds.platforms (platform names)", names))
+        return false;
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++)
+        if (!parse_threshold_scope(p, node_at(p, a->value), cfg, scalar(node_at(p, a->key)), ""))
+            return false;
+    return true;
+}
+
+static bool label_in_mix(const jb_config_workload *w, const char *label)
+{
+    for (size_t i = 0; i < w->nmix; i++)
+        if (strcmp(w->mix[i].label, label) == 0)
+            return w->mix[i].count > 0;
+    return false;
+}
+
+/* labels: {LABEL: {...}}, LABEL a request kind the workload sends. */
+static bool parse_threshold_labels(cfg_parser *p, const yaml_node_t *map, jb_config *cfg,
+                                   const char *platform)
+{
+    if (!expect_type(p, map, YAML_MAPPING_NODE, "'labels'", "{get_user: {p99_ms: \"< 100\"}}") ||
+        !check_keys(p, map, "thresholds labels (request labels)", mix_labels))
+        return false;
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top;
+         a++) {
+        yaml_node_t *key = node_at(p, a->key);
+        if (!label_in_mix(&cfg->workload, scalar(key)))
+            return node_error(p, key,
+                              "threshold label '%s' gets no requests: workload.mix gives it "
+                              "none",
+                              scalar(key));
+        if (!parse_threshold_scope(p, node_at(p, a->value), cfg, platform, scalar(key)))
+            return false;
+    }
+    return true;
+}
+
+/* One mapping of limits: metrics, and the narrower scopes it may hold
+ * (platforms at the top only, labels anywhere but inside a label). */
+static bool parse_threshold_scope(cfg_parser *p, const yaml_node_t *map, jb_config *cfg,
+                                  const char *platform, const char *label)
+{
+    if (!expect_type(p, map, YAML_MAPPING_NODE, "thresholds",
+                     "{p95_ms: \"< 50\", error_rate: \"< 0.1%\"}"))
+        return false;
+    const char *valid[32];
+    size_t n = 0, nmetrics = label[0] ? jb_config_nrequest_metrics : SIZE_MAX;
+    for (size_t i = 0; jb_config_threshold_metrics[i] && i < nmetrics; i++)
+        valid[n++] = jb_config_threshold_metrics[i];
+    if (!platform[0] && !label[0])
+        valid[n++] = "platforms";
+    if (!label[0])
+        valid[n++] = "labels";
+    valid[n] = NULL;
+    char what[160];
+    snprintf(what, sizeof what, "thresholds%s%s%s%s", platform[0] ? " of platform " : "", platform,
+             label[0] ? " of label " : "", label);
+    if (!check_keys(p, map, what, valid))
+        return false;
+    for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top;
+         a++) {
+        const char *key = scalar(node_at(p, a->key));
+        yaml_node_t *v = node_at(p, a->value);
+        if (strcmp(key, "platforms") == 0) {
+            if (!parse_threshold_platforms(p, v, cfg))
+                return false;
+            continue;
+        }
+        if (strcmp(key, "labels") == 0) {
+            if (!parse_threshold_labels(p, v, cfg, platform))
+                return false;
+            continue;
+        }
+        if (cfg->nthresholds == JB_CFG_MAX_THRESHOLDS)
+            return node_error(p, v, "too many thresholds (at most %d)", JB_CFG_MAX_THRESHOLDS);
+        jb_config_threshold *t = &cfg->thresholds[cfg->nthresholds];
+        *t = (jb_config_threshold){0};
+        snprintf(t->platform, sizeof t->platform, "%s", platform);
+        snprintf(t->label, sizeof t->label, "%s", label);
+        if (!parse_limit(p, v, key, t))
+            return false;
+        cfg->nthresholds++;
+    }
+    return true;
+}
+
 /* ---- files named by the config -------------------------------------------- */
 
 static void expand_service(const char *template, const char *service, char *out, size_t outlen)
@@ -774,45 +966,64 @@ static bool check_files(cfg_parser *p, const yaml_node_t *root, const jb_config 
 
 /* ---- the document ------------------------------------------------------- */
 
+/* The top-level scalars: name, description, iterations, on_failure, output. */
+static bool parse_top(cfg_parser *p, const yaml_node_t *root, jb_config *cfg)
+{
+    static const char *const on_failure[] = {"continue", "stop", NULL};
+    char failure[16] = "continue";
+    bool ok = require(p, root, "name", "experiment", "name: osv-vs-docker") &&
+              get_string(p, root, "name", NULL, cfg->name, sizeof cfg->name) &&
+              check_name(p, root, "name", cfg->name);
+    ok &= get_string(p, root, "description", NULL, cfg->description, sizeof cfg->description);
+    ok &= get_long(p, root, "iterations", 1, 100000, &cfg->iterations);
+    ok &= get_string(p, root, "on_failure", on_failure, failure, sizeof failure);
+    cfg->stop_on_failure = strcmp(failure, "stop") == 0;
+    if (get_string(p, root, "output", NULL, cfg->output, sizeof cfg->output) && !cfg->output[0])
+        ok = node_error(p, lookup(p, root, "output"), "'output' must not be empty");
+    return ok;
+}
+
+/* Each section on its own, so one pass finds the mistakes of all. */
+static bool parse_sections(cfg_parser *p, const yaml_node_t *root, jb_config *cfg)
+{
+    bool ok = true;
+    yaml_node_t *n;
+    if ((n = lookup(p, root, "broker")))
+        ok &= parse_broker(p, n, &cfg->broker);
+    if ((n = lookup(p, root, "services")))
+        ok &= parse_services(p, n, cfg);
+    if (require(p, root, "platforms", "experiment", "platforms: [{name: native, driver: process}]"))
+        ok &= parse_platforms(p, lookup(p, root, "platforms"), cfg);
+    else
+        ok = false;
+    if ((n = lookup(p, root, "workload")))
+        ok &= parse_workload(p, n, &cfg->workload);
+    if ((n = lookup(p, root, "metrics")))
+        ok &= parse_metrics(p, n, &cfg->metrics);
+    if ((n = lookup(p, root, "jung")))
+        ok &= parse_jung(p, n, &cfg->jung);
+    if ((n = lookup(p, root, "runner")))
+        ok &= parse_runner(p, n, &cfg->runner);
+    return ok;
+}
+
 static bool parse_root(cfg_parser *p, const yaml_node_t *root, jb_config *cfg)
 {
     static const char *const keys[] = {
-        "name",     "description", "iterations", "on_failure", "broker", "platforms", "services",
-        "workload", "metrics",     "jung",       "runner",     "output", NULL};
-    static const char *const on_failure[] = {"continue", "stop", NULL};
-    char failure[16] = "continue";
+        "name",     "description", "iterations", "on_failure", "broker", "platforms",  "services",
+        "workload", "metrics",     "jung",       "runner",     "output", "thresholds", NULL};
     if (!expect_type(p, root, YAML_MAPPING_NODE, "an experiment file",
-                     "name: my-experiment\\nplatforms: [...]") ||
-        !check_keys(p, root, "experiment", keys) ||
-        !require(p, root, "name", "experiment", "name: osv-vs-docker") ||
-        !require(p, root, "platforms", "experiment",
-                 "platforms: [{name: native, driver: process}]") ||
-        !get_string(p, root, "name", NULL, cfg->name, sizeof cfg->name) ||
-        !check_name(p, root, "name", cfg->name) ||
-        !get_string(p, root, "description", NULL, cfg->description, sizeof cfg->description) ||
-        !get_long(p, root, "iterations", 1, 100000, &cfg->iterations) ||
-        !get_string(p, root, "on_failure", on_failure, failure, sizeof failure) ||
-        !get_string(p, root, "output", NULL, cfg->output, sizeof cfg->output))
+                     "name: my-experiment\\nplatforms: [...]"))
         return false;
-    cfg->stop_on_failure = strcmp(failure, "stop") == 0;
-    yaml_node_t *n;
-    if ((n = lookup(p, root, "broker")) && !parse_broker(p, n, &cfg->broker))
-        return false;
-    if ((n = lookup(p, root, "services")) && !parse_services(p, n, cfg))
-        return false;
-    if (!parse_platforms(p, lookup(p, root, "platforms"), cfg))
-        return false;
-    if ((n = lookup(p, root, "workload")) && !parse_workload(p, n, &cfg->workload))
-        return false;
-    if ((n = lookup(p, root, "metrics")) && !parse_metrics(p, n, &cfg->metrics))
-        return false;
-    if ((n = lookup(p, root, "jung")) && !parse_jung(p, n, &cfg->jung))
-        return false;
-    if ((n = lookup(p, root, "runner")) && !parse_runner(p, n, &cfg->runner))
-        return false;
-    if (!cfg->output[0])
-        return node_error(p, lookup(p, root, "output"), "'output' must not be empty");
-    return !(p->flags & JB_CONFIG_CHECK_FILES) || check_files(p, root, cfg);
+    bool ok = check_keys(p, root, "experiment", keys);
+    ok &= parse_top(p, root, cfg);
+    ok &= parse_sections(p, root, cfg);
+    /* last, on a valid rest: they name platforms, mix labels and services,
+     * and a mistake there would only echo as errors here */
+    yaml_node_t *n = lookup(p, root, "thresholds");
+    if (ok && n)
+        ok = parse_threshold_scope(p, n, cfg, "", "");
+    return ok && (!(p->flags & JB_CONFIG_CHECK_FILES) || check_files(p, root, cfg));
 }
 
 void jb_config_defaults(jb_config *cfg)
@@ -898,6 +1109,56 @@ static bool depth_ok(const char *name, const char *text, size_t len, char *err, 
     return ok;
 }
 
+/* One error line, for sorting by its position in the file. */
+typedef struct error_line {
+    const char *text;
+    size_t len;
+    unsigned long line, column;
+    int order;
+} error_line;
+
+static int by_position(const void *a, const void *b)
+{
+    const error_line *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->column != y->column)
+        return x->column < y->column ? -1 : 1;
+    return x->order - y->order;
+}
+
+/* The sections are checked in their own order; the reader reads the file
+ * top down, so the lines of err are put in the file's order. */
+static void sort_errors(const char *name, char *err)
+{
+    error_line lines[JB_CONFIG_MAX_ERRORS];
+    int n = 0;
+    for (const char *s = err; *s && n < JB_CONFIG_MAX_ERRORS;) {
+        const char *nl = strchr(s, '\n');
+        size_t len = nl ? (size_t)(nl - s) : strlen(s);
+        char *end = NULL;
+        lines[n] = (error_line){.text = s, .len = len, .order = n};
+        lines[n].line = strtoul(s + strlen(name) + 1, &end, 10);
+        lines[n].column = end && *end == ':' ? strtoul(end + 1, NULL, 10) : 0;
+        n++;
+        s += len + (nl != NULL);
+    }
+    char *sorted = malloc(strlen(err) + 1);
+    if (!sorted || n < 2) {
+        free(sorted);
+        return;
+    }
+    qsort(lines, (size_t)n, sizeof *lines, by_position);
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(sorted + at, lines[i].text, lines[i].len);
+        at += lines[i].len;
+        sorted[at++] = i + 1 < n ? '\n' : '\0';
+    }
+    memcpy(err, sorted, at);
+    free(sorted);
+}
+
 bool jb_config_parse(const char *name, const char *text, size_t len, unsigned flags, jb_config *cfg,
                      char *err, size_t errlen)
 {
@@ -924,7 +1185,11 @@ bool jb_config_parse(const char *name, const char *text, size_t len, unsigned fl
                       "'name' and 'platforms'",
                       name) < 0;
     else
-        ok = parse_root(&p, root, cfg);
+        ok = parse_root(&p, root, cfg) && p.nerrors == 0;
+    sort_errors(name, err);
+    if (p.nerrors > p.shown && p.used + 1 < errlen)
+        snprintf(err + p.used, errlen - p.used, "\n%s: %d more errors not shown (fix these first)",
+                 name, p.nerrors - p.shown);
     yaml_document_delete(&p.doc);
     return ok;
 }
@@ -1055,6 +1320,24 @@ static json_t *broker_json(const jb_config_broker *b)
     return json_pack("{s:s, s:o}", "bootstrap", b->bootstrap, "properties", props);
 }
 
+/* [{metric, op, value, platform?, label?}]: what `report --check` and
+ * `compare` evaluate from the stored run. */
+static json_t *thresholds_json(const jb_config *cfg)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < cfg->nthresholds; i++) {
+        const jb_config_threshold *t = &cfg->thresholds[i];
+        json_t *o =
+            json_pack("{s:s, s:s, s:f}", "metric", t->metric, "op", t->op, "value", t->value);
+        if (t->platform[0])
+            json_object_set_new(o, "platform", json_string(t->platform));
+        if (t->label[0])
+            json_object_set_new(o, "label", json_string(t->label));
+        json_array_append_new(list, o);
+    }
+    return list;
+}
+
 char *jb_config_to_json(const jb_config *cfg)
 {
     json_t *platforms = json_array(), *services = json_array();
@@ -1079,6 +1362,10 @@ char *jb_config_to_json(const jb_config *cfg)
         (json_int_t)cfg->runner.silence_timeout_ms, "output", cfg->output);
     if (!root)
         return NULL;
+    /* only when set: a run recorded before thresholds existed stays
+     * resumable with its unchanged config */
+    if (cfg->nthresholds)
+        json_object_set_new(root, "thresholds", thresholds_json(cfg));
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     return text;

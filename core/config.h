@@ -3,7 +3,8 @@
  * jb_config_load parses the file with libyaml and validates all of it before
  * anything starts: an unknown key, a wrong type, an out-of-range number, a
  * missing required key or (with JB_CONFIG_CHECK_FILES) a missing image file
- * is an error "FILE:LINE:COLUMN: what is wrong; what would be valid". Every
+ * is an error "FILE:LINE:COLUMN: what is wrong; what would be valid", and
+ * one load reports every such error of the file, one a line. Every
  * optional setting has a default; the defaults are the dissertation's
  * experiment (30 users x 30 devices x 1 rule, 500 requests per user in table
  * 2's mix, 30 iterations).
@@ -126,6 +127,23 @@ typedef struct jb_config_runner {
     long silence_timeout_ms; /* longest gap between a busy runner's messages */
 } jb_config_runner;
 
+/* A pass/fail limit on a result, k6-style ("p95_ms: < 50"), checked at the
+ * end of `run`, by `report --check` and by `compare` (docs/config.md). */
+#define JB_CFG_MAX_THRESHOLDS 64
+typedef struct jb_config_threshold {
+    char platform[JB_CFG_NAME]; /* "" = each platform */
+    char label[32];             /* "" = all requests; else a mix label */
+    char metric[32];            /* one of jb_config_threshold_metrics */
+    char op[3];                 /* < <= > >= */
+    double value;               /* in the metric's unit (error_rate: percent) */
+} jb_config_threshold;
+
+/* The metrics a threshold may name, NULL-terminated; the first
+ * jb_config_nrequest_metrics are request metrics (allowed per label), the
+ * rest are a platform's means over iterations. */
+extern const char *const jb_config_threshold_metrics[];
+extern const size_t jb_config_nrequest_metrics;
+
 typedef struct jb_config {
     char path[JB_CFG_PATH]; /* the file it came from */
     char name[JB_CFG_NAME]; /* required; [A-Za-z0-9._-] */
@@ -142,6 +160,8 @@ typedef struct jb_config {
     jb_config_jung jung;
     jb_config_runner runner;
     char output[JB_CFG_PATH]; /* results folder; runs go to <output>/<run-id>/ */
+    jb_config_threshold thresholds[JB_CFG_MAX_THRESHOLDS];
+    size_t nthresholds;
 } jb_config;
 
 enum {
@@ -168,7 +188,12 @@ void jb_config_defaults(jb_config *cfg);
  * has 4); deeper files are refused before libyaml's quadratic load. */
 #define JB_CONFIG_MAX_DEPTH 32
 
-/* Parses and validates path into cfg. False with "path:line:col: ..." in err. */
+/* Most errors one load reports, one a line; beyond, a line says how many
+ * more there are. */
+#define JB_CONFIG_MAX_ERRORS 20
+
+/* Parses and validates path into cfg. False with "path:line:col: ..." in
+ * err, one line per error (up to JB_CONFIG_MAX_ERRORS). */
 bool jb_config_load(const char *path, unsigned flags, jb_config *cfg, char *err, size_t errlen);
 /* The same from a string; name is used in messages in place of a path. */
 bool jb_config_parse(const char *name, const char *text, size_t len, unsigned flags, jb_config *cfg,

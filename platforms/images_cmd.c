@@ -185,9 +185,10 @@ static void print_sizes(const char *kind, const jb_image *images, size_t n)
         printf("%-18s %12llu %12llu %12llu %14llu\n", images[i].service,
                (unsigned long long)sizes[i].bytes, (unsigned long long)sizes[i].shared_bytes,
                (unsigned long long)sizes[i].own_bytes, (unsigned long long)cumulative[i]);
-    printf("total (%s, %zu images, shared layers once): %llu bytes (%.2f MB)\n", kind, n,
+    /* MiB, as the reports print sizes */
+    printf("total (%s, %zu images, shared layers once): %llu bytes (%.2f MiB)\n", kind, n,
            (unsigned long long)(n ? cumulative[n - 1] : 0),
-           n ? (double)cumulative[n - 1] / 1e6 : 0.0);
+           n ? (double)cumulative[n - 1] / 1048576.0 : 0.0);
 }
 
 static int list_docker(const images_opts *o, const char **names, size_t n)

@@ -572,6 +572,10 @@ static void summary_tables(const rp_run *r, rp_report *rep)
                   ALPHA);
     add_table(rep->display, &rep->ndisplay, d);
     add_table(rep->data, &rep->ndata, t);
+    if (pd->nrows == 0)
+        rp_table_note(pd, "No tests: %s.",
+                      r->nplat < 2 ? "only one platform was measured, there is nothing to compare"
+                                   : "no metric was measured on two platforms");
     add_table(rep->display, &rep->ndisplay, pd);
     add_table(rep->data, &rep->ndata, pt);
 }
@@ -605,7 +609,7 @@ void rp_report_free(rp_report *rep)
     memset(rep, 0, sizeof *rep);
 }
 
-static void utc(double ms, char *buf, size_t len)
+void rp_utc(double ms, char *buf, size_t len)
 {
     if (isnan(ms) || ms <= 0) {
         snprintf(buf, len, "unknown");
@@ -620,8 +624,8 @@ static void utc(double ms, char *buf, size_t len)
 void rp_print_header(const rp_run *r, FILE *out, bool markdown)
 {
     char started[40], finished[40];
-    utc(r->started_ms, started, sizeof started);
-    utc(r->finished_ms, finished, sizeof finished);
+    rp_utc(r->started_ms, started, sizeof started);
+    rp_utc(r->finished_ms, finished, sizeof finished);
     fprintf(out, "%sjungbench report: run %s%s%s\n", markdown ? "# " : "", r->run_id,
             r->name[0] ? " - " : "", r->name);
     fprintf(out, "%sstatus %s, started %s, finished %s\n", markdown ? "\n" : "",

@@ -32,9 +32,12 @@ static const char compare_usage[] =
     "The gate fails closed: a metric that got worse by more than the threshold with too few\n"
     "iterations for the test to ever reach p < 0.05 (4 per side are needed) is CANNOT DECIDE,\n"
     "never a pass.\n"
-    "Exit status: 0 pass (no regression), 1 a metric regressed (named on stderr), 2 usage\n"
-    "error, 3 cannot decide: a run missing or unreadable, workloads that differ, or a change\n"
-    "beyond the threshold that these iterations cannot test (the reason on stderr).\n";
+    "NEW's thresholds (the 'thresholds' of the config it ran, docs/config.md) are checked too\n"
+    "and printed as pass or FAIL.\n"
+    "Exit status: 0 pass (no regression, no threshold breached), 1 a metric regressed or a\n"
+    "threshold of NEW was breached (named on stderr), 2 usage error, 3 cannot decide: a run\n"
+    "missing or unreadable, workloads that differ, or a change beyond the threshold that\n"
+    "these iterations cannot test (the reason on stderr).\n";
 
 typedef struct compare_opts {
     const char *base, *new_, *base_run, *new_run;
@@ -78,7 +81,7 @@ static int parse_compare_args(int argc, char **argv, compare_opts *o)
     optind = 1;
     opterr = 0;
     int c, rc;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
         switch (c) {
         case 't':
             if (!jb_parse_double("compare", "--threshold", optarg, 0, 1e6, &o->threshold))
@@ -109,9 +112,10 @@ static int parse_compare_args(int argc, char **argv, compare_opts *o)
         case 'n':
             o->new_run = optarg;
             break;
+        case ':':
+            return jb_usage_error("compare", "option '%s' needs a value", argv[optind - 1]);
         default:
-            return jb_usage_error("compare", "unknown option or missing value: '%s'",
-                                  argv[optind - 1]);
+            return jb_usage_error("compare", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (argc - optind != 2)
@@ -185,28 +189,43 @@ static int platform_named(const rp_run *r, const char *name)
 typedef struct decision {
     json_t *regressions; /* "metric on platform" */
     json_t *undecided;   /* reasons */
+    json_t *thresholds;  /* NEW's thresholds, rp_thresholds_eval */
 } decision;
 
+/* A regression or a breached limit is a definite failure and outranks an
+ * undecided metric. */
 static const char *decision_word(const decision *d)
 {
-    return json_array_size(d->regressions) ? "regression"
-           : json_array_size(d->undecided) ? "cannot decide"
-                                           : "pass";
+    return json_array_size(d->regressions)         ? "regression"
+           : rp_thresholds_breached(d->thresholds) ? "threshold breached"
+           : json_array_size(d->undecided)         ? "cannot decide"
+                                                   : "pass";
 }
 
 static int decision_exit(const decision *d)
 {
-    return json_array_size(d->regressions) ? JB_EXIT_FAIL
+    return json_array_size(d->regressions) || rp_thresholds_breached(d->thresholds) ? JB_EXIT_FAIL
            : json_array_size(d->undecided) ? JB_EXIT_UNDECIDED
                                            : JB_EXIT_OK;
+}
+
+/* Sizes are shown in MiB, as the reports show them; JSON keeps bytes. */
+static double shown(rp_metric m, double v, const char **unit)
+{
+    const char *u = rp_metric_get(m)->unit;
+    bool bytes = strcmp(u, "bytes") == 0;
+    *unit = bytes ? "MiB" : u;
+    return bytes ? v / 1048576.0 : v;
 }
 
 static void report_regression(const comparison *c, rp_metric m, const char *platform, decision *d)
 {
     const rp_metric_info *mi = rp_metric_get(m);
+    const char *unit;
+    double base = shown(m, c->base, &unit), new_ = shown(m, c->new_, &unit);
     json_array_append_new(d->regressions, json_sprintf("%s on %s", mi->name, platform));
     fprintf(stderr, "jungbench compare: regression: %s on %s: %.3f -> %.3f %s (%+.1f%%%s)\n",
-            mi->name, platform, c->base, c->new_, mi->unit, c->change_pct,
+            mi->name, platform, base, new_, unit, c->change_pct,
             isnan(c->p) ? ", exact measurement" : "");
     if (!isnan(c->p))
         fprintf(stderr, "  Mann-Whitney p = %.4g over %d vs %d iterations\n", c->p, c->nb, c->nn);
@@ -227,14 +246,17 @@ static void add_row(rp_table *t, const compare_opts *o, const comparison *c, rp_
                     const char *platform)
 {
     bool raw = o->format == OUT_JSON;
+    const char *unit = rp_metric_get(m)->unit;
+    double base = raw ? c->base : shown(m, c->base, &unit);
+    double new_ = raw ? c->new_ : shown(m, c->new_, &unit);
     int row = rp_table_add_row(t);
     rp_set_text(t, row, 0, "%s", rp_metric_get(m)->name);
-    rp_set_text(t, row, 1, "%s", rp_metric_get(m)->unit);
+    rp_set_text(t, row, 1, "%s", unit);
     rp_set_text(t, row, 2, "%s", platform);
     rp_set_num(t, row, 3, c->nb, 0);
     rp_set_num(t, row, 4, c->nn, 0);
-    rp_set_num(t, row, 5, c->base, raw ? -1 : 3);
-    rp_set_num(t, row, 6, c->new_, raw ? -1 : 3);
+    rp_set_num(t, row, 5, base, raw ? -1 : 3);
+    rp_set_num(t, row, 6, new_, raw ? -1 : 3);
     rp_set_num(t, row, 7, c->change_pct, raw ? -1 : 1);
     rp_set_num(t, row, 8, c->p, raw ? -1 : 4);
     rp_set_text(t, row, 9, "%s", c->verdict);
@@ -269,11 +291,11 @@ static void compare_metrics(const compare_opts *o, const rp_run *b, const rp_run
 static void print_decision_json(const compare_opts *o, const rp_run *b, const rp_run *n,
                                 const rp_table *t, decision *d)
 {
-    json_t *root =
-        json_pack("{s:s, s:s, s:f, s:f, s:s, s:i, s:O, s:O, s:o}", "base", b->run_id, "new",
-                  n->run_id, "threshold_pct", o->threshold, "alpha", ALPHA, "decision",
-                  decision_word(d), "exit_code", decision_exit(d), "regressions", d->regressions,
-                  "undecided", d->undecided, "comparisons", rp_table_json(t));
+    json_t *root = json_pack("{s:s, s:s, s:f, s:f, s:s, s:i, s:O, s:O, s:O, s:o}", "base",
+                             b->run_id, "new", n->run_id, "threshold_pct", o->threshold, "alpha",
+                             ALPHA, "decision", decision_word(d), "exit_code", decision_exit(d),
+                             "regressions", d->regressions, "undecided", d->undecided, "thresholds",
+                             d->thresholds, "comparisons", rp_table_json(t));
     json_dumpf(root, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
     fputc('\n', stdout);
     json_decref(root);
@@ -282,7 +304,13 @@ static void print_decision_json(const compare_opts *o, const rp_run *b, const rp
 static void print_decision_lines(const decision *d, bool md)
 {
     size_t nreg = json_array_size(d->regressions), nund = json_array_size(d->undecided);
-    printf("%s%zu regression%s, %zu undecided\n", md ? "\n" : "", nreg, nreg == 1 ? "" : "s", nund);
+    if (json_array_size(d->thresholds)) {
+        printf("\n");
+        rp_thresholds_print(d->thresholds, stdout, md);
+    }
+    printf("%s%zu regression%s, %zu undecided, %d threshold%s breached\n", md ? "\n" : "", nreg,
+           nreg == 1 ? "" : "s", nund, rp_thresholds_breached(d->thresholds),
+           rp_thresholds_breached(d->thresholds) == 1 ? "" : "s");
     printf("%sdecision: %s (exit %d)%s\n", md ? "**" : "", decision_word(d), decision_exit(d),
            md ? "**" : "");
     for (size_t i = 0; i < nund; i++)
@@ -295,6 +323,9 @@ static int run_compare(const compare_opts *o, const rp_run *b, const rp_run *n, 
                                        "base",   "new",  "change_pct", "p_value", "verdict"};
     rp_table *t = rp_table_new("compare", "Base vs new (mean of per-iteration values)", 10, cols);
     compare_metrics(o, b, n, t, d);
+    /* NEW is the run under the gate: its own config's limits apply */
+    d->thresholds = rp_thresholds_eval(n);
+    rp_thresholds_report_breaches(d->thresholds, "compare");
     if (o->format == OUT_JSON) {
         print_decision_json(o, b, n, t, d);
     } else {
@@ -387,13 +418,14 @@ int compare_main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     rp_run *b = calloc(1, sizeof *b), *n = calloc(1, sizeof *n);
-    decision d = {json_array(), json_array()};
+    decision d = {json_array(), json_array(), NULL};
     if (!b || !n || !d.regressions || !d.undecided)
         rc = jb_fail("compare", "out of memory");
     else if (load_comparable(&o, b, n, &rc))
         rc = run_compare(&o, b, n, &d);
     json_decref(d.regressions);
     json_decref(d.undecided);
+    json_decref(d.thresholds);
     if (b)
         rp_run_free(b);
     if (n)

@@ -138,11 +138,11 @@ static void warn_other_runs(rp_run *r)
 
 static bool pick_run(rp_run *r, const char *run_id, char *err, size_t errlen)
 {
-    const char *sql = run_id
-                          ? "SELECT run_id, name, status, started_ms, finished_ms, config FROM runs"
-                            " WHERE run_id=?1"
-                          : "SELECT run_id, name, status, started_ms, finished_ms, config FROM runs"
-                            " ORDER BY started_ms DESC, rowid DESC LIMIT 1";
+    const char *sql =
+        run_id ? "SELECT run_id, name, status, started_ms, finished_ms, config, environment"
+                 " FROM runs WHERE run_id=?1"
+               : "SELECT run_id, name, status, started_ms, finished_ms, config, environment"
+                 " FROM runs ORDER BY started_ms DESC, rowid DESC LIMIT 1";
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(r->store.db, sql, -1, &st, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot read runs: %s", r->store.path,
@@ -160,6 +160,8 @@ static bool pick_run(rp_run *r, const char *run_id, char *err, size_t errlen)
         r->finished_ms = col_num(st, 4);
         if (sqlite3_column_type(st, 5) == SQLITE_TEXT)
             r->config = strdup(col_text(st, 5));
+        if (sqlite3_column_type(st, 6) == SQLITE_TEXT)
+            r->environment = strdup(col_text(st, 6));
     }
     sqlite3_finalize(st);
     if (found && !run_id)
@@ -241,13 +243,16 @@ static void flag_busy_iterations(rp_run *r)
         return; /* a database from before the table */
     }
     sqlite3_bind_text(st, 1, r->run_id, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) > 0)
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) > 0) {
+        r->nbusy = sqlite3_column_int(st, 1);
+        snprintf(r->busy, sizeof r->busy, "%s", col_text(st, 0));
         warn(r,
              "%d iteration(s) started on a busy machine (free CPU before the start down to "
              "%.0f %%, CPU steal up to %.1f %%): %s; their figures carry other work's noise "
              "(table iteration_load)",
              sqlite3_column_int(st, 1), sqlite3_column_double(st, 2), sqlite3_column_double(st, 3),
              col_text(st, 0));
+    }
     sqlite3_finalize(st);
 }
 
@@ -644,6 +649,8 @@ void rp_run_free(rp_run *r)
     r->nerrs = 0;
     free(r->config);
     r->config = NULL;
+    free(r->environment);
+    r->environment = NULL;
     for (int p = 0; p < r->nplat; p++)
         free(r->plat[p].iters);
     free(r->m);

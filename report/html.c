@@ -3,6 +3,7 @@
  * scripts, fonts or images from the network. */
 #include "report/internal.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,48 +101,102 @@ static void svg_close(FILE *out, const chart *c)
     fputs("</figcaption></figure>\n", out);
 }
 
+/* Bars that span this many times from the smallest to the largest get a
+ * logarithmic axis: on a linear one a native bar beside an emulated
+ * guest's 100x taller one is a line of a pixel. */
+#define LOG_RATIO 100.0
+
+typedef struct bar_scale {
+    bool log;
+    double lo, hi; /* the axis in data units; lo is 0 on a linear axis */
+} bar_scale;
+
+/* The pixel row of value v, clamped to the plot: a whisker reaching below
+ * zero (a mean of 6,045 ± 6,706 ms) stops at the axis. */
+static double bar_y(const bar_scale *s, double v)
+{
+    double f = s->log ? (v <= s->lo ? 0 : (log10(v) - log10(s->lo)) / (log10(s->hi) - log10(s->lo)))
+                      : v / s->hi;
+    return H - MB - fmin(fmax(f, 0), 1) * (H - MT - MB);
+}
+
+static bar_scale choose_scale(const chart *c, int *bars)
+{
+    double top = 0, smallest = INFINITY;
+    *bars = 0;
+    for (int k = 0; k < c->ncat; k++)
+        for (int s = 0; s < c->nser; s++) {
+            double v = c->val[k][s], e = c->err[k][s];
+            if (isnan(v))
+                continue;
+            top = fmax(top, v + (isnan(e) ? 0 : e));
+            if (v > 0)
+                smallest = fmin(smallest, v);
+            (*bars)++;
+        }
+    bar_scale sc = {.hi = nice_ceil(top)};
+    if (isfinite(smallest) && top / smallest >= LOG_RATIO)
+        sc = (bar_scale){
+            .log = true, .lo = pow(10, floor(log10(smallest))), .hi = pow(10, ceil(log10(top)))};
+    return sc;
+}
+
+/* Gridlines: five on a linear axis, one per power of ten on a log one. */
+static void bar_axis(FILE *out, const bar_scale *sc, const char *unit)
+{
+    int lines = sc->log ? (int)lround(log10(sc->hi / sc->lo)) : 5;
+    for (int i = 0; i <= lines; i++) {
+        double v = sc->log ? sc->lo * pow(10, i) : sc->hi * i / 5, y = bar_y(sc, v);
+        char label[32];
+        snprintf(label, sizeof label, "%g", v);
+        fprintf(out, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" class=\"grid\"/>\n", ML,
+                W - MR, y, y);
+        svg_text(out, ML - 6, y + 4, "end", "", label);
+    }
+    char rot[64], text[64];
+    snprintf(rot, sizeof rot, " transform=\"rotate(-90 14 %d)\"", (H - MB + MT) / 2);
+    snprintf(text, sizeof text, "%s%s", unit, sc->log ? " (log scale)" : "");
+    svg_text(out, 14, (H - MB + MT) / 2.0, "middle", rot, text);
+}
+
+static void bar(FILE *out, const chart *c, const bar_scale *sc, int k, int s, double x, double bw)
+{
+    double v = c->val[k][s], e = c->err[k][s], y = bar_y(sc, v), base = bar_y(sc, sc->lo);
+    fprintf(out,
+            "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+            "fill=\"%s\"><title>",
+            x, y, fmax(bw - 1, 1), base - y, color(s));
+    rp_html_escape(out, c->ser[s]);
+    fprintf(out, " %s: %g %s%s", c->cat[k], v, c->unit, isnan(e) ? "" : " ±");
+    if (!isnan(e))
+        fprintf(out, " %g", e);
+    fputs("</title></rect>\n", out);
+    if (isnan(e) || e <= 0)
+        return;
+    double hi = bar_y(sc, v + e), lo = bar_y(sc, fmax(v - e, sc->lo)), mid = x + bw / 2;
+    fprintf(out, "<path class=\"err\" d=\"M%.1f %.1fV%.1fM%.1f %.1fh6M%.1f %.1fh6\"/>\n", mid, hi,
+            lo, mid - 3, hi, mid - 3, lo);
+}
+
 /* Grouped bars: categories along x, one bar per series, SD whiskers. */
 static void bar_chart(FILE *out, const chart *c)
 {
-    double top = 0;
-    int bars = 0;
-    for (int k = 0; k < c->ncat; k++)
-        for (int s = 0; s < c->nser; s++)
-            if (!isnan(c->val[k][s])) {
-                top = fmax(top, c->val[k][s] + (isnan(c->err[k][s]) ? 0 : c->err[k][s]));
-                bars++;
-            }
+    int bars;
+    bar_scale sc = choose_scale(c, &bars);
     svg_open(out, c, bars ? H : 40);
     if (bars == 0) {
         svg_text(out, W / 2.0, 24, "middle", " class=\"empty\"", "not measured in this run");
         svg_close(out, c);
         return;
     }
-    double scale = y_axis(out, nice_ceil(top), c->unit);
+    fprintf(out, "<desc class=\"scale\">%s</desc>\n", sc.log ? "log" : "linear");
+    bar_axis(out, &sc, c->unit);
     double slot = (double)(W - ML - MR) / c->ncat, bw = slot * 0.8 / c->nser;
     for (int k = 0; k < c->ncat; k++) {
         double x0 = ML + k * slot + slot * 0.1;
-        for (int s = 0; s < c->nser; s++) {
-            double v = c->val[k][s], e = c->err[k][s];
-            if (isnan(v))
-                continue;
-            double x = x0 + s * bw, y = H - MB - v * scale;
-            fprintf(out,
-                    "<rect class=\"bar\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
-                    "fill=\"%s\"><title>",
-                    x, y, fmax(bw - 1, 1), v * scale, color(s));
-            rp_html_escape(out, c->ser[s]);
-            fprintf(out, " %s: %g %s%s", c->cat[k], v, c->unit, isnan(e) ? "" : " ±");
-            if (!isnan(e))
-                fprintf(out, " %g", e);
-            fputs("</title></rect>\n", out);
-            if (!isnan(e) && e > 0)
-                fprintf(
-                    out,
-                    "<path class=\"err\" d=\"M%.1f %.1fV%.1fM%.1f %.1fh%.1fM%.1f %.1fh%.1f\"/>\n",
-                    x + bw / 2, y - e * scale, y + e * scale, x + bw / 2 - 3, y - e * scale, 6.0,
-                    x + bw / 2 - 3, y + e * scale, 6.0);
-        }
+        for (int s = 0; s < c->nser; s++)
+            if (!isnan(c->val[k][s]))
+                bar(out, c, &sc, k, s, x0 + s * bw, bw);
         char rot[96];
         double lx = x0 + slot * 0.4, ly = H - MB + 14;
         snprintf(rot, sizeof rot, " transform=\"rotate(-30 %.1f %.1f)\"", lx, ly);
@@ -667,7 +722,109 @@ static const char css[] =
     "padding:4px 0}th,td{border:1px solid #ddd;padding:3px 8px}th{background:#f4f4f4}"
     "td.n{text-align:right;font-variant-numeric:tabular-nums}"
     ".note{font-size:12px;color:#555;max-width:640px}.warn{background:#fff4d6;padding:6px 10px;"
-    "border-left:4px solid #e0a800}";
+    "border-left:4px solid #e0a800}table.meta th{text-align:left;white-space:nowrap}"
+    "table.meta td{max-width:900px}";
+
+/* ---- the run's header: what was run, where, with what ------------------ */
+
+static void meta_row(FILE *out, const char *id, const char *key, const char *value)
+{
+    fprintf(out, "<tr id=\"run_%s\"><th>", id);
+    rp_html_escape(out, key);
+    fputs("</th><td>", out);
+    rp_html_escape(out, value && value[0] ? value : "unknown");
+    fputs("</td></tr>\n", out);
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+static void config_text(const json_t *cfg, char *out, size_t len)
+{
+    const json_t *w = json_object_get(cfg, "workload");
+    if (!cfg) {
+        snprintf(out, len, "not recorded");
+        return;
+    }
+    snprintf(out, len,
+             "%s: %lld iteration(s) per platform; %lld users x %lld requests, %s model, "
+             "seed %lld%s%s",
+             jstr(cfg, "file")[0] ? jstr(cfg, "file") : "(file not recorded)",
+             json_integer_value(json_object_get(cfg, "iterations")),
+             json_integer_value(json_object_get(w, "users")),
+             json_integer_value(json_object_get(w, "requests_per_user")),
+             jstr(w, "model")[0] ? jstr(w, "model") : "?",
+             json_integer_value(json_object_get(w, "seed")),
+             jstr(cfg, "description")[0] ? "; " : "", jstr(cfg, "description"));
+}
+
+static void environment_text(const json_t *env, char *out, size_t len)
+{
+    if (!env || !json_object_size(env)) {
+        snprintf(out, len, "not recorded");
+        return;
+    }
+    snprintf(out, len,
+             "%s: Linux %s %s, %s x %lld cores, %.1f GiB; Docker %s, %s, libvirt %s, "
+             "librdkafka %s, broker %s, /dev/kvm %s",
+             jstr(env, "hostname"), jstr(env, "kernel"), jstr(env, "machine"),
+             jstr(env, "cpu_model"), json_integer_value(json_object_get(env, "cores")),
+             (double)json_integer_value(json_object_get(env, "mem_total_kb")) / 1048576.0,
+             jstr(env, "docker"), jstr(env, "qemu"), jstr(env, "libvirt"), jstr(env, "librdkafka"),
+             jstr(env, "broker"), jstr(env, "kvm_device"));
+}
+
+/* "docker: static, osv: static" of a per-platform field */
+static void per_platform(const rp_run *r, bool accel, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int p = 0; p < r->nplat && used < len; p++) {
+        const char *v = accel ? r->plat[p].accel : r->plat[p].build;
+        int n = snprintf(out + used, len - used, "%s%s: %s", p ? ", " : "", r->plat[p].name,
+                         v[0] ? v : "unknown");
+        used += n > 0 ? (size_t)n : 0;
+    }
+}
+
+static void run_info(FILE *out, const rp_run *r)
+{
+    json_t *cfg = r->config ? json_loads(r->config, 0, NULL) : NULL;
+    json_t *env = r->environment ? json_loads(r->environment, 0, NULL) : NULL;
+    char text[2048], builds[512];
+    fputs("<section id=\"run_info\"><h2>Run</h2><table class=\"meta\"><tbody>\n", out);
+    meta_row(out, "id", "Run id", r->run_id);
+    meta_row(out, "status", "Status", r->status);
+    rp_utc(r->started_ms, text, sizeof text);
+    meta_row(out, "started", "Started", text);
+    rp_utc(r->finished_ms, text, sizeof text);
+    meta_row(out, "finished", "Finished", text);
+    config_text(cfg, text, sizeof text);
+    meta_row(out, "config", "Config", text);
+    environment_text(env, text, sizeof text);
+    meta_row(out, "environment", "Environment", text);
+    per_platform(r, false, builds, sizeof builds);
+    snprintf(text, sizeof text, "%s (%s); Jung executables per platform: %s",
+             jstr(env, "jungbench")[0] ? jstr(env, "jungbench") : "version not recorded",
+             jstr(env, "jungbench_build")[0] ? jstr(env, "jungbench_build") : "build not recorded",
+             builds[0] ? builds : "none");
+    meta_row(out, "jungbench", "jungbench version and build", text);
+    per_platform(r, true, text, sizeof text);
+    meta_row(out, "accel", "Accel (kvm, emulated or native)", text);
+    if (r->nbusy)
+        snprintf(text, sizeof text,
+                 "%d iteration(s) started on a busy machine: %s (table iteration_load)", r->nbusy,
+                 r->busy);
+    else
+        snprintf(text, sizeof text, "no iteration flagged busy (table iteration_load)");
+    meta_row(out, "noise", "Noise", text);
+    fputs("</tbody></table></section>\n", out);
+    json_decref(cfg);
+    json_decref(env);
+}
 
 static void html_head(FILE *out, const rp_run *r)
 {
@@ -700,6 +857,7 @@ static void html_head(FILE *out, const rp_run *r)
         fputs("</p>\n", out);
         s += len + (nl != NULL);
     }
+    run_info(out, r);
 }
 
 bool rp_write_html(const rp_run *r, const rp_report *rep, FILE *out, char *err, size_t errlen)

@@ -142,7 +142,8 @@ typedef struct rp_platform {
 typedef struct rp_run {
     jb_store store;
     char run_id[128], name[128], status[32];
-    char *config; /* runs.config: the experiment as JSON, NULL when not recorded */
+    char *config;      /* runs.config: the experiment as JSON, NULL when not recorded */
+    char *environment; /* runs.environment: the machine as JSON, NULL when not recorded */
     double started_ms, finished_ms;
     int nplat;
     rp_platform plat[RP_MAX_PLATFORMS];
@@ -156,6 +157,8 @@ typedef struct rp_run {
     int nimg;
     rp_erow *errs; /* most frequent first, at most RP_MAX_ERROR_ROWS */
     int nerrs;
+    int nbusy;       /* iterations started on a busy machine (iteration_load.busy) */
+    char busy[1024]; /* "docker #1, osv #3" */
     char warnings[2048];
 } rp_run;
 
@@ -218,11 +221,27 @@ typedef struct rp_report {
 void rp_report_build(const rp_run *r, rp_report *rep);
 void rp_report_free(rp_report *rep);
 void rp_print_header(const rp_run *r, FILE *out, bool markdown);
+/* "2026-11-26 23:15:00 UTC" of a wall-clock time in ms; "unknown" when unset. */
+void rp_utc(double ms, char *buf, size_t len);
+
+/* ---- thresholds (thresholds.c) ---------------------------------------- */
+
+/* One result per threshold of the run's recorded config and platform it
+ * applies to: {metric, op, value, unit, platform, label, actual, pass,
+ * reason?}. A limit on something not measured fails. A new reference. */
+json_t *rp_thresholds_eval(const rp_run *r);
+int rp_thresholds_breached(const json_t *results);
+/* The pass/fail summary, one line per result, as k6 prints it. */
+void rp_thresholds_print(const json_t *results, FILE *out, bool markdown);
+/* "jungbench CMD: threshold breached: ..." on stderr for each failed one. */
+void rp_thresholds_report_breaches(const json_t *results, const char *cmd);
 
 /* ---- exports ---------------------------------------------------------- */
 
-/* JTL: one <platform>.jtl per platform in dir. */
-bool rp_write_jtl(const rp_run *r, const char *dir, char *err, size_t errlen);
+/* JTL: one <platform>.jtl per platform in dir; iteration > 0: only that
+ * iteration's samples, in <platform>.iteration-N.jtl (false when it has
+ * none anywhere). */
+bool rp_write_jtl(const rp_run *r, const char *dir, long iteration, char *err, size_t errlen);
 bool rp_write_html(const rp_run *r, const rp_report *rep, FILE *out, char *err, size_t errlen);
 char *rp_pretty_service(const char *service, char *buf, size_t len);
 

@@ -50,14 +50,30 @@ static void file_name(const char *platform, char *out, size_t len)
     snprintf(out + i, len - i, ".jtl");
 }
 
-static bool write_platform(const rp_run *r, int p, const char *dir, char *err, size_t errlen)
+/* A platform name becomes a file name: keep it to [A-Za-z0-9._-]; one
+ * iteration's file is <platform>.iteration-N.jtl. */
+static void jtl_name(const char *platform, long iteration, char *out, size_t len)
 {
-    char sql[1024], name[128], path[4400];
+    char stem[128];
+    file_name(platform, stem, sizeof stem);
+    stem[strlen(stem) - 4] = '\0'; /* ".jtl" */
+    if (iteration > 0)
+        snprintf(out, len, "%s.iteration-%ld.jtl", stem, iteration);
+    else
+        snprintf(out, len, "%s.jtl", stem);
+}
+
+/* Writes the platform's measured samples (of one iteration when
+ * iteration > 0); *rows says how many. */
+static bool write_platform(const rp_run *r, int p, long iteration, const char *dir, long *rows,
+                           char *err, size_t errlen)
+{
+    char sql[1024], name[160], path[4400];
     snprintf(sql, sizeof sql,
              "SELECT time_stamp, elapsed, label, response_code, response_message, thread_name,"
              " success, failure_message, bytes, sent_bytes, grp_threads, all_threads, url,"
              " latency, idle_time, connect FROM samples x WHERE run_id=?1 AND platform=?2"
-             " AND coalesce(phase,'measure')='measure' AND %s"
+             " AND coalesce(phase,'measure')='measure' AND %s AND (?3 <= 0 OR iteration=?3)"
              " ORDER BY iteration, time_stamp, seq, rowid",
              rp_iter_ok_sql());
     sqlite3_stmt *st = NULL;
@@ -67,7 +83,8 @@ static bool write_platform(const rp_run *r, int p, const char *dir, char *err, s
     }
     sqlite3_bind_text(st, 1, r->run_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, r->plat[p].name, -1, SQLITE_TRANSIENT);
-    file_name(r->plat[p].name, name, sizeof name);
+    sqlite3_bind_int64(st, 3, iteration);
+    jtl_name(r->plat[p].name, iteration, name, sizeof name);
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -76,8 +93,11 @@ static bool write_platform(const rp_run *r, int p, const char *dir, char *err, s
         return false;
     }
     fputs(jtl_header, f);
-    while (sqlite3_step(st) == SQLITE_ROW)
+    *rows = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
         write_row(f, st);
+        (*rows)++;
+    }
     sqlite3_finalize(st);
     if (fclose(f) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
@@ -86,10 +106,22 @@ static bool write_platform(const rp_run *r, int p, const char *dir, char *err, s
     return true;
 }
 
-bool rp_write_jtl(const rp_run *r, const char *dir, char *err, size_t errlen)
+bool rp_write_jtl(const rp_run *r, const char *dir, long iteration, char *err, size_t errlen)
 {
-    for (int p = 0; p < r->nplat; p++)
-        if (!write_platform(r, p, dir, err, errlen))
+    long total = 0;
+    for (int p = 0; p < r->nplat; p++) {
+        long rows = 0;
+        if (!write_platform(r, p, iteration, dir, &rows, err, errlen))
             return false;
+        total += rows;
+    }
+    /* a file per platform with a header only would pass for an idle iteration */
+    if (iteration > 0 && total == 0) {
+        snprintf(err, errlen,
+                 "iteration %ld has no measured samples on any platform (not run, or it did not "
+                 "finish)",
+                 iteration);
+        return false;
+    }
     return true;
 }

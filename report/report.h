@@ -3,6 +3,7 @@
  * regression gate.
  *
  *   jungbench report RUN_DIR|DB [--format text|md|csv|jtl|html|json] [--out PATH]
+ *   jungbench report RUN_DIR|DB --check
  *   jungbench compare BASE NEW [--threshold PCT] [--metrics LIST] [--format text|json]
  *
  * docs/report.md describes every table, statistic and file.
@@ -24,5 +25,13 @@ int compare_main(int argc, char **argv);
  * database, no such run). */
 bool jb_report_print_text(const char *path, const char *run_id, FILE *out, char *err,
                           size_t errlen);
+
+/* Evaluates the thresholds of the run's recorded config: the pass/fail
+ * summary to out (NULL: none), one "jungbench CMD: threshold breached: ..."
+ * line per breach on stderr. Returns how many were breached and sets
+ * *nchecked to how many results there were (0: the config sets none);
+ * -1 with a reason in err when the run cannot be read. */
+int jb_report_check_thresholds(const char *path, const char *run_id, const char *cmd, FILE *out,
+                               int *nchecked, char *err, size_t errlen);
 
 #endif

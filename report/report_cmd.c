@@ -13,7 +13,8 @@
 
 static const char report_usage[] =
     "Usage: jungbench report RUN_DIR|DB [--format text|md|csv|jtl|html|json] [--out PATH]\n"
-    "                       [--run RUN_ID]\n\n"
+    "                       [--run RUN_ID] [--iteration N]\n"
+    "       jungbench report RUN_DIR|DB --check [--run RUN_ID]\n\n"
     "Tables of one run, like the dissertation's: CPU (table 3) and memory (table 4) per\n"
     "microservice, total memory with the runtime, requests summary (table 5), requests per\n"
     "iteration, boot/ready times, image sizes, and the results summary (table 6) decided by\n"
@@ -21,18 +22,29 @@ static const char report_usage[] =
     "  --format F  text (default), md, json: to stdout or --out FILE;\n"
     "              csv: one tidy file per table in folder --out (default RUN_DIR/report-csv);\n"
     "              jtl: one JMeter JTL per platform in folder --out (default RUN_DIR/jtl);\n"
+    "              with --iteration N only that iteration, in PLATFORM.iteration-N.jtl, so\n"
+    "              JMeter's throughput (first start to last end) is the iteration's\n"
+    "              (the requests per iteration table's)\n"
     "              html: one self-contained page with SVG charts, --out FILE (default\n"
     "              RUN_DIR/report.html)\n"
     "  --out PATH  where to write (see --format)\n"
     "  --run ID    the run to report when the database holds several (default: latest)\n"
+    "  --iteration N  with --format jtl: only iteration N's samples\n"
+    "  --check     evaluate the thresholds of the run's config ('thresholds', docs/config.md)\n"
+    "              and print each as pass or FAIL, as `jungbench run` does at its end\n"
     "  -h, --help  this help\n\n"
-    "Exit status: 0 written, 1 the database could not be read or written to, 2 usage error.\n";
+    "Exit status: 0 written, 1 the database could not be read or written to, 2 usage error.\n"
+    "With --check: 0 every threshold passed, 1 a threshold was breached (named on stderr),\n"
+    "2 usage error, 3 cannot decide: the run is missing or unreadable, or its config sets\n"
+    "no thresholds.\n";
 
 typedef enum { FMT_TEXT, FMT_MD, FMT_CSV, FMT_JTL, FMT_HTML, FMT_JSON } report_format;
 
 typedef struct report_opts {
     const char *input, *out, *run_id;
     report_format format;
+    bool format_given, check;
+    long iteration; /* --iteration N (jtl); 0: all */
 } report_opts;
 
 static int parse_format(const char *s, report_format *f)
@@ -51,13 +63,15 @@ static int parse_report_args(int argc, char **argv, report_opts *o)
     static const struct option longopts[] = {{"format", required_argument, NULL, 'f'},
                                              {"out", required_argument, NULL, 'o'},
                                              {"run", required_argument, NULL, 'r'},
+                                             {"check", no_argument, NULL, 'c'},
+                                             {"iteration", required_argument, NULL, 'i'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "ho:f:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":ho:f:", longopts, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (parse_format(optarg, &o->format) < 0)
@@ -65,6 +79,14 @@ static int parse_report_args(int argc, char **argv, report_opts *o)
                                       "--format must be text, md, csv, jtl, html or "
                                       "json, got '%s'",
                                       optarg);
+            o->format_given = true;
+            break;
+        case 'c':
+            o->check = true;
+            break;
+        case 'i':
+            if (!jb_parse_long("report", "--iteration", optarg, 1, 100000, &o->iteration))
+                return JB_EXIT_USAGE;
             break;
         case 'o':
             o->out = optarg;
@@ -72,15 +94,21 @@ static int parse_report_args(int argc, char **argv, report_opts *o)
         case 'r':
             o->run_id = optarg;
             break;
+        case ':':
+            return jb_usage_error("report", "option '%s' needs a value", argv[optind - 1]);
         default:
-            return jb_usage_error("report", "unknown option or missing value: '%s'",
-                                  argv[optind - 1]);
+            return jb_usage_error("report", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)
         return jb_usage_error("report", optind == argc ? "give a run folder or results database"
                                                        : "give exactly one run folder or database");
     o->input = argv[optind];
+    if (o->iteration && o->format != FMT_JTL)
+        return jb_usage_error("report", "--iteration applies to --format jtl only");
+    if (o->check && (o->format_given || o->out))
+        return jb_usage_error("report", "--check prints the threshold results only: drop %s",
+                              o->out ? "--out" : "--format");
     return -1;
 }
 
@@ -148,6 +176,8 @@ static bool write_json(const rp_run *r, const rp_report *rep, FILE *out)
     for (int i = 0; i < rep->ndata; i++)
         json_object_set_new(tables, rep->data[i]->id, rp_table_json(rep->data[i]));
     json_object_set_new(root, "tables", tables);
+    /* what `report --check` decides, for a CI job reading one file */
+    json_object_set_new(root, "thresholds", rp_thresholds_eval(r));
     bool ok = json_dumpf(root, out, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) == 0;
     fputc('\n', out);
     json_decref(root);
@@ -229,7 +259,7 @@ static bool write_report(const report_opts *o, const rp_run *r, char *err, size_
     case FMT_JTL:
         snprintf(path, sizeof path, "%s/jtl", dir);
         ok = ensure_dir(o->out ? o->out : path, err, errlen) &&
-             rp_write_jtl(r, o->out ? o->out : path, err, errlen);
+             rp_write_jtl(r, o->out ? o->out : path, o->iteration, err, errlen);
         break;
     case FMT_HTML:
         snprintf(path, sizeof path, "%s/report.html", dir);
@@ -242,6 +272,25 @@ static bool write_report(const report_opts *o, const rp_run *r, char *err, size_
     return ok;
 }
 
+/* --check: a gate, so a run it cannot read is "cannot decide" (3), not 1. */
+static int check_thresholds(const report_opts *o)
+{
+    char err[4600] = "";
+    int checked = 0;
+    int breached = jb_report_check_thresholds(o->input, o->run_id, "report", stdout, &checked, err,
+                                              sizeof err);
+    if (breached < 0) {
+        fprintf(stderr, "jungbench report: cannot decide: %s\n", err);
+        return JB_EXIT_UNDECIDED;
+    }
+    if (checked == 0) {
+        fprintf(stderr, "jungbench report: cannot decide: the run's config sets no thresholds (add "
+                        "'thresholds:' to the config, docs/config.md)\n");
+        return JB_EXIT_UNDECIDED;
+    }
+    return breached ? JB_EXIT_FAIL : JB_EXIT_OK;
+}
+
 int report_main(int argc, char **argv)
 {
     if (jb_wants_help(argc, argv)) {
@@ -252,6 +301,8 @@ int report_main(int argc, char **argv)
     int rc = parse_report_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
+    if (o.check)
+        return check_thresholds(&o);
     char err[4600] = "";
     rp_run r;
     if (!rp_run_load(&r, o.input, o.run_id, err, sizeof err))

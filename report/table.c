@@ -124,8 +124,19 @@ static void pad(FILE *out, int n)
         fputc(' ', out);
 }
 
+/* What a table without rows says instead of a bare header: its note (the
+ * builder says why it is empty), else that nothing was recorded. */
+static const char *empty_note(const rp_table *t)
+{
+    return t->note[0] ? t->note : "nothing recorded for this table in this run.";
+}
+
 void rp_render_text(const rp_table *t, FILE *out)
 {
+    if (t->nrows == 0) { /* a header over nothing reads as a bug: say why */
+        fprintf(out, "%s\n%s\n\n", t->title, empty_note(t));
+        return;
+    }
     int width[64] = {0};
     int ncols = t->ncols < 64 ? t->ncols : 64;
     for (int c = 0; c < ncols; c++) {
@@ -178,6 +189,10 @@ static void md_cell(FILE *out, const char *s)
 
 void rp_render_md(const rp_table *t, FILE *out)
 {
+    if (t->nrows == 0) {
+        fprintf(out, "### %s\n\n%s\n\n", t->title, empty_note(t));
+        return;
+    }
     fprintf(out, "### %s\n\n|", t->title);
     for (int c = 0; c < t->ncols; c++) {
         fputc(' ', out);
@@ -293,6 +308,14 @@ void rp_html_escape(FILE *out, const char *s)
 
 void rp_render_html_table(const rp_table *t, FILE *out)
 {
+    if (t->nrows == 0) {
+        fputs("<p class=\"note empty\"><b>", out);
+        rp_html_escape(out, t->title);
+        fputs("</b>: ", out);
+        rp_html_escape(out, empty_note(t));
+        fputs("</p>\n", out);
+        return;
+    }
     fputs("<table><caption>", out);
     rp_html_escape(out, t->title);
     fputs("</caption>\n<thead><tr>", out);

@@ -404,7 +404,7 @@ static int parse_args(int argc, char **argv, runner_args *a)
     optind = 1;
     int ch;
     long ms;
-    while ((ch = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":qh", longopts, NULL)) != -1) {
         switch (ch) {
         case 'b':
             a->opts.brokers = optarg;
@@ -444,8 +444,10 @@ static int parse_args(int argc, char **argv, runner_args *a)
         case 'h':
             usage(stdout);
             return JB_EXIT_OK;
+        case ':':
+            return jb_usage_error(RUNNER_CMD, "option '%s' needs a value", argv[optind - 1]);
         default:
-            return jb_usage_error(RUNNER_CMD, "unknown option");
+            return jb_usage_error(RUNNER_CMD, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc)

@@ -123,15 +123,24 @@ static bool stay_up(jung_up *up)
 }
 
 /* Stops the services in reverse start order (the gateway first, so no
- * request meets a half-stopped platform); false when one needed SIGKILL
- * or could not be cleaned up. */
+ * request meets a half-stopped platform). A service that needed SIGKILL
+ * after stop_grace_ms is stopped all the same: a warning naming it, not a
+ * failure. False when one could not be stopped or cleaned up. */
 static bool stop_all(jung_up *up)
 {
     bool clean = true;
     char err[512];
     while (up->n > 0) {
         jb_instance *inst = up->inst[--up->n];
-        if (!jb_instance_stop(inst, err, sizeof err)) {
+        jb_stop_record rec;
+        if (jb_instances_stop_recorded(&inst, 1, &rec, err, sizeof err))
+            continue;
+        if (rec.killed)
+            fprintf(stderr,
+                    "jungbench up: warning: %s did not exit within stop_grace_ms of SIGTERM and "
+                    "was killed (SIGKILL)\n",
+                    rec.instance[0] ? rec.instance : rec.service);
+        else {
             fprintf(stderr, "jungbench up: %s\n", err);
             clean = false;
         }
@@ -190,17 +199,18 @@ static int load_plan(const char *path, up_plan *plan)
     jb_config *cfg = calloc(1, sizeof *cfg); /* ~100 KB: not for the stack */
     if (!cfg)
         return jb_fail(UP_CMD, "out of memory");
-    char err[1024];
+    char err[8192]; /* every error of the file, one a line */
     if (!jb_config_load(path, 0, cfg, err, sizeof err)) {
         free(cfg);
-        return jb_fail(UP_CMD, "%s", err);
+        return jb_usage_error(UP_CMD, "%s", err); /* an invalid CONFIG, as for `run` */
     }
     plan_from_config(cfg, plan);
     bool has_gateway = false;
     for (size_t i = 0; i < cfg->nservices; i++)
         has_gateway |= strcmp(cfg->services[i].name, "api_gateway") == 0;
     if (!has_gateway)
-        return jb_fail(UP_CMD, "%s: services must include api_gateway (up prints its URL)", path);
+        return jb_usage_error(UP_CMD, "%s: services must include api_gateway (up prints its URL)",
+                              path);
     return JB_EXIT_OK;
 }
 
@@ -224,7 +234,11 @@ static void usage(FILE *out)
             "  --ready-timeout S    seconds the services may take to get ready, overriding\n"
             "                       the process platform's ready_timeout_ms (default 60)\n"
             "  -h, --help           this help\n\n"
-            "Exit status: 0 after a clean stop, 1 when a service failed, 2 on usage errors.\n");
+            "Exit status: 0 when stopped by SIGINT/SIGTERM with every service stopped (one\n"
+            "that needed SIGKILL after stop_grace_ms is a warning on stderr), 1 when a service\n"
+            "failed (exited on its own, never got ready, could not be started or stopped) or\n"
+            "the stop came before Jung was up, 2 on usage errors (including an invalid\n"
+            "CONFIG).\n");
 }
 
 typedef struct up_args {
@@ -244,7 +258,7 @@ static int parse_args(int argc, char **argv, up_args *a)
     *a = (up_args){.port = -1};
     optind = 1;
     int ch;
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'b':
             a->bin_dir = optarg;
@@ -263,8 +277,10 @@ static int parse_args(int argc, char **argv, up_args *a)
         case 'h':
             usage(stdout);
             return JB_EXIT_OK;
+        case ':':
+            return jb_usage_error(UP_CMD, "option '%s' needs a value", argv[optind - 1]);
         default:
-            return jb_usage_error(UP_CMD, "unknown option");
+            return jb_usage_error(UP_CMD, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)

@@ -113,7 +113,8 @@ static void test_errors(void)
     snprintf(text, sizeof text, "name: x\niteratons: 3\n%s", P);
     expect_error(text, "t.yaml:2:1: unknown key 'iteratons' in experiment (did you mean "
                        "'iterations'?); valid keys: name, description, iterations, on_failure, "
-                       "broker, platforms, services, workload, metrics, jung, runner, output");
+                       "broker, platforms, services, workload, metrics, jung, runner, output, "
+                       "thresholds");
     snprintf(text, sizeof text, "name: x\niterations: many\n%s", P);
     expect_error(text, "t.yaml:2:13: 'iterations' must be a whole number from 1 to 100000, not "
                        "'many'");
@@ -184,6 +185,105 @@ static void test_errors(void)
                      "'platforms'");
 }
 
+/* thresholds: each platform, one platform, one label, a label on one
+ * platform; their shape and limits checked at their spot in the file. */
+static void test_thresholds(void)
+{
+    char err[512];
+    const char *text = "name: t\n"
+                       "platforms: [{name: a, driver: process}, {name: b, driver: process}]\n"
+                       "thresholds:\n"
+                       "  p95_ms: '< 50'\n"
+                       "  error_rate: '<= 0.1%'\n"
+                       "  platforms:\n"
+                       "    b: {throughput_rps: '> 1000', labels: {get_user: {p99_ms: '<80ms'}}}\n"
+                       "  labels: {post_command: {avg_ms: '>= 1'}}\n";
+    CHECK(parse(text, err, sizeof err));
+    CHECK(cfg->nthresholds == 5);
+    const jb_config_threshold *t = cfg->thresholds;
+    CHECK(strcmp(t[0].metric, "p95_ms") == 0 && strcmp(t[0].op, "<") == 0 && t[0].value == 50);
+    CHECK(!t[0].platform[0] && !t[0].label[0]);
+    CHECK(strcmp(t[1].op, "<=") == 0 && t[1].value == 0.1);
+    CHECK(strcmp(t[2].platform, "b") == 0 && strcmp(t[2].op, ">") == 0 && t[2].value == 1000);
+    CHECK(strcmp(t[3].platform, "b") == 0 && strcmp(t[3].label, "get_user") == 0);
+    CHECK(!t[4].platform[0] && strcmp(t[4].label, "post_command") == 0);
+    char *json = jb_config_to_json(cfg);
+    CHECK(json && strstr(json, "\"label\": \"get_user\""));
+    free(json);
+    /* no thresholds, no key: older runs' configs stay equal (--resume) */
+    CHECK(parse("name: x\nplatforms: [{name: p, driver: process}]\n", err, sizeof err));
+    json = jb_config_to_json(cfg);
+    CHECK(json && !strstr(json, "thresholds"));
+    free(json);
+    const char *head = "name: x\nplatforms: [{name: p, driver: process}]\n";
+    char bad[512];
+    snprintf(bad, sizeof bad, "%sthresholds: {p95_ms: '50'}\n", head);
+    expect_error(bad, "t.yaml:3:22: threshold 'p95_ms' is '50': write an operator (<, <=, >, >=) "
+                      "and a number, quoted, e.g. \"< 50\"");
+    snprintf(bad, sizeof bad, "%sthresholds: {p59_ms: '< 5'}\n", head);
+    expect_error(bad, "t.yaml:3:14: unknown key 'p59_ms' in thresholds (did you mean 'p50_ms'?); "
+                      "valid keys: avg_ms, max_ms, p50_ms, p90_ms, p95_ms, p99_ms, error_rate, "
+                      "throughput_rps, cpu_pct, cpu_per_1k_req, memory_mib, total_memory_mib, "
+                      "ready_ms, platforms, labels");
+    snprintf(bad, sizeof bad, "%sthresholds: {platforms: {docker: {p95_ms: '< 5'}}}\n", head);
+    expect_error(bad, "t.yaml:3:26: unknown key 'docker' in thresholds.platforms (platform names); "
+                      "valid keys: p");
+    snprintf(bad, sizeof bad, "%sthresholds: {throughput_rps: '> 10 ms'}\n", head);
+    expect_error(bad, "t.yaml:3:30: threshold 'throughput_rps' is '> 10 ms': 'throughput_rps' "
+                      "takes no unit after the number");
+    snprintf(bad, sizeof bad, "%sthresholds: {error_rate: '< 1 ms'}\n", head);
+    expect_error(bad, "t.yaml:3:26: threshold 'error_rate' is '< 1 ms': its unit is '%', not 'ms'");
+    snprintf(bad, sizeof bad,
+             "%sworkload: {mix: {get_user: 1}}\nthresholds: {labels: {get_device: {}}}\n", head);
+    expect_error(bad, "t.yaml:4:23: threshold label 'get_device' gets no requests: workload.mix "
+                      "gives it none");
+    snprintf(bad, sizeof bad, "%sthresholds: {labels: {get_user: {cpu_pct: '< 5'}}}\n", head);
+    expect_error(bad, "t.yaml:3:34: unknown key 'cpu_pct' in thresholds of label get_user; valid "
+                      "keys: avg_ms, max_ms, p50_ms, p90_ms, p95_ms, p99_ms, error_rate, "
+                      "throughput_rps");
+}
+
+/* One load reports the mistakes of every independent part, one a line,
+ * and says how many more there are past JB_CONFIG_MAX_ERRORS. */
+static void test_many_errors(void)
+{
+    expect_error("name: x\n"
+                 "iteratons: 3\n"
+                 "platforms:\n"
+                 "  - {name: a, driver: dokker}\n"
+                 "  - {name: b, driver: process, vcpus: 2}\n"
+                 "  - {name: c, driver: process}\n"
+                 "workload: {users: 0}\n",
+                 "t.yaml:2:1: unknown key 'iteratons' in experiment (did you mean 'iterations'?); "
+                 "valid keys: name, description, iterations, on_failure, broker, platforms, "
+                 "services, workload, metrics, jung, runner, output, thresholds\n"
+                 "t.yaml:4:23: 'driver' is 'dokker' (did you mean 'docker'?); valid values: "
+                 "process, docker, libvirt\n"
+                 "t.yaml:5:32: key 'vcpus' applies to driver docker and libvirt only, not to "
+                 "driver 'process'\n"
+                 "t.yaml:7:19: 'users' is 0, out of range: use 1 to 10000");
+    /* in the file's order, though the name is checked before the sections */
+    expect_error(
+        "metrics: {interval_ms: 5}\nname: 'a b'\nplatforms: [{name: p, driver: process}]\n",
+        "t.yaml:1:24: 'interval_ms' is 5, out of range: use 10 to 60000\n"
+        "t.yaml:2:7: 'name' is 'a b': use only letters, digits, '_', '-' and '.'");
+    char text[2048] = "name: x\nplatforms: [{name: p, driver: process}]\nmetrics:\n";
+    for (int i = 0; i < JB_CONFIG_MAX_ERRORS + 5; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "  bad%02d: 1\n", i);
+    char err[8192] = "";
+    CHECK(!parse(text, err, sizeof err));
+    int lines = 1;
+    for (const char *c = err; *c; c++)
+        lines += *c == '\n';
+    CHECK(lines == JB_CONFIG_MAX_ERRORS + 1);
+    CHECK(strstr(err, "t.yaml:4:3: unknown key 'bad00' in metrics") == err);
+    CHECK(strstr(err, "\nt.yaml: 5 more errors not shown (fix these first)"));
+    /* a small buffer keeps whole lines and still says how many are left out */
+    char small[600] = "";
+    CHECK(!parse(text, small, sizeof small));
+    CHECK(strstr(small, "more errors not shown (fix these first)"));
+}
+
 static void test_files(void)
 {
     char err[1024];
@@ -250,6 +350,8 @@ int main(int argc, char **argv)
     test_defaults();
     test_full();
     test_errors();
+    test_thresholds();
+    test_many_errors();
     test_files();
     test_shipped(argv[1]);
     free(cfg);

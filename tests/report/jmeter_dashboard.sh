@@ -15,6 +15,8 @@ mkdir -p "$T/base"
 "$FIX" "$T/base/results.db" base || { echo "FAIL: fixture" >&2; exit 1; }
 "$J" report "$T/base" --format jtl --out "$T/jtl" || { echo "FAIL: jtl export" >&2; exit 1; }
 "$J" report "$T/base" --format json >"$T/report.json" || { echo "FAIL: json report" >&2; exit 1; }
+"$J" report "$T/base" --format jtl --iteration 2 --out "$T/jtl-it2" ||
+    { echo "FAIL: jtl export of iteration 2" >&2; exit 1; }
 
 "$JMETER" fetch
 rc=$?
@@ -41,6 +43,8 @@ for i in range(25000):
              label="GET /users/{u}")
     out.writerow(r)
 PY
+"$JMETER" dashboard "$T/jtl-it2/docker.iteration-2.jtl" "$T/dash-it2" >"$T/it2.out" 2>&1 ||
+    { echo "FAIL: JMeter refused docker.iteration-2.jtl:" >&2; tail -20 "$T/it2.out" >&2; exit 1; }
 "$JMETER" dashboard "$T/big.jtl" "$T/dash-big" >"$T/big.out" 2>&1 ||
     { echo "FAIL: JMeter refused big.jtl:" >&2; tail -20 "$T/big.out" >&2; exit 1; }
 
@@ -103,6 +107,14 @@ for key, p in (("medianResTime", 50), ("pct1ResTime", 90), ("pct2ResTime", 95), 
     if abs(total[key] - legacy_percentile(el, p)) > 1:
         fails.append(f"25,000 samples: JMeter's Total {key} {total[key]}, over all samples "
                      f"{legacy_percentile(el, p)} (statistic window not lifted?)")
+# One iteration's file: JMeter's throughput (first start to last end) is
+# the iteration's own, the unit of jungbench's per-iteration throughput.
+rows = list(csv.DictReader(open(f"{t}/jtl-it2/docker.iteration-2.jtl", newline="")))
+span = max(int(r["timeStamp"]) + int(r["elapsed"]) for r in rows) - min(int(r["timeStamp"]) for r in rows)
+it2 = json.load(open(f"{t}/dash-it2/statistics.json"))["Total"]
+if it2["sampleCount"] != len(rows) or abs(it2["throughput"] - len(rows) / span * 1000) > 1e-6:
+    fails.append(f"iteration 2: JMeter {it2['sampleCount']} samples at {it2['throughput']}/s, "
+                 f"the file {len(rows)} over {span} ms")
 # The fixture starts at 1700000100000 ms = 2023-11-14 22:15 UTC.
 info = open(f"{t}/dash-docker/index.html").read()
 if '"11/14/23, 10:15 PM"' not in info:

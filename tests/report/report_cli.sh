@@ -67,7 +67,8 @@ assert rows["docker"]["samples"] == 20 and rows["docker"]["ko"] == 1, rows
 assert abs(rows["osv"]["avg_ms"] - 128) < 1e-9, rows
 tot = [r for r in d["tables"]["total_memory"] if r["group"] == "runtime" and r["platform"] == "osv"]
 assert tot[0]["mean_mib"] is None, tot  # not measured: null, never 0
-assert d["run"]["status"] == "done" and len(d["warnings"]) == 1, d["run"]
+assert d["run"]["status"] == "done" and len(d["warnings"]) == 2, d["warnings"]
+assert "busy machine" in d["warnings"][0], d["warnings"]
 PY
 
 # --- JTL ----------------------------------------------------------------
@@ -116,6 +117,55 @@ contains "$T/out" "WARNING: run fixture-unfinished is not finished (status 'runn
 contains "$T/out" "1 of 3 iterations did not finish"
 # the running iteration's 50 s sample is left out
 if grep -q "50000" "$T/out"; then fail "unfinished iteration leaked into the tables"; fi
+# --iteration N: one iteration's samples per platform; the mean over the
+# files of JMeter's throughput (samples over first start to last end) is
+# jungbench's per-iteration throughput.
+for it in 1 2 3 4 5; do
+    expect 0 "jtl --iteration $it" "$J" report "$T/base" --format jtl --iteration $it --out "$T/jtl-it"
+done
+expect 0 "report json for the iteration files" "$J" report "$T/base" --format json
+python3 - "$T/jtl-it" "$T/out" <<'PY' || fail "per-iteration JTL files"
+import csv, json, sys
+d, rep = sys.argv[1], json.load(open(sys.argv[2]))["tables"]
+for plat in ("docker", "osv"):
+    rates = []
+    for it in range(1, 6):
+        rows = list(csv.DictReader(open(f"{d}/{plat}.iteration-{it}.jtl", newline="")))
+        span = max(int(r["timeStamp"]) + int(r["elapsed"]) for r in rows) - min(int(r["timeStamp"]) for r in rows)
+        rates.append(len(rows) / span * 1000)
+    ours = next(r for r in rep["requests_per_iteration"] if r["group"] == "throughput" and r["platform"] == plat)
+    assert abs(sum(rates) / 5 - ours["mean"]) < 1e-9, (plat, rates, ours)
+PY
+expect 1 "jtl --iteration of a failed iteration" "$J" report "$T/base" --format jtl --iteration 6 --out "$T/jtl-it"
+contains "$T/err" "iteration 6 has no measured samples on any platform"
+expect 2 "--iteration without --format jtl" "$J" report "$T/base" --iteration 2
+contains "$T/err" "--iteration applies to --format jtl only"
+
+# No table is drawn as a bare header: one platform (nothing to test) and a
+# run without samples say why a table is empty, in text, Markdown and HTML.
+cp "$T/base/results.db" "$T/one-platform.db"
+python3 -c "
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+for (t,) in c.execute(\"SELECT name FROM sqlite_master WHERE type='table'\").fetchall():
+    if 'platform' in [r[1] for r in c.execute('PRAGMA table_info(%s)' % t)]:
+        c.execute('DELETE FROM %s WHERE platform=?' % t, ('osv',))
+c.commit()" "$T/one-platform.db"
+for db in "$T/one-platform.db" "$T/empty"; do
+    for f in text md html; do
+        expect 0 "report $f of $(basename "$db")" "$J" report "$db" --format $f --out "$T/r.$f"
+        python3 - "$T/r.$f" $f <<'PY' || fail "$(basename "$db") $f: a table without rows"
+import re, sys
+s, f = open(sys.argv[1]).read(), sys.argv[2]
+bare = {"text": r"\n-+(  -+)*\n\n", "md": r"\| --- \|( ---: \|)*\n\n",
+        "html": r"<tbody>\n</tbody>"}[f]
+assert not re.search(bare, s), re.search(bare, s)
+PY
+    done
+done
+grep -q "No tests: only one platform was measured" "$T/r.text" 2>/dev/null ||
+    "$J" report "$T/one-platform.db" | grep -q "No tests: only one platform was measured" ||
+    fail "one platform: the tests table does not say why it is empty"
 # Two runs in one database: the latest by default, with a warning; --run picks.
 cp "$T/base/results.db" "$T/two-runs.db"
 python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"INSERT INTO runs VALUES('old','old','{}','{}',1,2,'done')\"); c.commit()" "$T/two-runs.db"
@@ -143,6 +193,11 @@ expect 0 "improvement is not a regression" "$J" compare "$T/regressed" "$T/base"
 contains "$T/out" "improved"
 expect 0 "threshold above the change" "$J" compare "$T/base" "$T/regressed" --threshold 500
 expect 0 "only unchanged metrics" "$J" compare "$T/base" "$T/regressed" --metrics cpu,memory,image_bytes
+# sizes in MiB as in the reports (not "1465104.000 bytes"); JSON keeps bytes
+grep -Eq '^image_bytes +MiB +docker ' "$T/out" || fail "compare shows image sizes not in MiB"
+expect 0 "compare json of sizes" "$J" compare "$T/base" "$T/regressed" --metrics image_bytes --format json
+python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['comparisons'][0]; assert r['unit']=='bytes' and r['base']>1e5, r" "$T/out" ||
+    fail "compare JSON of sizes is not in bytes"
 expect 1 "json compare" "$J" compare "$T/base" "$T/regressed" --format json --metrics p99_ms
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['regressions']==['p99_ms on docker'], d" "$T/out" ||
     fail "compare JSON"

@@ -1,7 +1,9 @@
 #!/bin/sh
 # report_html.sh JUNGBENCH REPORT_FIXTURE
 # The HTML report rendered by headless Chromium: no console errors, the
-# DOM holds every chart with the expected bars and lines, and the
+# header names the run, its times, config, environment, jungbench version
+# and build, accel and noise flags, the DOM holds every chart with the
+# expected bars and lines, and the
 # screenshot shows both platforms' colours (an empty run shows none).
 set -u
 J=$1 FIX=$2
@@ -65,7 +67,52 @@ assert dom.count("<table>") == 11, dom.count("<table>")
 errors = dom[dom.index('<div id="errors">'):]
 assert 'expected "ok", got 500' in errors[:4000].replace("&quot;", '"'), errors[:400]
 assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', dom), "an external URL"
+# the header: what ran, when, where, with which jungbench, and its noise
+info = dom[dom.index('<section id="run_info">'):]
+info = info[:info.index('</section>')]
+row = lambda k: re.search(r'<tr id="run_%s"><th>[^<]*</th><td>([^<]*)</td>' % k, info).group(1)
+assert row("id") == "fixture-base", row("id")
+assert row("started") == "2023-11-14 22:13:20 UTC" and row("finished") == "2023-11-14 22:25:00 UTC"
+assert row("config").startswith("configs/fixture.yaml: 5 iteration(s) per platform; 30 users x 4 requests, closed model, seed 1"), row("config")
+assert row("environment").startswith("fixture-host: Linux 6.1.0-fixture"), row("environment")
+assert row("jungbench").startswith("9.8.7 (Fixture, GNU 12)"), row("jungbench")
+assert row("accel") == "docker: native, osv: emulated", row("accel")
+assert row("noise").startswith("1 iteration(s) started on a busy machine: osv #2"), row("noise")
+assert dom.index('id="run_info"') < dom.index('data-chart="cpu"'), "the header is not first"
 
+PY
+
+# Ready times orders of magnitude apart, one platform's SD above its mean
+# (a guest that once took 100 s): the boot chart turns logarithmic and no
+# whisker reaches below the axis.
+mkdir -p "$T/spread"
+cp "$T/base/results.db" "$T/spread/results.db"
+python3 -c "
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute(\"UPDATE boot_times SET ready_ms = 2 WHERE platform = 'docker'\")
+c.execute(\"UPDATE boot_times SET ready_ms = CASE iteration WHEN 1 THEN 100000 ELSE 100 END\"
+          \" WHERE platform = 'osv'\")
+c.commit()" "$T/spread/results.db"
+"$J" report "$T/spread" --format html --out "$T/spread.html" 2>/dev/null || fail "report spread"
+chrome --dump-dom "file://$T/spread.html" >"$T/spread-dom.html" || fail "chromium --dump-dom failed"
+python3 - "$T/spread-dom.html" "$T/dom.html" <<'PY' || fail "chart scales or whiskers"
+import re, sys
+spread, base = (open(f).read() for f in sys.argv[1:3])
+def chart(dom, name):
+    return re.search(r'<svg class="chart" data-chart="%s"(.*?)</svg>' % name, dom, re.S).group(1)
+def scale(dom, name):
+    return re.search(r'<desc class="scale">(\w+)</desc>', chart(dom, name)).group(1)
+assert scale(spread, "boot") == "log", scale(spread, "boot")
+assert "(log scale)" in chart(spread, "boot")
+assert scale(base, "boot") == "linear" and scale(base, "cpu") == "linear"
+axis = 330 - 78  # H - MB: the x axis
+for dom in (spread, base):
+    for lo in re.findall(r'<path class="err" d="M[\d.]+ [\d.]+V([\d.]+)', dom):
+        assert float(lo) <= axis + 0.05, ("a whisker below the axis", lo)
+# osv's mean 20,080 ms with SD 44,677 ms: its whiskers end at the axis
+los = [float(v) for v in re.findall(r'd="M[\d.]+ [\d.]+V([\d.]+)', chart(spread, "boot"))]
+assert los and max(los) == axis, los
 PY
 
 chrome --screenshot="$T/base.png" "file://$T/base.html" >/dev/null || fail "screenshot failed"
