@@ -24,7 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdarg.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +39,9 @@
  * connections past it can still be answered 503 (see the guard below). */
 #define GW_SPARE_CONNECTIONS 64
 #define GW_REAPER_PERIOD_MS 200
+/* The API reads two query arguments (page, size); a few more are tolerated
+ * for cache busters and the like. */
+#define GW_MAX_QUERY_ARGS 32
 
 /* ---- connection guard ---------------------------------------------------
  * libmicrohttpd closes a connection only once it has been idle for
@@ -85,6 +90,9 @@ typedef struct request {
     char *body;
     size_t len;
     bool too_large;
+    bool started;        /* the handler has seen the request's headers */
+    bool answered;       /* answered on the socket already (see reject_now) */
+    const char *bad_url; /* why the raw URL is refused, or NULL */
 } request;
 
 /* ---- responses -------------------------------------------------------- */
@@ -270,6 +278,157 @@ static enum MHD_Result send_full(struct MHD_Connection *conn, long budget)
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+/* ---- strict HTTP ----------------------------------------------------------
+ * libmicrohttpd 0.9.75 decodes the URL before the handler sees it and
+ * stops at a decoded NUL ("/users/bob%00/x" reached it as "/users/bob",
+ * "?size=10%00" as "10"); it stores each query argument in its 32 KiB
+ * connection pool and, once that is full, closes the connection without
+ * an answer (2,000 arguments); and for a Content-Length it cannot parse
+ * ("abc", "-1", "+32", "32, 32") it sends its 400's status line and headers
+ * twice, because its header parser queues the error and its state machine
+ * then queues the same response again. Two hooks see these requests before
+ * libmicrohttpd acts on them, both on the connection's own thread:
+ *  - the URI log callback gets the raw request target, before decoding and
+ *    before the arguments are parsed;
+ *  - the error logger is called the moment the Content-Length is refused,
+ *    before any byte of the reply is built.
+ * Where libmicrohttpd would answer wrongly, reject_now writes one complete
+ * response to the socket itself and shuts its sending side, so what
+ * libmicrohttpd sends after it fails and it closes the connection. */
+
+/* The connection this thread serves (one thread per connection), set at
+ * each request line, and whether it has been answered by reject_now. */
+static _Thread_local struct MHD_Connection *tl_conn;
+static _Thread_local bool tl_answered;
+
+/* Writes "STATUS + JSON error + Connection: close" straight to the socket
+ * and shuts its sending side. Non-blocking socket, a few hundred bytes
+ * into an empty send buffer: one send is enough; a client that hung up
+ * just misses it. */
+static void reject_now(struct MHD_Connection *conn, unsigned status, const char *message)
+{
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char *body = json_dumps(error_body(message), JSON_COMPACT);
+    if (!fd || !body) {
+        free(body);
+        return;
+    }
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    char head[256];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %u %s\r\nDate: %s\r\nConnection: close\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                     status, MHD_get_reason_phrase_for(status), date, strlen(body));
+    struct iovec iov[2] = {{head, (size_t)n}, {body, strlen(body)}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    (void)!sendmsg(fd->connect_fd, &msg, MSG_NOSIGNAL);
+    shutdown(fd->connect_fd, SHUT_WR);
+    free(body);
+    tl_answered = true;
+}
+
+/* Query arguments in a raw target: '&'-separated pieces after '?'. */
+static size_t count_query_args(const char *target)
+{
+    const char *q = strchr(target, '?');
+    if (!q || q[1] == '\0')
+        return 0;
+    size_t n = 1;
+    for (const char *p = q + 1; *p; p++)
+        n += *p == '&';
+    return n;
+}
+
+/* libmicrohttpd calls this with the raw target of each request line; what
+ * it returns becomes the request's context in on_request. */
+static void *on_request_line(void *cls, const char *target, struct MHD_Connection *conn)
+{
+    (void)cls;
+    tl_conn = conn;
+    tl_answered = false;
+    request *req = calloc(1, sizeof *req);
+    if (count_query_args(target) > GW_MAX_QUERY_ARGS) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "the query has more than %d arguments", GW_MAX_QUERY_ARGS);
+        reject_now(conn, MHD_HTTP_BAD_REQUEST, msg);
+    } else if (req && strstr(target, "%00"))
+        req->bad_url = "the URL contains an encoded NUL byte (%00)";
+    if (req)
+        req->answered = tl_answered;
+    return req;
+}
+
+/* libmicrohttpd's error log, still printed (to stderr, as its own logger); the two messages it logs
+ * as it refuses a Content-Length precede its doubled reply (see above). */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (tl_answered)
+        return; /* the failures that follow reject_now, by design */
+    fputs(msg, stderr);
+    if (!tl_conn)
+        return;
+    if (strncmp(msg, "Failed to parse `Content-Length'", 32) == 0)
+        reject_now(tl_conn, MHD_HTTP_BAD_REQUEST,
+                   "Content-Length must be one decimal number of bytes");
+    else if (strncmp(msg, "Too large value of 'Content-Length'", 35) == 0)
+        reject_now(tl_conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+}
+
+/* The framing headers of a request, counted at its first handler call. */
+typedef struct framing {
+    int content_lengths, transfer_encodings;
+    bool chunked; /* the one Transfer-Encoding is "chunked" */
+    char coding[48];
+} framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    framing *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        f->content_lengths++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->transfer_encodings++;
+        f->chunked = strcasecmp(value, "chunked") == 0;
+        snprintf(f->coding, sizeof f->coding, "%s", value);
+    }
+    return MHD_YES;
+}
+
+/* Refuses a request whose body length is ambiguous: libmicrohttpd reads
+ * the first Content-Length and ignores the others, and passes any
+ * Transfer-Encoding but chunked on as a body of unknown length. Returns
+ * false with the response queued in *ret. */
+static bool framing_ok(struct MHD_Connection *conn, enum MHD_Result *ret)
+{
+    framing f = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.transfer_encodings > 1 || (f.transfer_encodings == 1 && !f.chunked)) {
+        char msg[128];
+        snprintf(msg, sizeof msg,
+                 "transfer coding '%s' is not supported: send chunked or "
+                 "Content-Length",
+                 f.transfer_encodings > 1 ? "several" : f.coding);
+        *ret = send_error(conn, MHD_HTTP_NOT_IMPLEMENTED, msg);
+        return false;
+    }
+    if (f.content_lengths > 1 || (f.content_lengths && f.transfer_encodings)) {
+        *ret = send_error(conn, MHD_HTTP_BAD_REQUEST,
+                          f.content_lengths > 1 ? "more than one Content-Length header"
+                                                : "both Content-Length and Transfer-Encoding");
+        return false;
+    }
+    return true;
 }
 
 /* ---- input validation ------------------------------------------------- */
@@ -789,14 +948,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     gateway *gw = cls;
     request *req = *req_cls;
-    if (!req) {
+    if (!req) { /* on_request_line could not allocate it */
         req = calloc(1, sizeof *req);
         if (!req)
             return MHD_NO;
         *req_cls = req;
+    }
+    if (req->answered)
+        return MHD_NO; /* reject_now has answered: close */
+    if (!req->started) {
+        req->started = true;
         if (guard_request_started(&gw->guard, conn)) {
             req->too_large = true; /* nothing of its body is wanted either */
             return send_full(conn, gw->guard.budget);
+        }
+        enum MHD_Result ret;
+        if (!framing_ok(conn, &ret)) {
+            req->too_large = true;
+            return ret;
+        }
+        if (req->bad_url) {
+            req->too_large = true;
+            return send_error(conn, MHD_HTTP_BAD_REQUEST, req->bad_url);
         }
         /* Refuse a declared oversize body before reading any of it. */
         if (declared_too_large(conn, gw->max_body)) {
@@ -901,9 +1074,10 @@ static struct MHD_Daemon *start_http(gateway *gw, const gw_options *o, unsigned 
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO |
             MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, gw, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_request_done, gw, MHD_OPTION_NOTIFY_CONNECTION,
-        guard_notify, &gw->guard, MHD_OPTION_CONNECTION_LIMIT,
+        0, NULL, NULL, on_request, gw, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED,
+        on_request_done, gw, MHD_OPTION_URI_LOG_CALLBACK, on_request_line, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, guard_notify, &gw->guard, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(o->max_connections_n + GW_SPARE_CONNECTIONS), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)o->max_client_connections_n, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)GW_IDLE_TIMEOUT_S, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024),

@@ -103,8 +103,65 @@ done
 check 401 '"error":"malformed credentials' -H 'Authorization: Basic !!!' "$url/users/alice"
 check 200 '"username":"alice"' -H "$(basic 'alice:pw')" "$url/users/alice"
 
-# garbage on the socket, a half request left hanging, then a normal request
+# Strict HTTP, over raw sockets so that libmicrohttpd's own answers count:
+# exactly one status line with the wanted code, then the connection ends.
+# rawcheck WANT_STATUS NAME REQUEST
 port=${url##*:}
+rawcheck() {
+    local want=$1 name=$2 got lines codes
+    exec 5<>"/dev/tcp/127.0.0.1/$port"
+    printf '%s' "$3" >&5
+    got=$(timeout 5 cat <&5 | tr -d '\r')
+    exec 5>&-
+    # anywhere on a line: a second response may follow a body without a newline
+    codes=$(grep -oE 'HTTP/1\.[01] [0-9]{3} ' <<<"$got" | cut -d' ' -f2 | tr '\n' ' ')
+    lines=$(grep -oE 'HTTP/1\.[01] [0-9]{3} ' <<<"$got" | wc -l)
+    if [ "$lines" != 1 ] || [ "$codes" != "$want " ] || ! grep -q '"error":' <<<"$got"; then
+        echo "FAIL: $name -> $lines status line(s), codes '$codes' (want one $want):"
+        head -c 400 <<<"$got"
+        echo
+        fails=$((fails + 1))
+    else
+        echo "ok: $want $name -> $(tail -1 <<<"$got" | head -c 120)"
+    fi
+}
+AUTH=$(basic 'alice:pw')
+R=/users/alice/devices/lamp/readings
+U=$'\r\n'
+many=$(seq -s '&' -f 'a%g=1' 1 2000)
+rawcheck 400 '?size=10%00' "GET $R?size=10%00 HTTP/1.1${U}Host: x$U$AUTH$U$U"
+rawcheck 400 '?si%00ze=10' "GET $R?si%00ze=10 HTTP/1.1${U}Host: x$U$AUTH$U$U"
+rawcheck 400 '/users/bob%00/...' \
+    "GET /users/bob%00/devices/lamp/readings HTTP/1.1${U}Host: x$U$AUTH$U$U"
+rawcheck 400 '/users/alice%00/...' \
+    "GET /users/alice%00/devices/lamp/readings HTTP/1.1${U}Host: x$U$AUTH$U$U"
+rawcheck 400 '2,000 query args' "GET $R?$many HTTP/1.1${U}Host: x$U$AUTH$U$U"
+rawcheck 400 '33 query args' "GET $R?$(seq -s '&' -f 'a%g=1' 1 33) HTTP/1.1${U}Host: x$U$AUTH$U$U"
+B='{"username":"zed","password":"x"}'
+for cl in abc -1 +32 '32, 32' ''; do
+    rawcheck 400 "Content-Length: '$cl'" "POST /users HTTP/1.1${U}Host: x${U}Content-Length: $cl$U$U$B"
+done
+rawcheck 413 'Content-Length: 10^23' \
+    "POST /users HTTP/1.1${U}Host: x${U}Content-Length: 99999999999999999999999$U$U$B"
+rawcheck 400 'Content-Length 32 and 33' \
+    "POST /users HTTP/1.1${U}Host: x${U}Content-Length: 32${U}Content-Length: 33$U$U$B"
+rawcheck 400 'Content-Length 32 twice' \
+    "POST /users HTTP/1.1${U}Host: x${U}Content-Length: 32${U}Content-Length: 32$U$U$B"
+rawcheck 400 'chunked and Content-Length' \
+    "POST /users HTTP/1.1${U}Host: x${U}Transfer-Encoding: chunked${U}Content-Length: 5$U${U}0$U$U"
+rawcheck 501 'Transfer-Encoding: gzip' "POST /users HTTP/1.1${U}Host: x${U}Transfer-Encoding: gzip$U$U$B"
+rawcheck 501 'Transfer-Encoding: gzip, chunked' \
+    "POST /users HTTP/1.1${U}Host: x${U}Transfer-Encoding: gzip, chunked$U${U}0$U$U"
+# A refused request on a keep-alive connection after a good one: still one
+# answer each, and the server keeps serving.
+exec 5<>"/dev/tcp/127.0.0.1/$port"
+printf '%s' "GET /users/alice HTTP/1.1${U}Host: x$U$AUTH$U${U}POST /users HTTP/1.1${U}Host: x${U}Content-Length: abc$U$U" >&5
+got=$(timeout 5 cat <&5 | grep -aoE 'HTTP/1\.[01] [0-9]{3} ' | cut -d' ' -f2 | tr '\n' ' ')
+exec 5>&-
+[ "$got" = "200 400 " ] || { echo "FAIL: keep-alive good then bad -> '$got' (want '200 400 ')"; fails=$((fails + 1)); }
+check 200 '"size":10' "${A[@]}" "$L/readings?size=10&page=1"
+
+# garbage on the socket, a half request left hanging, then a normal request
 for junk in $'GARBAGE\r\n\r\n' $'GET /users/alice HTTP/1.1\r\nHost: x\r\nAuthorization: Basic !!!\r\n\r\n' \
     $'POST /users HTTP/1.1\r\nContent-Length: -5\r\n\r\n' $'\x00\x01\x02\xff\r\n\r\n'; do
     exec 3<>"/dev/tcp/127.0.0.1/$port"
