@@ -77,11 +77,44 @@ typedef struct conn_guard {
     atomic_bool stop;
 } conn_guard;
 
+/* ---- login throttle -------------------------------------------------------
+ * Failed logins (auth_manager answering AUTH with 401: unknown user or
+ * wrong password) are counted per user name and per client address, each
+ * over a window that opens at the first failure. Past a limit, logins of
+ * that user or from that client are answered 429 with Retry-After until
+ * the window closes, without asking auth_manager: a guess then costs the
+ * attacker a wait and the platform no Argon2id hash. The right password is
+ * refused too while throttled, or the limit would tell right from wrong.
+ * A success clears the user's count (not the client's, or one valid
+ * account would reset the client's). Each table has a fixed number of
+ * slots: a new key takes an expired slot, else the one with the fewest
+ * failures, so memory stays bounded whatever names are tried. */
+#define GW_THROTTLE_SLOTS 4096
+
+typedef struct throttle_entry {
+    char key[JUNG_MAX_USERNAME + 1]; /* user name or IPv4 address; "" free */
+    double window_start_ms;
+    long failures;
+} throttle_entry;
+
+typedef struct throttle_table {
+    throttle_entry *slots; /* GW_THROTTLE_SLOTS */
+    long limit;            /* failures per window; 0: no limit */
+} throttle_table;
+
+typedef struct login_throttle {
+    pthread_mutex_t lock;
+    throttle_table users, clients;
+    long window_ms;
+    long refused; /* logins answered 429, for the log at exit */
+} login_throttle;
+
 typedef struct gateway {
     jung_bus *bus;
     size_t max_body;
     int call_timeout_ms;
     conn_guard guard;
+    login_throttle throttle;
 } gateway;
 
 /* Per-request state kept across libmicrohttpd's calls of the handler: the
@@ -276,6 +309,115 @@ static enum MHD_Result send_full(struct MHD_Connection *conn, long budget)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static bool throttle_start(login_throttle *t)
+{
+    pthread_mutex_init(&t->lock, NULL);
+    t->users.slots = calloc(GW_THROTTLE_SLOTS, sizeof *t->users.slots);
+    t->clients.slots = calloc(GW_THROTTLE_SLOTS, sizeof *t->clients.slots);
+    return t->users.slots && t->clients.slots;
+}
+
+static void throttle_stop(login_throttle *t, const char *instance)
+{
+    if (t->refused)
+        jung_log("%s: %ld login(s) answered 429 after too many failures", instance, t->refused);
+    free(t->users.slots);
+    free(t->clients.slots);
+}
+
+static bool throttle_live(const throttle_entry *e, double now, long window_ms)
+{
+    return e->key[0] && now - e->window_start_ms < window_ms;
+}
+
+/* The key's entry with an open window, or NULL; with create, a fresh one
+ * in the slot least worth keeping. */
+static throttle_entry *throttle_find(throttle_table *t, const char *key, double now, long window_ms,
+                                     bool create)
+{
+    throttle_entry *spare = NULL;
+    for (size_t i = 0; i < GW_THROTTLE_SLOTS; i++) {
+        throttle_entry *e = &t->slots[i];
+        bool live = throttle_live(e, now, window_ms);
+        if (live && strcmp(e->key, key) == 0)
+            return e;
+        if (!spare || (!live && throttle_live(spare, now, window_ms)) ||
+            (live && throttle_live(spare, now, window_ms) && e->failures < spare->failures))
+            spare = e;
+    }
+    if (!create)
+        return NULL;
+    snprintf(spare->key, sizeof spare->key, "%s", key);
+    spare->window_start_ms = now;
+    spare->failures = 0;
+    return spare;
+}
+
+/* Milliseconds until the key may log in again; 0 when it may now. */
+static long throttle_wait_in(throttle_table *t, const char *key, double now, long window_ms)
+{
+    throttle_entry *e = t->limit ? throttle_find(t, key, now, window_ms, false) : NULL;
+    if (!e || e->failures < t->limit)
+        return 0;
+    return (long)(e->window_start_ms + window_ms - now) + 1;
+}
+
+static long throttle_wait_ms(login_throttle *t, const char *user, const char *client)
+{
+    double now = guard_now_ms();
+    pthread_mutex_lock(&t->lock);
+    long u = throttle_wait_in(&t->users, user, now, t->window_ms);
+    long c = throttle_wait_in(&t->clients, client, now, t->window_ms);
+    t->refused += u > 0 || c > 0;
+    pthread_mutex_unlock(&t->lock);
+    return u > c ? u : c;
+}
+
+/* Counts a failed login, or clears the user's count after a success. */
+static void throttle_record(login_throttle *t, const char *user, const char *client, bool failed)
+{
+    double now = guard_now_ms();
+    pthread_mutex_lock(&t->lock);
+    throttle_entry *u =
+        t->users.limit ? throttle_find(&t->users, user, now, t->window_ms, failed) : NULL;
+    if (u)
+        u->failures = failed ? u->failures + 1 : 0;
+    throttle_entry *c = failed && t->clients.limit
+                            ? throttle_find(&t->clients, client, now, t->window_ms, true)
+                            : NULL;
+    if (c)
+        c->failures++;
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* The client's IPv4 address as text ("" when unknown). */
+static void client_address(struct MHD_Connection *conn, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    out[0] = '\0';
+    if (i && i->client_addr && i->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)i->client_addr)->sin_addr, out,
+                  (socklen_t)len);
+}
+
+static enum MHD_Result send_throttled(struct MHD_Connection *conn, long wait_ms)
+{
+    long seconds = (wait_ms + 999) / 1000;
+    char msg[128], retry[24];
+    snprintf(msg, sizeof msg,
+             "too many failed logins for this user or from this client: try again in %ld s",
+             seconds);
+    snprintf(retry, sizeof retry, "%ld", seconds);
+    struct MHD_Response *resp = json_response(error_body(msg));
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_TOO_MANY_REQUESTS, resp);
     MHD_destroy_response(resp);
     return ret;
 }
@@ -669,14 +811,27 @@ static bool authorize(const call *c, enum MHD_Result *ret, json_t **granted)
         *ret = send_unauthorized(c->conn, why);
         return false;
     }
-    bool same_user =
-        strcmp(json_string_value(json_object_get(payload, "username")), c->rt->user) == 0;
+    char user[JUNG_MAX_USERNAME + 1], client[INET_ADDRSTRLEN];
+    snprintf(user, sizeof user, "%s", json_string_value(json_object_get(payload, "username")));
+    client_address(c->conn, client, sizeof client);
+    long wait_ms = throttle_wait_ms(&c->gw->throttle, user, client);
+    if (wait_ms > 0) {
+        json_decref(payload);
+        *ret = send_throttled(c->conn, wait_ms);
+        return false;
+    }
+    bool same_user = strcmp(user, c->rt->user) == 0;
     if (c->rt->device[0])
         json_object_set_new(payload, "device_id", json_string(c->rt->device));
     json_t *data = NULL;
     jung_error err = {0};
-    if (!jung_bus_call(c->gw->bus, "auth_manager", "AUTH", payload, c->gw->call_timeout_ms, &data,
-                       &err)) {
+    bool ok = jung_bus_call(c->gw->bus, "auth_manager", "AUTH", payload, c->gw->call_timeout_ms,
+                            &data, &err);
+    /* Only auth_manager's 401 is a wrong guess; a 403 or 404 about the
+     * device comes after the password matched. */
+    if (ok || err.code == 401 || err.code == 403 || err.code == 404)
+        throttle_record(&c->gw->throttle, user, client, !ok && err.code == 401);
+    if (!ok) {
         *ret = send_bus_error(c->conn, &err);
         return false;
     }
@@ -1028,10 +1183,39 @@ typedef struct gw_options {
     const char *port;
     const char *max_body;
     const char *max_connections, *max_client_connections, *header_timeout_ms;
+    const char *login_failures_per_user, *login_failures_per_client, *login_window_ms;
     long port_n;
     long max_body_n;
     long max_connections_n, max_client_connections_n, header_timeout_ms_n;
+    long login_failures_per_user_n, login_failures_per_client_n, login_window_ms_n;
 } gw_options;
+
+/* The numeric options, each in its range, with a message naming a bad one. */
+static bool parse_limits(gw_options *o)
+{
+    struct in_addr addr;
+    bool bind_ok = inet_pton(AF_INET, o->bind, &addr) == 1;
+    if (!bind_ok)
+        fprintf(stderr, "jung-api-gateway: --bind '%s' is not an IPv4 address (see --help)\n",
+                o->bind);
+    return bind_ok && jung_service_parse_int(GW_SERVICE, "--port", o->port, 0, 65535, &o->port_n) &&
+           jung_service_parse_int(GW_SERVICE, "--max-body", o->max_body, 1, 64L * 1024 * 1024,
+                                  &o->max_body_n) &&
+           jung_service_parse_int(GW_SERVICE, "--max-connections", o->max_connections, 1, 100000,
+                                  &o->max_connections_n) &&
+           jung_service_parse_int(GW_SERVICE, "--max-client-connections", o->max_client_connections,
+                                  1, 100000, &o->max_client_connections_n) &&
+           jung_service_parse_int(GW_SERVICE, "--header-timeout-ms", o->header_timeout_ms, 100,
+                                  3600000, &o->header_timeout_ms_n) &&
+           jung_service_parse_int(GW_SERVICE, "--login-failures-per-user",
+                                  o->login_failures_per_user, 0, 1000000,
+                                  &o->login_failures_per_user_n) &&
+           jung_service_parse_int(GW_SERVICE, "--login-failures-per-client",
+                                  o->login_failures_per_client, 0, 1000000,
+                                  &o->login_failures_per_client_n) &&
+           jung_service_parse_int(GW_SERVICE, "--login-window-ms", o->login_window_ms, 100,
+                                  86400000, &o->login_window_ms_n);
+}
 
 static bool parse_gateway_options(gw_options *o, jung_service_opts *opts, int argc, char **argv)
 {
@@ -1045,23 +1229,19 @@ static bool parse_gateway_options(gw_options *o, jung_service_opts *opts, int ar
          "open connections one client address may hold", &o->max_client_connections},
         {"header-timeout-ms", "JUNG_HEADER_TIMEOUT_MS",
          "a request's line and headers must arrive within this", &o->header_timeout_ms},
+        {"login-failures-per-user", "JUNG_LOGIN_FAILURES_PER_USER",
+         "failed logins of one user per window before 429 (0: no limit)",
+         &o->login_failures_per_user},
+        {"login-failures-per-client", "JUNG_LOGIN_FAILURES_PER_CLIENT",
+         "failed logins from one client address per window before 429 (0: no limit)",
+         &o->login_failures_per_client},
+        {"login-window-ms", "JUNG_LOGIN_WINDOW_MS",
+         "the window failed logins are counted over, from the first", &o->login_window_ms},
     };
-    if (!jung_service_opts_parse_extra(opts, GW_SERVICE, GW_SUMMARY, extra, 6, argc, argv))
+    if (!jung_service_opts_parse_extra(opts, GW_SERVICE, GW_SUMMARY, extra,
+                                       (int)(sizeof extra / sizeof extra[0]), argc, argv))
         return false;
-    struct in_addr addr;
-    bool bind_ok = inet_pton(AF_INET, o->bind, &addr) == 1;
-    if (!bind_ok)
-        fprintf(stderr, "jung-api-gateway: --bind '%s' is not an IPv4 address (see --help)\n",
-                o->bind);
-    if (bind_ok && jung_service_parse_int(GW_SERVICE, "--port", o->port, 0, 65535, &o->port_n) &&
-        jung_service_parse_int(GW_SERVICE, "--max-body", o->max_body, 1, 64L * 1024 * 1024,
-                               &o->max_body_n) &&
-        jung_service_parse_int(GW_SERVICE, "--max-connections", o->max_connections, 1, 100000,
-                               &o->max_connections_n) &&
-        jung_service_parse_int(GW_SERVICE, "--max-client-connections", o->max_client_connections, 1,
-                               100000, &o->max_client_connections_n) &&
-        jung_service_parse_int(GW_SERVICE, "--header-timeout-ms", o->header_timeout_ms, 100,
-                               3600000, &o->header_timeout_ms_n))
+    if (parse_limits(o))
         return true;
     jung_service_opts_free(opts);
     return false;
@@ -1107,13 +1287,14 @@ static void announce_ready(void *arg)
 static int serve(gateway *gw, const gw_options *o, const char *instance)
 {
     unsigned port;
-    if (!guard_start(&gw->guard)) {
-        fprintf(stderr, "jung-api-gateway: cannot start the connection guard\n");
+    if (!guard_start(&gw->guard) || !throttle_start(&gw->throttle)) {
+        fprintf(stderr, "jung-api-gateway: cannot start the connection guard or the login throttle\n");
         return 1;
     }
     struct MHD_Daemon *d = start_http(gw, o, &port); /* first: a taken port fails fast */
     if (!d) {
         guard_stop(&gw->guard, instance);
+        throttle_stop(&gw->throttle, instance);
         return 1;
     }
     jung_error err = {0};
@@ -1123,6 +1304,7 @@ static int serve(gateway *gw, const gw_options *o, const char *instance)
                     err.message);
             MHD_stop_daemon(d);
             guard_stop(&gw->guard, instance);
+            throttle_stop(&gw->throttle, instance);
             return 1;
         }
     ready_line ready = {.instance = instance};
@@ -1134,6 +1316,7 @@ static int serve(gateway *gw, const gw_options *o, const char *instance)
     jung_stop_begin("stopping the HTTP server");
     MHD_stop_daemon(d); /* waits for the connection threads */
     guard_stop(&gw->guard, instance);
+    throttle_stop(&gw->throttle, instance);
     return ok ? 0 : 1;
 }
 
@@ -1144,7 +1327,10 @@ int main(int argc, char **argv)
                     .max_body = "16384",
                     .max_connections = "1024",
                     .max_client_connections = "256",
-                    .header_timeout_ms = "10000"};
+                    .header_timeout_ms = "10000",
+                    .login_failures_per_user = "10",
+                    .login_failures_per_client = "30",
+                    .login_window_ms = "60000"};
     jung_service_opts opts;
     if (!parse_gateway_options(&o, &opts, argc, argv))
         return opts.help ? 0 : 2;
@@ -1157,7 +1343,10 @@ int main(int argc, char **argv)
                   .call_timeout_ms = opts.bus.call_timeout_ms,
                   .guard = {.budget = o.max_connections_n,
                             .per_client = o.max_client_connections_n,
-                            .header_timeout_ms = o.header_timeout_ms_n}};
+                            .header_timeout_ms = o.header_timeout_ms_n},
+                  .throttle = {.users.limit = o.login_failures_per_user_n,
+                               .clients.limit = o.login_failures_per_client_n,
+                               .window_ms = o.login_window_ms_n}};
     if (!jung_stop_init(opts.bus.instance, opts.stop_timeout_ms)) {
         fprintf(stderr, "jung-api-gateway: cannot start the stop watchdog\n");
         jung_service_opts_free(&opts);

@@ -175,6 +175,30 @@ check 200 '"username":"alice"' "${A[@]}" "$url/users/alice"
 exec 4>&-
 kill -0 $pid 2>/dev/null || { echo "FAIL: the gateway died"; exit 1; }
 
+# Failed logins throttled with the defaults (10 per user, 30 per client
+# address in 60 s): bob's 11th try gets 429 with Retry-After, his right
+# password too; alice, from the same client, still logs in until the
+# client's 30th failure. Last, as it leaves 127.0.0.1 throttled.
+code() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@"; }
+expect_code() { # WANT WHAT CURL_ARGS...
+    local want=$1 what=$2 got
+    shift 2
+    got=$(code "$@")
+    [ "$got" = "$want" ] || { echo "FAIL: $what -> $got (want $want)"; fails=$((fails + 1)); }
+}
+for i in $(seq 1 10); do expect_code 401 "bob:wrong #$i" -u bob:wrong "$url/users/bob"; done
+expect_code 429 'bob:wrong #11' -u bob:wrong "$url/users/bob"
+expect_code 429 'bob:pw2 while throttled' -u bob:pw2 "$url/users/bob"
+curl -s -D - -o /dev/null -u bob:wrong "$url/users/bob" | grep -qiE '^Retry-After: [0-9]+' ||
+    { echo "FAIL: 429 without Retry-After"; fails=$((fails + 1)); }
+expect_code 200 'alice:pw after bob is throttled' "${A[@]}" "$url/users/alice"
+# 1 (alice:wrong above) + 10 + 18 = 29 failures from this client
+for i in $(seq 1 18); do expect_code 401 "nobody$i:x" -u "nobody$i:x" "$url/users/nobody$i"; done
+expect_code 200 'alice:pw at 29 client failures' "${A[@]}" "$url/users/alice"
+expect_code 401 'nobody20:x, the 30th failure' -u nobody20:x "$url/users/nobody20"
+expect_code 429 'alice:pw after 30 client failures' "${A[@]}" "$url/users/alice"
+echo "ok: login throttle per user and per client"
+
 kill -TERM $pid
 for _ in $(seq 1 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
 if kill -0 $pid 2>/dev/null; then
@@ -184,5 +208,38 @@ fi
 wait $pid
 rc=$?
 [ $rc -eq 0 ] || { echo "FAIL: exit status $rc after SIGTERM; its output:"; cat "$out"; fails=$((fails + 1)); }
+# The window ends: a second gateway counting 2 failures per user over 3 s.
+out2=$(mktemp)
+"$exe" --port 0 --login-failures-per-user 2 --login-window-ms 3000 >"$out2" 2>&1 &
+pid2=$!
+trap 'kill -KILL $pid $pid2 2>/dev/null; rm -f "$out" "$out2"' EXIT
+url2=
+for _ in $(seq 1 100); do # waits for the readiness line
+    url2=$(sed -n 's/.*ready instance=.* http=\(http:[^ ]*\).*/\1/p' "$out2")
+    [ -n "$url2" ] && break
+    sleep 0.1
+done
+[ -n "$url2" ] || { echo "FAIL: second gateway not ready:"; cat "$out2"; exit 1; }
+start=$(date +%s%N)
+expect_code 401 'bob:wrong #1' -u bob:wrong "$url2/users/bob"
+expect_code 401 'bob:wrong #2' -u bob:wrong "$url2/users/bob"
+expect_code 429 'bob:pw2 at the limit' -u bob:pw2 "$url2/users/bob"
+got=
+for _ in $(seq 1 100); do # waits for the window to close (polls the state)
+    got=$(code -u bob:pw2 "$url2/users/bob/devices/bobcam")
+    [ "$got" = 429 ] || break
+    sleep 0.1
+done
+waited=$((($(date +%s%N) - start) / 1000000))
+if [ "$got" != 200 ] || [ $waited -lt 2900 ]; then
+    echo "FAIL: bob:pw2 after the window -> $got after $waited ms (want 200 after >= 3000 ms)"
+    fails=$((fails + 1))
+else
+    echo "ok: throttled login allowed again after $waited ms"
+fi
+kill -TERM $pid2
+wait $pid2
+grep -q '1 login(s) answered 429\|[0-9]* login(s) answered 429' "$out2" ||
+    { echo "FAIL: no 429 count in the log at exit:"; cat "$out2"; fails=$((fails + 1)); }
 [ $fails -eq 0 ] || { echo "FAIL: $fails checks failed"; exit 1; }
 echo PASS
