@@ -86,10 +86,13 @@ typedef struct conn_guard {
  * attacker a wait and the platform no Argon2id hash. The right password is
  * refused too while throttled, or the limit would tell right from wrong.
  * A success clears the user's count (not the client's, or one valid
- * account would reset the client's). Each table has a fixed number of
- * slots: a new key takes an expired slot, else the one with the fewest
- * failures, so memory stays bounded whatever names are tried. */
+ * account would reset the client's). Each table is a fixed hash table: a
+ * key may use GW_THROTTLE_PROBES slots from its hash on, a new one taking
+ * an expired slot there, else the one with the fewest failures, so memory
+ * stays bounded whatever names are tried and a lookup costs a few
+ * compares under the lock, not a scan. */
 #define GW_THROTTLE_SLOTS 4096
+#define GW_THROTTLE_PROBES 8 /* slots a key may use, from its hash on */
 
 typedef struct throttle_entry {
     char key[JUNG_MAX_USERNAME + 1]; /* user name or IPv4 address; "" free */
@@ -99,7 +102,8 @@ typedef struct throttle_entry {
 
 typedef struct throttle_table {
     throttle_entry *slots; /* GW_THROTTLE_SLOTS */
-    long limit;            /* failures per window; 0: no limit */
+    uint64_t seed;
+    long limit; /* failures per window; 0: no limit */
 } throttle_table;
 
 typedef struct login_throttle {
@@ -315,9 +319,13 @@ static enum MHD_Result send_full(struct MHD_Connection *conn, long budget)
 
 static bool throttle_start(login_throttle *t)
 {
+    if (sodium_init() < 0) /* for randombytes_buf */
+        return false;
     pthread_mutex_init(&t->lock, NULL);
     t->users.slots = calloc(GW_THROTTLE_SLOTS, sizeof *t->users.slots);
     t->clients.slots = calloc(GW_THROTTLE_SLOTS, sizeof *t->clients.slots);
+    randombytes_buf(&t->users.seed, sizeof t->users.seed);
+    randombytes_buf(&t->clients.seed, sizeof t->clients.seed);
     return t->users.slots && t->clients.slots;
 }
 
@@ -334,19 +342,31 @@ static bool throttle_live(const throttle_entry *e, double now, long window_ms)
     return e->key[0] && now - e->window_start_ms < window_ms;
 }
 
+/* FNV-1a over the key, from a per-process random seed, so that no one
+ * can pick names that share slots. */
+static size_t throttle_slot(const throttle_table *t, const char *key)
+{
+    uint64_t h = t->seed;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return (size_t)(h % GW_THROTTLE_SLOTS);
+}
+
 /* The key's entry with an open window, or NULL; with create, a fresh one
- * in the slot least worth keeping. */
+ * in the slot least worth keeping among the key's GW_THROTTLE_PROBES. */
 static throttle_entry *throttle_find(throttle_table *t, const char *key, double now, long window_ms,
                                      bool create)
 {
     throttle_entry *spare = NULL;
-    for (size_t i = 0; i < GW_THROTTLE_SLOTS; i++) {
-        throttle_entry *e = &t->slots[i];
+    size_t first = throttle_slot(t, key);
+    for (size_t i = 0; i < GW_THROTTLE_PROBES; i++) {
+        throttle_entry *e = &t->slots[(first + i) % GW_THROTTLE_SLOTS];
         bool live = throttle_live(e, now, window_ms);
         if (live && strcmp(e->key, key) == 0)
             return e;
-        if (!spare || (!live && throttle_live(spare, now, window_ms)) ||
-            (live && throttle_live(spare, now, window_ms) && e->failures < spare->failures))
+        bool spare_live = spare && throttle_live(spare, now, window_ms);
+        if (!spare || (!live && spare_live) ||
+            (live && spare_live && e->failures < spare->failures))
             spare = e;
     }
     if (!create)
@@ -1288,7 +1308,8 @@ static int serve(gateway *gw, const gw_options *o, const char *instance)
 {
     unsigned port;
     if (!guard_start(&gw->guard) || !throttle_start(&gw->throttle)) {
-        fprintf(stderr, "jung-api-gateway: cannot start the connection guard or the login throttle\n");
+        fprintf(stderr,
+                "jung-api-gateway: cannot start the connection guard or the login throttle\n");
         return 1;
     }
     struct MHD_Daemon *d = start_http(gw, o, &port); /* first: a taken port fails fast */
