@@ -473,7 +473,9 @@ static void reject_now(struct MHD_Connection *conn, unsigned status, const char 
 {
     const union MHD_ConnectionInfo *fd =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    char *body = json_dumps(error_body(message), JSON_COMPACT);
+    json_t *error = error_body(message);
+    char *body = error ? json_dumps(error, JSON_COMPACT) : NULL;
+    json_decref(error);
     if (!fd || !body) {
         free(body);
         return;
