@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # gateway-http.sh - the API gateway's HTTP layer against an in-memory bus
 # (jung-api-gateway-fakebus, see fake_bus.c): routes, authentication,
-# validation, error codes and bodies, body limits, and malformed requests
-# that must neither crash nor wedge it. Then SIGTERM must end it with 0.
+# validation, error codes and bodies, body limits, malformed requests that
+# must neither crash nor wedge it, strict HTTP over raw sockets (one status
+# line per refused request), and the login throttle with its defaults and,
+# on a second gateway, the end of its window. Then SIGTERM must end it with 0.
 #
 # Usage: gateway-http.sh PATH/TO/jung-api-gateway-fakebus
 set -u
