@@ -127,9 +127,6 @@ typedef struct request {
     char *body;
     size_t len;
     bool too_large;
-    bool started;        /* the handler has seen the request's headers */
-    bool answered;       /* answered on the socket already (see reject_now) */
-    const char *bad_url; /* why the raw URL is refused, or NULL */
 } request;
 
 /* ---- responses -------------------------------------------------------- */
@@ -460,10 +457,15 @@ static enum MHD_Result send_throttled(struct MHD_Connection *conn, long wait_ms)
  * response to the socket itself and shuts its sending side, so what
  * libmicrohttpd sends after it fails and it closes the connection. */
 
-/* The connection this thread serves (one thread per connection), set at
- * each request line, and whether it has been answered by reject_now. */
+/* What the request line told, kept per thread (one thread per
+ * connection, one request at a time on it) until the handler's first call:
+ * the connection, whether reject_now has answered it, and why its raw URL
+ * is refused (NULL: it is not). Nothing is allocated before that call:
+ * when its connection pool runs out (2,000 query arguments) libmicrohttpd
+ * drops a request without the completion callback that would free it. */
 static _Thread_local struct MHD_Connection *tl_conn;
 static _Thread_local bool tl_answered;
+static _Thread_local const char *tl_bad_url;
 
 /* Writes "STATUS + JSON error + Connection: close" straight to the socket
  * and shuts its sending side. Non-blocking socket, a few hundred bytes
@@ -509,23 +511,20 @@ static size_t count_query_args(const char *target)
     return n;
 }
 
-/* libmicrohttpd calls this with the raw target of each request line; what
- * it returns becomes the request's context in on_request. */
+/* libmicrohttpd calls this with the raw target of each request line. */
 static void *on_request_line(void *cls, const char *target, struct MHD_Connection *conn)
 {
     (void)cls;
     tl_conn = conn;
     tl_answered = false;
-    request *req = calloc(1, sizeof *req);
+    tl_bad_url = NULL;
     if (count_query_args(target) > GW_MAX_QUERY_ARGS) {
         char msg[96];
         snprintf(msg, sizeof msg, "the query has more than %d arguments", GW_MAX_QUERY_ARGS);
         reject_now(conn, MHD_HTTP_BAD_REQUEST, msg);
-    } else if (req && strstr(target, "%00"))
-        req->bad_url = "the URL contains an encoded NUL byte (%00)";
-    if (req)
-        req->answered = tl_answered;
-    return req;
+    } else if (strstr(target, "%00"))
+        tl_bad_url = "the URL contains an encoded NUL byte (%00)";
+    return NULL; /* the request's context starts in on_request */
 }
 
 /* libmicrohttpd's error log, still printed (to stderr, as its own logger); the two messages it logs
@@ -1125,16 +1124,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     gateway *gw = cls;
     request *req = *req_cls;
-    if (!req) { /* on_request_line could not allocate it */
+    if (tl_answered)
+        return MHD_NO; /* reject_now has answered: close */
+    if (!req) {
         req = calloc(1, sizeof *req);
         if (!req)
             return MHD_NO;
         *req_cls = req;
-    }
-    if (req->answered)
-        return MHD_NO; /* reject_now has answered: close */
-    if (!req->started) {
-        req->started = true;
         if (guard_request_started(&gw->guard, conn)) {
             req->too_large = true; /* nothing of its body is wanted either */
             return send_full(conn, gw->guard.budget);
@@ -1144,9 +1140,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             req->too_large = true;
             return ret;
         }
-        if (req->bad_url) {
+        if (tl_bad_url) {
             req->too_large = true;
-            return send_error(conn, MHD_HTTP_BAD_REQUEST, req->bad_url);
+            return send_error(conn, MHD_HTTP_BAD_REQUEST, tl_bad_url);
         }
         /* Refuse a declared oversize body before reading any of it. */
         if (declared_too_large(conn, gw->max_body)) {
