@@ -24,7 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdarg.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +39,9 @@
  * connections past it can still be answered 503 (see the guard below). */
 #define GW_SPARE_CONNECTIONS 64
 #define GW_REAPER_PERIOD_MS 200
+/* The API reads two query arguments (page, size); a few more are tolerated
+ * for cache busters and the like. */
+#define GW_MAX_QUERY_ARGS 32
 
 /* ---- connection guard ---------------------------------------------------
  * libmicrohttpd closes a connection only once it has been idle for
@@ -72,11 +77,48 @@ typedef struct conn_guard {
     atomic_bool stop;
 } conn_guard;
 
+/* ---- login throttle -------------------------------------------------------
+ * Failed logins (auth_manager answering AUTH with 401: unknown user or
+ * wrong password) are counted per user name and per client address, each
+ * over a window that opens at the first failure. Past a limit, logins of
+ * that user or from that client are answered 429 with Retry-After until
+ * the window closes, without asking auth_manager: a guess then costs the
+ * attacker a wait and the platform no Argon2id hash. The right password is
+ * refused too while throttled, or the limit would tell right from wrong.
+ * A success clears the user's count (not the client's, or one valid
+ * account would reset the client's). Each table is a fixed hash table: a
+ * key may use GW_THROTTLE_PROBES slots from its hash on, a new one taking
+ * an expired slot there, else the one with the fewest failures, so memory
+ * stays bounded whatever names are tried and a lookup costs a few
+ * compares under the lock, not a scan. */
+#define GW_THROTTLE_SLOTS 4096
+#define GW_THROTTLE_PROBES 8 /* slots a key may use, from its hash on */
+
+typedef struct throttle_entry {
+    char key[JUNG_MAX_USERNAME + 1]; /* user name or IPv4 address; "" free */
+    double window_start_ms;
+    long failures;
+} throttle_entry;
+
+typedef struct throttle_table {
+    throttle_entry *slots; /* GW_THROTTLE_SLOTS */
+    uint64_t seed;
+    long limit; /* failures per window; 0: no limit */
+} throttle_table;
+
+typedef struct login_throttle {
+    pthread_mutex_t lock;
+    throttle_table users, clients;
+    long window_ms;
+    long refused; /* logins answered 429, for the log at exit */
+} login_throttle;
+
 typedef struct gateway {
     jung_bus *bus;
     size_t max_body;
     int call_timeout_ms;
     conn_guard guard;
+    login_throttle throttle;
 } gateway;
 
 /* Per-request state kept across libmicrohttpd's calls of the handler: the
@@ -279,6 +321,286 @@ static enum MHD_Result send_full(struct MHD_Connection *conn, long budget)
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+static bool throttle_start(login_throttle *t)
+{
+    if (sodium_init() < 0) /* for randombytes_buf */
+        return false;
+    pthread_mutex_init(&t->lock, NULL);
+    t->users.slots = calloc(GW_THROTTLE_SLOTS, sizeof *t->users.slots);
+    t->clients.slots = calloc(GW_THROTTLE_SLOTS, sizeof *t->clients.slots);
+    randombytes_buf(&t->users.seed, sizeof t->users.seed);
+    randombytes_buf(&t->clients.seed, sizeof t->clients.seed);
+    return t->users.slots && t->clients.slots;
+}
+
+static void throttle_stop(login_throttle *t, const char *instance)
+{
+    if (t->refused)
+        jung_log("%s: %ld login(s) answered 429 after too many failures", instance, t->refused);
+    free(t->users.slots);
+    free(t->clients.slots);
+}
+
+static bool throttle_live(const throttle_entry *e, double now, long window_ms)
+{
+    return e->key[0] && now - e->window_start_ms < window_ms;
+}
+
+/* FNV-1a over the key, from a per-process random seed, so that no one
+ * can pick names that share slots. */
+static size_t throttle_slot(const throttle_table *t, const char *key)
+{
+    uint64_t h = t->seed;
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return (size_t)(h % GW_THROTTLE_SLOTS);
+}
+
+/* The key's entry with an open window, or NULL; with create, a fresh one
+ * in the slot least worth keeping among the key's GW_THROTTLE_PROBES. */
+static throttle_entry *throttle_find(throttle_table *t, const char *key, double now, long window_ms,
+                                     bool create)
+{
+    throttle_entry *spare = NULL;
+    size_t first = throttle_slot(t, key);
+    for (size_t i = 0; i < GW_THROTTLE_PROBES; i++) {
+        throttle_entry *e = &t->slots[(first + i) % GW_THROTTLE_SLOTS];
+        bool live = throttle_live(e, now, window_ms);
+        if (live && strcmp(e->key, key) == 0)
+            return e;
+        bool spare_live = spare && throttle_live(spare, now, window_ms);
+        if (!spare || (!live && spare_live) ||
+            (live && spare_live && e->failures < spare->failures))
+            spare = e;
+    }
+    if (!create)
+        return NULL;
+    snprintf(spare->key, sizeof spare->key, "%s", key);
+    spare->window_start_ms = now;
+    spare->failures = 0;
+    return spare;
+}
+
+/* Milliseconds until the key may log in again; 0 when it may now. */
+static long throttle_wait_in(throttle_table *t, const char *key, double now, long window_ms)
+{
+    throttle_entry *e = t->limit ? throttle_find(t, key, now, window_ms, false) : NULL;
+    if (!e || e->failures < t->limit)
+        return 0;
+    return (long)(e->window_start_ms + window_ms - now) + 1;
+}
+
+static long throttle_wait_ms(login_throttle *t, const char *user, const char *client)
+{
+    double now = guard_now_ms();
+    pthread_mutex_lock(&t->lock);
+    long u = throttle_wait_in(&t->users, user, now, t->window_ms);
+    long c = throttle_wait_in(&t->clients, client, now, t->window_ms);
+    t->refused += u > 0 || c > 0;
+    pthread_mutex_unlock(&t->lock);
+    return u > c ? u : c;
+}
+
+/* Counts a failed login, or clears the user's count after a success. */
+static void throttle_record(login_throttle *t, const char *user, const char *client, bool failed)
+{
+    double now = guard_now_ms();
+    pthread_mutex_lock(&t->lock);
+    throttle_entry *u =
+        t->users.limit ? throttle_find(&t->users, user, now, t->window_ms, failed) : NULL;
+    if (u)
+        u->failures = failed ? u->failures + 1 : 0;
+    throttle_entry *c = failed && t->clients.limit
+                            ? throttle_find(&t->clients, client, now, t->window_ms, true)
+                            : NULL;
+    if (c)
+        c->failures++;
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* The client's IPv4 address as text ("" when unknown). */
+static void client_address(struct MHD_Connection *conn, char *out, size_t len)
+{
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    out[0] = '\0';
+    if (i && i->client_addr && i->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)i->client_addr)->sin_addr, out,
+                  (socklen_t)len);
+}
+
+static enum MHD_Result send_throttled(struct MHD_Connection *conn, long wait_ms)
+{
+    long seconds = (wait_ms + 999) / 1000;
+    char msg[128], retry[24];
+    snprintf(msg, sizeof msg,
+             "too many failed logins for this user or from this client: try again in %ld s",
+             seconds);
+    snprintf(retry, sizeof retry, "%ld", seconds);
+    struct MHD_Response *resp = json_response(error_body(msg));
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_TOO_MANY_REQUESTS, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* ---- strict HTTP ----------------------------------------------------------
+ * libmicrohttpd 0.9.75 decodes the URL before the handler sees it and
+ * stops at a decoded NUL ("/users/bob%00/x" reached it as "/users/bob",
+ * "?size=10%00" as "10"); it stores each query argument in its 32 KiB
+ * connection pool and, once that is full, closes the connection without
+ * an answer (2,000 arguments); and for a Content-Length it cannot parse
+ * ("abc", "-1", "+32", "32, 32") it sends its 400's status line and headers
+ * twice, because its header parser queues the error and its state machine
+ * then queues the same response again. Two hooks see these requests before
+ * libmicrohttpd acts on them, both on the connection's own thread:
+ *  - the URI log callback gets the raw request target, before decoding and
+ *    before the arguments are parsed;
+ *  - the error logger is called the moment the Content-Length is refused,
+ *    before any byte of the reply is built.
+ * Where libmicrohttpd would answer wrongly, reject_now writes one complete
+ * response to the socket itself and shuts its sending side, so what
+ * libmicrohttpd sends after it fails and it closes the connection. */
+
+/* What the request line told, kept per thread (one thread per
+ * connection, one request at a time on it) until the handler's first call:
+ * the connection, whether reject_now has answered it, and why its raw URL
+ * is refused (NULL: it is not). Nothing is allocated before that call:
+ * when its connection pool runs out (2,000 query arguments) libmicrohttpd
+ * drops a request without the completion callback that would free it. */
+static _Thread_local struct MHD_Connection *tl_conn;
+static _Thread_local bool tl_answered;
+static _Thread_local const char *tl_bad_url;
+
+/* Writes "STATUS + JSON error + Connection: close" straight to the socket
+ * and shuts its sending side. Non-blocking socket, a few hundred bytes
+ * into an empty send buffer: one send is enough; a client that hung up
+ * just misses it. */
+static void reject_now(struct MHD_Connection *conn, unsigned status, const char *message)
+{
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    json_t *error = error_body(message);
+    char *body = error ? json_dumps(error, JSON_COMPACT) : NULL;
+    json_decref(error);
+    if (!fd || !body) {
+        free(body);
+        return;
+    }
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    char head[256];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %u %s\r\nDate: %s\r\nConnection: close\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                     status, MHD_get_reason_phrase_for(status), date, strlen(body));
+    struct iovec iov[2] = {{head, (size_t)n}, {body, strlen(body)}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    (void)!sendmsg(fd->connect_fd, &msg, MSG_NOSIGNAL);
+    shutdown(fd->connect_fd, SHUT_WR);
+    free(body);
+    tl_answered = true;
+}
+
+/* Query arguments in a raw target: '&'-separated pieces after '?'. */
+static size_t count_query_args(const char *target)
+{
+    const char *q = strchr(target, '?');
+    if (!q || q[1] == '\0')
+        return 0;
+    size_t n = 1;
+    for (const char *p = q + 1; *p; p++)
+        n += *p == '&';
+    return n;
+}
+
+/* libmicrohttpd calls this with the raw target of each request line. */
+static void *on_request_line(void *cls, const char *target, struct MHD_Connection *conn)
+{
+    (void)cls;
+    tl_conn = conn;
+    tl_answered = false;
+    tl_bad_url = NULL;
+    if (count_query_args(target) > GW_MAX_QUERY_ARGS) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "the query has more than %d arguments", GW_MAX_QUERY_ARGS);
+        reject_now(conn, MHD_HTTP_BAD_REQUEST, msg);
+    } else if (strstr(target, "%00"))
+        tl_bad_url = "the URL contains an encoded NUL byte (%00)";
+    return NULL; /* the request's context starts in on_request */
+}
+
+/* libmicrohttpd's error log, still printed (to stderr, as its own logger); the two messages it logs
+ * as it refuses a Content-Length precede its doubled reply (see above). */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (tl_answered)
+        return; /* the failures that follow reject_now, by design */
+    fputs(msg, stderr);
+    if (!tl_conn)
+        return;
+    if (strncmp(msg, "Failed to parse `Content-Length'", 32) == 0)
+        reject_now(tl_conn, MHD_HTTP_BAD_REQUEST,
+                   "Content-Length must be one decimal number of bytes");
+    else if (strncmp(msg, "Too large value of 'Content-Length'", 35) == 0)
+        reject_now(tl_conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+}
+
+/* The framing headers of a request, counted at its first handler call. */
+typedef struct framing {
+    int content_lengths, transfer_encodings;
+    bool chunked; /* the one Transfer-Encoding is "chunked" */
+    char coding[48];
+} framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    framing *f = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        f->content_lengths++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->transfer_encodings++;
+        f->chunked = strcasecmp(value, "chunked") == 0;
+        snprintf(f->coding, sizeof f->coding, "%s", value);
+    }
+    return MHD_YES;
+}
+
+/* Refuses a request whose body length is ambiguous: libmicrohttpd reads
+ * the first Content-Length and ignores the others, and passes any
+ * Transfer-Encoding but chunked on as a body of unknown length. Returns
+ * false with the response queued in *ret. */
+static bool framing_ok(struct MHD_Connection *conn, enum MHD_Result *ret)
+{
+    framing f = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+    if (f.transfer_encodings > 1 || (f.transfer_encodings == 1 && !f.chunked)) {
+        char msg[128];
+        snprintf(msg, sizeof msg,
+                 "transfer coding '%s' is not supported: send chunked or "
+                 "Content-Length",
+                 f.transfer_encodings > 1 ? "several" : f.coding);
+        *ret = send_error(conn, MHD_HTTP_NOT_IMPLEMENTED, msg);
+        return false;
+    }
+    if (f.content_lengths > 1 || (f.content_lengths && f.transfer_encodings)) {
+        *ret = send_error(conn, MHD_HTTP_BAD_REQUEST,
+                          f.content_lengths > 1 ? "more than one Content-Length header"
+                                                : "both Content-Length and Transfer-Encoding");
+        return false;
+    }
+    return true;
 }
 
 /* ---- input validation ------------------------------------------------- */
@@ -519,14 +841,27 @@ static bool authorize(const call *c, enum MHD_Result *ret, json_t **granted)
         *ret = send_unauthorized(c->conn, why);
         return false;
     }
-    bool same_user =
-        strcmp(json_string_value(json_object_get(payload, "username")), c->rt->user) == 0;
+    char user[JUNG_MAX_USERNAME + 1], client[INET_ADDRSTRLEN];
+    snprintf(user, sizeof user, "%s", json_string_value(json_object_get(payload, "username")));
+    client_address(c->conn, client, sizeof client);
+    long wait_ms = throttle_wait_ms(&c->gw->throttle, user, client);
+    if (wait_ms > 0) {
+        json_decref(payload);
+        *ret = send_throttled(c->conn, wait_ms);
+        return false;
+    }
+    bool same_user = strcmp(user, c->rt->user) == 0;
     if (c->rt->device[0])
         json_object_set_new(payload, "device_id", json_string(c->rt->device));
     json_t *data = NULL;
     jung_error err = {0};
-    if (!jung_bus_call(c->gw->bus, "auth_manager", "AUTH", payload, c->gw->call_timeout_ms, &data,
-                       &err)) {
+    bool ok = jung_bus_call(c->gw->bus, "auth_manager", "AUTH", payload, c->gw->call_timeout_ms,
+                            &data, &err);
+    /* Only auth_manager's 401 is a wrong guess; a 403 or 404 about the
+     * device comes after the password matched. */
+    if (ok || err.code == 401 || err.code == 403 || err.code == 404)
+        throttle_record(&c->gw->throttle, user, client, !ok && err.code == 401);
+    if (!ok) {
         *ret = send_bus_error(c->conn, &err);
         return false;
     }
@@ -798,6 +1133,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     gateway *gw = cls;
     request *req = *req_cls;
+    if (tl_answered)
+        return MHD_NO; /* reject_now has answered: close */
     if (!req) {
         req = calloc(1, sizeof *req);
         if (!req)
@@ -806,6 +1143,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (guard_request_started(&gw->guard, conn)) {
             req->too_large = true; /* nothing of its body is wanted either */
             return send_full(conn, gw->guard.budget);
+        }
+        enum MHD_Result ret;
+        if (!framing_ok(conn, &ret)) {
+            req->too_large = true;
+            return ret;
+        }
+        if (tl_bad_url) {
+            req->too_large = true;
+            return send_error(conn, MHD_HTTP_BAD_REQUEST, tl_bad_url);
         }
         /* Refuse a declared oversize body before reading any of it. */
         if (declared_too_large(conn, gw->max_body)) {
@@ -865,9 +1211,11 @@ typedef struct gw_options {
     const char *max_body;
     const char *max_connections, *max_client_connections, *header_timeout_ms;
     const char *gateway_id;
+    const char *login_failures_per_user, *login_failures_per_client, *login_window_ms;
     long port_n;
     long max_body_n;
     long max_connections_n, max_client_connections_n, header_timeout_ms_n;
+    long login_failures_per_user_n, login_failures_per_client_n, login_window_ms_n;
 } gw_options;
 
 /* Empty (the default) or 1-128 printable ASCII characters: a header value. */
@@ -878,6 +1226,33 @@ static bool header_safe(const char *v)
         if (v[i] < 0x20 || v[i] > 0x7e)
             return false;
     return n <= 128;
+}
+
+/* The numeric options, each in its range, with a message naming a bad one. */
+static bool parse_limits(gw_options *o)
+{
+    struct in_addr addr;
+    bool bind_ok = inet_pton(AF_INET, o->bind, &addr) == 1;
+    if (!bind_ok)
+        fprintf(stderr, "jung-api-gateway: --bind '%s' is not an IPv4 address (see --help)\n",
+                o->bind);
+    return bind_ok && jung_service_parse_int(GW_SERVICE, "--port", o->port, 0, 65535, &o->port_n) &&
+           jung_service_parse_int(GW_SERVICE, "--max-body", o->max_body, 1, 64L * 1024 * 1024,
+                                  &o->max_body_n) &&
+           jung_service_parse_int(GW_SERVICE, "--max-connections", o->max_connections, 1, 100000,
+                                  &o->max_connections_n) &&
+           jung_service_parse_int(GW_SERVICE, "--max-client-connections", o->max_client_connections,
+                                  1, 100000, &o->max_client_connections_n) &&
+           jung_service_parse_int(GW_SERVICE, "--header-timeout-ms", o->header_timeout_ms, 100,
+                                  3600000, &o->header_timeout_ms_n) &&
+           jung_service_parse_int(GW_SERVICE, "--login-failures-per-user",
+                                  o->login_failures_per_user, 0, 1000000,
+                                  &o->login_failures_per_user_n) &&
+           jung_service_parse_int(GW_SERVICE, "--login-failures-per-client",
+                                  o->login_failures_per_client, 0, 1000000,
+                                  &o->login_failures_per_client_n) &&
+           jung_service_parse_int(GW_SERVICE, "--login-window-ms", o->login_window_ms, 100,
+                                  86400000, &o->login_window_ms_n);
 }
 
 static bool parse_gateway_options(gw_options *o, jung_service_opts *opts, int argc, char **argv)
@@ -892,32 +1267,25 @@ static bool parse_gateway_options(gw_options *o, jung_service_opts *opts, int ar
          "open connections one client address may hold", &o->max_client_connections},
         {"header-timeout-ms", "JUNG_HEADER_TIMEOUT_MS",
          "a request's line and headers must arrive within this", &o->header_timeout_ms},
+        {"login-failures-per-user", "JUNG_LOGIN_FAILURES_PER_USER",
+         "failed logins of one user per window before 429 (0: no limit)",
+         &o->login_failures_per_user},
+        {"login-failures-per-client", "JUNG_LOGIN_FAILURES_PER_CLIENT",
+         "failed logins from one client address per window before 429 (0: no limit)",
+         &o->login_failures_per_client},
+        {"login-window-ms", "JUNG_LOGIN_WINDOW_MS",
+         "the window failed logins are counted over, from the first", &o->login_window_ms},
         {"gateway-id", "JUNG_GATEWAY_ID",
          "name sent in every response's " GW_IDENTITY_HEADER " header (default: the instance)",
          &o->gateway_id},
     };
-    if (!jung_service_opts_parse_extra(opts, GW_SERVICE, GW_SUMMARY, extra, 7, argc, argv))
+    if (!jung_service_opts_parse_extra(opts, GW_SERVICE, GW_SUMMARY, extra,
+                                       (int)(sizeof extra / sizeof extra[0]), argc, argv))
         return false;
-    if (!header_safe(o->gateway_id)) {
+    if (!header_safe(o->gateway_id))
         fprintf(stderr, "jung-api-gateway: --gateway-id must be 1-128 printable ASCII characters "
                         "(see --help)\n");
-        jung_service_opts_free(opts);
-        return false;
-    }
-    struct in_addr addr;
-    bool bind_ok = inet_pton(AF_INET, o->bind, &addr) == 1;
-    if (!bind_ok)
-        fprintf(stderr, "jung-api-gateway: --bind '%s' is not an IPv4 address (see --help)\n",
-                o->bind);
-    if (bind_ok && jung_service_parse_int(GW_SERVICE, "--port", o->port, 0, 65535, &o->port_n) &&
-        jung_service_parse_int(GW_SERVICE, "--max-body", o->max_body, 1, 64L * 1024 * 1024,
-                               &o->max_body_n) &&
-        jung_service_parse_int(GW_SERVICE, "--max-connections", o->max_connections, 1, 100000,
-                               &o->max_connections_n) &&
-        jung_service_parse_int(GW_SERVICE, "--max-client-connections", o->max_client_connections, 1,
-                               100000, &o->max_client_connections_n) &&
-        jung_service_parse_int(GW_SERVICE, "--header-timeout-ms", o->header_timeout_ms, 100,
-                               3600000, &o->header_timeout_ms_n))
+    else if (parse_limits(o))
         return true;
     jung_service_opts_free(opts);
     return false;
@@ -930,9 +1298,10 @@ static struct MHD_Daemon *start_http(gateway *gw, const gw_options *o, unsigned 
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO |
             MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, gw, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_NOTIFY_COMPLETED, on_request_done, gw, MHD_OPTION_NOTIFY_CONNECTION,
-        guard_notify, &gw->guard, MHD_OPTION_CONNECTION_LIMIT,
+        0, NULL, NULL, on_request, gw, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED,
+        on_request_done, gw, MHD_OPTION_URI_LOG_CALLBACK, on_request_line, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, guard_notify, &gw->guard, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(o->max_connections_n + GW_SPARE_CONNECTIONS), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)o->max_client_connections_n, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)GW_IDLE_TIMEOUT_S, MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024),
@@ -962,13 +1331,15 @@ static void announce_ready(void *arg)
 static int serve(gateway *gw, const gw_options *o, const char *instance)
 {
     unsigned port;
-    if (!guard_start(&gw->guard)) {
-        fprintf(stderr, "jung-api-gateway: cannot start the connection guard\n");
+    if (!guard_start(&gw->guard) || !throttle_start(&gw->throttle)) {
+        fprintf(stderr,
+                "jung-api-gateway: cannot start the connection guard or the login throttle\n");
         return 1;
     }
     struct MHD_Daemon *d = start_http(gw, o, &port); /* first: a taken port fails fast */
     if (!d) {
         guard_stop(&gw->guard, instance);
+        throttle_stop(&gw->throttle, instance);
         return 1;
     }
     jung_error err = {0};
@@ -978,6 +1349,7 @@ static int serve(gateway *gw, const gw_options *o, const char *instance)
                     err.message);
             MHD_stop_daemon(d);
             guard_stop(&gw->guard, instance);
+            throttle_stop(&gw->throttle, instance);
             return 1;
         }
     ready_line ready = {.instance = instance};
@@ -989,6 +1361,7 @@ static int serve(gateway *gw, const gw_options *o, const char *instance)
     jung_stop_begin("stopping the HTTP server");
     MHD_stop_daemon(d); /* waits for the connection threads */
     guard_stop(&gw->guard, instance);
+    throttle_stop(&gw->throttle, instance);
     return ok ? 0 : 1;
 }
 
@@ -1000,6 +1373,9 @@ int main(int argc, char **argv)
                     .max_connections = "1024",
                     .max_client_connections = "256",
                     .header_timeout_ms = "10000",
+                    .login_failures_per_user = "10",
+                    .login_failures_per_client = "30",
+                    .login_window_ms = "60000",
                     .gateway_id = ""};
     jung_service_opts opts;
     if (!parse_gateway_options(&o, &opts, argc, argv))
@@ -1014,7 +1390,10 @@ int main(int argc, char **argv)
                   .call_timeout_ms = opts.bus.call_timeout_ms,
                   .guard = {.budget = o.max_connections_n,
                             .per_client = o.max_client_connections_n,
-                            .header_timeout_ms = o.header_timeout_ms_n}};
+                            .header_timeout_ms = o.header_timeout_ms_n},
+                  .throttle = {.users.limit = o.login_failures_per_user_n,
+                               .clients.limit = o.login_failures_per_client_n,
+                               .window_ms = o.login_window_ms_n}};
     if (!jung_stop_init(opts.bus.instance, opts.stop_timeout_ms)) {
         fprintf(stderr, "jung-api-gateway: cannot start the stop watchdog\n");
         jung_service_opts_free(&opts);

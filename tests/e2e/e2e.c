@@ -4,7 +4,8 @@
  * Starts `JUNGBENCH up CONFIG`, waits for its `gateway=URL` line, drives the
  * REST API through the scenario of issue 2 (user, device, rule; readings
  * arrive; a command changes them; the rule sends the opposite command; the
- * error codes 400/401/403/404/405/409/413), then sends SIGTERM and checks
+ * error codes 400/401/403/404/405/409/413; the strict HTTP cases over a raw
+ * socket, one response each), then sends SIGTERM and checks
  * that `up` exits 0 and that every service process it reported is gone.
  *
  * CONFIG may contain "@KAFKA_BOOTSTRAP@": the test then needs a reachable
@@ -379,6 +380,83 @@ static void error_codes(void)
     expect_only(200, "GET", "/users/alice", ALICE, NULL);
 }
 
+/* ---- strict HTTP, over a raw socket -------------------------------------------- */
+
+/* Sends a raw request to the gateway, reads until it closes (10 s at most)
+ * and returns how many responses began; *code is the first one's status. */
+static int raw_exchange(const char *request, int *code)
+{
+    unsigned port = 0;
+    sscanf(strrchr(g_up.gateway, ':') + 1, "%u", &port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+    char service[8];
+    snprintf(service, sizeof service, "%u", port);
+    if (getaddrinfo("127.0.0.1", service, &hints, &ai) != 0)
+        die("no address for the gateway");
+    int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+        die("cannot connect to the gateway at %s", g_up.gateway);
+    freeaddrinfo(ai);
+    (void)!send(fd, request, strlen(request), MSG_NOSIGNAL); /* it may answer and close early */
+    shutdown(fd, SHUT_WR);
+    static char reply[65536];
+    size_t len = 0;
+    double until = now_s() + 10;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    while (len < sizeof reply - 1 && now_s() < until && poll(&p, 1, 1000) >= 0) {
+        ssize_t n = recv(fd, reply + len, sizeof reply - 1 - len, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN))
+            break;
+        len += n > 0 ? (size_t)n : 0;
+    }
+    close(fd);
+    reply[len] = '\0';
+    int responses = 0;
+    *code = 0;
+    for (const char *at = strstr(reply, "HTTP/1."); at; at = strstr(at + 1, "HTTP/1.")) {
+        if (responses++ == 0)
+            sscanf(at + 9, "%d", code);
+    }
+    return responses;
+}
+
+static void expect_raw(int want, const char *what, const char *request)
+{
+    int code;
+    int responses = raw_exchange(request, &code);
+    if (responses != 1 || code != want) {
+        fprintf(stderr, "FAIL: %s -> %d response(s), first %d (want one %d)\n", what, responses,
+                code, want);
+        g_failures++;
+    } else
+        printf("ok: %d %s, one response\n", want, what);
+}
+
+/* What libmicrohttpd alone got wrong (docs/rest-api.md, Errors): every case
+ * gets one response with the right code, from the gateway `up` started. */
+static void strict_http(void)
+{
+    expect_raw(400, "?size=10%00", "GET " LAMP "/readings?size=10%00 HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect_raw(400, "/users/bob%00/...",
+               "GET /users/bob%00/devices/lamp/readings HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect_raw(400, "Content-Length: abc",
+               "POST /users HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}");
+    expect_raw(400, "Content-Length: +32",
+               "POST /users HTTP/1.1\r\nHost: x\r\nContent-Length: +32\r\n\r\n{}");
+    expect_raw(
+        400, "two Content-Length headers",
+        "POST /users HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}");
+    expect_raw(501, "Transfer-Encoding: gzip",
+               "POST /users HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n{}");
+    static char many[20000];
+    int n = snprintf(many, sizeof many, "GET " LAMP "/readings?");
+    for (int i = 0; i < 2000; i++)
+        n += snprintf(many + n, sizeof many - (size_t)n, "%sa%d=1", i ? "&" : "", i);
+    snprintf(many + n, sizeof many - (size_t)n, " HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect_raw(400, "2,000 query arguments", many);
+    expect_only(200, "GET", "/users/alice", ALICE, NULL); /* still serving */
+}
+
 /* ---- Kafka variant ------------------------------------------------------------ */
 
 static bool reachable(const char *hostport)
@@ -448,6 +526,7 @@ int main(int argc, char **argv)
     setup_accounts();
     rule_round_trip();
     error_codes();
+    strict_http();
     check_teardown(&g_up);
     curl_global_cleanup();
     if (tmp[0])

@@ -99,7 +99,9 @@ def flood():
     # deadline is what must free them; the rest meet the per-client limit.
     trickle = [attacker_socket(port) for _ in range(1100)]
     idle = [attacker_socket(port) for _ in range(2000)]
-    time.sleep(0.5)  # let the connects land
+    # stays: the gateway's accept of 3,100 sockets has no event to wait on;
+    # half a second lets it take them before the trickling starts
+    time.sleep(0.5)
     for s in trickle:
         try:
             s.send(b"GET /users/alice HTTP/1.1\r\n")
@@ -158,7 +160,7 @@ def budget():
     proc, port, log = start_gateway("--max-connections", "40", "--max-client-connections", "1000",
                                     "--header-timeout-ms", "60000")
     held = [attacker_socket(port) for _ in range(60)]
-    time.sleep(0.5)
+    time.sleep(0.5)  # stays: as above, for the gateway to accept (count) the 60
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     conn.request("GET", "/users/alice", headers={"Authorization": AUTH})
     r = conn.getresponse()

@@ -77,7 +77,14 @@ grep -q "24 samples, 0 errors" "$TMP/out" || fail "summary: $(cat "$TMP/out")"
 "$JB" loadgen --transport "$TRANSPORT" --target "$URL" --users 3 --requests-per-user 100000 --devices-per-user 2 \
     --db "$TMP/int.db" --run-id r2 >"$TMP/out" 2>"$TMP/err" &
 LOAD_PID=$!
-sleep 1.5
+# Waits for measured samples in the database (written at least every second)
+# so that the interruption has some to keep.
+i=0
+until [ "$(sqlite3 "$TMP/int.db" "SELECT count(*) FROM samples WHERE phase='measure'" 2>/dev/null)" -gt 0 ] 2>/dev/null; do
+    [ $i -lt 300 ] || fail "no measured samples in int.db within 30 s: $(cat "$TMP/err")"
+    sleep 0.1
+    i=$((i + 1))
+done
 kill -INT "$LOAD_PID"
 wait "$LOAD_PID"
 rc=$?

@@ -103,7 +103,7 @@ static void test_sampler_group(void)
           err);
     jb_sampler_sample_now(s);                            /* baseline */
     write_file(dir, "cpu.stat", "usage_usec 5250000\n"); /* +0.25 s of CPU */
-    sleep_ms(100);
+    sleep_ms(100); /* stays: the two samples need an interval between them to divide by */
     jb_sampler_sample_now(s);
     jb_metric_sample m[4];
     size_t n = jb_sampler_samples(s, "svc", m, 4);

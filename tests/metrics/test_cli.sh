@@ -5,7 +5,7 @@ set -u
 JB="$1"
 fail=0
 tmp=$(mktemp -d /tmp/jb-metrics-cli-XXXXXX)
-sleep 30 &
+sleep 30 & # the process measured (not a wait): killed at exit
 victim=$!
 trap 'kill $victim 2>/dev/null; rm -rf "$tmp"' EXIT INT TERM
 
@@ -37,7 +37,7 @@ if [ "$rows" -lt 1 ] || [ "$sums" -ne 1 ]; then
     echo "FAIL: --db stored $rows samples and $sums summaries"; fail=1
 fi
 # the process exits mid-run: the command ends on its own, exit 0
-sleep 0.6 &
+sleep 0.6 & # the process measured (not a wait): it exits mid-run
 short=$!
 "$JB" metrics --pid "$short" --interval 100 >"$tmp/out" 2>&1 &
 runner=$!

@@ -38,7 +38,7 @@ int main(int argc, char **argv)
           err);
     double cpu0 = child_cpu_s(child), t0 = mono_s();
     CHECK(jb_sampler_start(s, err, sizeof err), "%s", err);
-    sleep_ms(3000);
+    sleep_ms(3000); /* stays: the accuracy checked is of a CPU average over 3 s */
     CHECK(jb_sampler_stop(s, err, sizeof err), "%s", err);
     double truth = (child_cpu_s(child) - cpu0) / (mono_s() - t0) * 100.0;
     jb_metric_summary sum;

@@ -35,7 +35,7 @@ int main(void)
     CHECK(s && jb_sampler_add_pids(s, "svc-1", JB_GROUP_SERVICE, &child, 1, err, sizeof err), "%s",
           err);
     CHECK(jb_sampler_start(s, err, sizeof err), "%s", err);
-    sleep_ms(1200);
+    sleep_ms(1200); /* stays: PSS is read once a second, so the run must pass one */
     CHECK(jb_sampler_stop(s, err, sizeof err), "%s", err);
     CHECK(jb_sampler_write_summaries(s, err, sizeof err), "%s", err);
     size_t n = jb_sampler_samples(s, "svc-1", NULL, 0);

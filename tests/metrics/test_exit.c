@@ -23,6 +23,21 @@ static void test_bad_pids(jb_sampler *s)
           "a duplicate group name was accepted");
 }
 
+/* Waits (10 s at most) for what the checks below look at: short's series
+ * ended, pair down to one process, self sampled after short ended. */
+static void wait_for_exits(jb_sampler *s)
+{
+    jb_metric_sample m[64];
+    for (int i = 0; i < 500; i++) {
+        size_t n_pair = jb_sampler_samples(s, "pair", m, 64);
+        bool pair_one = n_pair >= 1 && n_pair <= 64 && m[n_pair - 1].nprocs == 1;
+        if (jb_sampler_group_ended(s, "short") && pair_one &&
+            jb_sampler_samples(s, "self", NULL, 0) > jb_sampler_samples(s, "short", NULL, 0))
+            return;
+        sleep_ms(20); /* the poll period of this wait */
+    }
+}
+
 int main(void)
 {
     char err[256];
@@ -40,7 +55,7 @@ int main(void)
           err);
     CHECK(jb_sampler_add_pids(s, "pair", JB_GROUP_SERVICE, pair, 2, err, sizeof err), "%s", err);
     CHECK(jb_sampler_start(s, err, sizeof err), "%s", err);
-    sleep_ms(2500);
+    wait_for_exits(s);
     CHECK(jb_sampler_stop(s, err, sizeof err), "%s", err);
 
     jb_metric_sample m[64];

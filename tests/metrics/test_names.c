@@ -13,6 +13,20 @@ static size_t last_nprocs(jb_sampler *s, const char *grp, size_t *count)
     return n && n <= 256 ? (size_t)m[n - 1].nprocs : 0;
 }
 
+/* Waits (sampling every 100 ms, 10 s at most) until the group's last
+ * sample counts want processes, or at least want; returns the last count. */
+static size_t wait_nprocs(jb_sampler *s, const char *grp, size_t want, bool at_least)
+{
+    size_t n = 0, count = 0;
+    for (int i = 0; i < 500; i++) {
+        n = last_nprocs(s, grp, &count);
+        if (n == want || (at_least && n > want))
+            break;
+        sleep_ms(20); /* the poll period of this wait */
+    }
+    return n;
+}
+
 int main(void)
 {
     char err[256], marker[32], pattern[96];
@@ -33,21 +47,22 @@ int main(void)
     CHECK(!jb_sampler_add_process_name(s, "empty", JB_GROUP_RUNTIME, NULL, 0, err, sizeof err),
           "a group without patterns was accepted");
     CHECK(jb_sampler_start(s, err, sizeof err), "%s", err);
-    sleep_ms(400);
+    sleep_ms(400); /* stays: that no sample comes takes watching for a while (4 intervals) */
     size_t count = 0;
     last_nprocs(s, "daemon", &count);
     CHECK(count == 0, "samples before any matching process: %zu", count);
 
     pid_t a = spawn_child("sleep", marker, NULL), b = spawn_child("sleep", marker, NULL);
-    sleep_ms(800);
-    size_t n = last_nprocs(s, "daemon", &count);
+    size_t n = wait_nprocs(s, "daemon", 2, false);
+    last_nprocs(s, "daemon", &count);
     CHECK(n == 2, "two matching processes, last sample has %zu (of %zu samples)", n, count);
-    CHECK(last_nprocs(s, "comm", &count) >= 2, "comm 'jb_metrics_chil' (cut at 15 bytes) matched");
+    CHECK(wait_nprocs(s, "comm", 2, true) >= 2, "comm 'jb_metrics_chil' (cut at 15 bytes) matched");
     end_child(a);
-    sleep_ms(800);
-    n = last_nprocs(s, "daemon", &count);
+    n = wait_nprocs(s, "daemon", 1, false);
     CHECK(n == 1, "after one exit, last sample has %zu processes", n);
     end_child(b);
+    /* stays, as do the 500 ms below: that samples stop is seen only by
+     * watching for several intervals (the last one still counts 1). */
     sleep_ms(600);
     size_t before = 0, after = 0;
     last_nprocs(s, "daemon", &before);

@@ -8,13 +8,13 @@ sed -e 's/requests_per_user: 10$/requests_per_user: 3000\n  model: open\n  rate:
 "$JB" run "$TMP/fail.yaml" --out "$TMP" -q > "$TMP/out" 2>&1 &
 pid=$!
 for _ in $(seq 1 50); do db=$(ls "$TMP"/fail-*/results.db "$TMP"/tiny-*/results.db 2>/dev/null | head -1); [ -n "$db" ] && break; sleep 0.2; done
-# boot_times are written just before READY; the load starts right after and
-# lasts 6 s whatever the machine: 2 x 3,000 requests at 1,000 req/s in all
-# (open model; a quick Jung answered 2 x 3,000 closed-loop requests within
-# the second below). Samples reach the database in batches, so waiting for
-# them could find the load nearly done.
+# The load lasts 6 s whatever the machine: 2 x 3,000 requests at 1,000
+# req/s in all (open model; a quick Jung answered 2 x 3,000 closed-loop
+# requests within a second). The first batch of its samples reaches the
+# database within a second of the load starting: the load is then under
+# way with about 5 s to go.
 wait_db "$db" 60 "select count(*) from boot_times where iteration=1" || fail "iteration 1 never booted"
-sleep 1
+wait_db "$db" 30 "select count(*) from samples where iteration=1" || fail "iteration 1 never measured"
 victim=""
 for env in /proc/[0-9]*/environ; do
     p=${env#/proc/}; p=${p%/environ}

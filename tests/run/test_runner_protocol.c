@@ -31,8 +31,17 @@ typedef struct t {
     char run_id[32];
 } t;
 
+#define PROBE_RUN_ID "probe"
+
+/* A message of the scenario's: not a heartbeat, nor an answer to a probe
+ * of wait_listening (a late one may follow the first). */
+static bool counts(const jb_msg *m)
+{
+    return m->type != JB_MSG_HEARTBEAT && strcmp(m->run_id, PROBE_RUN_ID) != 0;
+}
+
 /* Next message of type `want` about iteration `it` within ms, skipping
- * heartbeats; false on timeout. */
+ * heartbeats and probe answers; false on timeout. */
 static bool expect(t *s, jb_msg_type want, long it, double ms, jb_msg *out)
 {
     double until = jb_now_ms() + ms;
@@ -41,14 +50,16 @@ static bool expect(t *s, jb_msg_type want, long it, double ms, jb_msg *out)
         jb_msg m;
         if (jb_kbus_recv(s->bus, &m, 100, err, sizeof err) != 1)
             continue;
+        if (!counts(&m)) {
+            jb_msg_clear(&m);
+            continue;
+        }
         if (m.type == want && m.iteration == it) {
             *out = m;
             return true;
         }
         bool error = m.type == JB_MSG_ERROR && m.iteration == it;
-        if (m.type != JB_MSG_HEARTBEAT)
-            fprintf(stderr, "unexpected %s: %s\n", jb_msg_type_name(m.type),
-                    jb_msg_str(&m, "message"));
+        fprintf(stderr, "unexpected %s: %s\n", jb_msg_type_name(m.type), jb_msg_str(&m, "message"));
         jb_msg_clear(&m);
         if (error)
             return false; /* the runner gave up on this iteration: no point waiting */
@@ -65,9 +76,9 @@ static bool quiet_for(t *s, double ms)
     while (jb_now_ms() < until) {
         if (jb_kbus_recv(s->bus, &m, 100, err, sizeof err) != 1)
             continue;
-        bool hb = m.type == JB_MSG_HEARTBEAT;
+        bool quiet = !counts(&m);
         jb_msg_clear(&m);
-        if (!hb)
+        if (!quiet)
             return false;
     }
     return true;
@@ -88,6 +99,35 @@ static void send(t *s, jb_msg_type type, const char *runner, long it, const char
         *keep = m;
     else
         jb_msg_clear(&m);
+}
+
+/* Waits until the runner reads its topic, which it reads from the end it
+ * finds at start: a message sent before then is never seen. A RUN of
+ * another run with a bad config, sent every 200 ms, is answered ERROR once
+ * it reads. */
+static bool wait_listening(t *s, double ms)
+{
+    double until = jb_now_ms() + ms;
+    char err[512];
+    while (jb_now_ms() < until) {
+        jb_msg probe;
+        if (!jb_msg_init(&probe, JB_MSG_RUN, PROBE_RUN_ID, "native", 1, "t1", err, sizeof err))
+            return false;
+        jb_msg_run(&probe, "name: x\nplatforms: [{name: native, driver: dokker}]\n",
+                   "/tmp/jb-runner-protocol/results.db");
+        bool sent = jb_kbus_send(s->bus, JB_TOPIC_RUNNER, &probe, err, sizeof err);
+        jb_msg_clear(&probe);
+        for (double next = jb_now_ms() + 200; sent && jb_now_ms() < next;) {
+            jb_msg m;
+            if (jb_kbus_recv(s->bus, &m, 50, err, sizeof err) != 1)
+                continue;
+            bool answered = m.type == JB_MSG_ERROR && strcmp(m.run_id, PROBE_RUN_ID) == 0;
+            jb_msg_clear(&m);
+            if (answered)
+                return true;
+        }
+    }
+    return false;
 }
 
 static void resend(t *s, const jb_msg *m)
@@ -186,7 +226,7 @@ int main(int argc, char **argv)
               "--heartbeat-ms", "300", (char *)NULL);
         _exit(127);
     }
-    usleep(1500 * 1000); /* the runner reads its topic from the end it finds */
+    CHECK(wait_listening(&s, 30000));
     scenario(&s);
     const char *text = read_file(log);
     CHECK(text && strstr(text, "ignoring STOP for rp-"));
