@@ -218,27 +218,21 @@ static void import_from_messages(ctl *c, const char *platform, long iteration)
     }
     sqlite3_finalize(st);
     st = NULL;
-    sqlite3_prepare_v2(c->store.db, "INSERT INTO boot_times VALUES(?,?,?,?,?,?,?,?)", -1, &st,
-                       NULL);
     json_array_foreach(json_object_get(c->ready, "services"), i, m)
     {
-        if (!st)
-            break;
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, platform, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, iteration);
-        sqlite3_bind_text(st, 4, json_string_value(json_object_get(m, "service")), -1,
-                          SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 5, json_string_value(json_object_get(m, "instance")), -1,
-                          SQLITE_TRANSIENT);
-        sqlite3_bind_double(st, 6, json_number_value(json_object_get(m, "boot_ms")));
-        sqlite3_bind_double(st, 7, json_number_value(json_object_get(m, "ready_ms")));
-        sqlite3_bind_text(st, 8, json_string_value(json_object_get(c->ready, "accel")), -1,
-                          SQLITE_TRANSIENT);
-        sqlite3_step(st);
+        const json_t *pr = json_object_get(m, "process_ready_ms");
+        jb_store_boot_time bt = {.run_id = c->run_id,
+                                 .platform = platform,
+                                 .iteration = iteration,
+                                 .service = json_string_value(json_object_get(m, "service")),
+                                 .instance = json_string_value(json_object_get(m, "instance")),
+                                 .boot_ms = json_number_value(json_object_get(m, "boot_ms")),
+                                 .ready_ms = json_number_value(json_object_get(m, "ready_ms")),
+                                 .process_ready_ms =
+                                     json_is_number(pr) ? json_number_value(pr) : -1,
+                                 .accel = json_string_value(json_object_get(c->ready, "accel"))};
+        jb_store_add_boot_time(&c->store, &bt);
     }
-    sqlite3_finalize(st);
     const char *build = json_string_value(json_object_get(c->ready, "build"));
     if (build)
         jb_store_set_platform_build(&c->store, c->run_id, platform, build);

@@ -53,10 +53,13 @@ static const char schema_sql[] =
     "  cgroup_mem_mean_kb REAL, cgroup_mem_peak_kb INTEGER, cgroup_cpu_mean REAL,\n"
     "  PRIMARY KEY(run_id, platform, iteration, grp));\n"
     /* boot_ms: start call to process/container/VM running; ready_ms: start call
-     * to the service's readiness line. */
+     * to the service's readiness line, printed once its consumer group has
+     * assigned it (joined its group); process_ready_ms: start call to its
+     * "started" line, the process up and connected to its broker before the
+     * group join (NULL when the service prints none, e.g. the API gateway). */
     "CREATE TABLE IF NOT EXISTS boot_times(\n"
     "  run_id TEXT, platform TEXT, iteration INTEGER, service TEXT, instance TEXT,\n"
-    "  boot_ms REAL, ready_ms REAL, accel TEXT);\n"
+    "  boot_ms REAL, ready_ms REAL, accel TEXT, process_ready_ms REAL);\n"
     /* bytes: this service's image alone; shared_bytes: the part shared with
      * the other services' images (Docker layers), counted once in totals. */
     "CREATE TABLE IF NOT EXISTS image_sizes(\n"
@@ -159,6 +162,25 @@ static bool open_common(jb_store *store, const char *path, int flags, char *err,
     return true;
 }
 
+/* Columns added after a table first shipped: CREATE TABLE IF NOT EXISTS
+ * leaves an older database's table as it was, and its rows stay readable. */
+static bool add_column_if_missing(jb_store *store, const char *table, const char *column,
+                                  const char *type)
+{
+    char sql[256];
+    sqlite3_stmt *st = NULL;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pragma_table_info('%s') WHERE name='%s'", table,
+             column);
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return false;
+    bool present = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    if (present)
+        return true;
+    snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", table, column, type);
+    return jb_store_exec(store, sql, NULL, 0);
+}
+
 bool jb_store_open(jb_store *store, const char *path, char *err, size_t errlen)
 {
     if (!open_common(store, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err, errlen))
@@ -178,7 +200,8 @@ bool jb_store_open(jb_store *store, const char *path, char *err, size_t errlen)
     char setup[128];
     snprintf(setup, sizeof setup,
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
-    if (!jb_store_exec(store, setup, NULL, 0) || !jb_store_exec(store, schema_sql, NULL, 0))
+    if (!jb_store_exec(store, setup, NULL, 0) || !jb_store_exec(store, schema_sql, NULL, 0) ||
+        !add_column_if_missing(store, "boot_times", "process_ready_ms", "REAL"))
         return fail(store, err, errlen, "cannot apply schema");
     snprintf(setup, sizeof setup, "INSERT OR REPLACE INTO meta VALUES('schema_version','%d');",
              JB_STORE_SCHEMA_VERSION);
@@ -233,6 +256,30 @@ bool jb_store_add_stop_time(jb_store *store, const jb_store_stop_time *t)
     if (t->exit_code != JB_STORE_EXIT_UNKNOWN)
         sqlite3_bind_int(st, 8, t->exit_code);
     sqlite3_bind_text(st, 9, t->exit, -1, SQLITE_STATIC);
+    bool ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+bool jb_store_add_boot_time(jb_store *store, const jb_store_boot_time *t)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db,
+                           "INSERT INTO boot_times(run_id, platform, iteration, service, instance,"
+                           " boot_ms, ready_ms, accel, process_ready_ms)"
+                           " VALUES(?,?,?,?,?,?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, t->run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, t->platform, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, t->iteration);
+    sqlite3_bind_text(st, 4, t->service, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, t->instance, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 6, t->boot_ms);
+    sqlite3_bind_double(st, 7, t->ready_ms);
+    sqlite3_bind_text(st, 8, t->accel, -1, SQLITE_STATIC);
+    if (t->process_ready_ms >= 0)
+        sqlite3_bind_double(st, 9, t->process_ready_ms);
     bool ok = sqlite3_step(st) == SQLITE_DONE;
     sqlite3_finalize(st);
     return ok;

@@ -58,6 +58,18 @@ typedef struct jb_store_stop_time {
 } jb_store_stop_time;
 bool jb_store_add_stop_time(jb_store *store, const jb_store_stop_time *t);
 
+/* One boot_times row: how long an instance took to run, to be up (its
+ * "started" line) and to join its group (its readiness line). */
+typedef struct jb_store_boot_time {
+    const char *run_id, *platform;
+    long iteration;
+    const char *service, *instance;
+    double boot_ms, ready_ms;
+    double process_ready_ms; /* < 0: the service printed no "started" line (NULL) */
+    const char *accel;
+} jb_store_boot_time;
+bool jb_store_add_boot_time(jb_store *store, const jb_store_boot_time *t);
+
 /* The platform_builds row: which build (static | dynamic) it ran. */
 bool jb_store_set_platform_build(jb_store *store, const char *run_id, const char *platform,
                                  const char *build);

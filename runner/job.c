@@ -282,30 +282,30 @@ static bool record_boot(job_work *w, json_t *services)
     char err[1024];
     if (!jb_store_open(&store, job->results_db, err, sizeof err))
         return job_fail(job, "boot", NULL, "%s", err);
-    sqlite3_stmt *st = NULL;
-    sqlite3_prepare_v2(store.db, "INSERT INTO boot_times VALUES(?,?,?,?,?,?,?,?)", -1, &st, NULL);
-    for (size_t i = 0; st && i < w->ninst; i++) {
+    bool ok = true;
+    for (size_t i = 0; i < w->ninst; i++) {
         const jb_instance_info *info = jb_instance_get_info(w->inst[i]);
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, job->run.run_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, job->run.platform, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, job->run.iteration);
-        sqlite3_bind_text(st, 4, info->service, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, info->instance, -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 6, info->boot_ms);
-        sqlite3_bind_double(st, 7, info->ready_ms);
-        sqlite3_bind_text(st, 8, info->accel, -1, SQLITE_STATIC);
-        sqlite3_step(st);
+        jb_store_boot_time bt = {.run_id = job->run.run_id,
+                                 .platform = job->run.platform,
+                                 .iteration = job->run.iteration,
+                                 .service = info->service,
+                                 .instance = info->instance,
+                                 .boot_ms = info->boot_ms,
+                                 .ready_ms = info->ready_ms,
+                                 .process_ready_ms = info->process_ready_ms,
+                                 .accel = info->accel};
+        ok = jb_store_add_boot_time(&store, &bt) && ok;
         json_t *pids = json_array();
         for (size_t k = 0; k < info->npids; k++)
             json_array_append_new(pids, json_integer(info->pids[k]));
-        json_array_append_new(
-            services, json_pack("{s:s, s:s, s:f, s:f, s:o, s:s}", "service", info->service,
-                                "instance", info->instance, "boot_ms", info->boot_ms, "ready_ms",
-                                info->ready_ms, "pids", pids, "log", info->log_path));
+        json_t *s = json_pack("{s:s, s:s, s:f, s:f, s:o, s:s}", "service", info->service,
+                              "instance", info->instance, "boot_ms", info->boot_ms, "ready_ms",
+                              info->ready_ms, "pids", pids, "log", info->log_path);
+        /* Only when seen: the controller stores a missing one as NULL. */
+        if (info->process_ready_ms >= 0)
+            json_object_set_new(s, "process_ready_ms", json_real(info->process_ready_ms));
+        json_array_append_new(services, s);
     }
-    bool ok = st != NULL;
-    sqlite3_finalize(st);
     if (!jb_store_set_platform_build(&store, job->run.run_id, job->run.platform,
                                      jb_platform_build(w->platform)))
         fprintf(stderr, "jungbench runner: build of platform %s not recorded: %s\n",

@@ -21,6 +21,8 @@ check "iterations done" "$(q "$db" "select count(*) from iterations where status
 check "measured requests" "$(q "$db" "select count(*) from samples where phase='measure'")" 20
 check "metric summaries (from RESULTS)" "$(q "$db" "select count(*) from metric_summaries")" 8
 check "boot times (from READY)" "$(q "$db" "select count(*) from boot_times")" 8
+check "process ready before group joined (from READY)" \
+    "$(q "$db" "select count(*) from boot_times where process_ready_ms > 0 and process_ready_ms <= ready_ms")" 8
 check "no time series in the controller's database" "$(q "$db" "select count(*) from metric_samples")" 0
 rdb=$(ls "$TMP"/runner-side/*/results.db 2>/dev/null | head -1)
 check "time series in the runner's database" "$(q "$rdb" "select count(*) > 8 from metric_samples")" 1

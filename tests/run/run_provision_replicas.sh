@@ -34,6 +34,9 @@ all_ready() {
     check "$1: rounds of 10 replicas" "$(q "$TMP/r.db" "select count(*) from provision_times
                                            where platform='$1' and instances=10")" 3
     [ -n "$ms" ] && [ "$ms" -lt "$2" ] || fail "$1: median all-ready ${ms:-?} ms, goal < $2 ms"
+    check "$1: process ready recorded before the group join, 3 x 10" \
+        "$(q "$TMP/r.db" "select count(*) from boot_times where platform='$1'
+                           and process_ready_ms > 0 and process_ready_ms <= ready_ms")" 30
 }
 all_ready native 1000
 if timeout 10 docker info > /dev/null 2>&1; then
