@@ -1,6 +1,7 @@
 /* store.c - opening the results database and keeping its schema. */
 #include "core/store.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -256,6 +257,51 @@ bool jb_store_add_stop_time(jb_store *store, const jb_store_stop_time *t)
     if (t->exit_code != JB_STORE_EXIT_UNKNOWN)
         sqlite3_bind_int(st, 8, t->exit_code);
     sqlite3_bind_text(st, 9, t->exit, -1, SQLITE_STATIC);
+    bool ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+static void bind_real_or_null(sqlite3_stmt *st, int i, double v)
+{
+    if (!isnan(v))
+        sqlite3_bind_double(st, i, v);
+}
+
+static void bind_kb_or_null(sqlite3_stmt *st, int i, long long kb)
+{
+    if (kb >= 0)
+        sqlite3_bind_int64(st, i, kb);
+}
+
+bool jb_store_put_metric_summary(jb_store *store, const jb_store_metric_summary *m)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(
+            store->db,
+            "INSERT OR REPLACE INTO metric_summaries(run_id, platform, iteration, grp, kind,"
+            " cpu_mean, cpu_sd, rss_mean_kb, rss_peak_kb, pss_mean_kb, pss_peak_kb, cpu_seconds,"
+            " samples, source, cgroup_mem_mean_kb, cgroup_mem_peak_kb, cgroup_cpu_mean)"
+            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            -1, &st, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, m->run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, m->platform, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, m->iteration);
+    sqlite3_bind_text(st, 4, m->grp, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, m->kind, -1, SQLITE_STATIC);
+    bind_real_or_null(st, 6, m->cpu_mean);
+    bind_real_or_null(st, 7, m->cpu_sd);
+    bind_real_or_null(st, 8, m->rss_mean_kb);
+    bind_kb_or_null(st, 9, m->rss_peak_kb);
+    bind_real_or_null(st, 10, m->pss_mean_kb);
+    bind_kb_or_null(st, 11, m->pss_peak_kb);
+    bind_real_or_null(st, 12, m->cpu_seconds);
+    sqlite3_bind_int64(st, 13, m->samples);
+    sqlite3_bind_text(st, 14, m->source, -1, SQLITE_STATIC);
+    bind_real_or_null(st, 15, m->cgroup_mem_mean_kb);
+    bind_kb_or_null(st, 16, m->cgroup_mem_peak_kb);
+    bind_real_or_null(st, 17, m->cgroup_cpu_mean);
     bool ok = sqlite3_step(st) == SQLITE_DONE;
     sqlite3_finalize(st);
     return ok;

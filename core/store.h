@@ -58,6 +58,19 @@ typedef struct jb_store_stop_time {
 } jb_store_stop_time;
 bool jb_store_add_stop_time(jb_store *store, const jb_store_stop_time *t);
 
+/* One metric_summaries row as a remote runner reports it (RESULTS): NAN
+ * or a negative peak for a figure it did not measure (stored NULL). */
+typedef struct jb_store_metric_summary {
+    const char *run_id, *platform;
+    long iteration;
+    const char *grp, *kind, *source;
+    long samples;
+    double cpu_mean, cpu_sd, cpu_seconds;
+    double rss_mean_kb, pss_mean_kb, cgroup_mem_mean_kb, cgroup_cpu_mean;
+    long long rss_peak_kb, pss_peak_kb, cgroup_mem_peak_kb;
+} jb_store_metric_summary;
+bool jb_store_put_metric_summary(jb_store *store, const jb_store_metric_summary *m);
+
 /* One boot_times row: how long an instance took to run, to be up (its
  * "started" line) and to join its group (its readiness line). */
 typedef struct jb_store_boot_time {

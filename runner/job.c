@@ -19,6 +19,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <libgen.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -424,14 +425,37 @@ static bool wait_for_stop(job_work *w)
     return true;
 }
 
+/* A figure not measured (NAN, peak -1) is left out, not sent as 0: JSON
+ * has no NaN, and the controller stores an absent one as NULL. */
+static void put_real(json_t *o, const char *key, double v)
+{
+    if (isfinite(v))
+        json_object_set_new(o, key, json_real(v));
+}
+
+static void put_kb(json_t *o, const char *key, int64_t kb)
+{
+    if (kb >= 0)
+        json_object_set_new(o, key, json_integer((json_int_t)kb));
+}
+
+/* Every figure of a summary: the controller's table must equal the runner's.
+ * The CPU and RSS figures are required (core/protocol.c), the rest optional. */
 static json_t *summary_json(const jb_metric_summary *s)
 {
-    return json_pack("{s:s, s:s, s:I, s:f, s:f, s:f, s:f, s:I, s:f, s:I, s:s}", "grp", s->grp,
-                     "kind", jb_group_kind_name(s->kind), "samples", (json_int_t)s->samples,
-                     "cpu_mean", s->cpu_mean, "cpu_sd", s->cpu_sd, "cpu_seconds", s->cpu_seconds,
-                     "rss_mean_kb", s->rss_mean_kb, "rss_peak_kb", (json_int_t)s->rss_peak_kb,
-                     "pss_mean_kb", s->pss_mean_kb, "pss_peak_kb", (json_int_t)s->pss_peak_kb,
-                     "source", s->source);
+    json_t *o =
+        json_pack("{s:s, s:s, s:I, s:f, s:f, s:f, s:f, s:I, s:s}", "grp", s->grp, "kind",
+                  jb_group_kind_name(s->kind), "samples", (json_int_t)s->samples, "cpu_mean",
+                  s->cpu_mean, "cpu_sd", s->cpu_sd, "cpu_seconds", s->cpu_seconds, "rss_mean_kb",
+                  s->rss_mean_kb, "rss_peak_kb", (json_int_t)s->rss_peak_kb, "source", s->source);
+    if (!o)
+        return NULL;
+    put_real(o, "pss_mean_kb", s->pss_mean_kb);
+    put_kb(o, "pss_peak_kb", s->pss_peak_kb);
+    put_real(o, "cgroup_mem_mean_kb", s->cgroup_mem_mean_kb);
+    put_kb(o, "cgroup_mem_peak_kb", s->cgroup_mem_peak_kb);
+    put_real(o, "cgroup_cpu_mean", s->cgroup_cpu_mean);
+    return o;
 }
 
 static long count_metric_samples(const runner_job *job)

@@ -27,6 +27,18 @@ check "no time series in the controller's database" "$(q "$db" "select count(*) 
 rdb=$(ls "$TMP"/runner-side/*/results.db 2>/dev/null | head -1)
 check "time series in the runner's database" "$(q "$rdb" "select count(*) > 8 from metric_samples")" 1
 grep -q "RESULTS" "$TMP/runner.out" || fail "runner log has no RESULTS line"
+# The controller stores every figure the runner measured: each column of
+# metric_summaries and boot_times is non-NULL in as many rows as in the
+# runner's own database (PSS, source and cgroup figures were dropped).
+for t in "metric_summaries:cpu_mean cpu_sd rss_mean_kb rss_peak_kb pss_mean_kb pss_peak_kb cpu_seconds samples source cgroup_mem_mean_kb cgroup_mem_peak_kb cgroup_cpu_mean" \
+         "boot_times:boot_ms ready_ms accel process_ready_ms"; do
+    for col in ${t#*:}; do
+        check "${t%%:*}.$col as the runner has it" \
+            "$(q "$db" "select count($col) from ${t%%:*}")" "$(q "$rdb" "select count($col) from ${t%%:*}")"
+    done
+done
+check "runner measured PSS of every service" \
+    "$(q "$rdb" "select count(*) from metric_summaries where kind='service' and pss_mean_kb > 0")" 8
 
 # A runner nobody started: named, the platform's other iterations skipped.
 sed -e 's/^runner:/runner:\n  id: ghost/' -e 's/silence_timeout_ms: 20000/silence_timeout_ms: 1500/' \
