@@ -225,6 +225,11 @@ static void import_from_messages(ctl *c, const char *platform, long iteration)
         return;
     size_t i;
     json_t *m;
+    const json_t *rows = json_object_get(c->results, "rows");
+    for (const char *const *t = jb_store_forwarded_tables; *t; t++)
+        if (json_object_get(rows, *t))
+            jb_store_insert_rows_json(&c->store, *t, json_object_get(rows, *t), c->run_id, platform,
+                                      iteration);
     json_array_foreach(json_object_get(c->results, "metrics"), i, m)
     {
         jb_store_metric_summary ms = summary_from_json(m);

@@ -12,6 +12,7 @@
 #ifndef JB_CORE_STORE_H
 #define JB_CORE_STORE_H
 
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -95,6 +96,18 @@ typedef struct jb_store_iteration_load {
     bool busy;
 } jb_store_iteration_load;
 bool jb_store_set_iteration_load(jb_store *store, const jb_store_iteration_load *l);
+
+/* A remote runner's rows of one iteration, carried in RESULTS so the
+ * controller's database holds what the runner's does: the tables below,
+ * every column, as JSON objects (NULL columns left out). iteration < 0:
+ * a table without an iteration column (image_sizes). */
+extern const char *const jb_store_forwarded_tables[]; /* NULL-terminated */
+json_t *jb_store_rows_json(jb_store *store, const char *table, const char *run_id,
+                           const char *platform, long iteration);
+/* Inserts (or replaces) such rows under this run, platform and iteration;
+ * keys that are not columns of the table are ignored. */
+bool jb_store_insert_rows_json(jb_store *store, const char *table, const json_t *rows,
+                               const char *run_id, const char *platform, long iteration);
 
 /* The schema's SQL, for tests and docs. */
 const char *jb_store_schema_sql(void);

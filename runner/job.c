@@ -555,6 +555,31 @@ static void teardown(job_work *w)
     w->broker = NULL;
 }
 
+/* RESULTS carries the iteration's stop_times, iteration_load and
+ * image_sizes rows too: a controller on another machine has no other way to
+ * them (docs/protocol.md). Read back after the teardown wrote stop_times. */
+static void attach_own_rows(runner_job *job)
+{
+    jb_store store;
+    char err[512];
+    if (!jb_store_open_readonly(&store, job->results_db, err, sizeof err))
+        return;
+    json_t *rows = json_object();
+    for (const char *const *t = jb_store_forwarded_tables; rows && *t; t++) {
+        json_t *r =
+            jb_store_rows_json(&store, *t, job->run.run_id, job->run.platform, job->run.iteration);
+        if (r)
+            json_object_set_new(rows, *t, r);
+    }
+    jb_store_close(&store);
+    pthread_mutex_lock(&job->mu);
+    if (job->results_body && rows)
+        json_object_set_new(job->results_body, "rows", rows);
+    else
+        json_decref(rows);
+    pthread_mutex_unlock(&job->mu);
+}
+
 static void *job_main(void *arg)
 {
     job_work w = {.job = arg};
@@ -570,6 +595,7 @@ static void *job_main(void *arg)
     trace(w.job, "metrics written");
     teardown(&w);
     trace(w.job, "torn down");
+    attach_own_rows(w.job);
     pthread_mutex_lock(&w.job->mu);
     /* A service that needed SIGKILL does not spoil measurements already
      * taken: RESULTS carries it as a warning instead of failing the iteration. */

@@ -27,16 +27,21 @@ check "no time series in the controller's database" "$(q "$db" "select count(*) 
 rdb=$(ls "$TMP"/runner-side/*/results.db 2>/dev/null | head -1)
 check "time series in the runner's database" "$(q "$rdb" "select count(*) > 8 from metric_samples")" 1
 grep -q "RESULTS" "$TMP/runner.out" || fail "runner log has no RESULTS line"
-# The controller stores every figure the runner measured: each column of
-# metric_summaries and boot_times is non-NULL in as many rows as in the
-# runner's own database (PSS, source and cgroup figures were dropped).
-for t in "metric_summaries:cpu_mean cpu_sd rss_mean_kb rss_peak_kb pss_mean_kb pss_peak_kb cpu_seconds samples source cgroup_mem_mean_kb cgroup_mem_peak_kb cgroup_cpu_mean" \
-         "boot_times:boot_ms ready_ms accel process_ready_ms"; do
-    for col in ${t#*:}; do
-        check "${t%%:*}.$col as the runner has it" \
-            "$(q "$db" "select count($col) from ${t%%:*}")" "$(q "$rdb" "select count($col) from ${t%%:*}")"
+# The controller stores every figure the runner measured: each table the
+# runner writes (but its time series, metric_samples, which stay in its own
+# database) has as many rows, and each column as many non-NULL values, in
+# the controller's database (PSS, source and cgroup figures, stop times,
+# machine load and image sizes were dropped).
+for t in metric_summaries boot_times stop_times iteration_load image_sizes platform_builds; do
+    check "$t rows as the runner has them" \
+        "$(q "$db" "select count(*) from $t")" "$(q "$rdb" "select count(*) from $t")"
+    for col in $(q "$rdb" "select name from pragma_table_info('$t')"); do
+        check "$t.$col as the runner has it" \
+            "$(q "$db" "select count($col) from $t")" "$(q "$rdb" "select count($col) from $t")"
     done
 done
+check "runner wrote stop times and image sizes" \
+    "$(q "$rdb" "select (select count(*) from stop_times) > 0 and (select count(*) from image_sizes) > 0")" 1
 check "runner measured PSS of every service" \
     "$(q "$rdb" "select count(*) from metric_summaries where kind='service' and pss_mean_kb > 0")" 8
 
