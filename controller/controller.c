@@ -192,62 +192,75 @@ static bool same_file(const char *a, const char *b)
            sa.st_ino == sb.st_ino;
 }
 
+/* A figure the runner did not measure is absent from its message: NAN or
+ * -1, stored NULL as the runner's own database has it. */
+static double number_or_nan(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static long long kb_or_none(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
+/* Every field of a RESULTS metrics entry (runner/job.c summary_json). */
+static jb_store_metric_summary summary_from_json(const json_t *m)
+{
+    return (jb_store_metric_summary){.grp = json_string_value(json_object_get(m, "grp")),
+                                     .kind = json_string_value(json_object_get(m, "kind")),
+                                     .source = json_string_value(json_object_get(m, "source")),
+                                     .samples =
+                                         (long)json_integer_value(json_object_get(m, "samples")),
+                                     .cpu_mean = number_or_nan(m, "cpu_mean"),
+                                     .cpu_sd = number_or_nan(m, "cpu_sd"),
+                                     .cpu_seconds = number_or_nan(m, "cpu_seconds"),
+                                     .rss_mean_kb = number_or_nan(m, "rss_mean_kb"),
+                                     .pss_mean_kb = number_or_nan(m, "pss_mean_kb"),
+                                     .cgroup_mem_mean_kb = number_or_nan(m, "cgroup_mem_mean_kb"),
+                                     .cgroup_cpu_mean = number_or_nan(m, "cgroup_cpu_mean"),
+                                     .rss_peak_kb = kb_or_none(m, "rss_peak_kb"),
+                                     .pss_peak_kb = kb_or_none(m, "pss_peak_kb"),
+                                     .cgroup_mem_peak_kb = kb_or_none(m, "cgroup_mem_peak_kb")};
+}
+
 static void import_from_messages(ctl *c, const char *platform, long iteration)
 {
     const char *runner_db = json_string_value(json_object_get(c->results, "results_db"));
     if (!runner_db || same_file(runner_db, c->db_path))
         return;
-    sqlite3_stmt *st = NULL;
     size_t i;
     json_t *m;
-    sqlite3_prepare_v2(c->store.db,
-                       "INSERT OR REPLACE INTO metric_summaries(run_id, platform, iteration, grp, "
-                       "kind, cpu_mean, cpu_sd, rss_mean_kb, rss_peak_kb, cpu_seconds, samples) "
-                       "VALUES(?,?,?,?,?,?,?,?,?,?,?)",
-                       -1, &st, NULL);
+    const json_t *rows = json_object_get(c->results, "rows");
+    for (const char *const *t = jb_store_forwarded_tables; *t; t++)
+        if (json_object_get(rows, *t))
+            jb_store_insert_rows_json(&c->store, *t, json_object_get(rows, *t), c->run_id, platform,
+                                      iteration);
     json_array_foreach(json_object_get(c->results, "metrics"), i, m)
     {
-        if (!st)
-            break;
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, platform, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, iteration);
-        sqlite3_bind_text(st, 4, json_string_value(json_object_get(m, "grp")), -1,
-                          SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 5, json_string_value(json_object_get(m, "kind")), -1,
-                          SQLITE_TRANSIENT);
-        sqlite3_bind_double(st, 6, json_number_value(json_object_get(m, "cpu_mean")));
-        sqlite3_bind_double(st, 7, json_number_value(json_object_get(m, "cpu_sd")));
-        sqlite3_bind_double(st, 8, json_number_value(json_object_get(m, "rss_mean_kb")));
-        sqlite3_bind_int64(st, 9, json_integer_value(json_object_get(m, "rss_peak_kb")));
-        sqlite3_bind_double(st, 10, json_number_value(json_object_get(m, "cpu_seconds")));
-        sqlite3_bind_int64(st, 11, json_integer_value(json_object_get(m, "samples")));
-        sqlite3_step(st);
+        jb_store_metric_summary ms = summary_from_json(m);
+        ms.run_id = c->run_id;
+        ms.platform = platform;
+        ms.iteration = iteration;
+        jb_store_put_metric_summary(&c->store, &ms);
     }
-    sqlite3_finalize(st);
-    st = NULL;
-    sqlite3_prepare_v2(c->store.db, "INSERT INTO boot_times VALUES(?,?,?,?,?,?,?,?)", -1, &st,
-                       NULL);
     json_array_foreach(json_object_get(c->ready, "services"), i, m)
     {
-        if (!st)
-            break;
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, platform, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, iteration);
-        sqlite3_bind_text(st, 4, json_string_value(json_object_get(m, "service")), -1,
-                          SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 5, json_string_value(json_object_get(m, "instance")), -1,
-                          SQLITE_TRANSIENT);
-        sqlite3_bind_double(st, 6, json_number_value(json_object_get(m, "boot_ms")));
-        sqlite3_bind_double(st, 7, json_number_value(json_object_get(m, "ready_ms")));
-        sqlite3_bind_text(st, 8, json_string_value(json_object_get(c->ready, "accel")), -1,
-                          SQLITE_TRANSIENT);
-        sqlite3_step(st);
+        const json_t *pr = json_object_get(m, "process_ready_ms");
+        jb_store_boot_time bt = {.run_id = c->run_id,
+                                 .platform = platform,
+                                 .iteration = iteration,
+                                 .service = json_string_value(json_object_get(m, "service")),
+                                 .instance = json_string_value(json_object_get(m, "instance")),
+                                 .boot_ms = json_number_value(json_object_get(m, "boot_ms")),
+                                 .ready_ms = json_number_value(json_object_get(m, "ready_ms")),
+                                 .process_ready_ms =
+                                     json_is_number(pr) ? json_number_value(pr) : -1,
+                                 .accel = json_string_value(json_object_get(c->ready, "accel"))};
+        jb_store_add_boot_time(&c->store, &bt);
     }
-    sqlite3_finalize(st);
     const char *build = json_string_value(json_object_get(c->ready, "build"));
     if (build)
         jb_store_set_platform_build(&c->store, c->run_id, platform, build);

@@ -254,16 +254,22 @@ static bool new_cluster(jb_broker *b, int port, const char *address, char *err, 
     return true;
 }
 
-/* Kafka's group.initial.rebalance.delay.ms on the mock: 0, as scripts/kafka
- * runs Apache Kafka, so a Jung service is ready once it has joined its group
- * rather than 3 s later. Only scripts/librdkafka-patched's library has the
- * setter (scripts/patches); on Debian's the mock keeps its 3 s. */
+/* Kafka's group.initial.rebalance.delay.ms on the mock (the mock's own is
+ * 3 s). Each member that joins within the delay extends it once more
+ * (scripts/patches/librdkafka-mock-group-join-complete.patch), so replicas
+ * started together share one rebalance: at 0 the first replica was assigned
+ * alone and every other one forced a rebalance that librdkafka's one join
+ * per second made last 1-2 s. 100 ms measured best for 10 replicas on
+ * native and Docker (docs/benchmarks.md). Only scripts/librdkafka-patched's
+ * library has the setter; on Debian's the mock keeps its 3 s. */
+#define GROUP_INITIAL_DELAY_MS 100
+
 static void set_group_initial_delay(rd_kafka_mock_cluster_t *cluster)
 {
     void (*set_delay)(rd_kafka_mock_cluster_t *, int);
     *(void **)&set_delay = dlsym(RTLD_DEFAULT, "rd_kafka_mock_set_group_initial_rebalance_delay");
     if (set_delay)
-        set_delay(cluster, 0);
+        set_delay(cluster, GROUP_INITIAL_DELAY_MS);
 }
 
 static bool read_bootstrap(jb_broker *b, char *err, size_t errlen)

@@ -1,6 +1,7 @@
 /* store.c - opening the results database and keeping its schema. */
 #include "core/store.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,10 +54,13 @@ static const char schema_sql[] =
     "  cgroup_mem_mean_kb REAL, cgroup_mem_peak_kb INTEGER, cgroup_cpu_mean REAL,\n"
     "  PRIMARY KEY(run_id, platform, iteration, grp));\n"
     /* boot_ms: start call to process/container/VM running; ready_ms: start call
-     * to the service's readiness line. */
+     * to the service's readiness line, printed once its consumer group has
+     * assigned it (joined its group); process_ready_ms: start call to its
+     * "started" line, the process up and connected to its broker before the
+     * group join (NULL when the service prints none, e.g. the API gateway). */
     "CREATE TABLE IF NOT EXISTS boot_times(\n"
     "  run_id TEXT, platform TEXT, iteration INTEGER, service TEXT, instance TEXT,\n"
-    "  boot_ms REAL, ready_ms REAL, accel TEXT);\n"
+    "  boot_ms REAL, ready_ms REAL, accel TEXT, process_ready_ms REAL);\n"
     /* bytes: this service's image alone; shared_bytes: the part shared with
      * the other services' images (Docker layers), counted once in totals. */
     "CREATE TABLE IF NOT EXISTS image_sizes(\n"
@@ -167,6 +171,25 @@ static bool open_common(jb_store *store, const char *path, int flags, char *err,
     return true;
 }
 
+/* Columns added after a table first shipped: CREATE TABLE IF NOT EXISTS
+ * leaves an older database's table as it was, and its rows stay readable. */
+static bool add_column_if_missing(jb_store *store, const char *table, const char *column,
+                                  const char *type)
+{
+    char sql[256];
+    sqlite3_stmt *st = NULL;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pragma_table_info('%s') WHERE name='%s'", table,
+             column);
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return false;
+    bool present = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    if (present)
+        return true;
+    snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", table, column, type);
+    return jb_store_exec(store, sql, NULL, 0);
+}
+
 bool jb_store_open(jb_store *store, const char *path, char *err, size_t errlen)
 {
     if (!open_common(store, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err, errlen))
@@ -186,7 +209,8 @@ bool jb_store_open(jb_store *store, const char *path, char *err, size_t errlen)
     char setup[128];
     snprintf(setup, sizeof setup,
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
-    if (!jb_store_exec(store, setup, NULL, 0) || !jb_store_exec(store, schema_sql, NULL, 0))
+    if (!jb_store_exec(store, setup, NULL, 0) || !jb_store_exec(store, schema_sql, NULL, 0) ||
+        !add_column_if_missing(store, "boot_times", "process_ready_ms", "REAL"))
         return fail(store, err, errlen, "cannot apply schema");
     snprintf(setup, sizeof setup, "INSERT OR REPLACE INTO meta VALUES('schema_version','%d');",
              JB_STORE_SCHEMA_VERSION);
@@ -241,6 +265,219 @@ bool jb_store_add_stop_time(jb_store *store, const jb_store_stop_time *t)
     if (t->exit_code != JB_STORE_EXIT_UNKNOWN)
         sqlite3_bind_int(st, 8, t->exit_code);
     sqlite3_bind_text(st, 9, t->exit, -1, SQLITE_STATIC);
+    bool ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+static void bind_real_or_null(sqlite3_stmt *st, int i, double v)
+{
+    if (!isnan(v))
+        sqlite3_bind_double(st, i, v);
+}
+
+static void bind_kb_or_null(sqlite3_stmt *st, int i, long long kb)
+{
+    if (kb >= 0)
+        sqlite3_bind_int64(st, i, kb);
+}
+
+bool jb_store_put_metric_summary(jb_store *store, const jb_store_metric_summary *m)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(
+            store->db,
+            "INSERT OR REPLACE INTO metric_summaries(run_id, platform, iteration, grp, kind,"
+            " cpu_mean, cpu_sd, rss_mean_kb, rss_peak_kb, pss_mean_kb, pss_peak_kb, cpu_seconds,"
+            " samples, source, cgroup_mem_mean_kb, cgroup_mem_peak_kb, cgroup_cpu_mean)"
+            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            -1, &st, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, m->run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, m->platform, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, m->iteration);
+    sqlite3_bind_text(st, 4, m->grp, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, m->kind, -1, SQLITE_STATIC);
+    bind_real_or_null(st, 6, m->cpu_mean);
+    bind_real_or_null(st, 7, m->cpu_sd);
+    bind_real_or_null(st, 8, m->rss_mean_kb);
+    bind_kb_or_null(st, 9, m->rss_peak_kb);
+    bind_real_or_null(st, 10, m->pss_mean_kb);
+    bind_kb_or_null(st, 11, m->pss_peak_kb);
+    bind_real_or_null(st, 12, m->cpu_seconds);
+    sqlite3_bind_int64(st, 13, m->samples);
+    sqlite3_bind_text(st, 14, m->source, -1, SQLITE_STATIC);
+    bind_real_or_null(st, 15, m->cgroup_mem_mean_kb);
+    bind_kb_or_null(st, 16, m->cgroup_mem_peak_kb);
+    bind_real_or_null(st, 17, m->cgroup_cpu_mean);
+    bool ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+/* stop_times, iteration_load, image_sizes: what a runner writes besides the
+ * summaries and boot times, which RESULTS and READY carry field by field. */
+const char *const jb_store_forwarded_tables[] = {"stop_times", "iteration_load", "image_sizes",
+                                                 NULL};
+
+static bool is_forwarded(const char *table)
+{
+    for (const char *const *t = jb_store_forwarded_tables; *t; t++)
+        if (strcmp(*t, table) == 0)
+            return true;
+    return false;
+}
+
+static bool has_iteration(jb_store *store, const char *table)
+{
+    char sql[160];
+    sqlite3_stmt *st = NULL;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pragma_table_info('%s') WHERE name='iteration'",
+             table);
+    bool has = sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) == SQLITE_OK &&
+               sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    return has;
+}
+
+static json_t *column_json(sqlite3_stmt *st, int i)
+{
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_INTEGER:
+        return json_integer((json_int_t)sqlite3_column_int64(st, i));
+    case SQLITE_FLOAT:
+        return json_real(sqlite3_column_double(st, i));
+    case SQLITE_TEXT:
+        return json_string((const char *)sqlite3_column_text(st, i));
+    default:
+        return NULL; /* NULL (and blobs, which these tables do not have) */
+    }
+}
+
+json_t *jb_store_rows_json(jb_store *store, const char *table, const char *run_id,
+                           const char *platform, long iteration)
+{
+    if (!is_forwarded(table))
+        return NULL;
+    char sql[256];
+    bool by_iteration = has_iteration(store, table);
+    snprintf(sql, sizeof sql, "SELECT * FROM %s WHERE run_id=?1 AND platform=?2%s", table,
+             by_iteration ? " AND iteration=?3" : "");
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, platform, -1, SQLITE_STATIC);
+    if (by_iteration)
+        sqlite3_bind_int64(st, 3, iteration);
+    json_t *rows = json_array();
+    while (rows && sqlite3_step(st) == SQLITE_ROW) {
+        json_t *row = json_object();
+        for (int i = 0; row && i < sqlite3_column_count(st); i++) {
+            json_t *v = column_json(st, i);
+            if (v)
+                json_object_set_new(row, sqlite3_column_name(st, i), v);
+        }
+        json_array_append_new(rows, row);
+    }
+    sqlite3_finalize(st);
+    return rows;
+}
+
+/* The table's columns, in order, as sqlite reports them. */
+static int table_columns(jb_store *store, const char *table, char cols[][64], int max)
+{
+    char sql[160];
+    sqlite3_stmt *st = NULL;
+    int n = 0;
+    snprintf(sql, sizeof sql, "SELECT name FROM pragma_table_info('%s')", table);
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    while (n < max && sqlite3_step(st) == SQLITE_ROW)
+        snprintf(cols[n++], 64, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return n;
+}
+
+static void bind_json(sqlite3_stmt *st, int i, const json_t *v)
+{
+    if (json_is_integer(v))
+        sqlite3_bind_int64(st, i, (sqlite3_int64)json_integer_value(v));
+    else if (json_is_real(v))
+        sqlite3_bind_double(st, i, json_real_value(v));
+    else if (json_is_string(v))
+        sqlite3_bind_text(st, i, json_string_value(v), -1, SQLITE_TRANSIENT);
+    else if (json_is_true(v) || json_is_false(v))
+        sqlite3_bind_int(st, i, json_is_true(v));
+}
+
+/* One row: the identity columns are the controller's, the rest the runner's. */
+static bool insert_row(sqlite3_stmt *st, char cols[][64], int ncols, const json_t *row,
+                       const char *run_id, const char *platform, long iteration)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    for (int i = 0; i < ncols; i++) {
+        if (strcmp(cols[i], "run_id") == 0)
+            sqlite3_bind_text(st, i + 1, run_id, -1, SQLITE_STATIC);
+        else if (strcmp(cols[i], "platform") == 0)
+            sqlite3_bind_text(st, i + 1, platform, -1, SQLITE_STATIC);
+        else if (strcmp(cols[i], "iteration") == 0)
+            sqlite3_bind_int64(st, i + 1, iteration);
+        else
+            bind_json(st, i + 1, json_object_get(row, cols[i]));
+    }
+    return sqlite3_step(st) == SQLITE_DONE;
+}
+
+bool jb_store_insert_rows_json(jb_store *store, const char *table, const json_t *rows,
+                               const char *run_id, const char *platform, long iteration)
+{
+    if (!is_forwarded(table) || !json_is_array(rows))
+        return false;
+    char cols[32][64], sql[512];
+    int ncols = table_columns(store, table, cols, 32);
+    if (ncols == 0)
+        return false;
+    size_t len = (size_t)snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO %s VALUES(", table);
+    for (int i = 0; i < ncols && len < sizeof sql; i++)
+        len += (size_t)snprintf(sql + len, sizeof sql - len, i ? ",?" : "?");
+    if (len + 2 > sizeof sql)
+        return false;
+    memcpy(sql + len, ")", 2);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return false;
+    bool ok = true;
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        ok = insert_row(st, cols, ncols, row, run_id, platform, iteration) && ok;
+    }
+    sqlite3_finalize(st);
+    return ok;
+}
+
+bool jb_store_add_boot_time(jb_store *store, const jb_store_boot_time *t)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db,
+                           "INSERT INTO boot_times(run_id, platform, iteration, service, instance,"
+                           " boot_ms, ready_ms, accel, process_ready_ms)"
+                           " VALUES(?,?,?,?,?,?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, t->run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, t->platform, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, t->iteration);
+    sqlite3_bind_text(st, 4, t->service, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, t->instance, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 6, t->boot_ms);
+    sqlite3_bind_double(st, 7, t->ready_ms);
+    sqlite3_bind_text(st, 8, t->accel, -1, SQLITE_STATIC);
+    if (t->process_ready_ms >= 0)
+        sqlite3_bind_double(st, 9, t->process_ready_ms);
     bool ok = sqlite3_step(st) == SQLITE_DONE;
     sqlite3_finalize(st);
     return ok;

@@ -12,6 +12,7 @@
 #ifndef JB_CORE_STORE_H
 #define JB_CORE_STORE_H
 
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -58,6 +59,31 @@ typedef struct jb_store_stop_time {
 } jb_store_stop_time;
 bool jb_store_add_stop_time(jb_store *store, const jb_store_stop_time *t);
 
+/* One metric_summaries row as a remote runner reports it (RESULTS): NAN
+ * or a negative peak for a figure it did not measure (stored NULL). */
+typedef struct jb_store_metric_summary {
+    const char *run_id, *platform;
+    long iteration;
+    const char *grp, *kind, *source;
+    long samples;
+    double cpu_mean, cpu_sd, cpu_seconds;
+    double rss_mean_kb, pss_mean_kb, cgroup_mem_mean_kb, cgroup_cpu_mean;
+    long long rss_peak_kb, pss_peak_kb, cgroup_mem_peak_kb;
+} jb_store_metric_summary;
+bool jb_store_put_metric_summary(jb_store *store, const jb_store_metric_summary *m);
+
+/* One boot_times row: how long an instance took to run, to be up (its
+ * "started" line) and to join its group (its readiness line). */
+typedef struct jb_store_boot_time {
+    const char *run_id, *platform;
+    long iteration;
+    const char *service, *instance;
+    double boot_ms, ready_ms;
+    double process_ready_ms; /* < 0: the service printed no "started" line (NULL) */
+    const char *accel;
+} jb_store_boot_time;
+bool jb_store_add_boot_time(jb_store *store, const jb_store_boot_time *t);
+
 /* The platform_builds row: which build (static | dynamic) it ran. */
 bool jb_store_set_platform_build(jb_store *store, const char *run_id, const char *platform,
                                  const char *build);
@@ -83,6 +109,17 @@ typedef struct jb_store_runner_liveness {
     double max_gap_ms;
 } jb_store_runner_liveness;
 bool jb_store_set_runner_liveness(jb_store *store, const jb_store_runner_liveness *l);
+/* A remote runner's rows of one iteration, carried in RESULTS so the
+ * controller's database holds what the runner's does: the tables below,
+ * every column, as JSON objects (NULL columns left out). iteration < 0:
+ * a table without an iteration column (image_sizes). */
+extern const char *const jb_store_forwarded_tables[]; /* NULL-terminated */
+json_t *jb_store_rows_json(jb_store *store, const char *table, const char *run_id,
+                           const char *platform, long iteration);
+/* Inserts (or replaces) such rows under this run, platform and iteration;
+ * keys that are not columns of the table are ignored. */
+bool jb_store_insert_rows_json(jb_store *store, const char *table, const json_t *rows,
+                               const char *run_id, const char *platform, long iteration);
 
 /* The schema's SQL, for tests and docs. */
 const char *jb_store_schema_sql(void);

@@ -1406,6 +1406,7 @@ int main(int argc, char **argv)
         return 1;
     }
     jung_stop_attach(gw.bus);
+    jung_service_started(GW_SERVICE, opts.bus.instance);
     int rc = serve(&gw, &o, opts.bus.instance);
     jung_stop_begin("closing the bus");
     jung_bus_close(gw.bus);

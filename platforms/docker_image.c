@@ -121,6 +121,23 @@ bool jb_executable_sha256(const char *path, char hex[65], char *err, size_t errl
     return true;
 }
 
+bool jb_write_image_sha256(const char *image, const char *exe, char *err, size_t errlen)
+{
+    char sha[65], side[4200];
+    if (!jb_executable_sha256(exe, sha, err, errlen))
+        return false;
+    snprintf(side, sizeof side, "%s.sha256", image);
+    FILE *f = fopen(side, "w");
+    bool ok = f && fprintf(f, "%s\n", sha) > 0;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (!ok)
+        snprintf(err, errlen, "cannot write %s: %s", side, strerror(errno));
+    else
+        chmod(side, 0644);
+    return ok;
+}
+
 bool jb_docker_context(const char *service, const char *exe, const char *base, jb_buf *tar,
                        char *err, size_t errlen)
 {

@@ -38,6 +38,10 @@ bool jb_find_service_executable(const char *bin_dir, const char *service, char *
 #define JB_DOCKER_SHA_LABEL "jungbench.exe.sha256"
 /* SHA-256 of a file's bytes as 64 hex digits; false with err when unreadable. */
 bool jb_executable_sha256(const char *path, char hex[65], char *err, size_t errlen);
+/* Writes <image>.sha256 beside a guest image (OSv disk, microVM initramfs):
+ * the SHA-256 of the executable it holds, which the libvirt driver checks
+ * against the build tree's (jb_image_matches_build) before booting it. */
+bool jb_write_image_sha256(const char *image, const char *exe, char *err, size_t errlen);
 bool jb_docker_context(const char *service, const char *exe, const char *base, jb_buf *tar,
                        char *err, size_t errlen);
 /* POST /build with that context, tagged image (e.g. jung/user_registry:0.1.0).

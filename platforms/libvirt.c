@@ -274,13 +274,15 @@ static void initrd_path(const jb_platform *p, const char *service, char *out, si
     snprintf(out, outlen, "%s/microvm/%s.cpio.xz", p->cfg.image_dir, service);
 }
 
-/* The disk's <disk>.sha256 (written by `images build osv`) against the
- * static executable this build tree runs natively. */
-static bool osv_disk_matches_build(jb_platform *p, const char *service, const char *disk, char *err,
-                                   size_t errlen)
+/* The image's <image>.sha256 (written by `images build osv|microvm`)
+ * against the executable this build tree runs natively: OSv runs the static
+ * build, a microVM the platform's. */
+static bool guest_image_matches_build(jb_platform *p, const char *service, const char *image,
+                                      const char *kind, const char *build, const char *rebuild,
+                                      char *err, size_t errlen)
 {
     char side[4200], held[65] = "";
-    snprintf(side, sizeof side, "%s.sha256", disk);
+    snprintf(side, sizeof side, "%s.sha256", image);
     FILE *f = fopen(side, "r");
     if (f) {
         if (!fgets(held, sizeof held, f))
@@ -289,9 +291,8 @@ static bool osv_disk_matches_build(jb_platform *p, const char *service, const ch
     }
     held[strcspn(held, "\n")] = '\0';
     char what[4300];
-    snprintf(what, sizeof what, "OSv disk %s", disk);
-    return jb_image_matches_build(&p->cfg, service, "static", what, held,
-                                  "jungbench images build osv --kernel PATH", err, errlen);
+    snprintf(what, sizeof what, "%s %s", kind, image);
+    return jb_image_matches_build(&p->cfg, service, build, what, held, rebuild, err, errlen);
 }
 
 static bool libvirt_prepare(jb_platform *p, const char *service, char *err, size_t errlen)
@@ -303,7 +304,9 @@ static bool libvirt_prepare(jb_platform *p, const char *service, char *err, size
             path[0] = '\0';
         bool disk = access(path, R_OK) == 0, kernel = access(lp->kernel, R_OK) == 0;
         if (disk && kernel)
-            return osv_disk_matches_build(p, service, path, err, errlen);
+            return guest_image_matches_build(p, service, path, "OSv disk", "static",
+                                             "jungbench images build osv --kernel PATH", err,
+                                             errlen);
         snprintf(err, errlen,
                  "OSv image of %s missing: osv.%s '%s' %s; build the images with 'jungbench "
                  "images build osv --kernel PATH' (PATH: OSv's loader-stripped.elf) and set "
@@ -315,7 +318,8 @@ static bool libvirt_prepare(jb_platform *p, const char *service, char *err, size
     }
     initrd_path(p, service, path, sizeof path);
     if (access(path, R_OK) == 0)
-        return true;
+        return guest_image_matches_build(p, service, path, "microVM initramfs", p->cfg.build,
+                                         "jungbench images build microvm", err, errlen);
     snprintf(err, errlen,
              "microVM image %s missing: build it with 'jungbench images build "
              "microvm'",

@@ -253,6 +253,9 @@ bool jb_microvm_build_initramfs(const char *out_path, const char *init, const ch
         snprintf(err, errlen, "cannot create %s: %s", out_path, strerror(errno));
         ok = false;
     }
+    /* Beside it: which executable it holds, checked before a boot
+     * (libvirt.c), as Docker images carry it in a label. */
+    ok = ok && jb_write_image_sha256(out_path, exe, err, errlen);
     if (!ok)
         unlink(tmp);
     else

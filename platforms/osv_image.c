@@ -467,19 +467,7 @@ bool jb_osv_build_image(const char *out_path, const char *exe, const char *servi
         return false;
     /* Beside the disk: which executable it holds, so the driver can check
      * that it is the one the other platforms run (jb_image_matches_build). */
-    char sha[65], side[4200];
-    if (!jb_executable_sha256(exe, sha, err, errlen))
-        return false;
-    snprintf(side, sizeof side, "%s.sha256", out_path);
-    FILE *f = fopen(side, "w");
-    bool ok = f && fprintf(f, "%s\n", sha) > 0;
-    if (f && fclose(f) != 0)
-        ok = false;
-    if (!ok)
-        snprintf(err, errlen, "cannot write %s: %s", side, strerror(errno));
-    else
-        chmod(side, 0644);
-    return ok;
+    return jb_write_image_sha256(out_path, exe, err, errlen);
 }
 
 /* libvirt boots the kernel directly (QEMU's ELF loader for a multiboot/PVH

@@ -381,7 +381,7 @@ jb_instance *jb_platform_start(jb_platform *p, const jb_instance_spec *spec, cha
              spec->index);
     jb_strlcpy(info->platform, p->driver->name, sizeof info->platform);
     jb_strlcpy(info->accel, p->accel, sizeof info->accel);
-    info->boot_ms = info->ready_ms = -1;
+    info->boot_ms = info->ready_ms = info->process_ready_ms = -1;
     for (size_t i = 0; i < 8 && spec->ports[i]; i++)
         info->host_ports[i] = spec->ports[i]; /* the driver may choose others */
     record_plan(p, spec);
@@ -439,6 +439,22 @@ bool jb_parse_ready_line(const char *line, const char *service, jb_instance_info
     return true;
 }
 
+/* "jung <service> started ...": the process is up and connected to its
+ * broker; its readiness line follows once its consumer group assigned it,
+ * which can take a rebalance, so the two are timed apart. */
+static bool is_started_line(const char *line, const char *service)
+{
+    const char *start = strstr(line, "jung ");
+    if (!start)
+        return false;
+    char copy[256];
+    jb_strlcpy(copy, start + 5, sizeof copy);
+    char *save = NULL;
+    char *name = strtok_r(copy, " \t\r", &save);
+    char *word = strtok_r(NULL, " \t\r", &save);
+    return name && word && strcmp(word, "started") == 0 && (!service || strcmp(name, service) == 0);
+}
+
 static void keep_tail(jb_instance *inst, const char *buf, size_t len)
 {
     if (len >= JB_TAIL_MAX) {
@@ -466,6 +482,9 @@ static bool kernel_line(const char *line)
 static void end_line(jb_instance *inst)
 {
     inst->line[inst->linelen] = '\0';
+    if (inst->info.process_ready_ms < 0 && !inst->line_overflow &&
+        is_started_line(inst->line, inst->info.service))
+        inst->info.process_ready_ms = jb_instance_elapsed_ms(inst);
     if (!inst->info.ready && !inst->line_overflow &&
         jb_parse_ready_line(inst->line, inst->info.service, &inst->info)) {
         inst->info.ready = true;

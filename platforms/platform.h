@@ -131,6 +131,8 @@ typedef struct jb_instance_info {
     double start_wall_ms; /* wall clock of the start call, ms since the epoch */
     double boot_ms;       /* start call to running; < 0 until known */
     double ready_ms;      /* start call to the readiness line; < 0 until seen */
+    double process_ready_ms; /* start call to the "started" line (process up, connected to
+                                its broker, not yet in its group); < 0 until seen */
     bool ready;
     char log_path[4096]; /* the instance's stdout/console log on the host (docker: a copy of
                             the container's log stream) */

@@ -191,27 +191,21 @@ static void store_instances(provision *pv, const jb_config_platform *pl, long n,
 {
     if (!pv->have_store)
         return;
-    sqlite3_stmt *st = NULL;
     char run[96];
     snprintf(run, sizeof run, "%s-x%ld", pv->run_id, n);
-    sqlite3_prepare_v2(pv->store.db,
-                       "INSERT INTO boot_times(run_id, platform, iteration, service, instance,"
-                       " boot_ms, ready_ms, accel) VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
-                       -1, &st, NULL);
     for (long i = 0; i < n; i++) {
         const jb_instance_info *info = jb_instance_get_info(insts[i]);
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, run, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, pl->name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 3, rep);
-        sqlite3_bind_text(st, 4, info->service, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 5, info->instance, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_double(st, 6, info->boot_ms);
-        sqlite3_bind_double(st, 7, info->ready_ms);
-        sqlite3_bind_text(st, 8, info->accel, -1, SQLITE_TRANSIENT);
-        sqlite3_step(st);
+        jb_store_boot_time bt = {.run_id = run,
+                                 .platform = pl->name,
+                                 .iteration = rep,
+                                 .service = info->service,
+                                 .instance = info->instance,
+                                 .boot_ms = info->boot_ms,
+                                 .ready_ms = info->ready_ms,
+                                 .process_ready_ms = info->process_ready_ms,
+                                 .accel = info->accel};
+        jb_store_add_boot_time(&pv->store, &bt);
     }
-    sqlite3_finalize(st);
 }
 
 /* VmRSS of a process in kB; 0 when it is gone. A container's process or a

@@ -322,17 +322,21 @@ static bool has_boot_service(const rp_run *r, const char *svc)
 
 static void boot_table(const rp_run *r, rp_report *rep)
 {
-    const char *cols[2 * RP_MAX_PLATFORMS + 1] = {"Service"};
-    char heads[2 * RP_MAX_PLATFORMS][112], label[80], pretty[RP_NAME];
+    /* Per platform: boot, process ready ("started" line), ready (group joined). */
+    enum { K = 3 };
+    static const rp_metric kinds[K] = {RP_M_BOOT_MS, RP_M_PROCESS_READY_MS, RP_M_READY_MS};
+    static const char *const kind_heads[K] = {"boot", "up", "ready"};
+    const char *cols[K * RP_MAX_PLATFORMS + 1] = {"Service"};
+    char heads[K * RP_MAX_PLATFORMS][112], label[80], pretty[RP_NAME];
     for (int p = 0; p < r->nplat; p++) {
         plat_label(r, p, label, sizeof label);
-        snprintf(heads[2 * p], sizeof heads[0], "%s boot (ms)", label);
-        snprintf(heads[2 * p + 1], sizeof heads[0], "%s ready (ms)", label);
-        cols[2 * p + 1] = heads[2 * p];
-        cols[2 * p + 2] = heads[2 * p + 1];
+        for (int k = 0; k < K; k++) {
+            snprintf(heads[K * p + k], sizeof heads[0], "%s %s (ms)", label, kind_heads[k]);
+            cols[K * p + k + 1] = heads[K * p + k];
+        }
     }
     const char *title = "Boot and ready times";
-    rp_table *d = rp_table_new("boot", title, 2 * r->nplat + 1, cols);
+    rp_table *d = rp_table_new("boot", title, K * r->nplat + 1, cols);
     rp_table *t = rp_table_new("boot", title, 9,
                                (const char *[]){"group", "platform", "n", "mean_ms", "sd_ms",
                                                 "ci95_low_ms", "ci95_high_ms", "cv_pct", "what"});
@@ -355,20 +359,22 @@ static void boot_table(const rp_run *r, rp_report *rep)
         rp_set_text(d, row, 0, "%s",
                     svc ? rp_pretty_service(svc, pretty, sizeof pretty) : "Slowest service");
         for (int p = 0; p < r->nplat; p++)
-            for (int k = 0; k < 2; k++) {
-                rp_metric m = k ? RP_M_READY_MS : RP_M_BOOT_MS;
-                rp_summary sum = metric_summary(r, m, p, svc);
-                set_mean_sd(d, row, 2 * p + 1 + k, &sum, 1);
+            for (int k = 0; k < K; k++) {
+                rp_summary sum = metric_summary(r, kinds[k], p, svc);
+                set_mean_sd(d, row, K * p + 1 + k, &sum, 1);
                 tidy_row(t, svc ? svc : "slowest", r->plat[p].name, &sum);
-                rp_set_text(t, t->nrows - 1, 8, "%s", k ? "ready_ms" : "boot_ms");
+                rp_set_text(t, t->nrows - 1, 8, "%s", rp_metric_get(kinds[k])->name);
             }
     }
     if (r->nb == 0)
         rp_table_note(d, "Not measured: the run has no boot_times rows.");
     else
-        rp_table_note(d, "Boot: start call to running; ready: start call to the service's "
-                         "readiness line. '(emulated)': the guest ran without KVM, so its "
-                         "times are not comparable with hardware-accelerated runs.");
+        rp_table_note(d, "Boot: start call to running; up: start call to the service's "
+                         "'started' line (process up, connected to its broker); ready: start "
+                         "call to its readiness line, once its consumer group assigned it "
+                         "(the join includes the broker's rebalance). '(emulated)': the guest "
+                         "ran without KVM, so its times are not comparable with "
+                         "hardware-accelerated runs.");
     add_table(rep->display, &rep->ndisplay, d);
     add_table(rep->data, &rep->ndata, t);
 }

@@ -398,13 +398,29 @@ static bool load_metrics(rp_run *r, char *err, size_t errlen)
     return true;
 }
 
+/* A database written before boot_times had process_ready_ms (the report
+ * opens it read-only, so it is not upgraded): read NULLs instead. */
+static bool has_process_ready(rp_run *r)
+{
+    sqlite3_stmt *st = NULL;
+    bool has = false;
+    if (sqlite3_prepare_v2(r->store.db,
+                           "SELECT count(*) FROM pragma_table_info('boot_times')"
+                           " WHERE name='process_ready_ms'",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        has = sqlite3_column_int(st, 0) > 0;
+    sqlite3_finalize(st);
+    return has;
+}
+
 static bool load_boot_and_images(rp_run *r, char *err, size_t errlen)
 {
     char sql[1024];
     snprintf(sql, sizeof sql,
-             "SELECT platform, iteration, service, boot_ms, ready_ms, accel FROM boot_times x"
-             " WHERE run_id=?1 AND %s ORDER BY rowid",
-             iter_ok_sql);
+             "SELECT platform, iteration, service, boot_ms, ready_ms, accel, %s"
+             " FROM boot_times x WHERE run_id=?1 AND %s ORDER BY rowid",
+             has_process_ready(r) ? "process_ready_ms" : "NULL", iter_ok_sql);
     sqlite3_stmt *st = prepare(r, sql, err, errlen);
     if (!st)
         return false;
@@ -417,7 +433,8 @@ static bool load_boot_and_images(rp_run *r, char *err, size_t errlen)
         *b = (rp_brow){.plat = p,
                        .iter = sqlite3_column_int64(st, 1),
                        .boot_ms = col_num(st, 3),
-                       .ready_ms = col_num(st, 4)};
+                       .ready_ms = col_num(st, 4),
+                       .process_ready_ms = col_num(st, 6)};
         strip_replica(col_text(st, 2), b->service);
         if (strcmp(col_text(st, 5), "emulated") == 0)
             snprintf(r->plat[p].accel, sizeof r->plat[p].accel, "emulated");

@@ -100,7 +100,7 @@ typedef struct rp_brow {
     int plat;
     long iter;
     char service[RP_NAME];
-    double boot_ms, ready_ms;
+    double boot_ms, ready_ms, process_ready_ms; /* process_ready_ms NAN when not recorded */
 } rp_brow;
 
 typedef struct rp_irow {
@@ -191,6 +191,7 @@ typedef enum {
     RP_M_ERROR_PCT,
     RP_M_BOOT_MS,
     RP_M_READY_MS,
+    RP_M_PROCESS_READY_MS,
     RP_M_IMAGE_BYTES,
     RP_M_COUNT
 } rp_metric;

@@ -22,6 +22,8 @@ static const rp_metric_info metrics[RP_M_COUNT] = {
     [RP_M_ERROR_PCT] = {"error_pct", "Error rate", "%", RP_LOWER_BETTER},
     [RP_M_BOOT_MS] = {"boot_ms", "Boot time (slowest service)", "ms", RP_LOWER_BETTER},
     [RP_M_READY_MS] = {"ready_ms", "Ready time (slowest service)", "ms", RP_LOWER_BETTER},
+    [RP_M_PROCESS_READY_MS] = {"process_ready_ms", "Process ready (slowest service)", "ms",
+                               RP_LOWER_BETTER},
     [RP_M_IMAGE_BYTES] = {"image_bytes", "Image size, all services", "bytes", RP_LOWER_BETTER},
 };
 
@@ -136,7 +138,9 @@ static void boot_values(const rp_run *r, rp_metric m, int p, const char *service
         const rp_brow *b = &r->b[i];
         if (b->plat != p || (service && strcmp(service, b->service) != 0))
             continue;
-        double v = m == RP_M_BOOT_MS ? b->boot_ms : b->ready_ms;
+        double v = m == RP_M_BOOT_MS    ? b->boot_ms
+                   : m == RP_M_READY_MS ? b->ready_ms
+                                        : b->process_ready_ms;
         per_iter_add(pi, b->iter, v, service == NULL);
         if (service && !isnan(v))
             per_iter_add(&count, b->iter, 1, false);
@@ -196,6 +200,7 @@ int rp_metric_values(const rp_run *r, rp_metric m, int p, const char *service, d
         break;
     case RP_M_BOOT_MS:
     case RP_M_READY_MS:
+    case RP_M_PROCESS_READY_MS:
         boot_values(r, m, p, service, &pi);
         break;
     case RP_M_IMAGE_BYTES:

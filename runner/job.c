@@ -19,6 +19,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <libgen.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,30 +314,30 @@ static bool record_boot(job_work *w, json_t *services)
     char err[1024];
     if (!jb_store_open(&store, job->results_db, err, sizeof err))
         return job_fail(job, "boot", NULL, "%s", err);
-    sqlite3_stmt *st = NULL;
-    sqlite3_prepare_v2(store.db, "INSERT INTO boot_times VALUES(?,?,?,?,?,?,?,?)", -1, &st, NULL);
-    for (size_t i = 0; st && i < w->ninst; i++) {
+    bool ok = true;
+    for (size_t i = 0; i < w->ninst; i++) {
         const jb_instance_info *info = jb_instance_get_info(w->inst[i]);
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, job->run.run_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, job->run.platform, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, job->run.iteration);
-        sqlite3_bind_text(st, 4, info->service, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, info->instance, -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 6, info->boot_ms);
-        sqlite3_bind_double(st, 7, info->ready_ms);
-        sqlite3_bind_text(st, 8, info->accel, -1, SQLITE_STATIC);
-        sqlite3_step(st);
+        jb_store_boot_time bt = {.run_id = job->run.run_id,
+                                 .platform = job->run.platform,
+                                 .iteration = job->run.iteration,
+                                 .service = info->service,
+                                 .instance = info->instance,
+                                 .boot_ms = info->boot_ms,
+                                 .ready_ms = info->ready_ms,
+                                 .process_ready_ms = info->process_ready_ms,
+                                 .accel = info->accel};
+        ok = jb_store_add_boot_time(&store, &bt) && ok;
         json_t *pids = json_array();
         for (size_t k = 0; k < info->npids; k++)
             json_array_append_new(pids, json_integer(info->pids[k]));
-        json_array_append_new(
-            services, json_pack("{s:s, s:s, s:f, s:f, s:o, s:s}", "service", info->service,
-                                "instance", info->instance, "boot_ms", info->boot_ms, "ready_ms",
-                                info->ready_ms, "pids", pids, "log", info->log_path));
+        json_t *s = json_pack("{s:s, s:s, s:f, s:f, s:o, s:s}", "service", info->service,
+                              "instance", info->instance, "boot_ms", info->boot_ms, "ready_ms",
+                              info->ready_ms, "pids", pids, "log", info->log_path);
+        /* Only when seen: the controller stores a missing one as NULL. */
+        if (info->process_ready_ms >= 0)
+            json_object_set_new(s, "process_ready_ms", json_real(info->process_ready_ms));
+        json_array_append_new(services, s);
     }
-    bool ok = st != NULL;
-    sqlite3_finalize(st);
     if (!jb_store_set_platform_build(&store, job->run.run_id, job->run.platform,
                                      jb_platform_build(w->platform)))
         fprintf(stderr, "jungbench runner: build of platform %s not recorded: %s\n",
@@ -455,14 +456,37 @@ static bool wait_for_stop(job_work *w)
     return true;
 }
 
+/* A figure not measured (NAN, peak -1) is left out, not sent as 0: JSON
+ * has no NaN, and the controller stores an absent one as NULL. */
+static void put_real(json_t *o, const char *key, double v)
+{
+    if (isfinite(v))
+        json_object_set_new(o, key, json_real(v));
+}
+
+static void put_kb(json_t *o, const char *key, int64_t kb)
+{
+    if (kb >= 0)
+        json_object_set_new(o, key, json_integer((json_int_t)kb));
+}
+
+/* Every figure of a summary: the controller's table must equal the runner's.
+ * The CPU and RSS figures are required (core/protocol.c), the rest optional. */
 static json_t *summary_json(const jb_metric_summary *s)
 {
-    return json_pack("{s:s, s:s, s:I, s:f, s:f, s:f, s:f, s:I, s:f, s:I, s:s}", "grp", s->grp,
-                     "kind", jb_group_kind_name(s->kind), "samples", (json_int_t)s->samples,
-                     "cpu_mean", s->cpu_mean, "cpu_sd", s->cpu_sd, "cpu_seconds", s->cpu_seconds,
-                     "rss_mean_kb", s->rss_mean_kb, "rss_peak_kb", (json_int_t)s->rss_peak_kb,
-                     "pss_mean_kb", s->pss_mean_kb, "pss_peak_kb", (json_int_t)s->pss_peak_kb,
-                     "source", s->source);
+    json_t *o =
+        json_pack("{s:s, s:s, s:I, s:f, s:f, s:f, s:f, s:I, s:s}", "grp", s->grp, "kind",
+                  jb_group_kind_name(s->kind), "samples", (json_int_t)s->samples, "cpu_mean",
+                  s->cpu_mean, "cpu_sd", s->cpu_sd, "cpu_seconds", s->cpu_seconds, "rss_mean_kb",
+                  s->rss_mean_kb, "rss_peak_kb", (json_int_t)s->rss_peak_kb, "source", s->source);
+    if (!o)
+        return NULL;
+    put_real(o, "pss_mean_kb", s->pss_mean_kb);
+    put_kb(o, "pss_peak_kb", s->pss_peak_kb);
+    put_real(o, "cgroup_mem_mean_kb", s->cgroup_mem_mean_kb);
+    put_kb(o, "cgroup_mem_peak_kb", s->cgroup_mem_peak_kb);
+    put_real(o, "cgroup_cpu_mean", s->cgroup_cpu_mean);
+    return o;
 }
 
 static long count_metric_samples(const runner_job *job)
@@ -562,6 +586,31 @@ static void teardown(job_work *w)
     w->broker = NULL;
 }
 
+/* RESULTS carries the iteration's stop_times, iteration_load and
+ * image_sizes rows too: a controller on another machine has no other way to
+ * them (docs/protocol.md). Read back after the teardown wrote stop_times. */
+static void attach_own_rows(runner_job *job)
+{
+    jb_store store;
+    char err[512];
+    if (!jb_store_open_readonly(&store, job->results_db, err, sizeof err))
+        return;
+    json_t *rows = json_object();
+    for (const char *const *t = jb_store_forwarded_tables; rows && *t; t++) {
+        json_t *r =
+            jb_store_rows_json(&store, *t, job->run.run_id, job->run.platform, job->run.iteration);
+        if (r)
+            json_object_set_new(rows, *t, r);
+    }
+    jb_store_close(&store);
+    pthread_mutex_lock(&job->mu);
+    if (job->results_body && rows)
+        json_object_set_new(job->results_body, "rows", rows);
+    else
+        json_decref(rows);
+    pthread_mutex_unlock(&job->mu);
+}
+
 static void *job_main(void *arg)
 {
     job_work w = {.job = arg};
@@ -577,6 +626,7 @@ static void *job_main(void *arg)
     trace(w.job, "metrics written");
     teardown(&w);
     trace(w.job, "torn down");
+    attach_own_rows(w.job);
     pthread_mutex_lock(&w.job->mu);
     /* A service that needed SIGKILL does not spoil measurements already
      * taken: RESULTS carries it as a warning instead of failing the iteration. */

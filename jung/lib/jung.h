@@ -248,6 +248,11 @@ void jung_stop_phase(const char *phase);
 /* The teardown is done: the watchdog stands down. */
 void jung_stop_finished(void);
 
+/* Prints "jung <service> started instance=<instance>" once the process is up
+ * and connected to its broker, before it joins its group: harnesses time
+ * the platform's start-up apart from the group's rebalance. */
+void jung_service_started(const char *service, const char *instance);
+
 /* Prints the readiness line harnesses wait for, then flushes stdout:
  *   "jung <service> ready instance=<instance> [extra]" */
 void jung_service_ready(const char *service, const char *instance, const char *extra);

@@ -115,10 +115,11 @@ static void print_usage(const char *service, const char *summary, const jung_ser
         printf("\n");
     }
     printf("  -h, --help            this help\n\n"
-           "Prints 'jung %s ready instance=ID' once it serves; stops on SIGTERM/SIGINT\n"
+           "Prints 'jung %s started instance=ID' once connected to the broker and\n"
+           "'jung %s ready instance=ID' once it serves; stops on SIGTERM/SIGINT\n"
            "(a second signal is ignored) and logs 'ID: stopped'. Exit status: 0 after a\n"
            "clean stop, 1 on failure, 2 on a usage error, 3 when the stop budget ran out.\n",
-           service);
+           service, service);
 }
 
 /* Matches "--name" or "--name=value"; sets *inline_value for the latter. */
@@ -280,6 +281,12 @@ void jung_service_opts_free(jung_service_opts *opts)
     opts->help = help;
 }
 
+void jung_service_started(const char *service, const char *instance)
+{
+    printf("jung %s started instance=%s\n", service, instance);
+    fflush(stdout);
+}
+
 void jung_service_ready(const char *service, const char *instance, const char *extra)
 {
     printf("jung %s ready instance=%s%s%s\n", service, instance, extra && *extra ? " " : "",
@@ -380,6 +387,10 @@ int jung_service_run(jung_service_opts *opts, jung_task_handler handler, void *c
                        .ctx = ctx,
                        .tick_ms = tick_ms > 0 ? tick_ms : 1000};
     jung_bus_on_ready(bus, announce_ready, &run);
+    /* Up and connected (opening the bus read the cluster id): what the
+     * platform took to start it, before the group join that "ready" waits
+     * for (docs/results-db.md, boot_times). */
+    jung_service_started(service, opts->bus.instance);
     bool ok = jung_bus_serve(bus, handler, ctx, &err);
     if (!ok)
         fprintf(stderr, "jung-%s: %s\n", service, err.message);

@@ -124,6 +124,12 @@ void jung_log(const char *fmt, ...)
     fflush(stdout);
 }
 
+void jung_service_started(const char *service, const char *instance)
+{
+    printf("jung %s started instance=%s\n", service, instance);
+    fflush(stdout);
+}
+
 void jung_service_ready(const char *service, const char *instance, const char *extra)
 {
     printf("jung %s ready instance=%s %s\n", service, instance, extra ? extra : "");

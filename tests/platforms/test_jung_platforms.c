@@ -178,6 +178,8 @@ static void remove_microvm_images(const setup *s)
     for (size_t i = 0; i < JB_SERVICE_COUNT; i++) {
         snprintf(path, sizeof path, "%s/microvm/%s.cpio.xz", s->image_dir, jb_jung_services[i]);
         unlink(path);
+        strcat(path, ".sha256");
+        unlink(path);
     }
     snprintf(path, sizeof path, "%s/microvm", s->image_dir);
     rmdir(path);

@@ -127,8 +127,9 @@ static void docker_iteration(fixture *f, int it)
     platform(f, "docker", it, 0);
     execf(f,
           "INSERT INTO boot_times VALUES('%s','docker',%d,'user_registry','user_registry-1',"
-          "%d,%d,'native'),('%s','docker',%d,'auth_manager','auth_manager-1',110,210,'native')",
-          f->run_id, it, 100 + it, 200 + it, f->run_id, it);
+          "%d,%d,'native',%d),('%s','docker',%d,'auth_manager','auth_manager-1',110,210,"
+          "'native',160)",
+          f->run_id, it, 100 + it, 200 + it, 150 + it, f->run_id, it);
 }
 
 static void osv_iteration(fixture *f, int it)
@@ -140,9 +141,9 @@ static void osv_iteration(fixture *f, int it)
     platform(f, "osv", it, 100);
     execf(f,
           "INSERT INTO boot_times VALUES('%s','osv',%d,'user_registry','user_registry-1',"
-          "%d,%d,'emulated'),('%s','osv',%d,'auth_manager','auth_manager-1',1100,2100,"
-          "'emulated')",
-          f->run_id, it, 1000 + 10 * it, 2000 + 10 * it, f->run_id, it);
+          "%d,%d,'emulated',%d),('%s','osv',%d,'auth_manager','auth_manager-1',1100,2100,"
+          "'emulated',1600)",
+          f->run_id, it, 1000 + 10 * it, 2000 + 10 * it, 1500 + 10 * it, f->run_id, it);
 }
 
 static void full_run(fixture *f)

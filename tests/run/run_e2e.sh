@@ -14,6 +14,8 @@ check "measured requests (2 it x 2 users x 10)" \
 check "failed requests" "$(q "$db" "select count(*) from samples where phase='measure' and success=0")" 0
 check "load summaries" "$(q "$db" "select count(*) from load_summaries")" 2
 check "boot times (2 it x 8 services)" "$(q "$db" "select count(*) from boot_times")" 16
+check "process ready before group joined (2 it x 8)" \
+    "$(q "$db" "select count(*) from boot_times where process_ready_ms > 0 and process_ready_ms <= ready_ms")" 16
 check "metric summaries (2 it x 8 services)" \
     "$(q "$db" "select count(*) from metric_summaries where kind='service'")" 16
 check "every group sampled at least twice" \

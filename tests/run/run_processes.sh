@@ -21,10 +21,29 @@ check "iterations done" "$(q "$db" "select count(*) from iterations where status
 check "measured requests" "$(q "$db" "select count(*) from samples where phase='measure'")" 20
 check "metric summaries (from RESULTS)" "$(q "$db" "select count(*) from metric_summaries")" 8
 check "boot times (from READY)" "$(q "$db" "select count(*) from boot_times")" 8
+check "process ready before group joined (from READY)" \
+    "$(q "$db" "select count(*) from boot_times where process_ready_ms > 0 and process_ready_ms <= ready_ms")" 8
 check "no time series in the controller's database" "$(q "$db" "select count(*) from metric_samples")" 0
 rdb=$(ls "$TMP"/runner-side/*/results.db 2>/dev/null | head -1)
 check "time series in the runner's database" "$(q "$rdb" "select count(*) > 8 from metric_samples")" 1
 grep -q "RESULTS" "$TMP/runner.out" || fail "runner log has no RESULTS line"
+# The controller stores every figure the runner measured: each table the
+# runner writes (but its time series, metric_samples, which stay in its own
+# database) has as many rows, and each column as many non-NULL values, in
+# the controller's database (PSS, source and cgroup figures, stop times,
+# machine load and image sizes were dropped).
+for t in metric_summaries boot_times stop_times iteration_load image_sizes platform_builds; do
+    check "$t rows as the runner has them" \
+        "$(q "$db" "select count(*) from $t")" "$(q "$rdb" "select count(*) from $t")"
+    for col in $(q "$rdb" "select name from pragma_table_info('$t')"); do
+        check "$t.$col as the runner has it" \
+            "$(q "$db" "select count($col) from $t")" "$(q "$rdb" "select count($col) from $t")"
+    done
+done
+check "runner wrote stop times and image sizes" \
+    "$(q "$rdb" "select (select count(*) from stop_times) > 0 and (select count(*) from image_sizes) > 0")" 1
+check "runner measured PSS of every service" \
+    "$(q "$rdb" "select count(*) from metric_summaries where kind='service' and pss_mean_kb > 0")" 8
 
 # A runner nobody started: named, the platform's other iterations skipped.
 sed -e 's/^runner:/runner:\n  id: ghost/' -e 's/silence_timeout_ms: 20000/silence_timeout_ms: 1500/' \
