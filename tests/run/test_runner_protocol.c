@@ -29,6 +29,9 @@ typedef struct t {
     jb_kbus *bus;
     const char *config;
     char run_id[32];
+    /* This process's own results database: a fixed path would be shared
+     * with (and refused after) another build tree's run of this test. */
+    char db[64];
 } t;
 
 #define PROBE_RUN_ID "probe"
@@ -91,7 +94,7 @@ static void send(t *s, jb_msg_type type, const char *runner, long it, const char
     char err[256];
     jb_msg_init(&m, type, s->run_id, "native", it, runner, err, sizeof err);
     if (type == JB_MSG_RUN)
-        jb_msg_run(&m, config, "/tmp/jb-runner-protocol/results.db");
+        jb_msg_run(&m, config, s->db);
     else
         jb_msg_stop(&m, "done");
     CHECK(jb_kbus_send(s->bus, JB_TOPIC_RUNNER, &m, err, sizeof err));
@@ -113,8 +116,7 @@ static bool wait_listening(t *s, double ms)
         jb_msg probe;
         if (!jb_msg_init(&probe, JB_MSG_RUN, PROBE_RUN_ID, "native", 1, "t1", err, sizeof err))
             return false;
-        jb_msg_run(&probe, "name: x\nplatforms: [{name: native, driver: dokker}]\n",
-                   "/tmp/jb-runner-protocol/results.db");
+        jb_msg_run(&probe, "name: x\nplatforms: [{name: native, driver: dokker}]\n", s->db);
         bool sent = jb_kbus_send(s->bus, JB_TOPIC_RUNNER, &probe, err, sizeof err);
         jb_msg_clear(&probe);
         for (double next = jb_now_ms() + 200; sent && jb_now_ms() < next;) {
@@ -211,6 +213,9 @@ int main(int argc, char **argv)
     }
     t s = {.config = read_file(argv[2])};
     snprintf(s.run_id, sizeof s.run_id, "rp-%d", (int)getpid());
+    char dir[48];
+    snprintf(dir, sizeof dir, "/tmp/jb-runner-protocol-%d", (int)getpid());
+    snprintf(s.db, sizeof s.db, "%s/results.db", dir);
     s.bus = jb_kbus_open(jb_broker_bootstrap(broker), NULL, 0, JB_TOPIC_CONTROLLER, "t", 10000, err,
                          sizeof err);
     if (!s.bus || !s.config) {
@@ -239,6 +244,10 @@ int main(int argc, char **argv)
     unlink(log);
     jb_kbus_close(s.bus);
     jb_broker_stop(broker);
+    char rm[96];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir); /* the runner made it: logs/ and results.db */
+    if (system(rm) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
     if (failures)
         fprintf(stderr, "%d check(s) failed\n", failures);
     return failures ? 1 : 0;
