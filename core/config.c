@@ -345,11 +345,18 @@ static bool parse_broker(cfg_parser *p, const yaml_node_t *node, jb_config_broke
     if (!expect_type(p, node, YAML_MAPPING_NODE, "'broker'",
                      "'embedded' or {bootstrap: 127.0.0.1:9092}"))
         return false;
-    static const char *const keys[] = {"bootstrap", "properties", NULL};
+    static const char *const keys[] = {"bootstrap", "properties", "topic_prefix", NULL};
     if (!check_keys(p, node, "broker", keys) ||
         !require(p, node, "bootstrap", "broker", "bootstrap: 127.0.0.1:9092") ||
-        !get_string(p, node, "bootstrap", NULL, b->bootstrap, sizeof b->bootstrap))
+        !get_string(p, node, "bootstrap", NULL, b->bootstrap, sizeof b->bootstrap) ||
+        !get_string(p, node, "topic_prefix", NULL, b->topic_prefix, sizeof b->topic_prefix))
         return false;
+    if (b->topic_prefix[0] &&
+        b->topic_prefix[strspn(b->topic_prefix, "abcdefghijklmnopqrstuvwxyz"
+                                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")])
+        return node_error(p, lookup(p, node, "topic_prefix"),
+                          "'topic_prefix' '%s': use letters, digits, '.', '_' or '-' (e.g. lab1.)",
+                          b->topic_prefix);
     b->embedded = false;
     if (!b->bootstrap[0])
         return node_error(p, lookup(p, node, "bootstrap"),
@@ -1317,7 +1324,8 @@ static json_t *broker_json(const jb_config_broker *b)
     json_t *props = json_object();
     for (size_t i = 0; i < b->nproperties; i++)
         json_object_set_new(props, b->properties[i].key, json_string(b->properties[i].value));
-    return json_pack("{s:s, s:o}", "bootstrap", b->bootstrap, "properties", props);
+    return json_pack("{s:s, s:o, s:s}", "bootstrap", b->bootstrap, "properties", props,
+                     "topic_prefix", b->topic_prefix);
 }
 
 /* [{metric, op, value, platform?, label?}]: what `report --check` and

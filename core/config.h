@@ -39,6 +39,9 @@ typedef struct jb_config_broker {
     char bootstrap[512]; /* external cluster, "host:port[,host:port]" */
     jb_config_prop properties[JB_CFG_MAX_PROPS];
     size_t nproperties;
+    /* Put before the run's Jung topics and groups on this cluster; "" = a
+     * random one per run (platforms/launch.h). [A-Za-z0-9._-], < 32. */
+    char topic_prefix[32];
 } jb_config_broker;
 
 /* Platform defaults, here once: the config's (jb_config_platform) and the

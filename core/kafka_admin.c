@@ -220,6 +220,25 @@ bool jb_kafka_ensure_topics(const char *bootstrap, const char *props, const char
 
 /* ---- consumer groups --------------------------------------------------------- */
 
+/* A partition's offsets. A topic created a moment ago (a run's prefixed
+ * ones) has leaders in its metadata before they serve: "not leader" and
+ * "leader not available" then pass within seconds, so they are retried
+ * for up to 15 s (a stop signal ends the wait). */
+static rd_kafka_resp_err_t watermarks(rd_kafka_t *rk, const char *topic, int p, int64_t *low,
+                                      int64_t *high)
+{
+    double deadline = jb_now_ms() + 15000;
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(rk, topic, p, low, high, 10000);
+        bool settling = e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                        e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                        e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+        if (!settling || jb_now_ms() > deadline || jb_stop_requested())
+            return e;
+        usleep(100 * 1000);
+    }
+}
+
 /* The end offset of each partition of topic, as the commit list; NULL with a
  * reason. *behind: messages between the group's committed offsets and the
  * end (what the group would still have delivered). */
@@ -248,7 +267,7 @@ static rd_kafka_topic_partition_list_t *end_offsets(rd_kafka_t *rk, const char *
     *behind = 0;
     for (int p = 0; p < nparts; p++) {
         int64_t low, high;
-        e = rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high, 10000);
+        e = watermarks(rk, topic, p, &low, &high);
         if (e) {
             snprintf(err, errlen, "end offset of %s [%d]: %s", topic, p, rd_kafka_err2str(e));
             rd_kafka_topic_partition_list_destroy(list);

@@ -156,8 +156,8 @@ void jb_launch_consumer_groups(const jb_config *cfg, const char *prefix, jb_laun
 void jb_launch_new_topic_prefix(const jb_config *cfg, char *out, size_t outlen)
 {
     uint64_t r = 0;
-    if (cfg->broker.embedded) {
-        snprintf(out, outlen, "%s", "");
+    if (cfg->broker.embedded || cfg->broker.topic_prefix[0]) {
+        snprintf(out, outlen, "%s", cfg->broker.embedded ? "" : cfg->broker.topic_prefix);
         return;
     }
     if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)

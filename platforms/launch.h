@@ -83,6 +83,7 @@ void jb_launch_consumer_groups(const jb_config *cfg, const char *prefix, jb_laun
  * The embedded broker is the run's own, so there it is "". `up` has no run
  * and uses none. */
 void jb_launch_new_topic_prefix(const jb_config *cfg, char *out, size_t outlen);
+/* (broker.topic_prefix, when set, is used as it is: the user's own names.) */
 /* A RUN's topic_prefix as the runner accepts it: "" or [A-Za-z0-9._-]{1,31}. */
 bool jb_launch_valid_topic_prefix(const char *prefix);
 

@@ -17,11 +17,18 @@ if ! (exec 3<>"/dev/tcp/${bs%:*}/${bs##*:}") 2>/dev/null; then
     echo "SKIP: no Kafka at $bs"; exit 77
 fi
 PUT=${KAFKA_PUT:?KAFKA_PUT must name the kafka_put helper}
-sed -e "s/^broker: embedded/broker: {bootstrap: '$bs'}/" "$SRC/tests/run/tiny.yaml" > "$TMP/two.yaml"
+# A fixed topic prefix (broker.topic_prefix; runs otherwise get a random one,
+# which no earlier run shares), so the leftovers can be planted on this run's
+# own topic before it starts.
+P=jbit$$.
+sed -e "s/^broker: embedded/broker: {bootstrap: '$bs', topic_prefix: '$P'}/" "$SRC/tests/run/tiny.yaml" > "$TMP/two.yaml"
 task='{"v":1,"id":"00000000-0000-4000-8000-00000000000@","type":"COMMAND","payload":{"device_id":"jbleftover-d@","value":1,"gateway":"gw-1"}}'
-"$PUT" "$bs" device_gateway_tasks "${task//@/1}" 1 gw-1 || fail "cannot put a leftover task"
+# The first message creates the topic (Kafka auto-creates it) and lies
+# before the committed offset, so no gateway reads it.
+"$PUT" "$bs" "${P}device_gateway_tasks" '{}' || fail "cannot create ${P}device_gateway_tasks"
+"$PUT" "$bs" "${P}device_gateway_tasks" "${task//@/1}" 1 "${P}gw-1" || fail "cannot put a leftover task"
 for n in 2 3 4 5; do
-    "$PUT" "$bs" device_gateway_tasks "${task//@/$n}" || fail "cannot put a leftover task"
+    "$PUT" "$bs" "${P}device_gateway_tasks" "${task//@/$n}" || fail "cannot put a leftover task"
 done
 "$JB" run "$TMP/two.yaml" --out "$TMP/b" > "$TMP/b.out" 2>&1
 check "run exit status" "$?" 0
