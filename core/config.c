@@ -65,6 +65,11 @@ static bool node_error(cfg_parser *p, const yaml_node_t *node, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(at + n, room - (size_t)n, fmt, ap);
     va_end(ap);
+    /* One error, one line: a quoted value may hold a line break (a folded
+     * scalar), which would split it, and sort_errors orders whole lines. */
+    for (char *c = at + n; *c; c++)
+        if ((unsigned char)*c < 0x20)
+            *c = ' ';
     p->used += strlen(at);
     p->shown++;
     return false;

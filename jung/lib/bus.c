@@ -522,9 +522,15 @@ jung_bus *jung_bus_open(const jung_bus_config *cfg, jung_error *err)
         jung_bus_close(bus);
         return NULL;
     }
-    char prefixed[sizeof bus->group];
-    snprintf(prefixed, sizeof prefixed, "%s%s", bus->prefix, bus->group);
-    memcpy(bus->group, prefixed, sizeof bus->group);
+    size_t np = strlen(bus->prefix), ng = strlen(bus->group);
+    if (np + ng >= sizeof bus->group) {
+        jung_error_set(err, 400, "group '%s' with topic prefix '%s' is too long", bus->group,
+                       bus->prefix);
+        jung_bus_close(bus);
+        return NULL;
+    }
+    memmove(bus->group + np, bus->group, ng + 1); /* the prefix goes in front */
+    memcpy(bus->group, bus->prefix, np);
     bus->workers = cfg->workers > 0 ? cfg->workers : BUS_DEFAULT_WORKERS;
     bus->call_timeout_ms = cfg->call_timeout_ms > 0 ? cfg->call_timeout_ms : BUS_DEFAULT_TIMEOUT_MS;
     char reply_group[200];
