@@ -418,20 +418,26 @@ static void add_ready_pair(jb_instance_info *info, const char *word)
     info->nready++;
 }
 
-bool jb_parse_ready_line(const char *line, const char *service, jb_instance_info *info)
+/* "jung <service> <word> ..." anywhere in line (a console line may carry
+ * kernel or terminal noise before "jung"), service NULL for any. The line
+ * is tokenised in copy; *save then goes on after <word>. */
+static bool match_jung_line(const char *line, const char *service, const char *word, char *copy,
+                            size_t copylen, char **save)
 {
-    /* A console line may carry kernel or terminal noise before "jung". */
     const char *start = strstr(line, "jung ");
     if (!start)
         return false;
-    char copy[2048];
-    jb_strlcpy(copy, start + 5, sizeof copy);
-    char *save = NULL;
-    char *name = strtok_r(copy, " \t\r", &save);
-    char *word = strtok_r(NULL, " \t\r", &save);
-    if (!name || !word || strcmp(word, "ready") != 0)
-        return false;
-    if (service && strcmp(name, service) != 0)
+    jb_strlcpy(copy, start + 5, copylen);
+    *save = NULL;
+    char *name = strtok_r(copy, " \t\r", save);
+    char *got = strtok_r(NULL, " \t\r", save);
+    return name && got && strcmp(got, word) == 0 && (!service || strcmp(name, service) == 0);
+}
+
+bool jb_parse_ready_line(const char *line, const char *service, jb_instance_info *info)
+{
+    char copy[2048], *save, *word;
+    if (!match_jung_line(line, service, "ready", copy, sizeof copy, &save))
         return false;
     info->nready = 0;
     while ((word = strtok_r(NULL, " \t\r", &save)))
@@ -444,15 +450,8 @@ bool jb_parse_ready_line(const char *line, const char *service, jb_instance_info
  * which can take a rebalance, so the two are timed apart. */
 static bool is_started_line(const char *line, const char *service)
 {
-    const char *start = strstr(line, "jung ");
-    if (!start)
-        return false;
-    char copy[256];
-    jb_strlcpy(copy, start + 5, sizeof copy);
-    char *save = NULL;
-    char *name = strtok_r(copy, " \t\r", &save);
-    char *word = strtok_r(NULL, " \t\r", &save);
-    return name && word && strcmp(word, "started") == 0 && (!service || strcmp(name, service) == 0);
+    char copy[256], *save;
+    return match_jung_line(line, service, "started", copy, sizeof copy, &save);
 }
 
 static void keep_tail(jb_instance *inst, const char *buf, size_t len)

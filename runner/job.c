@@ -50,7 +50,7 @@ typedef struct job_work {
     /* What this iteration's gateway answers in X-Jung-Gateway: READY says
      * it, and the controller refuses an endpoint that answers otherwise. */
     char gateway_id[JB_CFG_NAME * 2 + 64];
-    char topic_prefix[32]; /* jb_launch_topic_prefix: "" on the embedded broker */
+    char topic_prefix[32]; /* the RUN's topic_prefix (launch.h): "" on the embedded broker */
 } job_work;
 
 static void set_state(runner_job *job, job_state state)
