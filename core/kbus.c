@@ -3,16 +3,23 @@
 
 #include "core/cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 struct jb_kbus {
     rd_kafka_t *producer;
     rd_kafka_t *consumer;
     char topic[128];
+    char bootstrap[512]; /* the brokers asked for, for messages */
     /* Since when librdkafka says no broker can be reached (0: reachable, as
      * far as it knows): set by the error callback, which runs on whichever
      * thread polls, cleared by any message that arrives. */
@@ -158,6 +165,64 @@ static rd_kafka_t *make_client(jb_kbus *bus, rd_kafka_type_t type, const char *b
     return rk;
 }
 
+/* How long a broker the metadata names may take to accept a connection
+ * before it counts as unreachable from this host. */
+#define JB_KBUS_PROBE_MS 5000
+
+/* One TCP connect to host:port, in slices so that a stop request ends it:
+ * true once connected. */
+static bool connects(const char *host, int port, int timeout_ms, char *why, size_t whylen)
+{
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    int gai = getaddrinfo(host, service, &hints, &ai);
+    if (gai != 0)
+        return snprintf(why, whylen, "%s", gai_strerror(gai)), false;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    bool ok = fd >= 0 && (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS);
+    int e = fd < 0 || ok ? 0 : errno;
+    freeaddrinfo(ai);
+    double deadline = jb_now_ms() + timeout_ms;
+    int ready = 0;
+    while (ok && ready == 0 && jb_now_ms() < deadline && !jb_stop_requested()) {
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        ready = poll(&pfd, 1, 200);
+    }
+    socklen_t elen = sizeof e;
+    if (ok && ready > 0)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen);
+    if (ok && ready <= 0)
+        snprintf(why, whylen, "%s", jb_stop_requested() ? "stopped" : "no answer");
+    else if (e)
+        snprintf(why, whylen, "%s", strerror(e));
+    if (fd >= 0)
+        close(fd);
+    return ok && ready > 0 && e == 0;
+}
+
+/* Every broker the cluster's metadata names must be reachable from here:
+ * a broker that advertises an address only its own host reaches (a
+ * listener on 127.0.0.1, a container's address) lets the bootstrap
+ * connection work and then leaves every fetch waiting on a connection that
+ * never comes. Said at once, with the address, instead. */
+static bool brokers_reachable(const struct rd_kafka_metadata *md, const char *bootstrap, char *err,
+                              size_t errlen)
+{
+    for (int i = 0; i < md->broker_cnt; i++) {
+        char why[256];
+        if (connects(md->brokers[i].host, md->brokers[i].port, JB_KBUS_PROBE_MS, why, sizeof why))
+            continue;
+        snprintf(err, errlen,
+                 "broker %d advertises %s:%d, which this host cannot reach (%s; bootstrap %s): "
+                 "set the broker's advertised address to one every host reaches (scripts/kafka: "
+                 "JB_KAFKA_ADVERTISE; jungbench broker --listen ADDR)",
+                 (int)md->brokers[i].id, md->brokers[i].host, md->brokers[i].port, why, bootstrap);
+        return false;
+    }
+    return true;
+}
+
 /* Assigns every partition of the topic at its current end. A topic that
  * does not exist yet is created by asking for its metadata (brokers with
  * auto-create) or read from the beginning once it appears. */
@@ -174,12 +239,20 @@ static bool assign_at_end(jb_kbus *bus, int timeout_ms, char *err, size_t errlen
                  bus->topic, timeout_ms, rd_kafka_err2str(e));
         return false;
     }
+    if (!brokers_reachable(md, bus->bootstrap, err, errlen)) {
+        rd_kafka_metadata_destroy(md);
+        return false;
+    }
     int partitions = md->topic_cnt == 1 && !md->topics[0].err ? md->topics[0].partition_cnt : 0;
     rd_kafka_metadata_destroy(md);
     rd_kafka_topic_partition_list_t *parts =
         rd_kafka_topic_partition_list_new(partitions > 0 ? partitions : 1);
     for (int p = 0; p < (partitions > 0 ? partitions : 1); p++) {
         int64_t low = 0, high = RD_KAFKA_OFFSET_BEGINNING;
+        if (jb_stop_requested()) {
+            rd_kafka_topic_partition_list_destroy(parts);
+            return snprintf(err, errlen, "stopped while joining topic '%s'", bus->topic), false;
+        }
         if (partitions > 0 && rd_kafka_query_watermark_offsets(bus->consumer, bus->topic, p, &low,
                                                                &high, timeout_ms) != 0)
             high = RD_KAFKA_OFFSET_END;
@@ -200,6 +273,7 @@ jb_kbus *jb_kbus_open(const char *brokers, const jb_config_prop *props, size_t n
     if (!bus)
         return snprintf(err, errlen, "out of memory"), NULL;
     snprintf(bus->topic, sizeof bus->topic, "%s", listen_topic);
+    snprintf(bus->bootstrap, sizeof bus->bootstrap, "%s", brokers);
     pthread_mutex_init(&bus->down_lock, NULL);
     bus->producer =
         make_client(bus, RD_KAFKA_PRODUCER, brokers, props, nprops, client_id, err, errlen);

@@ -46,6 +46,14 @@ wait_db() {
     done
     return 1
 }
+# Waits up to $2 s for file $1 to hold a line matching $3.
+wait_line() {
+    for _ in $(seq 1 $(($2 * 10))); do
+        grep -q "$3" "$1" 2> /dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
 finish() {
     if [ "$FAILS" -gt 0 ]; then echo "$FAILS check(s) failed" >&2; exit 1; fi
     echo ok

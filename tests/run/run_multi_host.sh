@@ -33,15 +33,6 @@ ip link add "${VETH}h" type veth peer name "${VETH}a" &&
     ip -n "$NS" addr add "$A_ADDR/24" dev "${VETH}a" && ip -n "$NS" link set "${VETH}a" up &&
     ip -n "$NS" link set lo up || { fail "cannot set up the veth pair"; finish; }
 
-# Waits up to $2 s for file $1 to hold a line matching $3.
-wait_line() {
-    for _ in $(seq 1 $(($2 * 10))); do
-        grep -q "$3" "$1" 2> /dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 "$JB" broker --listen "$HOST_ADDR" > "$TMP/broker.out" 2> "$TMP/broker.err" &
 wait_line "$TMP/broker.out" 20 '^bootstrap=' || { fail "broker did not start: $(cat "$TMP/broker.err")"; finish; }
 BOOT=$(sed -n 's/^bootstrap=//p' "$TMP/broker.out")
