@@ -39,6 +39,7 @@ typedef struct runner {
     runner_job *job;
     bool ready_sent;
     bool early_error_sent;
+    bool stop_received; /* the job's STOP arrived: it is tearing down as asked */
     double last_sent_ms;
     jb_msg last_final;      /* the RESULTS/ERROR of the last finished job, for duplicates */
     broker_spare own_spare; /* when the options bring none */
@@ -192,14 +193,19 @@ static void watch_job(runner *r)
         send_heartbeat(r, state);
 }
 
+static void wait_job_end(runner *r)
+{
+    while (runner_job_state(r->job) != JOB_DONE && runner_job_state(r->job) != JOB_FAILED)
+        usleep(50 * 1000);
+}
+
 /* Tears the active job down now (shutdown, or superseded by a new RUN). */
 static void abandon_job(runner *r, const char *why)
 {
     if (!r->job)
         return;
     runner_job_ask_stop(r->job);
-    while (runner_job_state(r->job) != JOB_DONE && runner_job_state(r->job) != JOB_FAILED)
-        usleep(50 * 1000);
+    wait_job_end(r);
     /* Reported as ERROR even when the teardown itself went well: the
      * iteration never got its STOP. */
     pthread_mutex_lock(&r->job->mu);
@@ -222,7 +228,14 @@ static void on_run(runner *r, jb_msg *msg)
     }
     if (r->last_final.body && strcmp(jb_msg_str(&r->last_final, "run_msg_id"), msg->msg_id) == 0)
         return; /* a late copy of a RUN already done */
-    if (r->job) {
+    if (r->job && r->stop_received) {
+        /* Its STOP came first (a controller that moved on while this
+         * teardown ran, e.g. after a partition): finish it as asked. */
+        logf_(r, "RUN %s %s#%ld: finishing the teardown of %s#%ld first", msg->run_id,
+              msg->platform, msg->iteration, r->job->run.platform, r->job->run.iteration);
+        wait_job_end(r);
+        finish_job(r);
+    } else if (r->job) {
         logf_(r, "RUN %s %s#%ld supersedes %s#%ld", msg->run_id, msg->platform, msg->iteration,
               r->job->run.platform, r->job->run.iteration);
         abandon_job(r, "superseded by a newer RUN before its STOP");
@@ -237,7 +250,7 @@ static void on_run(runner *r, jb_msg *msg)
     about.body = NULL;
     char err[1024] = "";
     r->job = runner_job_start(msg, &jo, err, sizeof err);
-    r->ready_sent = r->early_error_sent = false;
+    r->ready_sent = r->early_error_sent = r->stop_received = false;
     if (!r->job)
         send_error(r, &about, "boot", "", err);
     else
@@ -250,6 +263,7 @@ static void on_stop(runner *r, const jb_msg *msg)
         logf_(r, "STOP %s %s#%ld (%s)", msg->run_id, msg->platform, msg->iteration,
               jb_msg_str(msg, "reason"));
         runner_job_ask_stop(r->job);
+        r->stop_received = true;
         return;
     }
     if (r->last_final.body && jb_msg_same_iteration(&r->last_final, msg)) {

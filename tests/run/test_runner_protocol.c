@@ -2,7 +2,8 @@
  * message by message over the embedded broker: messages for other runners
  * and STOPs for unknown runs are ignored, an invalid config is an ERROR
  * naming the problem, a duplicated RUN gets READY again, STOP gives RESULTS
- * and a duplicated STOP the same RESULTS again (same msg_id).
+ * and a duplicated STOP the same RESULTS again (same msg_id), and a RUN
+ * right behind its predecessor's STOP lets that one finish with RESULTS.
  * Usage: test_runner_protocol JUNGBENCH CONFIG_YAML */
 #include "core/broker.h"
 #include "core/cli.h"
@@ -196,6 +197,21 @@ static void scenario(t *s)
     resend(s, &run);
     CHECK(quiet_for(s, 1500));
     jb_msg_clear(&run);
+    /* STOP and the next RUN back to back (a controller that moved on while
+     * the teardown runs, as after a partition): the stopped iteration ends
+     * with its RESULTS, not as "superseded", then the next one boots. */
+    send(s, JB_MSG_RUN, "t1", 3, s->config, NULL);
+    CHECK(expect(s, JB_MSG_READY, 3, 60000, &got));
+    jb_msg_clear(&got);
+    send(s, JB_MSG_STOP, "t1", 3, NULL, NULL);
+    send(s, JB_MSG_RUN, "t1", 4, s->config, NULL);
+    CHECK(expect(s, JB_MSG_RESULTS, 3, 30000, &got));
+    jb_msg_clear(&got);
+    CHECK(expect(s, JB_MSG_READY, 4, 60000, &got));
+    jb_msg_clear(&got);
+    send(s, JB_MSG_STOP, "t1", 4, NULL, NULL);
+    CHECK(expect(s, JB_MSG_RESULTS, 4, 30000, &got));
+    jb_msg_clear(&got);
 }
 
 int main(int argc, char **argv)
