@@ -243,8 +243,8 @@ static char **container_cmd(const jb_instance *inst, const jb_instance_spec *spe
     return cmd;
 }
 
-static bool create_container(jb_platform *p, jb_instance *inst, const jb_instance_spec *spec,
-                             char *err, size_t errlen)
+static bool create_container(jb_platform *p, jb_docker *conn, jb_instance *inst,
+                             const jb_instance_spec *spec, char *err, size_t errlen)
 {
     docker_instance *di = inst->priv;
     char image[256], path[512];
@@ -273,12 +273,12 @@ static bool create_container(jb_platform *p, jb_instance *inst, const jb_instanc
     free(cmd);
     snprintf(path, sizeof path, "/containers/create?name=%s", inst->info.name);
     long status = 0;
-    json_t *answer = jb_docker_json(api_of(p), "POST", path, body, &status, err, errlen);
+    json_t *answer = jb_docker_json(conn, "POST", path, body, &status, err, errlen);
     if (status == 409) { /* a container of a crashed earlier run has our name: ours to remove */
         snprintf(path, sizeof path, "/containers/%s?force=1&v=1", inst->info.name);
-        json_decref(jb_docker_json(api_of(p), "DELETE", path, NULL, NULL, err, errlen));
+        json_decref(jb_docker_json(conn, "DELETE", path, NULL, NULL, err, errlen));
         snprintf(path, sizeof path, "/containers/create?name=%s", inst->info.name);
-        answer = jb_docker_json(api_of(p), "POST", path, body, &status, err, errlen);
+        answer = jb_docker_json(conn, "POST", path, body, &status, err, errlen);
     }
     json_decref(body);
     if (status == 404)
@@ -293,12 +293,12 @@ static bool create_container(jb_platform *p, jb_instance *inst, const jb_instanc
 
 /* The container's main process and its cgroup (as /proc/PID/cgroup names
  * it: the unified "0::" line, or the memory controller's on cgroup v1). */
-static void read_pid_and_cgroup(jb_platform *p, jb_instance *inst)
+static void read_pid_and_cgroup(jb_docker *conn, jb_instance *inst)
 {
     docker_instance *di = inst->priv;
     char path[256], err[256];
     snprintf(path, sizeof path, "/containers/%s/json", di->id);
-    json_t *c = jb_docker_json(api_of(p), "GET", path, NULL, NULL, err, sizeof err);
+    json_t *c = jb_docker_json(conn, "GET", path, NULL, NULL, err, sizeof err);
     json_int_t pid = json_integer_value(json_object_get(json_object_get(c, "State"), "Pid"));
     json_decref(c);
     if (pid <= 0)
@@ -325,11 +325,23 @@ static void read_pid_and_cgroup(jb_platform *p, jb_instance *inst)
         fclose(f);
 }
 
-static void remove_container(jb_platform *p, docker_instance *di)
+static void remove_container(jb_docker *conn, docker_instance *di)
 {
     char path[256], err[256];
     snprintf(path, sizeof path, "/containers/%s?force=1&v=1", di->id);
-    json_decref(jb_docker_json(api_of(p), "DELETE", path, NULL, NULL, err, sizeof err));
+    json_decref(jb_docker_json(conn, "DELETE", path, NULL, NULL, err, sizeof err));
+}
+
+/* A connection of its own for one start: starts of one platform may run
+ * on several threads (jb_platform_start_many), and a curl handle serves one
+ * at a time. The API version is the platform's, negotiated at open. */
+static bool open_start_connection(jb_platform *p, jb_docker *conn, char *err, size_t errlen)
+{
+    *conn = *api_of(p);
+    conn->curl = curl_easy_init();
+    if (!conn->curl)
+        snprintf(err, errlen, "libcurl failed to initialise");
+    return conn->curl != NULL;
 }
 
 static bool docker_start(jb_platform *p, jb_instance *inst, const jb_instance_spec *spec, char *err,
@@ -341,26 +353,30 @@ static bool docker_start(jb_platform *p, jb_instance *inst, const jb_instance_sp
         return false;
     }
     inst->priv = di;
-    bool ok = create_container(p, inst, spec, err, errlen);
+    jb_docker conn;
+    bool ok = open_start_connection(p, &conn, err, errlen) &&
+              create_container(p, &conn, inst, spec, err, errlen);
     if (ok) {
         char path[256];
         snprintf(path, sizeof path, "/containers/%s/start", di->id);
-        json_t *answer = jb_docker_json(api_of(p), "POST", path, NULL, NULL, err, errlen);
+        json_t *answer = jb_docker_json(&conn, "POST", path, NULL, NULL, err, errlen);
         ok = answer != NULL;
         json_decref(answer);
     }
     if (ok) {
         inst->info.boot_ms = jb_instance_elapsed_ms(inst);
-        read_pid_and_cgroup(p, inst);
+        read_pid_and_cgroup(&conn, inst);
         ok = follow_logs(p, inst, err, errlen);
     }
     if (!ok) {
         free_logs(di);
-        if (di->id[0])
-            remove_container(p, di);
+        if (di->id[0] && conn.curl)
+            remove_container(&conn, di);
         free(di);
         inst->priv = NULL;
     }
+    if (conn.curl)
+        jb_docker_disconnect(&conn);
     return ok;
 }
 
@@ -451,6 +467,7 @@ const jb_driver jb_driver_docker = {
     .close = docker_close,
     .prepare = docker_prepare,
     .start = docker_start,
+    .concurrent_start = true,
     .poll = docker_poll,
     .signal_stop = docker_signal_stop,
     .image_layers = docker_image_layers,

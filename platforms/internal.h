@@ -17,6 +17,9 @@ typedef struct jb_driver {
     bool (*prepare)(jb_platform *p, const char *service, char *err, size_t errlen);
     bool (*start)(jb_platform *p, jb_instance *inst, const jb_instance_spec *spec, char *err,
                   size_t errlen);
+    /* start may run on several threads at once for one platform (it uses
+     * nothing of p that another start changes): jb_platform_start_many. */
+    bool concurrent_start;
     /* Reads new output (feeding it to jb_instance_feed) and returns false
      * once the instance has exited. */
     bool (*poll)(jb_instance *inst);

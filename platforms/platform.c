@@ -6,8 +6,9 @@
 #include "core/cli.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -354,8 +355,11 @@ static void record_plan(const jb_platform *p, const jb_instance_spec *spec)
     json_decref(line);
 }
 
-jb_instance *jb_platform_start(jb_platform *p, const jb_instance_spec *spec, char *err,
-                               size_t errlen)
+/* The instance as the platform will know it, before its driver starts it:
+ * named, listed, its plan recorded and its clock started. NULL (err set)
+ * when the spec is invalid or memory ran out. */
+static jb_instance *begin_instance(jb_platform *p, const jb_instance_spec *spec, char *err,
+                                   size_t errlen)
 {
     if (!valid_service_name(spec->service)) {
         snprintf(err, errlen, "service name '%s' is not valid: use [a-z0-9_-], e.g. user_registry",
@@ -387,14 +391,105 @@ jb_instance *jb_platform_start(jb_platform *p, const jb_instance_spec *spec, cha
     record_plan(p, spec);
     info->start_wall_ms = jb_wall_ms();
     inst->start_mono_ms = jb_now_ms();
-    if (!p->driver->start(p, inst, spec, err, errlen)) {
+    return inst;
+}
+
+/* After the driver's start: a failed instance leaves nothing behind. */
+static jb_instance *end_instance(jb_platform *p, jb_instance *inst, bool started)
+{
+    if (!started) {
         remove_instance(p, inst);
         free(inst);
         return NULL;
     }
-    if (info->boot_ms < 0)
-        info->boot_ms = jb_instance_elapsed_ms(inst);
+    if (inst->info.boot_ms < 0)
+        inst->info.boot_ms = jb_instance_elapsed_ms(inst);
     return inst;
+}
+
+jb_instance *jb_platform_start(jb_platform *p, const jb_instance_spec *spec, char *err,
+                               size_t errlen)
+{
+    jb_instance *inst = begin_instance(p, spec, err, errlen);
+    if (!inst)
+        return NULL;
+    return end_instance(p, inst, p->driver->start(p, inst, spec, err, errlen));
+}
+
+/* One driver start on its own thread (drivers with concurrent_start). */
+typedef struct start_job {
+    jb_platform *platform;
+    jb_instance *inst;
+    const jb_instance_spec *spec;
+    bool started;
+    char err[1024];
+} start_job;
+
+static void *start_job_run(void *arg)
+{
+    start_job *j = arg;
+    j->started = j->platform->driver->start(j->platform, j->inst, j->spec, j->err, sizeof j->err);
+    return NULL;
+}
+
+/* Up to JB_START_BATCH driver starts run at once: enough that dockerd and
+ * runc overlap the containers' set-up, few enough not to swamp a small
+ * machine's engine. */
+#define JB_START_BATCH 16
+
+static bool start_batch(jb_platform *p, const jb_instance_spec *const *specs, size_t n,
+                        jb_instance **out, char *err, size_t errlen)
+{
+    start_job jobs[JB_START_BATCH] = {0};
+    pthread_t threads[JB_START_BATCH];
+    bool spawned[JB_START_BATCH] = {0};
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        jobs[i].platform = p;
+        jobs[i].spec = specs[i];
+        jobs[i].inst = begin_instance(p, specs[i], jobs[i].err, sizeof jobs[i].err);
+        if (jobs[i].inst)
+            spawned[i] = pthread_create(&threads[i], NULL, start_job_run, &jobs[i]) == 0;
+        if (jobs[i].inst && !spawned[i]) /* no thread to spare: start it here */
+            start_job_run(&jobs[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (spawned[i])
+            pthread_join(threads[i], NULL);
+        out[i] = jobs[i].inst ? end_instance(p, jobs[i].inst, jobs[i].started) : NULL;
+        if (!out[i] && ok) {
+            snprintf(err, errlen, "cannot start %s-%d: %s", specs[i]->service, specs[i]->index,
+                     jobs[i].err);
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+bool jb_platform_start_many(jb_platform *p, const jb_instance_spec *const *specs, size_t n,
+                            jb_instance **out, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    for (size_t done = 0; done < n; done += JB_START_BATCH) {
+        size_t batch = n - done < JB_START_BATCH ? n - done : JB_START_BATCH;
+        if (jb_stop_requested())
+            return snprintf(err, errlen, "stopped while starting"), false;
+        if (p->driver->concurrent_start && batch > 1) {
+            if (!start_batch(p, specs + done, batch, out + done, err, errlen))
+                return false;
+            continue;
+        }
+        for (size_t i = done; i < done + batch; i++) {
+            char one[1024];
+            out[i] = jb_platform_start(p, specs[i], one, sizeof one);
+            if (!out[i])
+                return snprintf(err, errlen, "cannot start %s-%d: %s", specs[i]->service,
+                                specs[i]->index, one),
+                       false;
+        }
+    }
+    return true;
 }
 
 double jb_instance_elapsed_ms(const jb_instance *inst)

@@ -245,25 +245,27 @@ static double cpu_ms_self(void)
 }
 
 /* Every instance as `run` would start it (launch.h): options, environment,
- * executable of the platform's build. */
+ * executable of the platform's build; all at once, as run starts them. */
 static bool start_all(provision *pv, const jb_config_platform *pl, jb_platform *p, long n,
                       jb_instance **insts, char *err, size_t errlen)
 {
-    jb_launch_plan *plan = malloc(sizeof *plan);
-    if (!plan)
-        return snprintf(err, errlen, "out of memory"), false;
-    for (long i = 0; i < n; i++) {
-        jb_launch_plan_make(pv->cfg, pl, pv->service, (int)i + 1, plan);
-        insts[i] = jb_platform_start(p, &plan->spec, err, errlen);
-        if (!insts[i] || jb_stop_requested()) {
-            if (insts[i])
-                snprintf(err, errlen, "interrupted");
-            free(plan);
-            return false;
-        }
+    jb_launch_plan *plans = calloc((size_t)n, sizeof *plans);
+    const jb_instance_spec **specs = calloc((size_t)n, sizeof *specs);
+    bool ok = plans && specs;
+    if (!ok)
+        snprintf(err, errlen, "out of memory");
+    for (long i = 0; ok && i < n; i++) {
+        jb_launch_plan_make(pv->cfg, pl, pv->service, (int)i + 1, &plans[i]);
+        specs[i] = &plans[i].spec;
     }
-    free(plan);
-    return true;
+    ok = ok && jb_platform_start_many(p, specs, (size_t)n, insts, err, errlen);
+    if (ok && jb_stop_requested()) {
+        snprintf(err, errlen, "interrupted");
+        ok = false;
+    }
+    free(specs);
+    free(plans);
+    return ok;
 }
 
 /* One round: N instances at once, until all are ready, then teardown. */
@@ -322,9 +324,10 @@ static bool boot_round(provision *pv, const jb_config_platform *pl, long n, long
         jb_fail(CMD, "%s with %ld instances: %s", pl->name, n, err);
     }
     double t1 = jb_now_ms();
-    size_t started = 0;
-    while (started < (size_t)n && insts[started])
-        started++;
+    size_t started = 0; /* a failed start leaves holes: stop the others */
+    for (long i = 0; i < n; i++)
+        if (insts[i])
+            insts[started++] = insts[i];
     if (!jb_instances_stop(insts, started, err, sizeof err))
         fprintf(stderr, "jungbench provision: %s\n", err);
     r->stop_ms = jb_now_ms() - t1;

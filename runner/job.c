@@ -217,32 +217,63 @@ static void make_gateway_id(job_work *w)
              w->pl->name, w->job->run.iteration, (unsigned long long)nonce);
 }
 
+/* Instance `index` of svc as this iteration starts it: the launch plan with
+ * the iteration's gateway id and topic prefix. */
+static bool make_plan(job_work *w, const jb_config_service *svc, int index, jb_launch_plan *plan)
+{
+    jb_launch_plan_make(w->job->cfg, w->pl, svc->name, index, plan);
+    if (strcmp(svc->name, "api_gateway") == 0 &&
+        !jb_launch_plan_add_env(plan, "JUNG_GATEWAY_ID", w->gateway_id))
+        return job_fail(w->job, "boot", svc->name, "no room for JUNG_GATEWAY_ID");
+    if (w->topic_prefix[0] && !jb_launch_plan_add_env(plan, "JUNG_TOPIC_PREFIX", w->topic_prefix))
+        return job_fail(w->job, "boot", svc->name, "no room for JUNG_TOPIC_PREFIX");
+    return true;
+}
+
+/* Keeps the instances that started, in order: a failed start leaves holes,
+ * and teardown stops w->inst[0..ninst). */
+static void keep_started(job_work *w, size_t n)
+{
+    w->ninst = 0;
+    for (size_t i = 0; i < n; i++)
+        if (w->inst[i])
+            w->inst[w->ninst++] = w->inst[i];
+}
+
+/* Every instance at once (jb_platform_start_many), then their readiness. */
 static bool start_services(job_work *w)
 {
     const jb_config *cfg = w->job->cfg;
     char err[2048];
     make_gateway_id(w);
-    for (size_t s = 0; s < cfg->nservices; s++) {
-        const jb_config_service *svc = &cfg->services[s];
-        for (int i = 1; i <= svc->replicas && !stop_asked(w->job); i++) {
-            if (w->ninst == JOB_MAX_INSTANCES)
-                return job_fail(w->job, "boot", svc->name, "more than %d instances",
-                                JOB_MAX_INSTANCES);
-            jb_launch_plan plan;
-            jb_launch_plan_make(cfg, w->pl, svc->name, i, &plan);
-            if (strcmp(svc->name, "api_gateway") == 0 &&
-                !jb_launch_plan_add_env(&plan, "JUNG_GATEWAY_ID", w->gateway_id))
-                return job_fail(w->job, "boot", svc->name, "no room for JUNG_GATEWAY_ID");
-            if (w->topic_prefix[0] &&
-                !jb_launch_plan_add_env(&plan, "JUNG_TOPIC_PREFIX", w->topic_prefix))
-                return job_fail(w->job, "boot", svc->name, "no room for JUNG_TOPIC_PREFIX");
-            w->inst[w->ninst] = jb_platform_start(w->platform, &plan.spec, err, sizeof err);
-            if (!w->inst[w->ninst])
-                return job_fail(w->job, "boot", svc->name, "cannot start %s-%d: %s", svc->name, i,
-                                err);
-            w->ninst++;
+    size_t n = 0;
+    for (size_t s = 0; s < cfg->nservices; s++)
+        n += (size_t)(cfg->services[s].replicas > 0 ? cfg->services[s].replicas : 0);
+    if (n > JOB_MAX_INSTANCES)
+        return job_fail(w->job, "boot", NULL, "%zu instances: at most %d", n, JOB_MAX_INSTANCES);
+    jb_launch_plan *plans = calloc(n ? n : 1, sizeof *plans);
+    const jb_instance_spec *specs[JOB_MAX_INSTANCES];
+    if (!plans)
+        return job_fail(w->job, "boot", NULL, "out of memory");
+    bool ok = true;
+    size_t k = 0;
+    for (size_t s = 0; s < cfg->nservices && ok; s++)
+        for (int i = 1; i <= cfg->services[s].replicas && ok; i++, k++) {
+            ok = make_plan(w, &cfg->services[s], i, &plans[k]);
+            specs[k] = &plans[k].spec;
         }
+    if (ok && !stop_asked(w->job)) {
+        ok = jb_platform_start_many(w->platform, specs, n, w->inst, err, sizeof err);
+        size_t failed = 0;
+        while (failed < n && w->inst[failed])
+            failed++;
+        if (!ok)
+            job_fail(w->job, "boot", failed < n ? specs[failed]->service : NULL, "%s", err);
+        keep_started(w, n);
     }
+    free(plans);
+    if (!ok)
+        return false;
     if (stop_asked(w->job))
         return job_fail(w->job, "boot", NULL, "stopped while booting");
     if (!jb_instances_wait_ready(w->inst, w->ninst, (double)w->pl->ready_timeout_ms, err,

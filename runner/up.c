@@ -70,20 +70,29 @@ static bool start_all(jung_up *up)
         return false;
     char err[1024];
     const jb_config *cfg = up->plan.cfg;
+    jb_launch_plan *plans = calloc(UP_MAX_INSTANCES, sizeof *plans);
+    const jb_instance_spec *specs[UP_MAX_INSTANCES];
+    if (!plans)
+        return jb_fail(UP_CMD, "out of memory"), false;
+    size_t n = 0;
     for (size_t i = 0; i < cfg->nservices; i++) {
-        const char *service = cfg->services[i].name;
         long replicas = cfg->services[i].replicas > 0 ? cfg->services[i].replicas : 1;
-        for (long r = 1; r <= replicas; r++) {
-            if (up->n == UP_MAX_INSTANCES)
+        for (long r = 1; r <= replicas; r++, n++) {
+            if (n == UP_MAX_INSTANCES) {
+                free(plans);
                 return jb_fail(UP_CMD, "more than %d service instances", UP_MAX_INSTANCES), false;
-            jb_launch_plan plan;
-            jb_launch_plan_make(cfg, &up->plan.pl, service, (int)r, &plan);
-            up->inst[up->n] = jb_platform_start(up->platform, &plan.spec, err, sizeof err);
-            if (!up->inst[up->n])
-                return jb_fail(UP_CMD, "cannot start %s: %s", service, err), false;
-            up->n++;
+            }
+            jb_launch_plan_make(cfg, &up->plan.pl, cfg->services[i].name, (int)r, &plans[n]);
+            specs[n] = &plans[n].spec;
         }
     }
+    bool started = jb_platform_start_many(up->platform, specs, n, up->inst, err, sizeof err);
+    free(plans);
+    for (size_t i = 0; i < n; i++) /* keep what started, for the stop */
+        if (up->inst[i])
+            up->inst[up->n++] = up->inst[i];
+    if (!started)
+        return jb_fail(UP_CMD, "%s", err), false;
     if (!jb_instances_wait_ready(up->inst, up->n, up->plan.ready_timeout_s * 1000, err,
                                  sizeof err)) {
         if (jb_stop_requested())
