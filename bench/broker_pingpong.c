@@ -6,12 +6,12 @@
  *
  *   broker-pingpong [--bootstrap HOST:PORT] [--count N] [--fetch-wait MS]
  *                   [--linger MS] [--rtt MS] [--interval MS]
- * Without --bootstrap it starts the embedded broker (core/broker.c)
+ * Without --bootstrap it starts the embedded broker (broker/broker.c)
  * in-process; --rtt sets the mock broker's artificial RTT (embedded only).
  * --interval sleeps between round trips, so cpu_pct (this process: clients
  * and, when embedded, the broker) shows what idle polling costs.
  * Prints one line: count, mean, p50, p90, p99, max round-trip ms, CPU %. */
-#include "core/broker.h"
+#include "broker/broker.h"
 #include "core/cli.h"
 
 #include <getopt.h>

@@ -1,10 +1,10 @@
 /* run_cmd.c - `jungbench run` and `jungbench controller` (controller.h). */
 #include "controller/controller.h"
 
-#include "core/broker.h"
+#include "broker/broker.h"
 #include "core/cli.h"
 #include "metrics/metrics.h"
-#include "runner/broker_spare.h"
+#include "broker/spare.h"
 #include "runner/runner.h"
 
 #include <getopt.h>
@@ -216,7 +216,7 @@ static void *local_runner_main(void *arg)
 /* Starts the runner thread and waits until it reads its topic, so the
  * controller's first RUN is not sent into the void. */
 static bool start_local_runner(local_runner *lr, const jb_config *cfg, const char *brokers,
-                               const cmd_args *a, broker_spare *spare)
+                               const cmd_args *a, jb_broker_spare *spare)
 {
     lr->opts = (jb_runner_options){.brokers = brokers,
                                    .props = cfg->broker.properties,
@@ -260,7 +260,7 @@ static void stop_local_runner(local_runner *lr)
 }
 
 static int run_with_broker(const cmd_args *a, const jb_config *cfg, const char *text,
-                           const char *brokers, const char *broker_desc, broker_spare *spare)
+                           const char *brokers, const char *broker_desc, jb_broker_spare *spare)
 {
     local_runner *lr = calloc(1, sizeof *lr);
     if (!lr)
@@ -311,10 +311,10 @@ int controller_run_main(int argc, char **argv)
                     "report flags busy iterations\n",
                     why);
         jb_install_stop_handlers();
-        broker_spare spare; /* the services' first broker starts with ours */
-        broker_spare_init(&spare);
+        jb_broker_spare spare; /* the services' first broker starts with ours */
+        jb_broker_spare_init(&spare);
         if (cfg->broker.embedded) {
-            broker_spare_prefill(&spare);
+            jb_broker_spare_prefill(&spare);
             char err[512], desc[128];
             jb_broker_options bo = {0};
             jb_broker *broker = jb_broker_start(&bo, err, sizeof err);
@@ -332,7 +332,7 @@ int controller_run_main(int argc, char **argv)
             rc = run_with_broker(&a, cfg, text, cfg->broker.bootstrap, cfg->broker.bootstrap,
                                  &spare);
         }
-        broker_spare_destroy(&spare);
+        jb_broker_spare_destroy(&spare);
     }
     free(text);
     free(cfg);

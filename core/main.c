@@ -13,7 +13,7 @@
 #include "runner/runner.h"
 #include "controller/controller.h"
 #include "metrics/metrics.h"
-#include "core/broker.h"
+#include "broker/broker.h"
 #include "report/report.h"
 #include "loadgen/loadgen.h"
 

@@ -1,7 +1,7 @@
 /* launch.c - the launch plan (launch.h). */
 #include "platforms/launch.h"
 
-#include "core/broker.h"
+#include "broker/broker.h"
 #include "core/cli.h"
 #include "platforms/internal.h"
 

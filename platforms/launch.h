@@ -13,7 +13,7 @@
 #define JB_PLATFORMS_LAUNCH_H
 
 #include "core/config.h"
-#include "core/kafka_admin.h"
+#include "broker/kafka_admin.h"
 #include "platforms/platform.h"
 
 #include <stdbool.h>
@@ -43,7 +43,7 @@ typedef struct jb_launch_plan {
 bool jb_launch_plan_add_env(jb_launch_plan *plan, const char *name, const char *value);
 
 /* The services' JUNG_KAFKA_PROPS ("k=v,k=v"): on the embedded broker the
- * config's properties after the mock's padding (core/broker.h), on Kafka
+ * config's properties after the mock's padding (broker/broker.h), on Kafka
  * fetch.wait.max.ms=JB_LAUNCH_KAFKA_FETCH_WAIT_MS and then the config's
  * (which come last, so they win). */
 void jb_launch_kafka_props(const jb_config *cfg, char *out, size_t outlen);
@@ -89,7 +89,7 @@ bool jb_launch_valid_topic_prefix(const char *prefix);
 
 /* Before Jung starts on a real cluster (not the embedded broker): Jung's
  * topics exist, and every group of the config's services starts at the end
- * of its topic (core/kafka_admin.h), so an iteration consumes nothing an
+ * of its topic (broker/kafka_admin.h), so an iteration consumes nothing an
  * earlier one left. brokers: what the services get. *skipped: messages
  * left behind. False with the reason. */
 bool jb_launch_prepare_bus(const jb_config *cfg, const char *brokers, const char *prefix,

@@ -4,7 +4,7 @@
  * ready; then they are stopped and the teardown is timed too. */
 #include "platforms/internal.h"
 
-#include "core/broker.h"
+#include "broker/broker.h"
 #include "core/cli.h"
 #include "core/config.h"
 #include "core/store.h"

@@ -9,7 +9,7 @@
  * platform, so nothing of ours is left. */
 #include "runner/job.h"
 
-#include "core/broker.h"
+#include "broker/broker.h"
 #include "core/cli.h"
 #include "core/store.h"
 #include "metrics/metrics.h"
@@ -186,7 +186,7 @@ static bool open_platform(job_work *w)
         /* A fresh broker per iteration: the services' consumer groups would
          * otherwise meet the previous iteration's departed members and wait
          * out their session timeout (~45 s) before getting partitions. */
-        w->broker = job->opts.spare ? broker_spare_take(job->opts.spare, err, sizeof err)
+        w->broker = job->opts.spare ? jb_broker_spare_take(job->opts.spare, err, sizeof err)
                                     : jb_broker_start(NULL, err, sizeof err);
         if (!w->broker)
             return job_fail(job, "boot", NULL, "cannot start the services' embedded broker: %s",

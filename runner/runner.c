@@ -42,8 +42,8 @@ typedef struct runner {
     bool stop_received; /* the job's STOP arrived: it is tearing down as asked */
     double last_sent_ms;
     jb_msg last_final;      /* the RESULTS/ERROR of the last finished job, for duplicates */
-    broker_spare own_spare; /* when the options bring none */
-    broker_spare *spare;    /* the next iteration's embedded broker (broker_spare.h) */
+    jb_broker_spare own_spare; /* when the options bring none */
+    jb_broker_spare *spare;    /* the next iteration's embedded broker (broker/spare.h) */
 } runner;
 
 static void logf_(const runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -304,7 +304,7 @@ int jb_runner_serve(const jb_runner_options *opts)
         return jb_fail(RUNNER_CMD, "%s", err);
     r.spare = opts->spare ? opts->spare : &r.own_spare;
     if (!opts->spare)
-        broker_spare_init(&r.own_spare);
+        jb_broker_spare_init(&r.own_spare);
     logf_(&r, "listening on %s (topic '%s')", opts->brokers, JB_TOPIC_RUNNER);
     if (opts->on_listening)
         opts->on_listening(opts->listening_ctx);
@@ -327,7 +327,7 @@ int jb_runner_serve(const jb_runner_options *opts)
     }
     jb_msg_clear(&r.last_final);
     if (!opts->spare)
-        broker_spare_destroy(&r.own_spare);
+        jb_broker_spare_destroy(&r.own_spare);
     jb_kbus_close(r.bus);
     return JB_EXIT_OK;
 }

@@ -42,8 +42,8 @@ typedef struct jb_runner_options {
     void (*on_listening)(void *ctx);
     void *listening_ctx;
     /* Where the services' per-iteration embedded brokers come from
-     * (runner/broker_spare.h); NULL: the runner keeps its own. */
-    struct broker_spare *spare;
+     * (broker/spare.h); NULL: the runner keeps its own. */
+    struct jb_broker_spare *spare;
 } jb_runner_options;
 
 /* Exit code: 0 after a stop, 1 when the broker cannot be reached. */

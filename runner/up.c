@@ -9,7 +9,7 @@
  */
 #include "runner/runner.h"
 
-#include "core/broker.h"
+#include "broker/broker.h"
 #include "core/cli.h"
 #include "core/config.h"
 #include "platforms/launch.h"

@@ -1,8 +1,8 @@
-/* test_broker.c - the embedded broker (core/broker.c) in-process: topics via
+/* test_broker.c - the embedded broker (broker/broker.c) in-process: topics via
  * Metadata, produce/consume through a consumer group, a chosen port, a busy
  * port, auto-created topics, bad options. */
 #include "tests/testlib.h"
-#include "core/broker.h"
+#include "broker/broker.h"
 #include "kafka_check.h"
 
 #include <netinet/in.h>

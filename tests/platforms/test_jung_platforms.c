@@ -12,7 +12,7 @@
 #include "platforms/images.h"
 #include "platforms/platform.h"
 
-#include "core/broker.h"
+#include "broker/broker.h"
 #include "core/store.h"
 
 #include <arpa/inet.h>

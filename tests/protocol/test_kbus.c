@@ -1,7 +1,7 @@
 /* test_kbus.c - the harness bus over the embedded broker: RUN reaches the
  * runner, READY the controller, a malformed message is skipped with a
  * reason, and a bus opened later does not replay older messages. */
-#include "core/broker.h"
+#include "broker/broker.h"
 #include "core/cli.h"
 #include "core/kbus.h"
 

@@ -5,7 +5,7 @@
  * and a duplicated STOP the same RESULTS again (same msg_id), and a RUN
  * right behind its predecessor's STOP lets that one finish with RESULTS.
  * Usage: test_runner_protocol JUNGBENCH CONFIG_YAML */
-#include "core/broker.h"
+#include "broker/broker.h"
 #include "core/cli.h"
 #include "core/kbus.h"
 

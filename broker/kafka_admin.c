@@ -1,8 +1,8 @@
 /* kafka_admin.c - Jung's topics and consumer groups on a real cluster
  * (kafka_admin.h). */
-#include "core/kafka_admin.h"
+#include "broker/kafka_admin.h"
 
-#include "core/broker.h"
+#include "broker/broker.h"
 #include "core/cli.h"
 #include "core/protocol.h"
 

@@ -73,10 +73,10 @@ void jb_broker_stop(jb_broker *broker);
  * "runner". NULL-terminated, static. */
 const char *const *jb_broker_jung_topic_names(void);
 
-/* `jungbench broker [--port N] [--partitions N]` (core/broker_cmd.c). */
+/* `jungbench broker [--port N] [--partitions N]` (broker/broker_cmd.c). */
 int broker_main(int argc, char **argv);
 /* `jungbench topics --bootstrap HOST:PORT`: Jung's topics on a real Kafka
- * (core/topics_cmd.c). */
+ * (broker/topics_cmd.c). */
 int topics_main(int argc, char **argv);
 
 #endif

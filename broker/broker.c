@@ -18,7 +18,7 @@
  * records the error and lets the mock bind port 0 instead; jb_broker_start
  * then throws that cluster away and reports the busy port.
  */
-#include "core/broker.h"
+#include "broker/broker.h"
 
 #include <arpa/inet.h>
 #include <dlfcn.h>

@@ -1,12 +1,12 @@
 /* topics_cmd.c - `jungbench topics`: create Jung's topics on a real Kafka.
  *
- * The embedded broker creates them itself (core/broker.c). On a real
+ * The embedded broker creates them itself (broker/broker.c). On a real
  * cluster a service that consumes a topic nobody has produced to yet fails
  * with "Unknown topic or partition", because librdkafka's consumers do not
  * auto-create; creating every topic up front, as one would in production,
  * removes that start-up race. Idempotent: existing topics are left as they
  * are. */
-#include "core/broker.h"
+#include "broker/broker.h"
 #include "core/cli.h"
 
 #include <getopt.h>

@@ -3,7 +3,7 @@
  * Scripts and tests read the first stdout line (bootstrap=HOST:PORT) to
  * learn where to connect, so it is printed and flushed before anything
  * else goes to stdout; progress notes go to stderr. */
-#include "core/broker.h"
+#include "broker/broker.h"
 #include "core/cli.h"
 
 #include <getopt.h>

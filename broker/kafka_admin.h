@@ -1,4 +1,4 @@
-/* kafka_admin.h - preparing a real Kafka cluster for Jung (core/kafka_admin.c).
+/* kafka_admin.h - preparing a real Kafka cluster for Jung (broker/kafka_admin.c).
  *
  * The embedded broker is fresh for every iteration; a real cluster (or
  * `jungbench broker` used as one) outlives iterations and runs, so before
@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Creates the missing Jung topics (core/broker.h's jb_broker_jung_topic_names,
+/* Creates the missing Jung topics (broker/broker.h's jb_broker_jung_topic_names,
  * the services' with prefix before them, NULL or "" for none; broker-default
  * partitions and replication; existing ones are kept) and
  * waits until each has a leader per partition. A cluster that has them
