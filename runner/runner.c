@@ -41,7 +41,7 @@ typedef struct runner {
     bool early_error_sent;
     bool stop_received; /* the job's STOP arrived: it is tearing down as asked */
     double last_sent_ms;
-    jb_msg last_final;      /* the RESULTS/ERROR of the last finished job, for duplicates */
+    jb_msg last_final;         /* the RESULTS/ERROR of the last finished job, for duplicates */
     jb_broker_spare own_spare; /* when the options bring none */
     jb_broker_spare *spare;    /* the next iteration's embedded broker (broker/spare.h) */
 } runner;

@@ -158,6 +158,36 @@ check "partition: gap flagged" "$(q "$pdb" "select gap from runner_liveness")" 1
 grep -q "lost contact with their runner" "$TMP/partition.report" ||
     fail "the report does not flag the partition: $(grep -i warn "$TMP/partition.report" | head -3)"
 
+# A partition longer than the silence timeout (the issue's 75 s against the
+# default 30 s, scaled here to 15 s against 5 s to keep the suite short):
+# the iteration it hits fails, naming the silent runner, and once the link
+# is back a later iteration runs again on the same runner.
+config long-partition 3 > "$TMP/long.yaml" << YAML
+  - {name: host_a, driver: process, runner: host-a, stop_grace_ms: 2000}
+YAML
+sed -i 's/silence_timeout_ms: 20000/silence_timeout_ms: 5000/; s/requests_per_user: 10/requests_per_user: 150/' \
+    "$TMP/long.yaml"
+"$JB" run "$TMP/long.yaml" --out "$TMP/out" > "$TMP/long.out" 2>&1 &
+run_pid=$!
+for _ in $(seq 1 600); do # iteration 1 measuring
+    ldb=$(ls "$TMP"/out/long-partition-*/results.db 2> /dev/null | head -1)
+    [ -n "$ldb" ] && [ "$(q "$ldb" "select count(*) > 0 from samples where phase='measure'" 2> /dev/null)" = 1 ] && break
+    sleep 0.1
+done
+ip -n "$NS" link set "${VETH}a" down
+sleep 15 # the partition itself: three silence timeouts
+ip -n "$NS" link set "${VETH}a" up
+wait "$run_pid"
+ldb=$(ls "$TMP"/out/long-partition-*/results.db 2> /dev/null | head -1)
+[ -f "$ldb" ] || { fail "no results.db of the long-partition run"; finish; }
+check "long partition: iteration 1 failed" "$(q "$ldb" "select status from iterations where iteration=1")" failed
+q "$ldb" "select error from iterations where iteration=1" | grep -q "host-a" ||
+    fail "long partition: iteration 1's error does not name the silent runner: $(q "$ldb" "select error from iterations where iteration=1")"
+check "long partition: the last iteration ran after the link came back" \
+    "$(q "$ldb" "select status from iterations where iteration=3")" done
+check "long partition: its requests all answered" \
+    "$(q "$ldb" "select count(*) from samples where iteration=3 and phase='measure' and success=1")" 300
+
 "$JB" run "$TMP/faults.yaml" --out "$TMP/out" > "$TMP/kill.out" 2>&1 &
 run_pid=$!
 wait_measuring "$pdb" || fail "the second faults run never started measuring"
