@@ -543,10 +543,11 @@ static bool loadgen_settings(ctl *c, const char *endpoint, const char *platform,
     lc->requests_per_user = w->requests_per_user;
     lc->devices_per_user = w->devices_per_user;
     lc->rules_per_device = w->rules_per_device;
-    char mix[256];
-    jb_config_mix_spec(w, mix, sizeof mix);
-    if (!jb_loadgen_parse_mix(mix, &lc->mix, c->error, sizeof c->error))
-        return false;
+    memset(&lc->mix, 0, sizeof lc->mix);
+    for (size_t i = 0; i < w->nmix; i++)
+        if (!jb_loadgen_mix_add(&lc->mix, w->mix[i].label, w->mix[i].count, c->error,
+                                sizeof c->error))
+            return false;
     lc->seed = w->seed;
     lc->shuffle = w->shuffle;
     lc->model = strcmp(w->model, "open") == 0 ? JB_LOAD_OPEN : JB_LOAD_CLOSED;

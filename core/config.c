@@ -1251,19 +1251,6 @@ const jb_config_platform *jb_config_platform_named(const jb_config *cfg, const c
     return NULL;
 }
 
-void jb_config_mix_spec(const jb_config_workload *w, char *out, size_t outlen)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < w->nmix && used < outlen; i++) {
-        int n = snprintf(out + used, outlen - used, "%s%s=%ld", i ? "," : "", w->mix[i].label,
-                         w->mix[i].count);
-        if (n < 0)
-            break;
-        used += (size_t)n;
-    }
-}
-
 void jb_config_props_spec(const jb_config_broker *b, char *out, size_t outlen)
 {
     size_t used = 0;

@@ -210,8 +210,6 @@ bool jb_config_dump(const jb_config *cfg, FILE *out);
 
 /* Lookups. */
 const jb_config_platform *jb_config_platform_named(const jb_config *cfg, const char *name);
-/* "get_user=25,get_device=25,..." for loadgen's jb_loadgen_parse_mix. */
-void jb_config_mix_spec(const jb_config_workload *w, char *out, size_t outlen);
 /* "k=v,k=v" of the broker properties (the services' JUNG_KAFKA_PROPS). */
 void jb_config_props_spec(const jb_config_broker *b, char *out, size_t outlen);
 

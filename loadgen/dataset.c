@@ -29,6 +29,38 @@ static int kind_by_label(const char *label, size_t len)
     return -1;
 }
 
+/* One kind and its count, checked (jb_loadgen_mix_add); label is len bytes. */
+static bool mix_add(jb_load_mix *mix, const char *label, size_t len, long count, char *err,
+                    size_t errlen)
+{
+    int kind = kind_by_label(label, len);
+    if (kind < 0) {
+        snprintf(err, errlen,
+                 "unknown label '%.*s' (use get_user, get_device, get_readings, post_command)",
+                 (int)len, label);
+        return false;
+    }
+    for (int i = 0; i < mix->n; i++)
+        if (mix->kind[i] == (jb_req_kind)kind) {
+            snprintf(err, errlen, "label '%s' appears twice", labels[kind]);
+            return false;
+        }
+    if (count < 0 || count > JB_LOAD_MIX_MAX_COUNT) {
+        snprintf(err, errlen, "count of '%s' must be a whole number from 0 to %ld, got %ld",
+                 labels[kind], (long)JB_LOAD_MIX_MAX_COUNT, count);
+        return false;
+    }
+    mix->kind[mix->n] = (jb_req_kind)kind;
+    mix->count[mix->n] = count;
+    mix->n++;
+    return true;
+}
+
+bool jb_loadgen_mix_add(jb_load_mix *mix, const char *label, long count, char *err, size_t errlen)
+{
+    return mix_add(mix, label, strlen(label), count, err, errlen);
+}
+
 static bool parse_mix_entry(const char *item, size_t len, jb_load_mix *mix, char *err,
                             size_t errlen)
 {
@@ -37,33 +69,18 @@ static bool parse_mix_entry(const char *item, size_t len, jb_load_mix *mix, char
         snprintf(err, errlen, "mix entry '%.*s' is not LABEL=COUNT", (int)len, item);
         return false;
     }
-    int kind = kind_by_label(item, (size_t)(eq - item));
-    if (kind < 0) {
-        snprintf(err, errlen,
-                 "unknown label '%.*s' (use get_user, get_device, get_readings, post_command)",
-                 (int)(eq - item), item);
-        return false;
-    }
-    for (int i = 0; i < mix->n; i++)
-        if (mix->kind[i] == (jb_req_kind)kind) {
-            snprintf(err, errlen, "label '%s' appears twice", labels[kind]);
-            return false;
-        }
     char num[32];
     size_t numlen = len - (size_t)(eq + 1 - item);
     char *end = NULL;
     snprintf(num, sizeof num, "%.*s", (int)numlen, eq + 1);
     errno = 0;
     long count = strtol(num, &end, 10);
-    if (numlen == 0 || numlen >= sizeof num || *end || errno || count < 0 || count > 10000000) {
-        snprintf(err, errlen, "count of '%s' must be a whole number from 0 to 10000000, got '%s'",
-                 labels[kind], num);
+    if (numlen == 0 || numlen >= sizeof num || *end || errno) {
+        snprintf(err, errlen, "count of '%.*s' must be a whole number from 0 to %ld, got '%s'",
+                 (int)(eq - item), item, (long)JB_LOAD_MIX_MAX_COUNT, num);
         return false;
     }
-    mix->kind[mix->n] = (jb_req_kind)kind;
-    mix->count[mix->n] = count;
-    mix->n++;
-    return true;
+    return mix_add(mix, item, (size_t)(eq - item), count, err, errlen);
 }
 
 bool jb_loadgen_parse_mix(const char *spec, jb_load_mix *mix, char *err, size_t errlen)

@@ -50,6 +50,13 @@ typedef struct jb_load_mix {
     long count[JB_REQ_KINDS];
 } jb_load_mix;
 
+#define JB_LOAD_MIX_MAX_COUNT 10000000L
+
+/* Appends one kind by its label ("get_readings") with its count per user:
+ * false, saying why, for an unknown or repeated label or a count outside
+ * 0..JB_LOAD_MIX_MAX_COUNT. Start from a zeroed mix. */
+bool jb_loadgen_mix_add(jb_load_mix *mix, const char *label, long count, char *err, size_t errlen);
+
 /* Parses "get_user=25,get_device=25,get_readings=225,post_command=225".
  * Order is kept: the dataset sends the kinds in the order written. */
 bool jb_loadgen_parse_mix(const char *spec, jb_load_mix *mix, char *err, size_t errlen);
