@@ -1,6 +1,7 @@
 /* controller.c - the experiment loop: platforms x iterations over the
  * controller/runner protocol (controller.h, docs/protocol.md). */
 #include "controller/controller.h"
+#include "runner/runner.h"
 #include "controller/identity.h"
 #include "platforms/launch.h"
 #include "platforms/platform.h"
@@ -25,7 +26,8 @@
 #include <unistd.h>
 
 #define CTL_CMD "run"
-#define RUN_RESEND_MS 3000.0 /* RUN again while the runner has said nothing */
+#define RUN_RESEND_MS 3000.0     /* RUN again while the runner has said nothing */
+#define ROW_PARTS_WAIT_MS 5000.0 /* for ROWS parts read after their RESULTS */
 
 typedef enum { IT_DONE, IT_FAILED, IT_PLATFORM_FAILED, IT_INTERRUPTED } it_result;
 
@@ -53,9 +55,11 @@ typedef struct ctl {
     long messages;
     bool heard;
     json_t *ready, *results;
+    json_t *row_parts; /* ROWS bodies of the iteration: table -> {"<part>": rows} */
     bool runner_failed;
     bool bus_lost; /* the broker was unreachable: nothing more will arrive */
     char error[2048];
+    char import_warning[256]; /* what the import of a remote runner's rows lost */
     bool load_stopped_for_error;
 } ctl;
 
@@ -226,6 +230,79 @@ static jb_store_metric_summary summary_from_json(const json_t *m)
                                      .cgroup_mem_peak_kb = kb_or_none(m, "cgroup_mem_peak_kb")};
 }
 
+/* A ROWS part, kept by table and part number: a duplicate replaces its
+ * copy, so each part is stored once. */
+static void keep_row_part(ctl *c, const jb_msg *m)
+{
+    if (!c->row_parts)
+        c->row_parts = json_object();
+    const char *table = jb_msg_str(m, "table");
+    json_t *parts = json_object_get(c->row_parts, table);
+    if (!parts) {
+        parts = json_object();
+        json_object_set_new(c->row_parts, table, parts);
+    }
+    char key[24];
+    snprintf(key, sizeof key, "%lld",
+             (long long)json_integer_value(json_object_get(m->body, "part")));
+    json_object_set(parts, key, json_object_get(m->body, "rows"));
+}
+
+/* The ROWS parts RESULTS announced that have not arrived (0: complete). */
+static long missing_row_parts(const ctl *c)
+{
+    long missing = 0;
+    const char *table;
+    json_t *n;
+    json_object_foreach(json_object_get(c->results, "parts"), table, n)
+    {
+        json_t *got = json_object_get(c->row_parts, table);
+        for (json_int_t k = 1; k <= json_integer_value(n); k++) {
+            char key[24];
+            snprintf(key, sizeof key, "%lld", (long long)k);
+            missing += json_object_get(got, key) == NULL;
+        }
+    }
+    return missing;
+}
+
+/* The ROWS parts (metric_samples) in part order; a part that never came is
+ * said in the iteration's warning, the parts that did are kept. */
+static void import_row_parts(ctl *c, const char *platform, long iteration)
+{
+    const char *table;
+    json_t *n;
+    json_object_foreach(json_object_get(c->results, "parts"), table, n)
+    {
+        json_t *got = json_object_get(c->row_parts, table);
+        for (json_int_t k = 1; k <= json_integer_value(n); k++) {
+            char key[24];
+            snprintf(key, sizeof key, "%lld", (long long)k);
+            json_t *rows = json_object_get(got, key);
+            if (rows)
+                jb_store_insert_rows_json(&c->store, table, rows, c->run_id, platform, iteration);
+        }
+    }
+    long missing = missing_row_parts(c);
+    if (missing > 0)
+        snprintf(c->import_warning, sizeof c->import_warning,
+                 "%ld ROWS part(s) of the runner's metric_samples never arrived: the time "
+                 "series of this iteration is incomplete (its summaries are whole)",
+                 missing);
+}
+
+/* The runner's own machine (its RESULTS environment), in runner_hosts. */
+static void import_runner_host(ctl *c)
+{
+    json_t *env = json_object_get(c->results, "environment");
+    if (!json_is_object(env))
+        return;
+    char *text = json_dumps(env, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    jb_store_put_runner_host(&c->store, c->run_id, c->runner_id,
+                             json_string_value(json_object_get(env, "hostname")), text);
+    free(text);
+}
+
 static void import_from_messages(ctl *c, const char *platform, long iteration)
 {
     const char *runner_db = json_string_value(json_object_get(c->results, "results_db"));
@@ -238,6 +315,8 @@ static void import_from_messages(ctl *c, const char *platform, long iteration)
         if (json_object_get(rows, *t))
             jb_store_insert_rows_json(&c->store, *t, json_object_get(rows, *t), c->run_id, platform,
                                       iteration);
+    import_row_parts(c, platform, iteration);
+    import_runner_host(c);
     json_array_foreach(json_object_get(c->results, "metrics"), i, m)
     {
         jb_store_metric_summary ms = summary_from_json(m);
@@ -258,7 +337,8 @@ static void import_from_messages(ctl *c, const char *platform, long iteration)
                                  .ready_ms = json_number_value(json_object_get(m, "ready_ms")),
                                  .process_ready_ms =
                                      json_is_number(pr) ? json_number_value(pr) : -1,
-                                 .accel = json_string_value(json_object_get(c->ready, "accel"))};
+                                 .accel = json_string_value(json_object_get(c->ready, "accel")),
+                                 .log_path = json_string_value(json_object_get(m, "log"))};
         jb_store_add_boot_time(&c->store, &bt);
     }
     const char *build = json_string_value(json_object_get(c->ready, "build"));
@@ -293,6 +373,8 @@ static void on_message(ctl *c, jb_msg *m)
         c->ready = json_incref(m->body);
     else if (m->type == JB_MSG_RESULTS && !c->results)
         c->results = json_incref(m->body);
+    else if (m->type == JB_MSG_ROWS)
+        keep_row_part(c, m);
     else if (m->type == JB_MSG_ERROR && !c->runner_failed) {
         c->runner_failed = true;
         const char *svc = jb_msg_str(m, "service");
@@ -435,6 +517,11 @@ static void wait_final(ctl *c)
             return;
         }
     }
+    /* The runner sent its ROWS parts before RESULTS, but on a topic of
+     * several partitions they may be read after it. */
+    double results_at = jb_now_ms();
+    while (c->results && missing_row_parts(c) > 0 && jb_now_ms() - results_at < ROW_PARTS_WAIT_MS)
+        pump(c, 100);
 }
 
 /* The iteration's runner_liveness row; the silence up to now counts too (a
@@ -605,9 +692,10 @@ static void reset_iteration(ctl *c)
     jb_msg_clear(&c->run);
     json_decref(c->ready);
     json_decref(c->results);
-    c->ready = c->results = NULL;
+    json_decref(c->row_parts);
+    c->ready = c->results = c->row_parts = NULL;
     c->runner_failed = c->heard = c->load_stopped_for_error = c->bus_lost = false;
-    c->error[0] = '\0';
+    c->error[0] = c->import_warning[0] = '\0';
 }
 
 static it_result run_iteration(ctl *c, const jb_config_platform *pl, long it, jb_load_summary *sum)
@@ -657,6 +745,8 @@ static it_result run_iteration(ctl *c, const jb_config_platform *pl, long it, jb
     if (r == IT_DONE && c->results) {
         import_from_messages(c, pl->name, it);
         const char *warning = json_string_value(json_object_get(c->results, "warning"));
+        if (!warning && c->import_warning[0])
+            warning = c->import_warning;
         if (warning) /* kept in iterations.error of a done iteration */
             snprintf(c->error, sizeof c->error, "warning: %s", warning);
     }
@@ -815,7 +905,7 @@ static bool record_platforms(ctl *c, const char *config_json)
 
 static bool start_new_run(ctl *c, const char *config_json)
 {
-    char *env = jb_controller_environment(c->o->broker_desc);
+    char *env = jb_host_environment(c->o->broker_desc);
     sqlite3_stmt *st = NULL;
     bool ok = env && write_file(c->dir, "config.json", config_json) &&
               write_file(c->dir, "environment.json", env) &&

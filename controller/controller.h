@@ -45,10 +45,6 @@ int jb_controller_run(const jb_controller_options *opts);
  * `run --resume` before it starts brokers, so the answer comes at once. */
 bool jb_controller_run_in_use(const char *out_root, const char *run_id);
 
-/* The environment as a JSON object (malloc'd string): kernel, CPU model,
- * cores, memory, versions of docker, qemu, libvirt, librdkafka, sqlite,
- * libcurl, and whether /dev/kvm is usable. broker_desc is stored as is. */
-char *jb_controller_environment(const char *broker_desc);
 
 /* Subcommands. */
 int controller_main(int argc, char **argv);     /* jungbench controller */

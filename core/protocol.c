@@ -8,8 +8,8 @@
 #include <string.h>
 #include <uuid/uuid.h>
 
-static const char *const type_names[JB_MSG_TYPES] = {"RUN",     "READY", "STOP",
-                                                     "RESULTS", "ERROR", "HEARTBEAT"};
+static const char *const type_names[JB_MSG_TYPES] = {"RUN",   "READY",     "STOP", "RESULTS",
+                                                     "ERROR", "HEARTBEAT", "ROWS"};
 
 const char *jb_msg_type_name(jb_msg_type type)
 {
@@ -93,9 +93,15 @@ static const field_rule results_fields[] = {{"results_db", JSON_STRING},
 static const field_rule error_fields[] = {
     {"message", JSON_STRING}, {"service", JSON_STRING}, {"phase", JSON_STRING}, {NULL, 0}};
 static const field_rule heartbeat_fields[] = {{"state", JSON_STRING}, {NULL, 0}};
+static const field_rule rows_fields[] = {{"table", JSON_STRING},
+                                         {"part", JSON_INTEGER},
+                                         {"parts", JSON_INTEGER},
+                                         {"rows", JSON_ARRAY},
+                                         {NULL, 0}};
 
 static const field_rule *const type_fields[JB_MSG_TYPES] = {
-    run_fields, ready_fields, stop_fields, results_fields, error_fields, heartbeat_fields};
+    run_fields,   ready_fields,     stop_fields, results_fields,
+    error_fields, heartbeat_fields, rows_fields};
 
 static const char *json_type_word(json_type type)
 {
@@ -201,7 +207,7 @@ static bool decode_envelope(json_t *o, jb_msg *msg, char *err, size_t errlen)
     if (msg->type == JB_MSG_TYPES)
         return snprintf(err, errlen,
                         "message: unknown type '%.32s' (valid: RUN, READY, STOP, RESULTS, ERROR, "
-                        "HEARTBEAT)",
+                        "HEARTBEAT, ROWS)",
                         type),
                false;
     msg->version = (int)version;
@@ -283,6 +289,18 @@ bool jb_msg_error(jb_msg *msg, const char *phase, const char *service, const cha
 bool jb_msg_heartbeat(jb_msg *msg, const char *state)
 {
     return set_str(msg, "state", state);
+}
+
+bool jb_msg_rows(jb_msg *msg, const char *table, long part, long parts, json_t *rows)
+{
+    if (!msg->body || !json_is_array(rows)) {
+        json_decref(rows);
+        return false;
+    }
+    /* json_object_set_new takes rows even when it fails */
+    return json_object_set_new(msg->body, "rows", rows) == 0 && set_str(msg, "table", table) &&
+           json_object_set_new(msg->body, "part", json_integer(part)) == 0 &&
+           json_object_set_new(msg->body, "parts", json_integer(parts)) == 0;
 }
 
 const char *jb_msg_str(const jb_msg *msg, const char *field)

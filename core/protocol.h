@@ -2,7 +2,7 @@
  *
  * Dissertation section 5.1.2: a controller and a runner talk over the Kafka
  * topics `runner` (controller -> runner: RUN, STOP) and `controller`
- * (runner -> controller: READY, RESULTS, ERROR, HEARTBEAT). Every message is
+ * (runner -> controller: READY, RESULTS, ERROR, HEARTBEAT, ROWS). Every message is
  * one JSON object with the envelope
  *
  *   {"version": 1, "type": "RUN", "run_id": "...", "platform": "docker",
@@ -31,6 +31,7 @@ typedef enum {
     JB_MSG_RESULTS,
     JB_MSG_ERROR,
     JB_MSG_HEARTBEAT,
+    JB_MSG_ROWS,
     JB_MSG_TYPES
 } jb_msg_type;
 
@@ -78,11 +79,17 @@ bool jb_msg_same_iteration(const jb_msg *a, const jb_msg *b);
  * ERROR      message (string), service (string, "" when not one service),
  *            phase (string: "boot", "ready", "metrics", "stop", "message")
  * HEARTBEAT  state (string: "booting", "ready", "stopping", "idle")
+ * ROWS       table (string), part (integer, 1-based), parts (integer), rows
+ *            (array of row objects, column name -> value): one bounded part
+ *            of a table too large for RESULTS (metric_samples), sent before
+ *            the RESULTS whose `parts` object names the table and its count
  */
 bool jb_msg_run(jb_msg *msg, const char *config_yaml, const char *results_db);
 bool jb_msg_stop(jb_msg *msg, const char *reason);
 bool jb_msg_error(jb_msg *msg, const char *phase, const char *service, const char *message);
 bool jb_msg_heartbeat(jb_msg *msg, const char *state);
+/* Takes ownership of rows (a JSON array), also on failure. */
+bool jb_msg_rows(jb_msg *msg, const char *table, long part, long parts, json_t *rows);
 /* READY and RESULTS are filled by the runner field by field with jansson. */
 
 /* A string field of the body ("" when absent or not a string). */

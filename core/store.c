@@ -58,9 +58,11 @@ static const char schema_sql[] =
      * assigned it (joined its group); process_ready_ms: start call to its
      * "started" line, the process up and connected to its broker before the
      * group join (NULL when the service prints none, e.g. the API gateway). */
+    /* log_path: the instance's output as kept on its runner's host (see
+     * runner_hosts), NULL when none was kept. */
     "CREATE TABLE IF NOT EXISTS boot_times(\n"
     "  run_id TEXT, platform TEXT, iteration INTEGER, service TEXT, instance TEXT,\n"
-    "  boot_ms REAL, ready_ms REAL, accel TEXT, process_ready_ms REAL);\n"
+    "  boot_ms REAL, ready_ms REAL, accel TEXT, process_ready_ms REAL, log_path TEXT);\n"
     /* bytes: this service's image alone; shared_bytes: the part shared with
      * the other services' images (Docker layers), counted once in totals. */
     "CREATE TABLE IF NOT EXISTS image_sizes(\n"
@@ -97,6 +99,12 @@ static const char schema_sql[] =
     "  run_id TEXT, platform TEXT, iteration INTEGER, runner TEXT, messages INTEGER,\n"
     "  max_gap_ms REAL, gap INTEGER,\n"
     "  PRIMARY KEY(run_id, platform, iteration));\n"
+    /* runner_hosts: the machine each runner of a run booted its platforms
+     * on, as the runner described it (the JSON of environment.json, which
+     * describes the controller's machine): one row per runner, the latest. */
+    "CREATE TABLE IF NOT EXISTS runner_hosts(\n"
+    "  run_id TEXT, runner TEXT, hostname TEXT, environment TEXT,\n"
+    "  PRIMARY KEY(run_id, runner));\n"
     "CREATE TABLE IF NOT EXISTS stop_times(\n"
     "  run_id TEXT, platform TEXT, iteration INTEGER, service TEXT, instance TEXT,\n"
     "  stop_ms REAL, killed INTEGER, exit_code INTEGER, exit TEXT);\n";
@@ -210,7 +218,8 @@ bool jb_store_open(jb_store *store, const char *path, char *err, size_t errlen)
     snprintf(setup, sizeof setup,
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
     if (!jb_store_exec(store, setup, NULL, 0) || !jb_store_exec(store, schema_sql, NULL, 0) ||
-        !add_column_if_missing(store, "boot_times", "process_ready_ms", "REAL"))
+        !add_column_if_missing(store, "boot_times", "process_ready_ms", "REAL") ||
+        !add_column_if_missing(store, "boot_times", "log_path", "TEXT"))
         return fail(store, err, errlen, "cannot apply schema");
     snprintf(setup, sizeof setup, "INSERT OR REPLACE INTO meta VALUES('schema_version','%d');",
              JB_STORE_SCHEMA_VERSION);
@@ -319,10 +328,14 @@ bool jb_store_put_metric_summary(jb_store *store, const jb_store_metric_summary 
  * summaries and boot times, which RESULTS and READY carry field by field. */
 const char *const jb_store_forwarded_tables[] = {"stop_times", "iteration_load", "image_sizes",
                                                  NULL};
+const char *const jb_store_parted_tables[] = {"metric_samples", NULL};
 
 static bool is_forwarded(const char *table)
 {
     for (const char *const *t = jb_store_forwarded_tables; *t; t++)
+        if (strcmp(*t, table) == 0)
+            return true;
+    for (const char *const *t = jb_store_parted_tables; *t; t++)
         if (strcmp(*t, table) == 0)
             return true;
     return false;
@@ -464,8 +477,8 @@ bool jb_store_add_boot_time(jb_store *store, const jb_store_boot_time *t)
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(store->db,
                            "INSERT INTO boot_times(run_id, platform, iteration, service, instance,"
-                           " boot_ms, ready_ms, accel, process_ready_ms)"
-                           " VALUES(?,?,?,?,?,?,?,?,?)",
+                           " boot_ms, ready_ms, accel, process_ready_ms, log_path)"
+                           " VALUES(?,?,?,?,?,?,?,?,?,?)",
                            -1, &st, NULL) != SQLITE_OK)
         return false;
     sqlite3_bind_text(st, 1, t->run_id, -1, SQLITE_STATIC);
@@ -478,6 +491,26 @@ bool jb_store_add_boot_time(jb_store *store, const jb_store_boot_time *t)
     sqlite3_bind_text(st, 8, t->accel, -1, SQLITE_STATIC);
     if (t->process_ready_ms >= 0)
         sqlite3_bind_double(st, 9, t->process_ready_ms);
+    if (t->log_path && t->log_path[0])
+        sqlite3_bind_text(st, 10, t->log_path, -1, SQLITE_STATIC);
+    bool ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+bool jb_store_put_runner_host(jb_store *store, const char *run_id, const char *runner,
+                              const char *hostname, const char *environment_json)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db,
+                           "INSERT OR REPLACE INTO runner_hosts(run_id, runner, hostname,"
+                           " environment) VALUES(?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, runner, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, hostname, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, environment_json, -1, SQLITE_STATIC);
     bool ok = sqlite3_step(st) == SQLITE_DONE;
     sqlite3_finalize(st);
     return ok;

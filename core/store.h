@@ -81,8 +81,13 @@ typedef struct jb_store_boot_time {
     double boot_ms, ready_ms;
     double process_ready_ms; /* < 0: the service printed no "started" line (NULL) */
     const char *accel;
+    const char *log_path; /* on the runner's host; NULL or "": none kept */
 } jb_store_boot_time;
 bool jb_store_add_boot_time(jb_store *store, const jb_store_boot_time *t);
+
+/* The runner_hosts row of a runner: its host name and environment JSON. */
+bool jb_store_put_runner_host(jb_store *store, const char *run_id, const char *runner,
+                              const char *hostname, const char *environment_json);
 
 /* The platform_builds row: which build (static | dynamic) it ran. */
 bool jb_store_set_platform_build(jb_store *store, const char *run_id, const char *platform,
@@ -114,6 +119,8 @@ bool jb_store_set_runner_liveness(jb_store *store, const jb_store_runner_livenes
  * every column, as JSON objects (NULL columns left out). iteration < 0:
  * a table without an iteration column (image_sizes). */
 extern const char *const jb_store_forwarded_tables[]; /* NULL-terminated */
+/* Tables too large for one message: sent in ROWS parts (docs/protocol.md). */
+extern const char *const jb_store_parted_tables[]; /* NULL-terminated */
 json_t *jb_store_rows_json(jb_store *store, const char *table, const char *run_id,
                            const char *platform, long iteration);
 /* Inserts (or replaces) such rows under this run, platform and iteration;

@@ -8,6 +8,7 @@
  * stop the sampler, write its summaries, stop every instance and close the
  * platform, so nothing of ours is left. */
 #include "runner/job.h"
+#include "runner/runner.h"
 
 #include "broker/broker.h"
 #include "core/cli.h"
@@ -356,7 +357,8 @@ static bool record_boot(job_work *w, json_t *services)
                                  .boot_ms = info->boot_ms,
                                  .ready_ms = info->ready_ms,
                                  .process_ready_ms = info->process_ready_ms,
-                                 .accel = info->accel};
+                                 .accel = info->accel,
+                                 .log_path = info->log_path};
         ok = jb_store_add_boot_time(&store, &bt) && ok;
         json_t *pids = json_array();
         for (size_t k = 0; k < info->npids; k++)
@@ -617,28 +619,85 @@ static void teardown(job_work *w)
     w->broker = NULL;
 }
 
+/* This host's environment, described once per runner process (it runs
+ * `docker version` and `qemu-system-x86_64 --version`); a new reference. */
+static json_t *host_environment(const char *brokers)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static json_t *env;
+    pthread_mutex_lock(&lock);
+    if (!env) {
+        char *text = jb_host_environment(brokers);
+        env = text ? json_loads(text, 0, NULL) : NULL;
+        free(text);
+    }
+    json_t *copy = json_incref(env);
+    pthread_mutex_unlock(&lock);
+    return copy;
+}
+
+/* Rows of a parted table per ROWS message: ~250 bytes each as JSON, so a
+ * part stays far below Kafka's 1 MB message limit. */
+#define JOB_ROWS_PER_PART 1000
+
+/* The parted tables' rows in parts of JOB_ROWS_PER_PART; `parts` gets the
+ * count per table (0 parts: no rows). */
+static json_t *split_parted_rows(jb_store *store, const runner_job *job, json_t *parts)
+{
+    json_t *all = json_array();
+    for (const char *const *t = jb_store_parted_tables; all && *t; t++) {
+        json_t *rows =
+            jb_store_rows_json(store, *t, job->run.run_id, job->run.platform, job->run.iteration);
+        size_t n = json_array_size(rows), nparts = (n + JOB_ROWS_PER_PART - 1) / JOB_ROWS_PER_PART;
+        for (size_t k = 0; k < nparts; k++) {
+            json_t *part = json_array();
+            for (size_t i = k * JOB_ROWS_PER_PART; i < n && i < (k + 1) * JOB_ROWS_PER_PART; i++)
+                json_array_append(part, json_array_get(rows, i));
+            json_array_append_new(all, json_pack("{s:s, s:o}", "table", *t, "rows", part));
+        }
+        json_object_set_new(parts, *t, json_integer((json_int_t)nparts));
+        json_decref(rows);
+    }
+    return all;
+}
+
 /* RESULTS carries the iteration's stop_times, iteration_load and
- * image_sizes rows too: a controller on another machine has no other way to
- * them (docs/protocol.md). Read back after the teardown wrote stop_times. */
+ * image_sizes rows too, and this host's environment; its metric_samples
+ * follow in ROWS parts (row_parts). A controller on another machine has no
+ * other way to them (docs/protocol.md); one that shares our database (RUN
+ * named the file we wrote) gets no parts. Read back after the teardown
+ * wrote stop_times. */
 static void attach_own_rows(runner_job *job)
 {
     jb_store store;
     char err[512];
     if (!jb_store_open_readonly(&store, job->results_db, err, sizeof err))
         return;
-    json_t *rows = json_object();
+    json_t *rows = json_object(), *parts = json_object(), *row_parts = NULL;
     for (const char *const *t = jb_store_forwarded_tables; rows && *t; t++) {
         json_t *r =
             jb_store_rows_json(&store, *t, job->run.run_id, job->run.platform, job->run.iteration);
         if (r)
             json_object_set_new(rows, *t, r);
     }
+    bool own_db = strcmp(job->results_db, jb_msg_str(&job->run, "results_db")) != 0;
+    if (own_db)
+        row_parts = split_parted_rows(&store, job, parts);
     jb_store_close(&store);
+    json_t *env = own_db ? host_environment(job->opts.brokers) : NULL;
     pthread_mutex_lock(&job->mu);
-    if (job->results_body && rows)
+    if (job->results_body && rows) {
         json_object_set_new(job->results_body, "rows", rows);
-    else
+        json_object_set_new(job->results_body, "parts", parts);
+        if (env)
+            json_object_set_new(job->results_body, "environment", env);
+        job->row_parts = row_parts;
+    } else {
         json_decref(rows);
+        json_decref(parts);
+        json_decref(env);
+        json_decref(row_parts);
+    }
     pthread_mutex_unlock(&job->mu);
 }
 
@@ -746,6 +805,7 @@ void runner_job_free(runner_job *job)
     pthread_join(job->thread, NULL);
     json_decref(job->ready_body);
     json_decref(job->results_body);
+    json_decref(job->row_parts);
     jb_msg_clear(&job->run);
     pthread_mutex_destroy(&job->mu);
     pthread_cond_destroy(&job->cond);

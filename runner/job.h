@@ -48,6 +48,7 @@ typedef struct runner_job {
     bool stop_asked;
     json_t *ready_body;   /* READY fields, set with JOB_READY */
     json_t *results_body; /* RESULTS fields, set with JOB_DONE */
+    json_t *row_parts;    /* ROWS bodies to send before RESULTS ({table, rows}); may be NULL */
     char err_phase[16], err_service[64], err_text[2048];
 } runner_job;
 

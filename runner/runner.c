@@ -103,6 +103,32 @@ static void send_error(runner *r, const jb_msg *about, const char *phase, const 
 /* ---- the active job ------------------------------------------------------------ */
 
 /* Joins a finished job and sends (and keeps) its RESULTS or ERROR. */
+/* The ROWS parts of a finished job, before its RESULTS (whose `parts`
+ * says how many the controller waits for). */
+static void send_row_parts(runner *r, runner_job *job, const json_t *row_parts)
+{
+    const char *table = NULL;
+    long part = 0, parts = 0;
+    size_t i;
+    const json_t *p;
+    json_array_foreach(row_parts, i, p)
+    {
+        const char *t = json_string_value(json_object_get(p, "table"));
+        if (!table || strcmp(t, table) != 0) {
+            table = t;
+            part = 0;
+            parts = (long)json_integer_value(
+                json_object_get(json_object_get(job->results_body, "parts"), t));
+        }
+        jb_msg m;
+        if (!make_reply(r, &job->run, JB_MSG_ROWS, NULL, &m))
+            continue;
+        if (jb_msg_rows(&m, t, ++part, parts, json_incref(json_object_get(p, "rows"))))
+            send_msg(r, &m);
+        jb_msg_clear(&m);
+    }
+}
+
 static void finish_job(runner *r)
 {
     runner_job *job = r->job;
@@ -111,6 +137,7 @@ static void finish_job(runner *r)
     json_t *body;
     pthread_mutex_lock(&job->mu);
     if (ok) {
+        send_row_parts(r, job, job->row_parts);
         body = json_incref(job->results_body);
     } else {
         body = json_pack("{s:s, s:s, s:s}", "phase", job->err_phase[0] ? job->err_phase : "run",

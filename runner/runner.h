@@ -23,8 +23,8 @@ typedef struct jb_runner_options {
     const char *brokers;         /* bootstrap servers, for the bus and the services */
     const jb_config_prop *props; /* extra librdkafka properties for the bus */
     size_t nprops;
-    const char *id;          /* RUN/STOP addressed to this name are ours ("local") */
-    const char *bin_dir;     /* process platform's executables; NULL: default */
+    const char *id;      /* RUN/STOP addressed to this name are ours ("local") */
+    const char *bin_dir; /* process platform's executables; NULL: default */
     /* The IPv4 address of this machine the controller reaches Jung on
      * (--advertise); NULL: loopback (platforms/platform.h, advertise). */
     const char *advertise;
@@ -49,5 +49,12 @@ typedef struct jb_runner_options {
 /* Exit code: 0 after a stop, 1 when the broker cannot be reached. */
 int jb_runner_serve(const jb_runner_options *opts);
 int runner_main(int argc, char **argv);
+
+/* This machine as a JSON object (malloc'd string): host name, kernel, CPU
+ * model, cores, memory, versions of docker, qemu, libvirt, librdkafka,
+ * sqlite, libcurl, and whether /dev/kvm is usable. broker_desc is stored
+ * as is. The controller writes its own to environment.json; a runner sends
+ * its own in RESULTS (runner_hosts). */
+char *jb_host_environment(const char *broker_desc);
 
 #endif

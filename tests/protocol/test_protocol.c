@@ -67,6 +67,17 @@ static void test_round_trip(void)
     CHECK(!jb_msg_init(&other, JB_MSG_STOP, longname, "p", 1, "local", err, sizeof err));
     CHECK(strcmp(err, "field 'run_id' is too long (at most 63 characters)") == 0);
     jb_msg_clear(&other);
+    /* ROWS: a part of a table, round trip */
+    CHECK(jb_msg_init(&other, JB_MSG_ROWS, "r1", "docker", 3, "b", err, sizeof err));
+    CHECK(jb_msg_rows(&other, "metric_samples", 2, 5, json_pack("[{s:i}]", "rss_kb", 1500)));
+    text = jb_msg_encode(&other);
+    CHECK(text && jb_msg_decode(text, strlen(text), &back, err, sizeof err));
+    CHECK(back.type == JB_MSG_ROWS && strcmp(jb_msg_str(&back, "table"), "metric_samples") == 0);
+    CHECK(json_integer_value(json_object_get(back.body, "part")) == 2);
+    CHECK(json_array_size(json_object_get(back.body, "rows")) == 1);
+    free(text);
+    jb_msg_clear(&back);
+    jb_msg_clear(&other);
 }
 
 static void test_ready_results(void)
@@ -110,7 +121,10 @@ static void test_malformed(void)
                    "jungbench version on controller and runner)");
     expect_refused("{\"type\":\"GO\"," ENV "}",
                    "message: unknown type 'GO' (valid: RUN, READY, STOP, RESULTS, ERROR, "
-                   "HEARTBEAT)");
+                   "HEARTBEAT, ROWS)");
+    expect_refused("{\"type\":\"ROWS\"," ENV ",\"table\":\"metric_samples\",\"part\":1,"
+                   "\"parts\":2,\"rows\":{}}",
+                   "ROWS: field 'rows' missing or not an array");
     expect_refused("{\"type\":\"RUN\"," ENV ",\"config\":\"x\"}",
                    "RUN: field 'results_db' missing or not a string");
     expect_refused("{\"type\":\"STOP\"," ENV ",\"reason\":7}",

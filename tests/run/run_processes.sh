@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 "$JB" broker --port 0 > "$TMP/broker.out" 2>&1 &
 broker=$!
-for _ in $(seq 1 50); do grep -q bootstrap= "$TMP/broker.out" && break; sleep 0.1; done
+wait_line "$TMP/broker.out" 30 '^bootstrap='
 bs=$(sed -n 's/^bootstrap=//p' "$TMP/broker.out")
 [ -n "$bs" ] || { fail "broker did not start"; finish; }
 # --results: the runner keeps its time series in its own database, as on
@@ -23,16 +23,16 @@ check "metric summaries (from RESULTS)" "$(q "$db" "select count(*) from metric_
 check "boot times (from READY)" "$(q "$db" "select count(*) from boot_times")" 8
 check "process ready before group joined (from READY)" \
     "$(q "$db" "select count(*) from boot_times where process_ready_ms > 0 and process_ready_ms <= ready_ms")" 8
-check "no time series in the controller's database" "$(q "$db" "select count(*) from metric_samples")" 0
 rdb=$(ls "$TMP"/runner-side/*/results.db 2>/dev/null | head -1)
 check "time series in the runner's database" "$(q "$rdb" "select count(*) > 8 from metric_samples")" 1
 grep -q "RESULTS" "$TMP/runner.out" || fail "runner log has no RESULTS line"
 # The controller stores every figure the runner measured: each table the
-# runner writes (but its time series, metric_samples, which stay in its own
-# database) has as many rows, and each column as many non-NULL values, in
-# the controller's database (PSS, source and cgroup figures, stop times,
-# machine load and image sizes were dropped).
-for t in metric_summaries boot_times stop_times iteration_load image_sizes platform_builds; do
+# runner writes has as many rows, and each column as many non-NULL values,
+# in the controller's database (PSS, source and cgroup figures, stop times,
+# machine load, image sizes, the time series and log paths were dropped).
+# The time series comes in ROWS parts of up to 1,000 rows.
+for t in metric_summaries boot_times stop_times iteration_load image_sizes platform_builds \
+    metric_samples; do
     check "$t rows as the runner has them" \
         "$(q "$db" "select count(*) from $t")" "$(q "$rdb" "select count(*) from $t")"
     for col in $(q "$rdb" "select name from pragma_table_info('$t')"); do
@@ -42,6 +42,10 @@ for t in metric_summaries boot_times stop_times iteration_load image_sizes platf
 done
 check "runner wrote stop times and image sizes" \
     "$(q "$rdb" "select (select count(*) from stop_times) > 0 and (select count(*) from image_sizes) > 0")" 1
+check "boot times name each instance's log on the runner's host" \
+    "$(q "$db" "select count(*) from boot_times where log_path like '$TMP/runner-side/%.log'")" 8
+check "the runner's host recorded" "$(q "$db" "select count(*) from runner_hosts where runner='r1'
+                                            and json_extract(environment, '$.kernel') <> ''")" 1
 check "runner measured PSS of every service" \
     "$(q "$rdb" "select count(*) from metric_summaries where kind='service' and pss_mean_kb > 0")" 8
 

@@ -1,6 +1,7 @@
-/* env.c - what the machine was when a run ran: the record every result
- * needs to be comparable (kernel, CPU, versions, KVM or emulation). */
-#include "controller/controller.h"
+/* host_env.c - what the machine was when a run ran: the record every result
+ * needs to be comparable (kernel, CPU, versions, KVM or emulation), for the
+ * controller's machine and for each runner's. */
+#include "runner/runner.h"
 #include "platforms/platform.h"
 
 #include <curl/curl.h>
@@ -85,7 +86,7 @@ static const char *kvm_device_state(void)
     return "usable";
 }
 
-char *jb_controller_environment(const char *broker_desc)
+char *jb_host_environment(const char *broker_desc)
 {
     struct utsname u;
     uname(&u);
