@@ -54,6 +54,10 @@ typedef struct ctl {
     double liveness_last_ms, max_gap_ms;
     long messages;
     bool heard;
+    /* the platform's runner answered in an earlier iteration of this run:
+     * an unanswered RUN then waits for it (a partition, a restart) up to
+     * runner.ready_timeout_ms instead of failing after the silence timeout */
+    bool runner_known;
     json_t *ready, *results;
     json_t *row_parts; /* ROWS bodies of the iteration: table -> {"<part>": rows} */
     bool runner_failed;
@@ -494,12 +498,14 @@ static it_result boot_platform(ctl *c, const jb_config_platform *pl)
             send_to_runner(c, &c->run); /* same msg_id: a duplicate for the runner */
             last_send = now;
         }
-        if (silence_exceeded(c, c->heard ? "heartbeat" : "answer to RUN"))
+        bool waiting_for_known = c->runner_known && !c->heard;
+        if (!waiting_for_known && silence_exceeded(c, c->heard ? "heartbeat" : "answer to RUN"))
             return IT_PLATFORM_FAILED;
         if (now - c->sent_ms >= ready_wait) {
             snprintf(c->error, sizeof c->error,
-                     "runner '%s' sent no READY within %.0f s of RUN (runner.ready_timeout_ms)",
-                     c->runner_id, (now - c->sent_ms) / 1000);
+                     "runner '%s' sent no READY within %.0f s of RUN (runner.ready_timeout_ms)%s",
+                     c->runner_id, (now - c->sent_ms) / 1000,
+                     c->heard ? "" : "; it answered in an earlier iteration and is silent since");
             return IT_PLATFORM_FAILED;
         }
     }
@@ -786,6 +792,7 @@ static void print_result(ctl *c, const jb_config_platform *pl, long it, it_resul
 /* Runs one platform's iterations; false when the whole run must end. */
 static bool run_platform(ctl *c, const jb_config_platform *pl, bool *any_failed)
 {
+    bool runner_answered = false;
     for (long it = 1; it <= c->cfg->iterations && !jb_stop_requested(); it++) {
         char status[32];
         iteration_status(c, pl->name, it, status, sizeof status);
@@ -799,7 +806,9 @@ static bool run_platform(ctl *c, const jb_config_platform *pl, bool *any_failed)
         c->iter_t0 = t0;
         record_iteration(c, pl->name, it, started, "running", NULL, NULL);
         jb_load_summary sum;
+        c->runner_known = runner_answered;
         it_result r = run_iteration(c, pl, it, &sum);
+        runner_answered |= c->heard;
         const char *accel = json_string_value(json_object_get(c->ready, "accel"));
         static const char *const status_of[] = {"done", "failed", "failed", "interrupted"};
         record_iteration(c, pl->name, it, started, status_of[r], accel, c->error);
