@@ -205,6 +205,57 @@ took=$(($(date +%s) - killed_at))
 [ "$took" -le 30 ] || fail "the run ended $took s after the runner was killed (silence timeout 20 s + 10 s)"
 grep -q "runner 'host-a'" "$TMP/kill.out" || fail "the failure does not name the silent runner: $(tail -3 "$TMP/kill.out")"
 
+# ---- Apache Kafka on the veth address, Docker beside a remote runner ------------
+# The issue's set-up: Kafka listens on and advertises the root side's veth
+# address (scripts/kafka with JB_KAFKA_HOST), a runner in namespace A runs
+# native processes, the in-process runner runs Docker; one run, 2
+# iterations each, 0 errors, one database complete for both. Skipped,
+# loudly, without Java or a Docker engine.
+kafka_docker() {
+    command -v java > /dev/null || { echo "SKIP (Kafka + Docker part): no java for scripts/kafka"; return; }
+    timeout 10 docker info > /dev/null 2>&1 || { echo "SKIP (Kafka + Docker part): no Docker engine"; return; }
+    local kport=$((19100 + ($$ % 400) * 2)) tag=jbmh-$$
+    export JB_KAFKA_HOST=$HOST_ADDR JB_KAFKA_PORT=$kport JB_KAFKA_RUN=$TMP/kafka
+    trap 'JB_KAFKA_RUN=$TMP/kafka "$SRC/scripts/kafka" stop > /dev/null 2>&1; docker rmi -f $(docker images -q --filter reference="jung/*:'"$tag"'") > /dev/null 2>&1; cleanup_net' EXIT
+    "$SRC/scripts/kafka" start > "$TMP/kafka.out" 2>&1 ||
+        { fail "scripts/kafka on $HOST_ADDR:$kport: $(tail -3 "$TMP/kafka.out")"; return; }
+    local kboot=$HOST_ADDR:$kport
+    check "Kafka advertises the veth address" "$(sed -n 's/^bootstrap=//p' "$TMP/kafka.out" | tail -1)" "$kboot"
+    "$JB" images build docker --tag "$tag" > "$TMP/images.out" 2>&1 ||
+        { fail "images build docker: $(tail -3 "$TMP/images.out")"; return; }
+    BOOT=$kboot start_runner host-k --advertise "$A_ADDR"
+    BOOT=$kboot config kafka-docker 2 > "$TMP/kd.yaml" << YAML
+  - {name: host_k, driver: process, runner: host-k, stop_grace_ms: 2000}
+  - {name: docker, driver: docker, network: host, image_tag: $tag, stop_grace_ms: 2000}
+YAML
+    "$JB" run "$TMP/kd.yaml" --out "$TMP/out" > "$TMP/kd.out" 2>&1
+    local rc=$?
+    check "Kafka + Docker run exit status" "$rc" 0
+    [ "$rc" = 0 ] || tail -20 "$TMP/kd.out" >&2
+    local kdb
+    kdb=$(ls "$TMP"/out/kafka-docker-*/results.db 2> /dev/null | head -1)
+    [ -f "$kdb" ] || { fail "no results.db of the Kafka + Docker run"; return; }
+    for p in host_k docker; do
+        check "$p on Kafka: iterations done" \
+            "$(q "$kdb" "select count(*) from iterations where platform='$p' and status='done'")" 2
+        check "$p on Kafka: failed requests" \
+            "$(q "$kdb" "select count(*) from samples where platform='$p' and success=0")" 0
+        check "$p on Kafka: boot times (2 it x 8)" \
+            "$(q "$kdb" "select count(*) from boot_times where platform='$p'")" 16
+        check "$p on Kafka: time series present" \
+            "$(q "$kdb" "select count(*) > 16 from metric_samples where platform='$p'")" 1
+    done
+    check "Docker's services ran in containers (cgroup figures)" \
+        "$(q "$kdb" "select count(*) from metric_summaries where platform='docker' and kind='service'
+                     and cgroup_mem_mean_kb > 0")" 16
+    check "the remote runner's machine recorded" \
+        "$(q "$kdb" "select count(*) from runner_hosts where runner='host-k'")" 1
+    "$JB" report "$kdb" > "$TMP/kd.report" 2>&1 || fail "report of the Kafka + Docker run failed"
+    "$SRC/scripts/kafka" stop > /dev/null 2>&1
+    unset JB_KAFKA_HOST JB_KAFKA_PORT JB_KAFKA_RUN
+}
+kafka_docker
+
 # ---- the decoy ---------------------------------------------------------------
 # A Jung on the controller's loopback at PORT, and a runner that advertises
 # its own loopback (the default) with gateway_port PORT: READY names
