@@ -16,7 +16,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -550,29 +552,49 @@ static void record_liveness(ctl *c, const char *platform, long it)
 
 typedef struct load_ctx {
     ctl *c;
-    double last_pump_ms;
     double last_print_ms;
     const char *platform;
     long iteration;
+    /* The load runs on its own thread (drive_load); the controller's loop
+     * keeps reading the bus and sets stop when the runner fails or falls
+     * silent, which the load generator's should_stop reads. */
+    atomic_bool stop;
+    atomic_bool done;
+    jb_loadgen_config lc;
+    jb_load_summary *sum;
+    jb_load_result result;
+    char err[1024];
 } load_ctx;
 
-/* Called by the load generator's loop: also keeps reading the bus, so a
- * runner's ERROR (a service died) stops the load at once, and so does a
- * runner silent for silence_timeout_ms (a lost broker, a dead runner):
- * the runner's heartbeats go on during the load. */
+/* The load generator's question, between requests: stop now? */
 static bool load_should_stop(void *arg)
 {
     load_ctx *l = arg;
-    double now = jb_now_ms();
-    if (now - l->last_pump_ms >= 100) {
-        l->last_pump_ms = now;
-        pump(l->c, 0);
-        if (!l->c->runner_failed && silence_exceeded(l->c, "heartbeat during the load"))
-            l->c->runner_failed = true;
+    return jb_stop_requested() || atomic_load(&l->stop);
+}
+
+static void *load_thread(void *arg)
+{
+    load_ctx *l = arg;
+    l->result = jb_loadgen_run(&l->lc, l->sum, l->err, sizeof l->err);
+    atomic_store(&l->done, true);
+    return NULL;
+}
+
+/* While the load runs: the bus, so a runner's ERROR (a service died) stops
+ * the load at once, and so does a runner silent for silence_timeout_ms (a
+ * lost broker, a dead runner): its heartbeats go on during the load. */
+static void watch_load(ctl *c, load_ctx *l)
+{
+    while (!atomic_load(&l->done)) {
+        pump(c, 100);
+        if (!c->runner_failed && silence_exceeded(c, "heartbeat during the load"))
+            c->runner_failed = true;
+        if (c->runner_failed && !atomic_load(&l->stop)) {
+            c->load_stopped_for_error = true;
+            atomic_store(&l->stop, true);
+        }
     }
-    if (l->c->runner_failed)
-        l->c->load_stopped_for_error = true;
-    return jb_stop_requested() || l->c->runner_failed;
 }
 
 /* The load's remaining ms at its live rate; -1 before there is a rate. */
@@ -627,8 +649,9 @@ static void load_progress(const jb_load_progress *p, void *arg)
 }
 
 static bool loadgen_settings(ctl *c, const char *endpoint, const char *platform, long iteration,
-                             jb_loadgen_config *lc, load_ctx *l)
+                             load_ctx *l)
 {
+    jb_loadgen_config *lc = &l->lc;
     const jb_config_workload *w = &c->cfg->workload;
     jb_loadgen_config_defaults(lc);
     lc->target = endpoint;
@@ -655,12 +678,41 @@ static bool loadgen_settings(ctl *c, const char *endpoint, const char *platform,
     lc->run_id = c->run_id;
     lc->platform = platform;
     lc->iteration = iteration;
-    *l = (load_ctx){.c = c, .platform = platform, .iteration = iteration};
+    l->c = c;
+    l->platform = platform;
+    l->iteration = iteration;
     lc->should_stop = load_should_stop;
     lc->stop_ctx = l;
     lc->progress = load_progress;
     lc->progress_ctx = l;
     return jb_loadgen_config_check(lc, c->error, sizeof c->error);
+}
+
+static it_result drive_load_with(ctl *c, const char *endpoint, const char *platform, long iteration,
+                                 jb_load_summary *sum, load_ctx *l)
+{
+    if (!loadgen_settings(c, endpoint, platform, iteration, l))
+        return IT_PLATFORM_FAILED;
+    const char *gateway_id = json_string_value(json_object_get(c->ready, "gateway_id"));
+    if (!jb_gateway_identity_check(endpoint, gateway_id, l->lc.timeout_ms, c->error,
+                                   sizeof c->error))
+        return IT_FAILED;
+    l->sum = sum;
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, load_thread, l) != 0)
+        return snprintf(c->error, sizeof c->error, "cannot start the load thread"),
+               IT_PLATFORM_FAILED;
+    watch_load(c, l);
+    pthread_join(thread, NULL);
+    if (!c->load_stopped_for_error && l->err[0]) /* else c->error holds the runner's ERROR */
+        snprintf(c->error, sizeof c->error, "%s", l->err);
+    if (!c->o->quiet && isatty(STDOUT_FILENO))
+        printf("\r%*s\r", 140, "");
+    if (l->result == JB_LOAD_OK)
+        return IT_DONE;
+    if (l->result == JB_LOAD_STOPPED && !c->load_stopped_for_error)
+        return IT_INTERRUPTED;
+    return IT_FAILED; /* c->error: the load generator's reason or the runner's ERROR */
 }
 
 static it_result drive_load(ctl *c, const char *platform, long iteration, jb_load_summary *sum)
@@ -671,24 +723,12 @@ static it_result drive_load(ctl *c, const char *platform, long iteration, jb_loa
                  "READY named no endpoint (no api_gateway in services?)");
         return IT_PLATFORM_FAILED;
     }
-    jb_loadgen_config lc;
-    load_ctx l;
-    if (!loadgen_settings(c, endpoint, platform, iteration, &lc, &l))
-        return IT_PLATFORM_FAILED;
-    const char *gateway_id = json_string_value(json_object_get(c->ready, "gateway_id"));
-    if (!jb_gateway_identity_check(endpoint, gateway_id, lc.timeout_ms, c->error, sizeof c->error))
-        return IT_FAILED;
-    char err[1024] = "";
-    jb_load_result r = jb_loadgen_run(&lc, sum, err, sizeof err);
-    if (!c->load_stopped_for_error && err[0]) /* else c->error holds the runner's ERROR */
-        snprintf(c->error, sizeof c->error, "%s", err);
-    if (!c->o->quiet && isatty(STDOUT_FILENO))
-        printf("\r%*s\r", 140, "");
-    if (r == JB_LOAD_OK)
-        return IT_DONE;
-    if (r == JB_LOAD_STOPPED && !c->load_stopped_for_error)
-        return IT_INTERRUPTED;
-    return IT_FAILED; /* c->error: the load generator's reason or the runner's ERROR */
+    load_ctx *l = calloc(1, sizeof *l);
+    if (!l)
+        return snprintf(c->error, sizeof c->error, "out of memory"), IT_PLATFORM_FAILED;
+    it_result r = drive_load_with(c, endpoint, platform, iteration, sum, l);
+    free(l);
+    return r;
 }
 
 /* ---- one iteration ---------------------------------------------------------- */
