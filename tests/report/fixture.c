@@ -126,7 +126,8 @@ static void docker_iteration(fixture *f, int it)
     metric(f, "docker", it, "dockerd", "runtime", 5, 888);
     platform(f, "docker", it, 0);
     execf(f,
-          "INSERT INTO boot_times VALUES('%s','docker',%d,'user_registry','user_registry-1',"
+          "INSERT INTO boot_times(run_id, platform, iteration, service, instance,"
+          " boot_ms, ready_ms, accel, process_ready_ms) VALUES('%s','docker',%d,'user_registry','user_registry-1',"
           "%d,%d,'native',%d),('%s','docker',%d,'auth_manager','auth_manager-1',110,210,"
           "'native',160)",
           f->run_id, it, 100 + it, 200 + it, 150 + it, f->run_id, it);
@@ -140,7 +141,8 @@ static void osv_iteration(fixture *f, int it)
     metric(f, "osv", it, "auth_manager-2", "service", 10 + it, 60);
     platform(f, "osv", it, 100);
     execf(f,
-          "INSERT INTO boot_times VALUES('%s','osv',%d,'user_registry','user_registry-1',"
+          "INSERT INTO boot_times(run_id, platform, iteration, service, instance,"
+          " boot_ms, ready_ms, accel, process_ready_ms) VALUES('%s','osv',%d,'user_registry','user_registry-1',"
           "%d,%d,'emulated',%d),('%s','osv',%d,'auth_manager','auth_manager-1',1100,2100,"
           "'emulated',1600)",
           f->run_id, it, 1000 + 10 * it, 2000 + 10 * it, 1500 + 10 * it, f->run_id, it);
