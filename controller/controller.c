@@ -8,7 +8,7 @@
 
 #include "core/cli.h"
 #include "core/kbus.h"
-#include "core/store.h"
+#include "store/store.h"
 #include "loadgen/loadgen.h"
 #include "report/report.h"
 
@@ -103,34 +103,13 @@ static void format_duration(double ms, char *out, size_t outlen)
 
 /* ---- the database ---------------------------------------------------------- */
 
-static bool exec_fmt(ctl *c, const char *sql, const char *platform, long iteration)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->store.db, sql, -1, &st, NULL) != SQLITE_OK)
-        return false;
-    sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
-    if (platform)
-        sqlite3_bind_text(st, 2, platform, -1, SQLITE_STATIC);
-    if (iteration >= 0)
-        sqlite3_bind_int64(st, 3, iteration);
-    bool ok = sqlite3_step(st) == SQLITE_DONE;
-    sqlite3_finalize(st);
-    return ok;
-}
-
 /* A re-run iteration starts from nothing: rows of an attempt that did not
  * finish (crash, Ctrl-C) would otherwise be counted twice. */
 static void delete_partial(ctl *c, const char *platform, long iteration)
 {
-    static const char *const tables[] = {
-        "samples",    "load_summaries", "metric_samples", "metric_summaries",
-        "boot_times", "stop_times",     "iteration_load", NULL};
-    for (const char *const *t = tables; *t; t++) {
-        char sql[160];
-        snprintf(sql, sizeof sql, "DELETE FROM %s WHERE run_id=?1 AND platform=?2 AND iteration=?3",
-                 *t);
-        exec_fmt(c, sql, platform, iteration);
-    }
+    if (!jb_store_clear_iteration(&c->store, c->run_id, platform, iteration))
+        fprintf(stderr, "jungbench %s: cannot clear iteration %ld of %s: %s\n", CTL_CMD, iteration,
+                platform, jb_store_errmsg(&c->store));
 }
 
 static const char *iteration_status(ctl *c, const char *platform, long iteration, char *buf,
@@ -155,42 +134,24 @@ static const char *iteration_status(ctl *c, const char *platform, long iteration
 static void record_iteration(ctl *c, const char *platform, long iteration, double started_ms,
                              const char *status, const char *accel, const char *error)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->store.db,
-                           "INSERT OR REPLACE INTO iterations VALUES(?1,?2,?3,?4,?5,?6,?7,?8)", -1,
-                           &st, NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, platform, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, iteration);
-    sqlite3_bind_double(st, 4, started_ms);
-    if (strcmp(status, "running") == 0)
-        sqlite3_bind_null(st, 5);
-    else
-        sqlite3_bind_double(st, 5, jb_wall_ms());
-    sqlite3_bind_text(st, 6, status, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, accel && accel[0] ? accel : NULL, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, error && error[0] ? error : NULL, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    const jb_store_iteration row = {.run_id = c->run_id,
+                                    .platform = platform,
+                                    .iteration = iteration,
+                                    .started_ms = started_ms,
+                                    .finished_ms =
+                                        strcmp(status, "running") == 0 ? -1 : jb_wall_ms(),
+                                    .status = status,
+                                    .accel = accel,
+                                    .error = error};
+    if (!jb_store_put_iteration(&c->store, &row))
         fprintf(stderr, "jungbench %s: cannot record iteration: %s\n", CTL_CMD,
-                sqlite3_errmsg(c->store.db));
-    sqlite3_finalize(st);
+                jb_store_errmsg(&c->store));
 }
 
 static void set_run_status(ctl *c, const char *status)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->store.db, "UPDATE runs SET status=?2, finished_ms=?3 WHERE run_id=?1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
-    if (strcmp(status, "running") == 0)
-        sqlite3_bind_null(st, 3);
-    else
-        sqlite3_bind_double(st, 3, jb_wall_ms());
-    sqlite3_step(st);
-    sqlite3_finalize(st);
+    jb_store_set_run_status(&c->store, c->run_id, status,
+                            strcmp(status, "running") == 0 ? -1 : jb_wall_ms());
 }
 
 /* When the runner wrote to another database (a runner on another machine
@@ -926,10 +887,7 @@ static bool same_config(const char *stored, const char *current)
 static bool record_platforms(ctl *c, const char *config_json)
 {
     json_t *cfg = json_loads(config_json, 0, NULL);
-    sqlite3_stmt *st = NULL;
-    bool ok =
-        cfg && sqlite3_prepare_v2(c->store.db, "INSERT OR REPLACE INTO platforms VALUES(?,?,?,?)",
-                                  -1, &st, NULL) == SQLITE_OK;
+    bool ok = cfg != NULL;
     size_t i;
     json_t *pl;
     json_array_foreach(json_object_get(cfg, "platforms"), i, pl)
@@ -937,17 +895,11 @@ static bool record_platforms(ctl *c, const char *config_json)
         if (!ok)
             break;
         char *settings = json_dumps(pl, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        sqlite3_reset(st);
-        sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, json_string_value(json_object_get(pl, "name")), -1,
-                          SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, json_string_value(json_object_get(pl, "driver")), -1,
-                          SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 4, settings, -1, SQLITE_TRANSIENT);
-        ok = settings && sqlite3_step(st) == SQLITE_DONE;
+        ok = settings && jb_store_put_platform(
+                             &c->store, c->run_id, json_string_value(json_object_get(pl, "name")),
+                             json_string_value(json_object_get(pl, "driver")), settings);
         free(settings);
     }
-    sqlite3_finalize(st);
     json_decref(cfg);
     return ok;
 }
@@ -955,23 +907,17 @@ static bool record_platforms(ctl *c, const char *config_json)
 static bool start_new_run(ctl *c, const char *config_json)
 {
     char *env = jb_host_environment(c->o->broker_desc);
-    sqlite3_stmt *st = NULL;
+    const jb_store_run run = {.run_id = c->run_id,
+                              .name = c->cfg->name,
+                              .config = config_json,
+                              .environment = env,
+                              .started_ms = jb_wall_ms()};
     bool ok = env && write_file(c->dir, "config.json", config_json) &&
               write_file(c->dir, "environment.json", env) &&
-              sqlite3_prepare_v2(c->store.db, "INSERT INTO runs VALUES(?,?,?,?,?,NULL,'running')",
-                                 -1, &st, NULL) == SQLITE_OK;
-    if (ok) {
-        sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, c->cfg->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, config_json, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, env, -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 5, jb_wall_ms());
-        ok = sqlite3_step(st) == SQLITE_DONE && record_platforms(c, config_json);
-    }
+              jb_store_add_run(&c->store, &run, NULL) && record_platforms(c, config_json);
     if (!ok)
         jb_fail(CTL_CMD, "cannot record the run in %s: %s", c->db_path,
-                env ? sqlite3_errmsg(c->store.db) : "out of memory");
-    sqlite3_finalize(st);
+                env ? jb_store_errmsg(&c->store) : "out of memory");
     free(env);
     return ok;
 }

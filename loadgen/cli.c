@@ -312,33 +312,17 @@ static bool make_parent_dirs(const char *path)
  * run the controller already registered is left alone. */
 static bool register_run(jb_store *store, const loadgen_cli *cli)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db,
-                           "INSERT OR IGNORE INTO runs(run_id, name, config, started_ms, status)"
-                           " VALUES(?, ?, 'jungbench loadgen', ?, 'running')",
-                           -1, &st, NULL) != SQLITE_OK)
-        return false;
-    sqlite3_bind_text(st, 1, cli->cfg.run_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, cli->run_name ? cli->run_name : "loadgen", -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 3, jb_wall_ms());
-    bool ok = sqlite3_step(st) == SQLITE_DONE;
-    bool inserted = ok && sqlite3_changes(store->db) == 1;
-    sqlite3_finalize(st);
-    return inserted;
+    const jb_store_run run = {.run_id = cli->cfg.run_id,
+                              .name = cli->run_name ? cli->run_name : "loadgen",
+                              .config = "jungbench loadgen",
+                              .started_ms = jb_wall_ms()};
+    bool inserted = false;
+    return jb_store_add_run(store, &run, &inserted) && inserted;
 }
 
 static void close_run(jb_store *store, const char *run_id, const char *status)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db,
-                           "UPDATE runs SET finished_ms = ?, status = ? WHERE run_id = ?", -1, &st,
-                           NULL) != SQLITE_OK)
-        return;
-    sqlite3_bind_double(st, 1, jb_wall_ms());
-    sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, run_id, -1, SQLITE_STATIC);
-    sqlite3_step(st);
-    sqlite3_finalize(st);
+    jb_store_set_run_status(store, run_id, status, jb_wall_ms());
 }
 
 static void default_names(loadgen_cli *cli)

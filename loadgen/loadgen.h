@@ -13,13 +13,13 @@
  *            measured from that intended time, so a server that stalls
  *            cannot hide the stall by slowing the senders down (no
  *            coordinated omission, as in wrk2).
- * Every request becomes one row of `samples` (core/store.h), the set-up
+ * Every request becomes one row of `samples` (store/store.h), the set-up
  * requests with phase 'setup', the measured ones with phase 'measure'.
  */
 #ifndef JB_LOADGEN_H
 #define JB_LOADGEN_H
 
-#include "core/store.h"
+#include "store/store.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -14,16 +14,10 @@
 enum { BATCH_ROWS = 4096 };
 static const time_t BATCH_WAIT_S = 1;
 
-static const char insert_sql[] =
-    "INSERT INTO samples(run_id, platform, iteration, phase, time_stamp, elapsed, latency,"
-    " connect, idle_time, label, response_code, response_message, success, failure_message,"
-    " bytes, sent_bytes, thread_name, grp_threads, all_threads, url, seq, intended_ms,"
-    " elapsed_us) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-
 static bool store_error(jb_recorder *rec, const char *what)
 {
     snprintf(rec->error, sizeof rec->error, "results database %.200s: %s: %.200s", rec->store->path,
-             what, sqlite3_errmsg(rec->store->db));
+             what, jb_store_errmsg(rec->store));
     return false;
 }
 
@@ -84,11 +78,6 @@ static void account(jb_tally *t, const jb_sample *s)
         t->last_ms = end;
 }
 
-static void bind_text(sqlite3_stmt *st, int col, const char *text)
-{
-    sqlite3_bind_text(st, col, text, -1, SQLITE_STATIC);
-}
-
 /* JTL's responseCode: the HTTP status, or JMeter's text for no status.
  * Three digits by hand: this runs once per row. */
 static void format_code(const jb_sample *s, char *code, size_t size)
@@ -106,43 +95,31 @@ static void format_code(const jb_sample *s, char *code, size_t size)
     }
 }
 
-/* The columns every row of the run shares are bound once: sqlite3_reset
- * keeps bindings. */
-static void bind_run_columns(jb_recorder *rec)
-{
-    const jb_loadgen_config *cfg = rec->cfg;
-    bind_text(rec->insert, 1, cfg->run_id);
-    bind_text(rec->insert, 2, cfg->platform);
-    sqlite3_bind_int64(rec->insert, 3, cfg->iteration);
-}
-
 static bool insert_row(jb_recorder *rec, const jb_sample *s, const char *url)
 {
-    sqlite3_stmt *st = rec->insert;
     char code[48];
     format_code(s, code, sizeof code);
-    sqlite3_reset(st);
-    bind_text(st, 4, s->setup ? "setup" : "measure");
-    sqlite3_bind_int64(st, 5, llround(s->wall_start_ms));
-    sqlite3_bind_int64(st, 6, llround((double)s->elapsed_us / 1000.0));
-    sqlite3_bind_int64(st, 7, llround((double)s->latency_us / 1000.0));
-    sqlite3_bind_int64(st, 8, llround((double)s->connect_us / 1000.0));
-    sqlite3_bind_int64(st, 9, llround(s->idle_ms));
-    bind_text(st, 10, jb_loadgen_label(s->kind));
-    bind_text(st, 11, code);
-    bind_text(st, 12, s->message);
-    sqlite3_bind_int(st, 13, s->success ? 1 : 0);
-    bind_text(st, 14, s->failure);
-    sqlite3_bind_int64(st, 15, s->bytes);
-    sqlite3_bind_int64(st, 16, s->sent_bytes);
-    bind_text(st, 17, s->thread_name);
-    sqlite3_bind_int64(st, 18, s->active);
-    sqlite3_bind_int64(st, 19, s->active);
-    bind_text(st, 20, url);
-    sqlite3_bind_int64(st, 21, s->seq);
-    sqlite3_bind_double(st, 22, s->intended_wall_ms);
-    sqlite3_bind_int64(st, 23, s->elapsed_us);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    const jb_store_sample row = {.phase = s->setup ? "setup" : "measure",
+                                 .time_stamp_ms = llround(s->wall_start_ms),
+                                 .elapsed_ms = llround((double)s->elapsed_us / 1000.0),
+                                 .latency_ms = llround((double)s->latency_us / 1000.0),
+                                 .connect_ms = llround((double)s->connect_us / 1000.0),
+                                 .idle_ms = llround(s->idle_ms),
+                                 .label = jb_loadgen_label(s->kind),
+                                 .response_code = code,
+                                 .response_message = s->message,
+                                 .success = s->success,
+                                 .failure_message = s->failure,
+                                 .bytes = s->bytes,
+                                 .sent_bytes = s->sent_bytes,
+                                 .thread_name = s->thread_name,
+                                 .grp_threads = s->active,
+                                 .all_threads = s->active,
+                                 .url = url,
+                                 .seq = s->seq,
+                                 .intended_ms = s->intended_wall_ms,
+                                 .elapsed_us = s->elapsed_us};
+    if (!jb_store_samples_put(&rec->samples, &row))
         return store_error(rec, "cannot insert a sample");
     return true;
 }
@@ -161,7 +138,7 @@ static bool write_rows(jb_recorder *rec, const jb_sample_queue *q)
         return store_error(rec, "cannot begin a transaction");
     for (size_t i = 0; i < q->n; i++)
         if (!insert_row(rec, &q->rows[i], q->urls + q->rows[i].url_at)) {
-            jb_store_exec(rec->store, "ROLLBACK", NULL, 0);
+            jb_store_rollback(rec->store);
             return false;
         }
     if (!jb_store_commit(rec->store))
@@ -208,39 +185,6 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-/* Maintaining samples_by_iteration costs about a third of the writer's
- * time per row. When the table starts empty (a standalone run, a run's
- * first iteration) the index is dropped for the load and rebuilt at the
- * end over this load's rows only, which is cheaper. On a table holding
- * earlier iterations the rebuild would sort all of them again and cost
- * more than it saves, so there the index is kept up as rows arrive. */
-static bool defer_index(jb_recorder *rec)
-{
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(rec->store->db, "SELECT EXISTS(SELECT 1 FROM samples)", -1, &st, NULL) !=
-        SQLITE_OK)
-        return store_error(rec, "cannot look into samples");
-    bool empty = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0;
-    sqlite3_finalize(st);
-    if (!empty)
-        return true;
-    if (!jb_store_exec(rec->store, "DROP INDEX IF EXISTS samples_by_iteration", NULL, 0))
-        return store_error(rec, "cannot set the samples index aside for the load");
-    rec->index_deferred = true;
-    return true;
-}
-
-/* Puts the index back (a no-op when it was never set aside). */
-static bool restore_index(jb_recorder *rec)
-{
-    if (!rec->index_deferred)
-        return true;
-    rec->index_deferred = false;
-    if (!jb_store_exec(rec->store, JB_STORE_SAMPLES_INDEX_SQL, NULL, 0))
-        return store_error(rec, "cannot rebuild the samples index");
-    return true;
-}
-
 bool jb_recorder_open(jb_recorder *rec, const jb_loadgen_config *cfg)
 {
     memset(rec, 0, sizeof *rec);
@@ -254,11 +198,11 @@ bool jb_recorder_open(jb_recorder *rec, const jb_loadgen_config *cfg)
     pthread_condattr_destroy(&attr);
     if (!rec->store)
         return true;
-    if (sqlite3_prepare_v2(rec->store->db, insert_sql, -1, &rec->insert, NULL) != SQLITE_OK)
+    /* store/samples.c sets the samples index aside while it loads into an
+     * empty table, and finish or close puts it back. */
+    if (!jb_store_samples_open(&rec->samples, rec->store, cfg->run_id, cfg->platform,
+                               cfg->iteration))
         return store_error(rec, "cannot prepare the samples insert");
-    bind_run_columns(rec);
-    if (!defer_index(rec))
-        return false;
     if (pthread_create(&rec->writer, NULL, writer_main, rec) != 0) {
         snprintf(rec->error, sizeof rec->error, "cannot start the database writer thread");
         return false;
@@ -414,30 +358,31 @@ bool jb_recorder_finish(jb_recorder *rec, const jb_load_summary *sum)
 {
     if (!rec->store)
         return true;
-    if (!stop_writer(rec) || !restore_index(rec))
+    if (!stop_writer(rec))
         return false;
-    static const char sql[] =
-        "INSERT OR REPLACE INTO load_summaries(run_id, platform, iteration, samples, errors,"
-        " error_pct, throughput, received_kbs, sent_kbs, avg_ms, min_ms, max_ms, p50_ms,"
-        " p90_ms, p95_ms, p99_ms, p999_ms, duration_ms)"
-        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(rec->store->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return store_error(rec, "cannot prepare the summary insert");
-    const double values[] = {sum->error_pct,  sum->throughput, sum->received_kbs, sum->sent_kbs,
-                             sum->avg_ms,     sum->min_ms,     sum->max_ms,       sum->p50_ms,
-                             sum->p90_ms,     sum->p95_ms,     sum->p99_ms,       sum->p999_ms,
-                             sum->duration_ms};
-    bind_text(st, 1, rec->cfg->run_id);
-    bind_text(st, 2, rec->cfg->platform);
-    sqlite3_bind_int64(st, 3, rec->cfg->iteration);
-    sqlite3_bind_int64(st, 4, sum->samples);
-    sqlite3_bind_int64(st, 5, sum->errors);
-    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
-        sqlite3_bind_double(st, 6 + (int)i, values[i]);
-    bool ok = sqlite3_step(st) == SQLITE_DONE;
-    sqlite3_finalize(st);
-    return ok ? true : store_error(rec, "cannot write the load summary");
+    if (!jb_store_samples_finish(&rec->samples))
+        return store_error(rec, "cannot rebuild the samples index");
+    const jb_store_load_summary row = {.run_id = rec->cfg->run_id,
+                                       .platform = rec->cfg->platform,
+                                       .iteration = rec->cfg->iteration,
+                                       .samples = sum->samples,
+                                       .errors = sum->errors,
+                                       .error_pct = sum->error_pct,
+                                       .throughput = sum->throughput,
+                                       .received_kbs = sum->received_kbs,
+                                       .sent_kbs = sum->sent_kbs,
+                                       .avg_ms = sum->avg_ms,
+                                       .min_ms = sum->min_ms,
+                                       .max_ms = sum->max_ms,
+                                       .p50_ms = sum->p50_ms,
+                                       .p90_ms = sum->p90_ms,
+                                       .p95_ms = sum->p95_ms,
+                                       .p99_ms = sum->p99_ms,
+                                       .p999_ms = sum->p999_ms,
+                                       .duration_ms = sum->duration_ms};
+    return jb_store_put_load_summary(rec->store, &row)
+               ? true
+               : store_error(rec, "cannot write the load summary");
 }
 
 void jb_recorder_close(jb_recorder *rec)
@@ -445,10 +390,7 @@ void jb_recorder_close(jb_recorder *rec)
     if (!rec->cfg)
         return; /* never opened */
     stop_writer(rec);
-    if (rec->store)
-        restore_index(rec); /* a failed run still leaves the schema whole */
-    if (rec->insert)
-        sqlite3_finalize(rec->insert);
+    jb_store_samples_close(&rec->samples); /* a failed run still leaves the schema whole */
     free_rows(&rec->queue);
     free(rec->queue.rows);
     free(rec->queue.urls);

@@ -48,8 +48,7 @@ typedef struct jb_sample_queue {
 typedef struct jb_recorder {
     const jb_loadgen_config *cfg;
     jb_store *store;
-    sqlite3_stmt *insert;
-    bool index_deferred; /* samples_by_iteration dropped for the load, rebuilt at the end */
+    jb_store_samples samples; /* the samples writer (store/samples.c) */
     /* writer thread: queue, closing and failed are guarded by lock */
     pthread_t writer;
     bool writer_running;

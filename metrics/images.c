@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,17 +132,16 @@ bool jb_image_layers_from_files(const char *const *paths, size_t npaths, jb_imag
     return true;
 }
 
-static bool insert_row(sqlite3_stmt *st, const char *run_id, const char *platform,
+static bool insert_row(jb_store *store, const char *run_id, const char *platform,
                        const char *service, const char *kind, uint64_t bytes, uint64_t shared)
 {
-    sqlite3_reset(st);
-    sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, platform, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, service, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)bytes);
-    sqlite3_bind_int64(st, 6, (sqlite3_int64)shared);
-    return sqlite3_step(st) == SQLITE_DONE;
+    const jb_store_image_size row = {.run_id = run_id,
+                                     .platform = platform,
+                                     .service = service,
+                                     .kind = kind,
+                                     .bytes = bytes,
+                                     .shared_bytes = shared};
+    return jb_store_put_image_size(store, &row);
 }
 
 bool jb_image_sizes_store(jb_store *store, const char *run_id, const char *platform,
@@ -159,30 +157,22 @@ bool jb_image_sizes_store(jb_store *store, const char *run_id, const char *platf
     if (!ok)
         snprintf(err, errlen, "out of memory");
     ok = ok && jb_image_sizes(images, nimages, sizes, cumulative, err, errlen);
-    sqlite3_stmt *st = NULL;
-    if (ok && sqlite3_prepare_v2(store->db,
-                                 "INSERT OR REPLACE INTO image_sizes(run_id, platform, service,"
-                                 " kind, bytes, shared_bytes) VALUES(?,?,?,?,?,?)",
-                                 -1, &st, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", store->path, sqlite3_errmsg(store->db));
-        ok = false;
-    }
+    bool computed = ok;
     bool began = ok && jb_store_begin(store);
     ok = began;
     for (size_t i = 0; ok && i < nimages; i++)
-        ok = insert_row(st, run_id, platform, images[i].service,
+        ok = insert_row(store, run_id, platform, images[i].service,
                         images[i].kind ? images[i].kind : "image", sizes[i].bytes,
                         sizes[i].shared_bytes);
-    ok = ok &&
-         insert_row(st, run_id, platform, "_cumulative", "cumulative", cumulative[nimages - 1], 0);
+    ok = ok && insert_row(store, run_id, platform, "_cumulative", "cumulative",
+                          cumulative[nimages - 1], 0);
     ok = ok && jb_store_commit(store);
-    if (!ok && st) {
+    if (!ok && computed) {
         snprintf(err, errlen, "%s: cannot write image sizes: %s", store->path,
-                 sqlite3_errmsg(store->db));
+                 jb_store_errmsg(store));
         if (began)
-            jb_store_exec(store, "ROLLBACK", NULL, 0);
+            jb_store_rollback(store);
     }
-    sqlite3_finalize(st);
     free(sizes);
     free(cumulative);
     return ok;

@@ -121,7 +121,7 @@ struct jb_sampler {
     long nreadings;
     double start_mono_ms, stop_mono_ms, self_cpu_s;
     jb_store store;
-    struct sqlite3_stmt *insert_sample;
+    jb_store_metric_samples samples_writer;
 };
 
 /* ---- series.c: summaries and the database ---- */

@@ -14,7 +14,7 @@
 #ifndef JB_METRICS_METRICS_H
 #define JB_METRICS_METRICS_H
 
-#include "core/store.h"
+#include "store/store.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -93,38 +93,20 @@ void series_summary(const group *g, jb_metric_summary *out)
 
 /* ---- database ---- */
 
-static void bind_real(sqlite3_stmt *st, int col, double v)
-{
-    if (isnan(v))
-        sqlite3_bind_null(st, col);
-    else
-        sqlite3_bind_double(st, col, v);
-}
-
-static void bind_kb(sqlite3_stmt *st, int col, int64_t v)
-{
-    if (v < 0)
-        sqlite3_bind_null(st, col);
-    else
-        sqlite3_bind_int64(st, col, v);
-}
-
 static void set_err(jb_sampler *s, char *err, size_t errlen, const char *what)
 {
     if (err)
-        snprintf(err, errlen, "%s: %s: %s", s->db_path, what, sqlite3_errmsg(s->store.db));
+        snprintf(err, errlen, "%s: %s: %s", s->db_path, what, jb_store_errmsg(&s->store));
 }
 
 bool series_open_store(jb_sampler *s, char *err, size_t errlen)
 {
     if (!jb_store_open(&s->store, s->db_path, err, errlen))
         return false;
-    static const char sql[] =
-        "INSERT INTO metric_samples(run_id, platform, iteration, grp, kind, t_ms, cpu_pct,"
-        " rss_kb, pss_kb, cgroup_mem_kb, cgroup_cpu_pct, nprocs, source)"
-        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)";
-    if (sqlite3_prepare_v2(s->store.db, sql, -1, &s->insert_sample, NULL) != SQLITE_OK) {
+    if (!jb_store_metric_samples_open(&s->samples_writer, &s->store, s->run_id, s->platform,
+                                      s->cfg.iteration)) {
         set_err(s, err, errlen, "cannot prepare the sample insert");
+        jb_store_metric_samples_close(&s->samples_writer);
         jb_store_close(&s->store);
         return false;
     }
@@ -136,30 +118,24 @@ void series_close_store(jb_sampler *s)
 {
     if (!s->store_open)
         return;
-    sqlite3_finalize(s->insert_sample);
-    s->insert_sample = NULL;
+    jb_store_metric_samples_close(&s->samples_writer);
     jb_store_close(&s->store);
     s->store_open = false;
 }
 
 static bool insert_sample(jb_sampler *s, const group *g, const jb_metric_sample *m)
 {
-    sqlite3_stmt *st = s->insert_sample;
-    sqlite3_reset(st);
-    sqlite3_bind_text(st, 1, s->run_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, s->platform, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, s->cfg.iteration);
-    sqlite3_bind_text(st, 4, g->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, jb_group_kind_name(g->kind), -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 6, m->t_ms);
-    bind_real(st, 7, m->cpu_pct);
-    bind_kb(st, 8, m->rss_kb);
-    bind_kb(st, 9, m->pss_kb);
-    bind_kb(st, 10, m->cgroup_mem_kb);
-    bind_real(st, 11, m->cgroup_cpu_pct);
-    sqlite3_bind_int(st, 12, m->nprocs);
-    sqlite3_bind_text(st, 13, m->source, -1, SQLITE_STATIC);
-    return sqlite3_step(st) == SQLITE_DONE;
+    const jb_store_metric_sample row = {.grp = g->name,
+                                        .kind = jb_group_kind_name(g->kind),
+                                        .source = m->source,
+                                        .t_ms = m->t_ms,
+                                        .cpu_pct = m->cpu_pct,
+                                        .cgroup_cpu_pct = m->cgroup_cpu_pct,
+                                        .rss_kb = m->rss_kb,
+                                        .pss_kb = m->pss_kb,
+                                        .cgroup_mem_kb = m->cgroup_mem_kb,
+                                        .nprocs = m->nprocs};
+    return jb_store_metric_samples_put(&s->samples_writer, &row);
 }
 
 bool series_flush(jb_sampler *s, bool final, char *err, size_t errlen)
@@ -182,59 +158,47 @@ bool series_flush(jb_sampler *s, bool final, char *err, size_t errlen)
         return true;
     }
     set_err(s, err, errlen, "cannot write metric samples");
-    jb_store_exec(&s->store, "ROLLBACK", NULL, 0);
+    jb_store_rollback(&s->store);
     return false;
 }
 
-static bool insert_summary(jb_sampler *s, sqlite3_stmt *st, const jb_metric_summary *m)
+static bool insert_summary(jb_sampler *s, const jb_metric_summary *m)
 {
-    sqlite3_reset(st);
-    sqlite3_bind_text(st, 1, s->run_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, s->platform, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 3, s->cfg.iteration);
-    sqlite3_bind_text(st, 4, m->grp, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, jb_group_kind_name(m->kind), -1, SQLITE_STATIC);
-    bind_real(st, 6, m->cpu_mean);
-    bind_real(st, 7, m->cpu_sd);
-    bind_real(st, 8, m->rss_mean_kb);
-    bind_kb(st, 9, m->rss_peak_kb);
-    bind_real(st, 10, m->pss_mean_kb);
-    bind_kb(st, 11, m->pss_peak_kb);
-    sqlite3_bind_double(st, 12, m->cpu_seconds);
-    sqlite3_bind_int64(st, 13, m->samples);
-    sqlite3_bind_text(st, 14, m->source, -1, SQLITE_STATIC);
-    bind_real(st, 15, m->cgroup_mem_mean_kb);
-    bind_kb(st, 16, m->cgroup_mem_peak_kb);
-    bind_real(st, 17, m->cgroup_cpu_mean);
-    return sqlite3_step(st) == SQLITE_DONE;
+    const jb_store_metric_summary row = {.run_id = s->run_id,
+                                         .platform = s->platform,
+                                         .iteration = s->cfg.iteration,
+                                         .grp = m->grp,
+                                         .kind = jb_group_kind_name(m->kind),
+                                         .source = m->source,
+                                         .samples = (long)m->samples,
+                                         .cpu_mean = m->cpu_mean,
+                                         .cpu_sd = m->cpu_sd,
+                                         .cpu_seconds = m->cpu_seconds,
+                                         .rss_mean_kb = m->rss_mean_kb,
+                                         .pss_mean_kb = m->pss_mean_kb,
+                                         .cgroup_mem_mean_kb = m->cgroup_mem_mean_kb,
+                                         .cgroup_cpu_mean = m->cgroup_cpu_mean,
+                                         .rss_peak_kb = m->rss_peak_kb,
+                                         .pss_peak_kb = m->pss_peak_kb,
+                                         .cgroup_mem_peak_kb = m->cgroup_mem_peak_kb};
+    return jb_store_put_metric_summary(&s->store, &row);
 }
 
 bool series_write_summaries(jb_sampler *s, char *err, size_t errlen)
 {
-    static const char sql[] =
-        "INSERT OR REPLACE INTO metric_summaries(run_id, platform, iteration, grp, kind,"
-        " cpu_mean, cpu_sd, rss_mean_kb, rss_peak_kb, pss_mean_kb, pss_peak_kb, cpu_seconds,"
-        " samples, source, cgroup_mem_mean_kb, cgroup_mem_peak_kb, cgroup_cpu_mean)"
-        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-    sqlite3_stmt *st = NULL;
     sqlite3_busy_timeout(s->store.db, 10000);
-    if (sqlite3_prepare_v2(s->store.db, sql, -1, &st, NULL) != SQLITE_OK) {
-        set_err(s, err, errlen, "cannot prepare the summary insert");
-        return false;
-    }
     bool ok = jb_store_begin(&s->store);
     for (size_t i = 0; ok && i < s->ngroups; i++) {
         if (s->groups[i]->nsamples == 0)
             continue;
         jb_metric_summary m;
         series_summary(s->groups[i], &m);
-        ok = insert_summary(s, st, &m);
+        ok = insert_summary(s, &m);
     }
     ok = ok && jb_store_commit(&s->store);
     if (!ok) {
         set_err(s, err, errlen, "cannot write metric summaries");
-        jb_store_exec(&s->store, "ROLLBACK", NULL, 0);
+        jb_store_rollback(&s->store);
     }
-    sqlite3_finalize(st);
     return ok;
 }

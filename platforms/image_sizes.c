@@ -2,7 +2,7 @@
  * from each driver's view of what an image is made of. */
 #include "platforms/internal.h"
 
-#include "core/store.h"
+#include "store/store.h"
 #include "metrics/metrics.h"
 
 #include <stdlib.h>

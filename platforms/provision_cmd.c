@@ -7,7 +7,7 @@
 #include "broker/broker.h"
 #include "core/cli.h"
 #include "core/config.h"
-#include "core/store.h"
+#include "store/store.h"
 #include "platforms/launch.h"
 
 #include <getopt.h>
@@ -163,25 +163,18 @@ static void store_round(provision *pv, const jb_config_platform *pl, long n, lon
 {
     if (!pv->have_store)
         return;
-    sqlite3_stmt *st = NULL;
-    sqlite3_prepare_v2(pv->store.db,
-                       "INSERT INTO provision_times(run_id, platform, instances, repeat, service,"
-                       " all_ready_ms, ready_median_ms, ready_max_ms, stop_ms, accel)"
-                       " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
-                       -1, &st, NULL);
-    sqlite3_bind_text(st, 1, pv->run_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, pl->name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, n);
-    sqlite3_bind_int64(st, 4, rep);
-    sqlite3_bind_text(st, 5, pv->service, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_double(st, 6, r->all_ready_ms);
-    sqlite3_bind_double(st, 7, r->ready_median_ms);
-    sqlite3_bind_double(st, 8, r->ready_max_ms);
-    sqlite3_bind_double(st, 9, r->stop_ms);
-    sqlite3_bind_text(st, 10, r->accel, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        fprintf(stderr, "jungbench provision: %s\n", sqlite3_errmsg(pv->store.db));
-    sqlite3_finalize(st);
+    const jb_store_provision_time row = {.run_id = pv->run_id,
+                                         .platform = pl->name,
+                                         .service = pv->service,
+                                         .accel = r->accel,
+                                         .instances = n,
+                                         .repeat = rep,
+                                         .all_ready_ms = r->all_ready_ms,
+                                         .ready_median_ms = r->ready_median_ms,
+                                         .ready_max_ms = r->ready_max_ms,
+                                         .stop_ms = r->stop_ms};
+    if (!jb_store_put_provision_time(&pv->store, &row))
+        fprintf(stderr, "jungbench provision: %s\n", jb_store_errmsg(&pv->store));
 }
 
 /* Per instance: run_id "<run>-x<N>" keeps the rounds of one count together;

@@ -2,7 +2,7 @@
 #ifndef JB_REPORT_INTERNAL_H
 #define JB_REPORT_INTERNAL_H
 
-#include "core/store.h"
+#include "store/store.h"
 
 #include <jansson.h>
 

@@ -12,7 +12,7 @@
 
 #include "broker/broker.h"
 #include "core/cli.h"
-#include "core/store.h"
+#include "store/store.h"
 #include "metrics/metrics.h"
 #include "platforms/launch.h"
 #include "platforms/platform.h"

@@ -13,7 +13,7 @@
 #include "platforms/platform.h"
 
 #include "broker/broker.h"
-#include "core/store.h"
+#include "store/store.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

@@ -21,7 +21,7 @@
  *   Images: docker 100 and 101 MiB sharing 95 MiB, with the metrics layer's
  *   "_cumulative" row (106 MiB); osv 28 and 29 MiB, no cumulative row.
  */
-#include "core/store.h"
+#include "store/store.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,8 +1,9 @@
-/* test_store.c - core/store.c: schema applied, WAL mode, reopening, foreign
+/* test_store.c - store/: the schema, its writers: schema applied, WAL mode, reopening, foreign
  * and newer databases refused, read-only opens. argv[1]: a scratch folder. */
 #include "tests/testlib.h"
-#include "core/store.h"
+#include "store/store.h"
 
+#include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,98 @@ static void test_readonly(void)
           "plain database read-only: %s", err);
 }
 
+/* The writers' NULL rules, the if-absent run, and clearing an iteration. */
+static void test_writers(void)
+{
+    const char *path = path_of("writers.db");
+    unlink(path);
+    jb_store s;
+    char err[512], text[256];
+    CHECK(jb_store_open(&s, path, err, sizeof err), "open: %s", err);
+    const jb_store_run run = {.run_id = "r", .name = "n", .config = "{}", .started_ms = 1};
+    CHECK(jb_store_add_run(&s, &run, NULL), "add run: %s", jb_store_errmsg(&s));
+    CHECK(!jb_store_add_run(&s, &run, NULL), "a second run with the same id was accepted");
+    bool inserted = true;
+    CHECK(jb_store_add_run(&s, &run, &inserted) && !inserted, "if-absent add of an existing run");
+    CHECK(jb_store_set_run_status(&s, "r", "done", 5), "set status");
+    query_text(s.db,
+               "SELECT status || ',' || finished_ms || ',' || (environment IS NULL) FROM runs",
+               text, sizeof text);
+    CHECK(strcmp(text, "done,5.0,1") == 0, "runs row '%s'", text);
+
+    const jb_store_metric_summary m = {.run_id = "r",
+                                       .platform = "p",
+                                       .iteration = 1,
+                                       .grp = "g-1",
+                                       .kind = "service",
+                                       .source = "procfs",
+                                       .samples = 3,
+                                       .cpu_mean = 1.5,
+                                       .cpu_sd = NAN,
+                                       .cpu_seconds = 0.2,
+                                       .rss_mean_kb = 10,
+                                       .pss_mean_kb = NAN,
+                                       .cgroup_mem_mean_kb = NAN,
+                                       .cgroup_cpu_mean = NAN,
+                                       .rss_peak_kb = 12,
+                                       .pss_peak_kb = -1,
+                                       .cgroup_mem_peak_kb = -1};
+    CHECK(jb_store_put_metric_summary(&s, &m), "metric summary: %s", jb_store_errmsg(&s));
+    query_text(s.db,
+               "SELECT rss_peak_kb || ',' || (cpu_sd IS NULL) || (pss_mean_kb IS NULL) ||"
+               " (pss_peak_kb IS NULL) || (cgroup_mem_peak_kb IS NULL) FROM metric_summaries",
+               text, sizeof text);
+    CHECK(strcmp(text, "12,1111") == 0, "not-measured figures must be NULL: '%s'", text);
+
+    const jb_store_boot_time bt = {.run_id = "r",
+                                   .platform = "p",
+                                   .iteration = 1,
+                                   .service = "s",
+                                   .instance = "s-1",
+                                   .boot_ms = 1,
+                                   .ready_ms = 2,
+                                   .process_ready_ms = -1,
+                                   .accel = "native",
+                                   .log_path = ""};
+    CHECK(jb_store_add_boot_time(&s, &bt), "boot time: %s", jb_store_errmsg(&s));
+    query_text(s.db, "SELECT (process_ready_ms IS NULL) || (log_path IS NULL) FROM boot_times",
+               text, sizeof text);
+    CHECK(strcmp(text, "11") == 0, "boot_times NULLs '%s'", text);
+    const jb_store_iteration it = {.run_id = "r",
+                                   .platform = "p",
+                                   .iteration = 1,
+                                   .started_ms = 1,
+                                   .finished_ms = -1,
+                                   .status = "running"};
+    CHECK(jb_store_put_iteration(&s, &it), "iteration: %s", jb_store_errmsg(&s));
+
+    jb_store_samples w;
+    CHECK(jb_store_samples_open(&w, &s, "r", "p", 1), "samples open: %s", jb_store_errmsg(&s));
+    CHECK(w.index_deferred, "the index of an empty samples table is not set aside");
+    const jb_store_sample row = {.phase = "measure",
+                                 .label = "get_user",
+                                 .response_code = "200",
+                                 .success = true,
+                                 .elapsed_us = 1500,
+                                 .url = "/u"};
+    CHECK(jb_store_begin(&s) && jb_store_samples_put(&w, &row) && jb_store_samples_put(&w, &row) &&
+              jb_store_commit(&s),
+          "samples put: %s", jb_store_errmsg(&s));
+    jb_store_samples_close(&w);
+    query_text(s.db, "SELECT count(*) FROM sqlite_master WHERE name='samples_by_iteration'", text,
+               sizeof text);
+    CHECK(strcmp(text, "1") == 0, "the samples index was not rebuilt on close");
+
+    CHECK(jb_store_clear_iteration(&s, "r", "p", 1), "clear: %s", jb_store_errmsg(&s));
+    query_text(s.db,
+               "SELECT ((SELECT count(*) FROM samples) + (SELECT count(*) FROM boot_times) +"
+               " (SELECT count(*) FROM metric_summaries)) || ',' || (SELECT count(*) FROM"
+               " iterations)",
+               text, sizeof text);
+    CHECK(strcmp(text, "0,1") == 0, "clear_iteration left '%s' (rows, iterations)", text);
+    jb_store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
     snprintf(scratch, sizeof scratch, "%s", argc > 1 ? argv[1] : "/tmp/jb-test-store");
@@ -141,6 +234,7 @@ int main(int argc, char **argv)
     test_fresh_database();
     test_refusals();
     test_readonly();
+    test_writers();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;
