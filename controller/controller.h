@@ -48,6 +48,6 @@ bool jb_controller_run_in_use(const char *out_root, const char *run_id);
 
 /* Subcommands. */
 int controller_main(int argc, char **argv);     /* jungbench controller */
-int controller_run_main(int argc, char **argv); /* jungbench run */
+int run_main(int argc, char **argv); /* jungbench run */
 
 #endif

@@ -285,7 +285,7 @@ static int run_with_broker(const cmd_args *a, const jb_config *cfg, const char *
     return rc;
 }
 
-int controller_run_main(int argc, char **argv)
+int run_main(int argc, char **argv)
 {
     cmd_args a;
     int rc = parse_args(argc, argv, true, &a);

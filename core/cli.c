@@ -122,3 +122,12 @@ double jb_wall_ms(void)
 {
     return clock_ms(CLOCK_REALTIME);
 }
+
+void jb_strlcpy(char *dst, const char *src, size_t n)
+{
+    if (n == 0)
+        return;
+    size_t len = strnlen(src, n - 1);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}

@@ -55,4 +55,7 @@ int jb_stop_signal(void); /* the signal that asked to stop, or 0 */
 double jb_now_ms(void);
 double jb_wall_ms(void);
 
+/* Copies at most n-1 bytes of src and terminates (a truncating strcpy). */
+void jb_strlcpy(char *dst, const char *src, size_t n);
+
 #endif

@@ -199,44 +199,6 @@ void jb_cgroup_read(const jb_cgroup *cg, jb_cgroup_reading *out);
  * file cannot be read (the cgroup was removed). */
 long jb_cgroup_procs(const jb_cgroup *cg, pid_t *pids, size_t max);
 
-/* ---- Image sizes (figure 25) ----------------------------------------- */
-
-/* A layer is anything stored once on disk and possibly used by several
- * images: a Docker layer (id = its digest, from the Engine API) or a VM image
- * file (id = its path; a qcow2 backing file listed by two services is shared). */
-typedef struct jb_image_layer {
-    const char *id;
-    uint64_t bytes;
-} jb_image_layer;
-
-typedef struct jb_image {
-    const char *service;
-    const char *kind; /* "docker", "vm", ...: stored as image_sizes.kind */
-    const jb_image_layer *layers;
-    size_t nlayers;
-} jb_image;
-
-typedef struct jb_image_size {
-    uint64_t bytes;        /* the whole image: every layer it uses, once */
-    uint64_t shared_bytes; /* its layers that another image in the set also uses */
-    uint64_t own_bytes;    /* its layers no other image uses */
-} jb_image_size;
-
-/* Per-image sizes (out[i] for images[i]) and cumulative[i] = disk used by
- * images 0..i together, every distinct layer counted once: Docker services
- * share their base, VM images stack. Either output may be NULL. False with a
- * reason when one layer id has two different sizes. */
-bool jb_image_sizes(const jb_image *images, size_t nimages, jb_image_size *out,
-                    uint64_t *cumulative, char *err, size_t errlen);
-/* Layers for VM image files: id = path, bytes = the file's size (st_size, as
- * ls -l shows it). */
-bool jb_image_layers_from_files(const char *const *paths, size_t npaths, jb_image_layer *out,
-                                char *err, size_t errlen);
-/* Writes one image_sizes row per image and a row service "_cumulative",
- * kind "cumulative" holding the disk all of them use together. */
-bool jb_image_sizes_store(jb_store *store, const char *run_id, const char *platform,
-                          const jb_image *images, size_t nimages, char *err, size_t errlen);
-
 /* ---- Command --------------------------------------------------------- */
 
 /* jungbench metrics: sample PIDs, cgroups or daemons and print a table. */

@@ -491,7 +491,7 @@ static void check_leftovers(doctor *d)
                left.domains, left.names);
 }
 
-int platforms_doctor_main(int argc, char **argv)
+int doctor_main(int argc, char **argv)
 {
     static const struct option longopts[] = {{"brokers", required_argument, NULL, 'B'},
                                              {"bin-dir", required_argument, NULL, 'b'},

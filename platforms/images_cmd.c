@@ -411,7 +411,7 @@ static int list_osv(const images_opts *o, const char **names, size_t n)
                           "jungbench images build osv --kernel PATH");
 }
 
-int platforms_images_main(int argc, char **argv)
+int images_main(int argc, char **argv)
 {
     images_opts o = {0};
     int rc = parse(argc, argv, &o);

@@ -4,6 +4,8 @@
 
 #include "platforms/platform.h"
 
+#include "core/cli.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -109,11 +111,5 @@ bool jb_file_layer(const char *path, char (*ids)[512], uint64_t *bytes, size_t m
 
 /* The folder of the running executable (the build tree for jungbench). */
 bool jb_exe_dir(char *out, size_t outlen);
-/* A comma-separated service list ("all" or NULL: the eight Jung services)
- * into names (pointing into store); false with a message on a bad name. */
-bool jb_parse_services(const char *list, char *store, size_t storelen, const char **names,
-                       size_t *n, size_t max, char *err, size_t errlen);
-/* Copies at most n-1 bytes and terminates. */
-void jb_strlcpy(char *dst, const char *src, size_t n);
 
 #endif

@@ -1,8 +1,8 @@
 /* launch.h - the launch plan: from an experiment's config to what a
  * platform driver starts, in one place.
  *
- * `jungbench up` (runner/up.c), the runner's iterations of `jungbench run`
- * (runner/job.c) and `jungbench provision` (platforms/provision_cmd.c) all
+ * `jungbench up` (runner/up_cmd.c), the runner's iterations of `jungbench run`
+ * (runner/job.c) and `jungbench provision` (provision/provision_cmd.c) all
  * boot Jung from the same config; they call these functions, so the
  * executable or image, the service options, the environment, the ports
  * and the Kafka properties cannot drift between them. Every start also

@@ -16,15 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-void jb_strlcpy(char *dst, const char *src, size_t n)
-{
-    if (n == 0)
-        return;
-    size_t len = strnlen(src, n - 1);
-    memcpy(dst, src, len);
-    dst[len] = '\0';
-}
-
 void jb_platform_config_init(jb_platform_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);

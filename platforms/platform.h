@@ -34,6 +34,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "core/config.h"
@@ -264,16 +265,59 @@ unsigned jb_platform_runtime_daemons(const jb_platform *platform);
 
 /* ---- image sizes (figure 25) -------------------------------------------- */
 
+/* ---- Image sizes (figure 25) ----------------------------------------- */
+
+/* A layer is anything stored once on disk and possibly used by several
+ * images: a Docker layer (id = its digest, from the Engine API) or a VM image
+ * file (id = its path; a qcow2 backing file listed by two services is shared). */
+typedef struct jb_image_layer {
+    const char *id;
+    uint64_t bytes;
+} jb_image_layer;
+
+typedef struct jb_image {
+    const char *service;
+    const char *kind; /* "docker", "vm", ...: stored as image_sizes.kind */
+    const jb_image_layer *layers;
+    size_t nlayers;
+} jb_image;
+
+typedef struct jb_image_size {
+    uint64_t bytes;        /* the whole image: every layer it uses, once */
+    uint64_t shared_bytes; /* its layers that another image in the set also uses */
+    uint64_t own_bytes;    /* its layers no other image uses */
+} jb_image_size;
+
+/* Per-image sizes (out[i] for images[i]) and cumulative[i] = disk used by
+ * images 0..i together, every distinct layer counted once: Docker services
+ * share their base, VM images stack. Either output may be NULL. False with a
+ * reason when one layer id has two different sizes. */
+bool jb_image_sizes(const jb_image *images, size_t nimages, jb_image_size *out,
+                    uint64_t *cumulative, char *err, size_t errlen);
+/* Layers for VM image files: id = path, bytes = the file's size (st_size, as
+ * ls -l shows it). */
+bool jb_image_layers_from_files(const char *const *paths, size_t npaths, jb_image_layer *out,
+                                char *err, size_t errlen);
+/* Writes one image_sizes row per image and a row service "_cumulative",
+ * kind "cumulative" holding the disk all of them use together. */
+struct jb_store;
+bool jb_image_sizes_store(struct jb_store *store, const char *run_id, const char *platform,
+                          const jb_image *images, size_t nimages, char *err, size_t errlen);
+
 /* Writes the image_sizes rows of the services' images on this platform
- * (metrics.h's jb_image_sizes_store: per service its bytes and the part it
+ * (jb_image_sizes_store: per service its bytes and the part it
  * shares, and the "_cumulative" total with shared parts once): Docker
  * layers; microVM kernel + initramfs; OSv kernel + disk; a process's
  * executable. platform_label is the results' platform name. */
-struct jb_store;
 bool jb_platform_store_image_sizes(jb_platform *platform, struct jb_store *store,
                                    const char *run_id, const char *platform_label,
                                    const char *const *services, size_t nservices, char *err,
                                    size_t errlen);
+
+/* A comma-separated service list ("all" or NULL: the eight Jung services)
+ * into names (pointing into store); false with a message on a bad name. */
+bool jb_parse_services(const char *list, char *store, size_t storelen, const char **names,
+                       size_t *n, size_t max, char *err, size_t errlen);
 
 /* ---- leftovers of killed runs ---------------------------------------- */
 
@@ -312,8 +356,7 @@ bool jb_parse_ready_line(const char *line, const char *service, jb_instance_info
 
 /* ---- Commands ---------------------------------------------------------- */
 
-int platforms_images_main(int argc, char **argv);    /* jungbench images */
-int platforms_doctor_main(int argc, char **argv);    /* jungbench doctor */
-int platforms_provision_main(int argc, char **argv); /* jungbench provision */
+int images_main(int argc, char **argv); /* jungbench images */
+int doctor_main(int argc, char **argv); /* jungbench doctor */
 
 #endif

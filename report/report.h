@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* Subcommand entry points (core/main.c). */
+/* Subcommand entry points (main.c). */
 int report_main(int argc, char **argv);
 int compare_main(int argc, char **argv);
 

@@ -11,9 +11,9 @@
 #ifndef JB_RUNNER_H
 #define JB_RUNNER_H
 
-int runner_up_main(int argc, char **argv);
+int up_main(int argc, char **argv);
 
-/* ---- `jungbench runner` (runner/runner.c, docs/protocol.md) ---------------
+/* ---- `jungbench runner` (runner/runner_cmd.c, docs/protocol.md) ---------------
  * Serves RUN/STOP from the `runner` topic until a stop signal or
  * should_stop: boots Jung on the requested platform, samples it, answers
  * READY, HEARTBEAT, RESULTS and ERROR on `controller`. */

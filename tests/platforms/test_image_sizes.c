@@ -1,7 +1,12 @@
-/* test_images.c - image-size arithmetic: Docker layers shared across
+/* test_image_sizes.c - image-size arithmetic: Docker layers shared across
  * services count once, VM images stack; stored rows. */
-#include "metrics/metrics.h"
-#include "helpers.h"
+#include "platforms/platform.h"
+#include "store/store.h"
+#include "tests/testlib.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <inttypes.h>
 

@@ -1,4 +1,4 @@
-/* up.c - `jungbench up CONFIG`: Jung on native processes (runner.h).
+/* up_cmd.c - `jungbench up CONFIG`: Jung on native processes (runner.h).
  *
  * The broker is either librdkafka's mock cluster inside this process
  * (`broker: embedded`) or an external cluster. The services run through the
@@ -301,7 +301,7 @@ static int parse_args(int argc, char **argv, up_args *a)
     return -1;
 }
 
-int runner_up_main(int argc, char **argv)
+int up_main(int argc, char **argv)
 {
     up_args args;
     int rc = parse_args(argc, argv, &args);

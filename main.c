@@ -1,15 +1,17 @@
 /* main.c - the jungbench executable: one binary, one subcommand per job.
  *
- * Each module offers `int <module>_main(int argc, char **argv)` in its
- * public header; this table is the only place that knows them all. */
+ * It sits above every module: each command NAME is `int NAME_main(int argc,
+ * char **argv)`, declared in its module's public header and defined in
+ * <module>/NAME_cmd.c. This table is the only place that knows them all,
+ * and no module includes this file. */
 #include "core/cli.h"
 
 #include <stdio.h>
 #include <string.h>
 
 /* Module entry points, one include per module. */
-/* [commands-includes] */
 #include "platforms/platform.h"
+#include "provision/provision.h"
 #include "runner/runner.h"
 #include "controller/controller.h"
 #include "metrics/metrics.h"
@@ -18,16 +20,15 @@
 #include "loadgen/loadgen.h"
 
 static const jb_command commands[] = {
-    /* [commands-table] {"name", "one-line summary", module_main}, */
+    /* {"name", "one-line summary", name_main} */
     {"images", "build and list Docker (FROM scratch) and microVM images of the services",
-     platforms_images_main},
+     images_main},
     {"doctor", "check each platform here: what works, what is missing and how to fix it",
-     platforms_doctor_main},
+     doctor_main},
     {"provision", "start N instances at once per platform and time until all are ready",
-     platforms_provision_main},
-    {"up", "start Jung on native processes and keep it up until Ctrl-C", runner_up_main},
-    {"run", "run an experiment (configs/*.yaml): every platform x iteration, resumable",
-     controller_run_main},
+     provision_main},
+    {"up", "start Jung on native processes and keep it up until Ctrl-C", up_main},
+    {"run", "run an experiment (configs/*.yaml): every platform x iteration, resumable", run_main},
     {"controller", "drive remote `jungbench runner`s through a Kafka broker", controller_main},
     {"runner", "serve a controller: boot Jung on RUN, sample it, tear down on STOP", runner_main},
     {"metrics", "sample CPU and memory of processes, containers, VMs and runtime daemons",

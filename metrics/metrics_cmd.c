@@ -1,4 +1,4 @@
-/* cli.c - `jungbench metrics`: sample processes, cgroups or runtime daemons
+/* metrics_cmd.c - `jungbench metrics`: sample processes, cgroups or runtime daemons
  * from the command line, print a table, optionally store the series. */
 #include "core/cli.h"
 #include "metrics/metrics.h"

@@ -1,4 +1,4 @@
-/* cli.c - `jungbench loadgen`: options, progress bar, results database. */
+/* loadgen_cmd.c - `jungbench loadgen`: options, progress bar, results database. */
 #include "loadgen/loadgen.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* runner.c - `jungbench runner`: the machine-under-test side of the
+/* runner_cmd.c - `jungbench runner`: the machine-under-test side of the
  * controller/runner protocol (docs/protocol.md).
  *
  * The main thread owns the bus: it reads RUN and STOP from the `runner`

@@ -2,7 +2,9 @@
  * dissertation's figure 13 experiment. On each platform of the config, N
  * instances of one service are started at once and timed until all are
  * ready; then they are stopped and the teardown is timed too. */
-#include "platforms/internal.h"
+#include "provision/provision.h"
+
+#include "platforms/platform.h"
 
 #include "broker/broker.h"
 #include "core/cli.h"
@@ -387,7 +389,7 @@ static int run(provision *pv)
     return rc;
 }
 
-int platforms_provision_main(int argc, char **argv)
+int provision_main(int argc, char **argv)
 {
     provision pv = {0};
     const char *path = NULL;

@@ -1,4 +1,4 @@
-/* compare.c - `jungbench compare BASE NEW`: the CI regression gate. */
+/* compare_cmd.c - `jungbench compare BASE NEW`: the CI regression gate. */
 #include "report/report.h"
 #include "report/internal.h"
 #include "core/cli.h"
