@@ -48,9 +48,7 @@ static value kb_or_null(long long kb) /* negative: not measured */
     return kb < 0 ? (value){.type = V_NULL} : int_v(kb);
 }
 
-/* Binds values[0..n) to parameters 1..n; a NULL value leaves the parameter
- * unbound, which sqlite reads as NULL (statements here are fresh or reset
- * with their bindings cleared). */
+/* Binds values[0..n) to parameters 1..n, a NULL value as SQL NULL. */
 static void bind_values(sqlite3_stmt *st, const value *v, int n)
 {
     for (int i = 0; i < n; i++) {
