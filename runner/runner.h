@@ -2,8 +2,8 @@
  *
  * `jungbench up CONFIG` starts the broker (when the config says
  * `broker: embedded`) and every Jung service as a native process, waits for
- * each readiness line, prints one `service NAME pid=PID ready` line per
- * service and then `gateway=http://127.0.0.1:PORT`, and stays in the
+ * each readiness line, prints one `service NAME pid=PID ready_ms=MS
+ * log=PATH` line per instance and then `gateway=http://127.0.0.1:PORT`, and stays in the
  * foreground until SIGINT/SIGTERM, when it stops every service (SIGTERM,
  * then SIGKILL after a grace period) and the broker. A service that dies on
  * its own takes the whole platform down with exit status 1.
