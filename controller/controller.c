@@ -12,6 +12,7 @@
 #include "loadgen/loadgen.h"
 #include "report/report.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -33,6 +34,27 @@
 
 typedef enum { IT_DONE, IT_FAILED, IT_PLATFORM_FAILED, IT_INTERRUPTED } it_result;
 
+/* The run's progress, over all its lanes: the [k/N] counter and the ETA. */
+typedef struct run_progress {
+    long planned, finished;
+    double iter_ms_sum; /* finished iterations' wall time, for the ETA */
+    long iter_ms_n;
+    double run_t0; /* jb_now_ms() at the run's start */
+    size_t nlanes; /* lanes running at the same time */
+} run_progress;
+
+/* What the lanes of one run share. A lane is the platforms one controller
+ * loop drives in turn: every platform, or with runner.parallel those of one
+ * runner, so platforms on different runners (hosts) run at the same time,
+ * each lane on its own thread with its own bus client, database connection
+ * and Jung topic prefix, and only these counters and the end flag in common. */
+typedef struct ctl_shared {
+    pthread_mutex_t mu; /* guards progress */
+    run_progress progress;
+    atomic_bool end; /* a lane ended the run (on_failure: stop): the others end
+                        after their iteration in flight */
+} ctl_shared;
+
 typedef struct ctl {
     const jb_controller_options *o;
     const jb_config *cfg;
@@ -42,11 +64,13 @@ typedef struct ctl {
     jb_store store;
     jb_kbus *bus;
     int lock_fd; /* flock on <dir>/lock: one controller per run at a time */
-    /* progress */
-    long planned, finished;
-    double iter_ms_sum;
-    long iter_ms_n;
-    double run_t0, iter_t0; /* jb_now_ms() at the run's and the iteration's start */
+    ctl_shared *sh;
+    /* this lane's platforms, in config order, and how they went */
+    const jb_config_platform *lane[JB_CFG_MAX_PLATFORMS];
+    size_t nlane;
+    bool any_failed;
+    bool go_on;     /* false: the whole run must end */
+    double iter_t0; /* jb_now_ms() at the iteration's start */
     /* the iteration in flight */
     const char *runner_id; /* the runner of its platform (platform.runner, else runner.id) */
     char topic_prefix[32]; /* this run's Jung topics on a shared cluster (launch.h) */
@@ -79,6 +103,28 @@ static void say(const ctl *c, const char *fmt, ...)
     vprintf(fmt, ap);
     va_end(ap);
     fflush(stdout);
+}
+
+static run_progress progress_now(const ctl *c)
+{
+    pthread_mutex_lock(&c->sh->mu);
+    run_progress p = c->sh->progress;
+    pthread_mutex_unlock(&c->sh->mu);
+    return p;
+}
+
+/* One more iteration finished; took_ms < 0 for one not run (skipped, or
+ * done before a --resume), which says nothing of how long one takes. */
+static void progress_finished(ctl *c, double took_ms)
+{
+    pthread_mutex_lock(&c->sh->mu);
+    run_progress *p = &c->sh->progress;
+    p->finished++;
+    if (took_ms >= 0) {
+        p->iter_ms_sum += took_ms;
+        p->iter_ms_n++;
+    }
+    pthread_mutex_unlock(&c->sh->mu);
 }
 
 /* JB_TRACE=1: time-stamped phase lines on stderr (see runner/job.c). */
@@ -575,10 +621,11 @@ static double run_left_ms(const ctl *c, double load_left)
 {
     if (load_left < 0)
         return -1;
+    run_progress p = progress_now(c);
     double per_iter =
-        c->iter_ms_n ? c->iter_ms_sum / (double)c->iter_ms_n : jb_now_ms() - c->iter_t0 + load_left;
-    long after = c->planned - c->finished - 1;
-    return load_left + per_iter * (double)(after > 0 ? after : 0);
+        p.iter_ms_n ? p.iter_ms_sum / (double)p.iter_ms_n : jb_now_ms() - c->iter_t0 + load_left;
+    long after = p.planned - p.finished - 1;
+    return load_left + per_iter * (double)(after > 0 ? after : 0) / (double)p.nlanes;
 }
 
 /* The live line on a terminal: the load's count, rate and ETA, and the
@@ -587,11 +634,14 @@ static void load_progress(const jb_load_progress *p, void *arg)
 {
     load_ctx *l = arg;
     double now = jb_now_ms();
-    if (l->c->o->quiet || !isatty(STDOUT_FILENO) || now - l->last_print_ms < 500)
+    run_progress run = progress_now(l->c);
+    /* lanes in parallel would overwrite each other's line: they print only
+     * their results */
+    if (l->c->o->quiet || !isatty(STDOUT_FILENO) || run.nlanes > 1 || now - l->last_print_ms < 500)
         return;
     l->last_print_ms = now;
     char elapsed[32], eta[32] = "?", run_eta[32] = "?";
-    format_duration(now - l->c->run_t0, elapsed, sizeof elapsed);
+    format_duration(now - run.run_t0, elapsed, sizeof elapsed);
     double left = load_left_ms(p);
     if (left >= 0)
         format_duration(left, eta, sizeof eta);
@@ -599,8 +649,8 @@ static void load_progress(const jb_load_progress *p, void *arg)
      * only finished iterations tell how long this one takes */
     const ctl *c = l->c;
     if (strcmp(p->phase, "measure") != 0)
-        left =
-            c->iter_ms_n ? fmax(c->iter_ms_sum / (double)c->iter_ms_n - (now - c->iter_t0), 0) : -1;
+        left = run.iter_ms_n ? fmax(run.iter_ms_sum / (double)run.iter_ms_n - (now - c->iter_t0), 0)
+                             : -1;
     if (left >= 0)
         format_duration(run_left_ms(c, left), run_eta, sizeof run_eta);
     printf("\r  %s #%ld %-7s %ld/%ld requests, %ld errors, %.0f req/s, ETA %s; run %s, ETA %s   ",
@@ -667,7 +717,7 @@ static it_result drive_load_with(ctl *c, const char *endpoint, const char *platf
     pthread_join(thread, NULL);
     if (!c->load_stopped_for_error && l->err[0]) /* else c->error holds the runner's ERROR */
         snprintf(c->error, sizeof c->error, "%s", l->err);
-    if (!c->o->quiet && isatty(STDOUT_FILENO))
+    if (!c->o->quiet && isatty(STDOUT_FILENO) && progress_now(c).nlanes == 1)
         printf("\r%*s\r", 140, "");
     if (l->result == JB_LOAD_OK)
         return IT_DONE;
@@ -766,13 +816,15 @@ static void print_result(ctl *c, const jb_config_platform *pl, long it, it_resul
                          const jb_load_summary *sum, double took_ms)
 {
     char took[32], elapsed[32], eta[80];
+    run_progress p = progress_now(c);
     format_duration(took_ms, took, sizeof took);
-    format_duration(jb_now_ms() - c->run_t0, elapsed, sizeof elapsed);
+    format_duration(jb_now_ms() - p.run_t0, elapsed, sizeof elapsed);
     snprintf(eta, sizeof eta, "; run %s", elapsed);
-    long left = c->planned - c->finished;
-    if (c->iter_ms_n > 0 && left > 0) {
+    long left = p.planned - p.finished;
+    if (p.iter_ms_n > 0 && left > 0) {
         char d[32];
-        format_duration(c->iter_ms_sum / (double)c->iter_ms_n * (double)left, d, sizeof d);
+        format_duration(p.iter_ms_sum / (double)p.iter_ms_n * (double)left / (double)p.nlanes, d,
+                        sizeof d);
         snprintf(eta, sizeof eta, "; run %s, ETA %s", elapsed, d);
     }
     if (r == IT_DONE && c->error[0])
@@ -783,10 +835,10 @@ static void print_result(ctl *c, const jb_config_platform *pl, long it, it_resul
         say(c,
             "[%ld/%ld] %s #%ld done in %s: %ld requests, %ld errors, %.0f req/s, p50 %.2f ms, "
             "p99 %.2f ms%s\n",
-            c->finished, c->planned, pl->name, it, took, sum->samples, sum->errors, sum->throughput,
+            p.finished, p.planned, pl->name, it, took, sum->samples, sum->errors, sum->throughput,
             sum->p50_ms, sum->p99_ms, eta);
     else
-        say(c, "[%ld/%ld] %s #%ld %s after %s: %s%s\n", c->finished, c->planned, pl->name, it,
+        say(c, "[%ld/%ld] %s #%ld %s after %s: %s%s\n", p.finished, p.planned, pl->name, it,
             r == IT_INTERRUPTED ? "interrupted" : "FAILED", took, c->error, eta);
 }
 
@@ -794,11 +846,12 @@ static void print_result(ctl *c, const jb_config_platform *pl, long it, it_resul
 static bool run_platform(ctl *c, const jb_config_platform *pl, bool *any_failed)
 {
     bool runner_answered = false;
-    for (long it = 1; it <= c->cfg->iterations && !jb_stop_requested(); it++) {
+    for (long it = 1; it <= c->cfg->iterations && !jb_stop_requested() && !atomic_load(&c->sh->end);
+         it++) {
         char status[32];
         iteration_status(c, pl->name, it, status, sizeof status);
         if (strcmp(status, "done") == 0 || strcmp(status, "failed") == 0) {
-            c->finished++;
+            progress_finished(c, -1);
             *any_failed |= strcmp(status, "failed") == 0;
             continue; /* --resume: finished before */
         }
@@ -814,11 +867,8 @@ static bool run_platform(ctl *c, const jb_config_platform *pl, bool *any_failed)
         static const char *const status_of[] = {"done", "failed", "failed", "interrupted"};
         record_iteration(c, pl->name, it, started, status_of[r], accel, c->error);
         trace(c, "iteration recorded");
-        if (r != IT_INTERRUPTED) {
-            c->finished++;
-            c->iter_ms_sum += jb_now_ms() - t0;
-            c->iter_ms_n++;
-        }
+        if (r != IT_INTERRUPTED)
+            progress_finished(c, jb_now_ms() - t0);
         print_result(c, pl, it, r, &sum, jb_now_ms() - t0);
         if (r == IT_INTERRUPTED)
             return false;
@@ -833,7 +883,7 @@ static bool run_platform(ctl *c, const jb_config_platform *pl, bool *any_failed)
                 snprintf(why, sizeof why, "skipped: iteration %ld could not boot the platform: %s",
                          it, c->error);
                 record_iteration(c, pl->name, rest, jb_wall_ms(), "skipped", NULL, why);
-                c->finished++;
+                progress_finished(c, -1);
             }
             say(c, "  %s: remaining iterations skipped; going on with the next platform\n",
                 pl->name);
@@ -1055,41 +1105,170 @@ static int finish_run(ctl *c, bool interrupted, bool any_failed)
     return any_failed || breached ? JB_EXIT_FAIL : JB_EXIT_OK;
 }
 
+/* ---- lanes ---------------------------------------------------------------- */
+
+static jb_kbus *open_bus(const ctl *c, char *err, size_t errlen)
+{
+    return jb_kbus_open(c->o->brokers, c->cfg->broker.properties, c->cfg->broker.nproperties,
+                        JB_TOPIC_CONTROLLER, "jungbench-controller", 10000, err, errlen);
+}
+
+/* Lane k > 0 of the run c opened: the run's identity, a connection of its
+ * own to results.db (SQLite serialises the writers), a bus client of its
+ * own (each reads every message and keeps its runner's) and its own Jung
+ * topic prefix. NULL with the reason in err. */
+static ctl *open_lane(const ctl *c, size_t k, char *err, size_t errlen)
+{
+    ctl *l = calloc(1, sizeof *l);
+    if (!l)
+        return snprintf(err, errlen, "out of memory"), NULL;
+    l->o = c->o;
+    l->cfg = c->cfg;
+    l->sh = c->sh;
+    l->lock_fd = -1;
+    l->runner_id = c->cfg->runner.id;
+    l->go_on = true;
+    snprintf(l->run_id, sizeof l->run_id, "%s", c->run_id);
+    snprintf(l->dir, sizeof l->dir, "%s", c->dir);
+    snprintf(l->db_path, sizeof l->db_path, "%s", c->db_path);
+    if (jb_launch_lane_topic_prefix(c->cfg, c->topic_prefix, k, l->topic_prefix,
+                                    sizeof l->topic_prefix, err, errlen) &&
+        jb_store_open(&l->store, l->db_path, err, errlen) && (l->bus = open_bus(l, err, errlen)))
+        return l;
+    jb_store_close(&l->store);
+    free(l);
+    return NULL;
+}
+
+static void close_lane(ctl *l)
+{
+    reset_iteration(l);
+    jb_kbus_close(l->bus);
+    jb_store_close(&l->store);
+    free(l);
+}
+
+/* Splits the config's platforms into lanes: one holding all of them, in
+ * config order, or with runner.parallel one per runner, in the order the
+ * runners first appear. lanes[0] is c; the others are opened here. The
+ * number of lanes, 0 when one cannot be opened (said on stderr). */
+static size_t plan_lanes(ctl *c, ctl *lanes[JB_CFG_MAX_PLATFORMS])
+{
+    const char *runner_of_lane[JB_CFG_MAX_PLATFORMS];
+    size_t n = 0;
+    lanes[0] = c;
+    for (size_t p = 0; p < c->cfg->nplatforms; p++) {
+        const jb_config_platform *pl = &c->cfg->platforms[p];
+        const char *runner = jb_config_platform_runner(c->cfg, pl);
+        size_t k = 0;
+        while (k < n && c->cfg->runner.parallel && strcmp(runner_of_lane[k], runner) != 0)
+            k++;
+        if (k == n) {
+            char err[1024];
+            if (n > 0 && !(lanes[n] = open_lane(c, n, err, sizeof err))) {
+                jb_fail(CTL_CMD, "cannot open the lane of runner '%s': %s", runner, err);
+                for (size_t i = 1; i < n; i++)
+                    close_lane(lanes[i]);
+                return 0;
+            }
+            runner_of_lane[n++] = runner;
+        }
+        lanes[k]->lane[lanes[k]->nlane++] = pl;
+    }
+    return n;
+}
+
+/* One lane's platforms, in turn; a lane that must end the run says so to
+ * the others. */
+static void run_lane(ctl *c)
+{
+    for (size_t i = 0; i < c->nlane && c->go_on && !atomic_load(&c->sh->end); i++)
+        c->go_on = run_platform(c, c->lane[i], &c->any_failed);
+    if (!c->go_on)
+        atomic_store(&c->sh->end, true);
+}
+
+static void *lane_thread(void *arg)
+{
+    run_lane(arg);
+    return NULL;
+}
+
+/* Every lane to its end: lane 0 on this thread, the others on their own.
+ * True when some iteration failed. */
+static bool run_lanes(ctl *lanes[], size_t n)
+{
+    pthread_t threads[JB_CFG_MAX_PLATFORMS];
+    bool started[JB_CFG_MAX_PLATFORMS] = {false};
+    for (size_t k = 1; k < n; k++)
+        started[k] = pthread_create(&threads[k], NULL, lane_thread, lanes[k]) == 0;
+    run_lane(lanes[0]);
+    bool any_failed = false;
+    for (size_t k = 0; k < n; k++) {
+        if (k > 0 && started[k])
+            pthread_join(threads[k], NULL);
+        else if (k > 0)
+            run_lane(lanes[k]); /* no thread to spare: in turn, as without parallel */
+        any_failed |= lanes[k]->any_failed;
+    }
+    return any_failed;
+}
+
 int jb_controller_run(const jb_controller_options *o)
 {
     ctl *c = calloc(1, sizeof *c);
-    if (!c)
+    ctl_shared *sh = calloc(1, sizeof *sh);
+    if (!c || !sh) {
+        free(c);
+        free(sh);
         return jb_fail(CTL_CMD, "out of memory");
+    }
+    pthread_mutex_init(&sh->mu, NULL);
+    c->sh = sh;
     c->o = o;
-    c->cfg = o->cfg;
+    c->cfg = c->o->cfg;
     c->runner_id = c->cfg->runner.id;
+    c->go_on = true;
     jb_launch_new_topic_prefix(c->cfg, c->topic_prefix, sizeof c->topic_prefix);
     c->lock_fd = -1;
+    /* Held for the whole run: parallel lanes' load generators then only
+     * count references, and never initialise libcurl at the same time. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = JB_EXIT_FAIL;
+    ctl *lanes[JB_CFG_MAX_PLATFORMS] = {NULL};
+    size_t nlanes = 0;
     if (!open_run(c))
         goto out;
     char err[1024];
-    c->bus = jb_kbus_open(o->brokers, c->cfg->broker.properties, c->cfg->broker.nproperties,
-                          JB_TOPIC_CONTROLLER, "jungbench-controller", 10000, err, sizeof err);
-    if (!c->bus) {
+    if (!(c->bus = open_bus(c, err, sizeof err))) {
         jb_fail(CTL_CMD, "%s", err);
         set_run_status(c, "failed");
         goto out;
     }
-    c->planned = (long)c->cfg->nplatforms * c->cfg->iterations;
-    c->run_t0 = jb_now_ms();
+    if (!(nlanes = plan_lanes(c, lanes))) {
+        set_run_status(c, "failed");
+        goto out;
+    }
+    sh->progress = (run_progress){.planned = (long)c->cfg->nplatforms * c->cfg->iterations,
+                                  .run_t0 = jb_now_ms(),
+                                  .nlanes = nlanes};
     say(c, "run %s: %zu platform(s) x %ld iteration(s), results in %s\n", c->run_id,
         c->cfg->nplatforms, c->cfg->iterations, c->dir);
-    bool any_failed = false, go_on = true;
-    for (size_t p = 0; p < c->cfg->nplatforms && go_on; p++)
-        go_on = run_platform(c, &c->cfg->platforms[p], &any_failed);
+    if (nlanes > 1)
+        say(c, "runner.parallel: the platforms of %zu runners run at the same time\n", nlanes);
+    bool any_failed = run_lanes(lanes, nlanes);
     rc = finish_run(c, jb_stop_requested(), any_failed);
 out:
+    for (size_t k = 1; k < nlanes; k++)
+        close_lane(lanes[k]);
     reset_iteration(c);
     jb_kbus_close(c->bus);
     jb_store_close(&c->store);
     if (c->lock_fd >= 0)
         close(c->lock_fd);
+    curl_global_cleanup();
+    pthread_mutex_destroy(&sh->mu);
+    free(sh);
     free(c);
     return rc;
 }

@@ -735,13 +735,15 @@ static bool parse_jung(cfg_parser *p, const yaml_node_t *node, jb_config_jung *j
 
 static bool parse_runner(cfg_parser *p, const yaml_node_t *node, jb_config_runner *r)
 {
-    static const char *const keys[] = {"id", "ready_timeout_ms", "silence_timeout_ms", NULL};
+    static const char *const keys[] = {"id", "ready_timeout_ms", "silence_timeout_ms", "parallel",
+                                       NULL};
     return expect_type(p, node, YAML_MAPPING_NODE, "'runner'", "{id: local}") &&
            check_keys(p, node, "runner", keys) &&
            get_string(p, node, "id", NULL, r->id, sizeof r->id) &&
            (!lookup(p, node, "id") || check_name(p, node, "id", r->id)) &&
            get_long(p, node, "ready_timeout_ms", 100, 3600000, &r->ready_timeout_ms) &&
-           get_long(p, node, "silence_timeout_ms", 100, 3600000, &r->silence_timeout_ms);
+           get_long(p, node, "silence_timeout_ms", 100, 3600000, &r->silence_timeout_ms) &&
+           get_bool(p, node, "parallel", &r->parallel);
 }
 
 /* ---- thresholds ------------------------------------------------------------ */
@@ -1366,6 +1368,8 @@ char *jb_config_to_json(const jb_config *cfg)
      * resumable with its unchanged config */
     if (cfg->nthresholds)
         json_object_set_new(root, "thresholds", thresholds_json(cfg));
+    if (cfg->runner.parallel)
+        json_object_set_new(json_object_get(root, "runner"), "parallel", json_true());
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     return text;

@@ -128,6 +128,7 @@ typedef struct jb_config_runner {
     char id[JB_CFG_NAME];    /* RUN goes to the runner started with --id ID */
     long ready_timeout_ms;   /* RUN until READY */
     long silence_timeout_ms; /* longest gap between a busy runner's messages */
+    bool parallel;           /* platforms on different runners run at the same time */
 } jb_config_runner;
 
 /* A pass/fail limit on a result, k6-style ("p95_ms: < 50"), checked at the

@@ -165,6 +165,27 @@ void jb_launch_new_topic_prefix(const jb_config *cfg, char *out, size_t outlen)
     snprintf(out, outlen, "r%012llx.", (unsigned long long)(r & 0xffffffffffffULL));
 }
 
+bool jb_launch_lane_topic_prefix(const jb_config *cfg, const char *run_prefix, size_t lane,
+                                 char *out, size_t outlen, char *err, size_t errlen)
+{
+    if (lane == 0 || cfg->broker.embedded) {
+        snprintf(out, outlen, "%s", run_prefix); /* embedded: each job's broker is its own */
+        return true;
+    }
+    if (!cfg->broker.topic_prefix[0]) {
+        jb_launch_new_topic_prefix(cfg, out, outlen);
+        return true;
+    }
+    int n = snprintf(out, outlen, "%sp%zu.", cfg->broker.topic_prefix, lane);
+    if (n > 0 && (size_t)n < outlen && jb_launch_valid_topic_prefix(out))
+        return true;
+    snprintf(err, errlen,
+             "broker.topic_prefix '%s' leaves no room for the lane suffix 'p%zu.' that "
+             "runner.parallel adds (a topic prefix has at most 31 characters): shorten it",
+             cfg->broker.topic_prefix, lane);
+    return false;
+}
+
 bool jb_launch_valid_topic_prefix(const char *prefix)
 {
     size_t n = strspn(prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");

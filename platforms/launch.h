@@ -84,6 +84,14 @@ void jb_launch_consumer_groups(const jb_config *cfg, const char *prefix, jb_laun
  * and uses none. */
 void jb_launch_new_topic_prefix(const jb_config *cfg, char *out, size_t outlen);
 /* (broker.topic_prefix, when set, is used as it is: the user's own names.) */
+/* With runner.parallel, the platforms of different runners run at the same
+ * time on one cluster, so each lane (the platforms of one runner) needs
+ * topics and groups of its own, as concurrent runs do: lane 0 keeps the
+ * run's prefix, and every other lane gets a random one, or with
+ * broker.topic_prefix that prefix plus "p<lane>." (lab1.p2.). False when
+ * that does not fit a topic prefix, with the reason. */
+bool jb_launch_lane_topic_prefix(const jb_config *cfg, const char *run_prefix, size_t lane,
+                                 char *out, size_t outlen, char *err, size_t errlen);
 /* A RUN's topic_prefix as the runner accepts it: "" or [A-Za-z0-9._-]{1,31}. */
 bool jb_launch_valid_topic_prefix(const char *prefix);
 

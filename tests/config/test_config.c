@@ -87,8 +87,9 @@ static void test_full(void)
                        "workload: {model: open, rate: 200, mix: {post_command: 3, get_user: 1},"
                        " shuffle: yes, seed: 7}\n"
                        "metrics: {interval_ms: 100, runtime_daemons: false}\n"
-                       "runner: {id: lab-1, ready_timeout_ms: 5000}\n";
+                       "runner: {id: lab-1, ready_timeout_ms: 5000, parallel: yes}\n";
     CHECK(parse(text, err, sizeof err));
+    CHECK(cfg->runner.parallel);
     CHECK(cfg->iterations == 4 && cfg->stop_on_failure);
     CHECK(!cfg->broker.embedded && strcmp(cfg->broker.bootstrap, "127.0.0.1:9092") == 0);
     char props[256];
@@ -105,6 +106,7 @@ static void test_full(void)
     CHECK(jb_config_platform_named(cfg, "nope") == NULL);
     char *json = jb_config_to_json(cfg);
     CHECK(json && strstr(json, "\"kernel\": \"/k\"") && strstr(json, "\"rate\": 200"));
+    CHECK(strstr(json, "\"parallel\": true"));
     free(json);
     /* osv: {kernel} is enough: the disks are those `images build osv` writes */
     const char *kernel_only = "name: k\nplatforms: [{name: v, driver: libvirt, image: osv,\n"
@@ -128,6 +130,8 @@ static void test_errors(void)
                        "'many'");
     snprintf(text, sizeof text, "name: x\niterations: 0\n%s", P);
     expect_error(text, "t.yaml:2:13: 'iterations' is 0, out of range: use 1 to 100000");
+    expect_error("name: t\nplatforms: [{name: a, driver: process}]\nrunner: {parallel: maybe}\n",
+                 "t.yaml:3:20: 'parallel' must be true or false, not 'maybe'");
     snprintf(text, sizeof text, "name: x\niterations: '3'\n%s", P);
     expect_error(text, "t.yaml:2:13: 'iterations' must be a whole number from 1 to 100000, not "
                        "a quoted string");

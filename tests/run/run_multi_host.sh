@@ -65,11 +65,14 @@ metrics:
   runtime_daemons: false
 runner:
   silence_timeout_ms: 20000
+  parallel: ${PARALLEL:-false}
 YAML
 }
 
-# ---- one run over two hosts --------------------------------------------------
-config two-hosts 2 > "$TMP/two-hosts.yaml" << YAML
+# ---- one run over two hosts, in parallel ----------------------------------------
+# runner.parallel: the two hosts' platforms run at the same time, each on
+# its own topic prefix, so neither serves the other's requests.
+PARALLEL=true config two-hosts 2 > "$TMP/two-hosts.yaml" << YAML
   - {name: host_a, driver: process, runner: host-a, stop_grace_ms: 2000}
   - {name: local, driver: process, stop_grace_ms: 2000}
 YAML
@@ -96,6 +99,14 @@ grep -q "READY .* host_a#1 at http://$A_ADDR:" "$TMP/runner-host-a.log" ||
 "$JB" report "$db" > "$TMP/report" 2>&1 || fail "report over both hosts failed: $(tail -3 "$TMP/report")"
 grep -q "host_a" "$TMP/report" && grep -q "local" "$TMP/report" || fail "the report does not compare both platforms"
 
+grep -q "the platforms of 2 runners run at the same time" "$TMP/run.out" ||
+    fail "the run does not say it runs the two runners in parallel"
+check "two-host run: the hosts' iterations overlap in time" \
+    "$(q "$db" "select count(*) > 0 from iterations a join iterations b
+                 on a.platform='host_a' and b.platform='local'
+                 and a.started_ms < b.finished_ms and b.started_ms < a.finished_ms")" 1
+grep -l "has no device" "$TMP"/runner-host-a/*/logs/*/*.log "$(dirname "$db")"/logs/*/*.log 2> /dev/null &&
+    fail "two-host run: a device gateway got the other host's commands"
 check "two-host run: no runner gaps flagged" "$(q "$db" "select count(*) from runner_liveness where gap")" 0
 check "two-host run: liveness rows (2 platforms x 2 it)" "$(q "$db" "select count(*) from runner_liveness")" 4
 
