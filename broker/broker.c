@@ -13,6 +13,12 @@
  * requested port. The mock then reads the port back with getsockname, so
  * what it advertises and what listens are the same socket.
  *
+ * What the mock advertises is the address getsockname() gives it for that
+ * socket, so listening on one address and advertising another (0.0.0.0
+ * behind a NAT, or every interface) takes a second interposer: armed,
+ * getsockname() on the rebound socket answers the advertised address with
+ * the real port.
+ *
  * A failed bind inside the mock aborts the process (its error path destroys
  * a half-built cluster), so when the requested port is busy the interposer
  * records the error and lets the mock bind port 0 instead; jb_broker_start
@@ -51,6 +57,9 @@ typedef struct bind_request {
     struct in_addr address; /* the address to use instead of 127.0.0.1 */
     int bind_errno;         /* errno of binding that port, 0 if it worked */
     int calls;              /* loopback port-0 binds seen while armed */
+    int fd;                 /* the socket bound to port/address */
+    bool advertise;         /* getsockname(fd) names advertised instead */
+    struct in_addr advertised;
 } bind_request;
 
 static _Thread_local bind_request *armed_request;
@@ -93,10 +102,32 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len)
     wanted.sin_addr = req->address;
     if (real_bind(fd, (const struct sockaddr *)&wanted, sizeof wanted) == 0) {
         req->bind_errno = 0;
+        req->fd = fd;
         return 0;
     }
     req->bind_errno = errno;
     return real_bind(fd, addr, len); /* keep the mock alive; caller reports */
+}
+
+typedef int (*getsockname_fn)(int, struct sockaddr *, socklen_t *);
+static getsockname_fn libc_getsockname;
+static pthread_once_t libc_getsockname_once = PTHREAD_ONCE_INIT;
+
+static void find_libc_getsockname(void)
+{
+    libc_getsockname = (getsockname_fn)dlsym(RTLD_NEXT, "getsockname");
+}
+
+int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    pthread_once(&libc_getsockname_once, find_libc_getsockname);
+    int rc = libc_getsockname ? libc_getsockname(fd, addr, len)
+                              : (int)syscall(SYS_getsockname, fd, addr, len);
+    bind_request *req = armed_request;
+    if (rc == 0 && req && req->advertise && fd == req->fd && addr->sa_family == AF_INET &&
+        *len >= (socklen_t)sizeof(struct sockaddr_in))
+        ((struct sockaddr_in *)addr)->sin_addr = req->advertised;
+    return rc;
 }
 
 /* The mock listens with a backlog of 5: when `jungbench up` starts eight
@@ -211,15 +242,42 @@ static rd_kafka_t *new_host_handle(char *err, size_t errlen)
     return rk;
 }
 
-static bool new_cluster(jb_broker *b, int port, const char *address, char *err, size_t errlen)
+/* The listening and the advertised address of the options, checked. */
+static bool addresses(const jb_broker_options *o, bind_request *req, char *err, size_t errlen)
 {
-    bind_request req = {.port = port, .address.s_addr = htonl(INADDR_LOOPBACK)};
-    const char *shown = address ? address : "127.0.0.1";
-    if (address && inet_pton(AF_INET, address, &req.address) != 1) {
-        snprintf(err, errlen, "'%s' is not an IPv4 address to listen on", address);
+    const char *listen = o->listen_address, *adv = o->advertise_address;
+    if (listen && inet_pton(AF_INET, listen, &req->address) != 1) {
+        snprintf(err, errlen, "'%s' is not an IPv4 address to listen on", listen);
         return false;
     }
-    bool rebind = port || req.address.s_addr != htonl(INADDR_LOOPBACK);
+    if (adv && inet_pton(AF_INET, adv, &req->advertised) != 1) {
+        snprintf(err, errlen, "'%s' is not an IPv4 address to advertise", adv);
+        return false;
+    }
+    if (adv && req->advertised.s_addr == htonl(INADDR_ANY)) {
+        snprintf(err, errlen,
+                 "0.0.0.0 is not an address clients can connect to: advertise an "
+                 "address of this machine that they reach");
+        return false;
+    }
+    if (!adv && req->address.s_addr == htonl(INADDR_ANY)) {
+        snprintf(err, errlen,
+                 "listening on 0.0.0.0 needs an advertised address (--advertise "
+                 "ADDR): the broker names it to every client");
+        return false;
+    }
+    req->advertise = adv != NULL;
+    return true;
+}
+
+static bool new_cluster(jb_broker *b, const jb_broker_options *o, char *err, size_t errlen)
+{
+    int port = o->port;
+    bind_request req = {.port = port, .address.s_addr = htonl(INADDR_LOOPBACK), .fd = -1};
+    const char *shown = o->listen_address ? o->listen_address : "127.0.0.1";
+    if (!addresses(o, &req, err, errlen))
+        return false;
+    bool rebind = port || req.address.s_addr != htonl(INADDR_LOOPBACK) || req.advertise;
     /* The mock's thread inherits this thread's signal mask. With signals
      * open, a SIGTERM/SIGINT handled on that thread interrupts its poll(),
      * which it treats as fatal ("Mock cluster failed to poll ... Interrupted
@@ -297,8 +355,8 @@ jb_broker *jb_broker_start(const jb_broker_options *opts, char *err, size_t errl
         return NULL;
     }
     b->host = new_host_handle(err, errlen);
-    if (b->host && new_cluster(b, o->port, o->listen_address, err, errlen) &&
-        read_bootstrap(b, err, errlen) && create_topics(b, o, err, errlen)) {
+    if (b->host && new_cluster(b, o, err, errlen) && read_bootstrap(b, err, errlen) &&
+        create_topics(b, o, err, errlen)) {
         set_group_initial_delay(b->cluster);
         return b;
     }

@@ -24,11 +24,15 @@ typedef struct jb_broker_options {
     /* TCP port on listen_address; 0 picks a free one. A port in use fails
      * jb_broker_start with a message saying so. */
     int port;
-    /* The IPv4 address to listen on, and so the one the broker advertises
-     * in its metadata (the mock names its listener's own address); NULL:
+    /* The IPv4 address to listen on, and unless advertise_address says
+     * otherwise the one the broker advertises in its metadata; NULL:
      * 127.0.0.1. Another machine's runners reach the broker at a non-loopback
      * one (docs/multi-host.md). */
     const char *listen_address;
+    /* The address the broker names in its metadata, when not the one it
+     * listens on (e.g. listen 0.0.0.0, advertise 10.0.0.1); NULL: the
+     * listening address. Never 0.0.0.0. */
+    const char *advertise_address;
     /* Partitions of every created topic that does not say otherwise, and of
      * topics clients auto-create; 0 -> 1. */
     int partitions;

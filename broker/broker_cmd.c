@@ -8,10 +8,11 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 static const char *const usage =
-    "Usage: jungbench broker [--listen ADDR] [--port N] [--partitions N]\n"
+    "Usage: jungbench broker [--listen ADDR] [--advertise ADDR] [--port N] [--partitions N]\n"
     "\n"
     "Serves an in-memory Kafka broker (librdkafka's mock cluster) on 127.0.0.1\n"
     "(or --listen ADDR)\n"
@@ -24,6 +25,8 @@ static const char *const usage =
     "  --listen ADDR   IPv4 address of this machine to listen on and advertise to\n"
     "                  clients (default 127.0.0.1; another host's runners need one\n"
     "                  they can reach, docs/multi-host.md)\n"
+    "  --advertise ADDR the IPv4 address clients are told to connect to, when not\n"
+    "                  the one listened on (needed with --listen 0.0.0.0)\n"
     "  --port N        TCP port (default 0: any free port)\n"
     "  --partitions N  partitions of each Jung topic (default 1)\n"
     "  -h, --help      show this help\n"
@@ -33,6 +36,7 @@ static const char *const usage =
 
 typedef struct broker_args {
     const char *listen;
+    const char *advertise;
     long port;
     long partitions;
 } broker_args;
@@ -43,6 +47,7 @@ static int parse_args(int argc, char **argv, broker_args *args)
     static const struct option longopts[] = {
         {"port", required_argument, NULL, 'p'},
         {"listen", required_argument, NULL, 'l'},
+        {"advertise", required_argument, NULL, 'a'},
         {"partitions", required_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -59,6 +64,9 @@ static int parse_args(int argc, char **argv, broker_args *args)
         case 'l':
             args->listen = optarg;
             break;
+        case 'a':
+            args->advertise = optarg;
+            break;
         case 'n':
             if (!jb_parse_long("broker", "--partitions", optarg, 1, 10000, &args->partitions))
                 return JB_EXIT_USAGE;
@@ -72,6 +80,12 @@ static int parse_args(int argc, char **argv, broker_args *args)
             return jb_usage_error("broker", "unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (args->advertise && strcmp(args->advertise, "0.0.0.0") == 0)
+        return jb_usage_error("broker", "--advertise 0.0.0.0: clients cannot connect to it; name "
+                                        "an address of this machine that they reach");
+    if (args->listen && strcmp(args->listen, "0.0.0.0") == 0 && !args->advertise)
+        return jb_usage_error("broker", "--listen 0.0.0.0 needs --advertise ADDR: the broker "
+                                        "names that address to every client");
     if (optind < argc)
         return jb_usage_error("broker", "unexpected argument '%s' (the broker takes no operands)",
                               argv[optind]);
@@ -93,8 +107,10 @@ int broker_main(int argc, char **argv)
         return rc;
     jb_install_stop_handlers();
 
-    jb_broker_options opts = {
-        .port = (int)args.port, .partitions = (int)args.partitions, .listen_address = args.listen};
+    jb_broker_options opts = {.port = (int)args.port,
+                              .partitions = (int)args.partitions,
+                              .listen_address = args.listen,
+                              .advertise_address = args.advertise};
     char err[512];
     jb_broker *broker = jb_broker_start(&opts, err, sizeof err);
     if (!broker)

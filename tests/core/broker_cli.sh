@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `jungbench broker` as a process: usage errors exit 2 naming the argument,
 # the first stdout line is bootstrap=127.0.0.1:PORT, --port is honoured,
-# clients can produce and consume through it, a busy port exits 1 with a
+# clients can produce and consume through it (also listening on 0.0.0.0
+# and advertising 127.0.0.1), a busy port exits 1 with a
 # clear message, SIGTERM and SIGINT exit 0 and leave nothing listening.
 # Usage: broker_cli.sh JUNGBENCH CORE_TEST_KAFKA
 set -u
@@ -30,6 +31,8 @@ expect_usage --port --port -1
 expect_usage --partitions --partitions 0
 expect_usage --bogus --bogus
 expect_usage stray stray
+expect_usage --advertise --listen 0.0.0.0
+expect_usage --advertise --advertise 0.0.0.0
 "$JB" broker --help >"$tmp/out" || fail "--help exited $?"
 grep -q -- "--port" "$tmp/out" || fail "--help does not document --port"
 
@@ -69,6 +72,16 @@ stop_and_check() { # $1 pid, $2 signal
 }
 stop_and_check "$bpid" TERM
 if ss -ltn "sport = :$port" | grep -q LISTEN; then fail "port $port still listening after SIGTERM"; fi
+
+# Listening on every interface, advertising one address: clients are
+# told that address, with the port that listens.
+start_broker d --listen 0.0.0.0 --advertise 127.0.0.1
+dboot=$(head -n1 "$tmp/d.out")
+[[ $dboot =~ ^bootstrap=127\.0\.0\.1:[0-9]+$ ]] || fail "--advertise line: '$dboot' $(cat "$tmp/d.err")"
+dport=${dboot##*:}
+ss -ltnH "sport = :$dport" | grep -q "0.0.0.0:$dport" || fail "--listen 0.0.0.0: not listening on 0.0.0.0:$dport"
+KAFKA_BOOTSTRAP=127.0.0.1:$dport "$ROUNDTRIP" >"$tmp/rt2" 2>&1 || fail "roundtrip over --advertise: $(cat "$tmp/rt2")"
+stop_and_check "${pids[-1]}" TERM
 
 start_broker c
 [[ $(head -n1 "$tmp/c.out") =~ ^bootstrap=127\.0\.0\.1:[0-9]+$ ]] || fail "port 0 line: $(cat "$tmp/c.out")"
