@@ -280,6 +280,37 @@ static void flag_runner_gaps(rp_run *r)
     sqlite3_finalize(st);
 }
 
+/* A finished iteration in which more than this share of the measured
+ * requests failed: the platform answered, but not the same load as its
+ * peers, so its latency and resource figures do not compare (a partition,
+ * a dying service, a gateway turning clients away). */
+#define ITERATION_ERROR_FLAG_PCT 1.0
+
+static void flag_error_iterations(rp_run *r)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->store.db,
+                           "SELECT group_concat(platform || ' #' || iteration || ' (' ||"
+                           " CAST(round(pct, 1) AS TEXT) || ' %)', ', '), count(*) FROM"
+                           " (SELECT s.platform, s.iteration, 100.0 * sum(s.success = 0) /"
+                           " count(*) pct FROM samples s JOIN iterations i USING (run_id,"
+                           " platform, iteration) WHERE s.run_id=?1 AND s.phase='measure' AND"
+                           " i.status='done' GROUP BY s.platform, s.iteration) WHERE pct > ?2",
+                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return;
+    }
+    sqlite3_bind_text(st, 1, r->run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 2, ITERATION_ERROR_FLAG_PCT);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 1) > 0)
+        warn(r,
+             "%d finished iteration(s) had over %.0f %% failed requests: %s; the platform did not "
+             "serve the load its peers served, so their figures do not compare (table "
+             "samples)",
+             sqlite3_column_int(st, 1), ITERATION_ERROR_FLAG_PCT, col_text(st, 0));
+    sqlite3_finalize(st);
+}
+
 static bool load_platforms(rp_run *r, char *err, size_t errlen)
 {
     sqlite3_stmt *st =
@@ -317,6 +348,7 @@ static bool load_platforms(rp_run *r, char *err, size_t errlen)
     load_builds(r);
     flag_busy_iterations(r);
     flag_runner_gaps(r);
+    flag_error_iterations(r);
     for (int p = 0; p < r->nplat; p++)
         if (r->plat[p].iters_bad)
             warn(r,

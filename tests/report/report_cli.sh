@@ -67,8 +67,9 @@ assert rows["docker"]["samples"] == 20 and rows["docker"]["ko"] == 1, rows
 assert abs(rows["osv"]["avg_ms"] - 128) < 1e-9, rows
 tot = [r for r in d["tables"]["total_memory"] if r["group"] == "runtime" and r["platform"] == "osv"]
 assert tot[0]["mean_mib"] is None, tot  # not measured: null, never 0
-assert d["run"]["status"] == "done" and len(d["warnings"]) == 2, d["warnings"]
+assert d["run"]["status"] == "done" and len(d["warnings"]) == 3, d["warnings"]
 assert "busy machine" in d["warnings"][0], d["warnings"]
+assert "docker #1 (25.0 %)" in d["warnings"][1], d["warnings"]
 PY
 
 # --- JTL ----------------------------------------------------------------
