@@ -465,9 +465,11 @@ static bool silence_exceeded(ctl *c, const char *waiting_for)
     snprintf(what, sizeof what, "no %s from runner '%s' for %.0f s", waiting_for, c->runner_id,
              silent_ms / 1000);
     if (!broker_down_error(c, what)) {
+        /* The runner's --broker is this broker as its own host reaches it,
+         * which need not be the address this controller uses. */
         snprintf(c->error, sizeof c->error,
                  "runner '%s' is silent: no %s for %.0f s (is `jungbench runner --id %s --broker "
-                 "%s` running?)",
+                 "ADDR` running, ADDR reaching the broker this controller reaches at %s?)",
                  c->runner_id, waiting_for, silent_ms / 1000, c->runner_id, c->o->brokers);
     }
     return true;
