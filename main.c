@@ -4,7 +4,7 @@
  * char **argv)`, declared in its module's public header and defined in
  * <module>/NAME_cmd.c. This table is the only place that knows them all,
  * and no module includes this file. */
-#include "core/cli.h"
+#include "cli/cli.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -12,7 +12,7 @@
  * and, when embedded, the broker) shows what idle polling costs.
  * Prints one line: count, mean, p50, p90, p99, max round-trip ms, CPU %. */
 #include "broker/broker.h"
-#include "core/cli.h"
+#include "cli/cli.h"
 
 #include <getopt.h>
 #include <librdkafka/rdkafka.h>

@@ -4,7 +4,7 @@
  * learn where to connect, so it is printed and flushed before anything
  * else goes to stdout; progress notes go to stderr. */
 #include "broker/broker.h"
-#include "core/cli.h"
+#include "cli/cli.h"
 
 #include <getopt.h>
 #include <stdio.h>

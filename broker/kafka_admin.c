@@ -3,8 +3,8 @@
 #include "broker/kafka_admin.h"
 
 #include "broker/broker.h"
-#include "core/cli.h"
-#include "core/protocol.h"
+#include "cli/cli.h"
+#include "bus/bus.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
  * removes that start-up race. Idempotent: existing topics are left as they
  * are. */
 #include "broker/broker.h"
-#include "core/cli.h"
+#include "cli/cli.h"
 
 #include <getopt.h>
 #include <librdkafka/rdkafka.h>

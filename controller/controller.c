@@ -6,8 +6,8 @@
 #include "platforms/launch.h"
 #include "platforms/platform.h"
 
-#include "core/cli.h"
-#include "core/kbus.h"
+#include "cli/cli.h"
+#include "bus/bus.h"
 #include "store/store.h"
 #include "loadgen/loadgen.h"
 #include "report/report.h"

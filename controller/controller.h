@@ -23,7 +23,7 @@
 #ifndef JB_CONTROLLER_H
 #define JB_CONTROLLER_H
 
-#include "core/config.h"
+#include "config/config.h"
 
 #include <stdbool.h>
 #include <stddef.h>

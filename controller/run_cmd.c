@@ -2,7 +2,7 @@
 #include "controller/controller.h"
 
 #include "broker/broker.h"
-#include "core/cli.h"
+#include "cli/cli.h"
 #include "metrics/metrics.h"
 #include "broker/spare.h"
 #include "runner/runner.h"

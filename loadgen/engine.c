@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/cli.h"
+#include "cli/cli.h"
 
 /* Jung allows ids of up to 64 characters (docs/rest-api.md). */
 enum { NAME_LEN = 72, URL_LEN = 1024, BODY_LEN = 256, SNIPPET_LEN = 512 };

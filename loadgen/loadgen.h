@@ -106,7 +106,7 @@ typedef struct jb_loadgen_config {
     const char *platform;
     long iteration;
 
-    /* Stop flag: NULL polls jb_stop_requested() (core/cli.h). */
+    /* Stop flag: NULL polls jb_stop_requested() (cli/cli.h). */
     bool (*should_stop)(void *ctx);
     void *stop_ctx;
     /* Progress callback, NULL for none. */

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/cli.h"
+#include "cli/cli.h"
 
 static const char *const CMD = "loadgen";
 

@@ -1,6 +1,6 @@
 /* metrics_cmd.c - `jungbench metrics`: sample processes, cgroups or runtime daemons
  * from the command line, print a table, optionally store the series. */
-#include "core/cli.h"
+#include "cli/cli.h"
 #include "metrics/metrics.h"
 
 #include <getopt.h>

@@ -9,7 +9,7 @@
 #include "platforms/images.h"
 #include "platforms/internal.h"
 
-#include "core/cli.h"
+#include "cli/cli.h"
 
 #include <math.h>
 #include <stdlib.h>

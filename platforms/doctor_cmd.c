@@ -4,8 +4,8 @@
 #include "platforms/images.h"
 #include "platforms/internal.h"
 
-#include "core/cli.h"
-#include "core/config.h"
+#include "cli/cli.h"
+#include "config/config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
 #include "platforms/images.h"
 #include "platforms/internal.h"
 
-#include "core/cli.h"
+#include "cli/cli.h"
 #include "metrics/metrics.h"
 
 #include <getopt.h>

@@ -4,7 +4,7 @@
 
 #include "platforms/platform.h"
 
-#include "core/cli.h"
+#include "cli/cli.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
 #include "platforms/launch.h"
 
 #include "broker/broker.h"
-#include "core/cli.h"
+#include "cli/cli.h"
 #include "platforms/internal.h"
 
 #include <stdint.h>

@@ -12,7 +12,7 @@
 #ifndef JB_PLATFORMS_LAUNCH_H
 #define JB_PLATFORMS_LAUNCH_H
 
-#include "core/config.h"
+#include "config/config.h"
 #include "broker/kafka_admin.h"
 #include "platforms/platform.h"
 

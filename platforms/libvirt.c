@@ -12,7 +12,7 @@
 #include "platforms/images.h"
 #include "platforms/internal.h"
 
-#include "core/cli.h"
+#include "cli/cli.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
 #include "platforms/images.h"
 #include "platforms/internal.h"
 
-#include "core/cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,7 +59,7 @@ static void config_free(jb_platform_config *cfg)
 }
 
 /* Copies every string; an unset or empty one takes the default, so callers
- * can pass the fixed-size (possibly empty) strings of core/config.h. */
+ * can pass the fixed-size (possibly empty) strings of config/config.h. */
 static bool config_copy(jb_platform_config *dst, const jb_platform_config *src)
 {
     jb_platform_config defaults;

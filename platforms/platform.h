@@ -26,7 +26,7 @@
  *
  * Threading: a jb_platform and its instances belong to one thread at a
  * time. Waiting returns early (false, "interrupted") once
- * jb_stop_requested() (core/cli.h) is true, so Ctrl-C handlers only set
+ * jb_stop_requested() (cli/cli.h) is true, so Ctrl-C handlers only set
  * the flag and the caller then calls jb_platform_close.
  */
 #ifndef JB_PLATFORMS_PLATFORM_H
@@ -37,10 +37,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "core/config.h"
+#include "config/config.h"
 
 /* The Jung services, in start order (registries before their clients,
- * the gateway last): core/config.c's list, the only one. Executables are
+ * the gateway last): config/config.c's list, the only one. Executables are
  * named jung-<service>. */
 #define JB_SERVICE_COUNT 8
 #define jb_jung_services jb_config_known_services
@@ -49,7 +49,7 @@ typedef struct jb_platform jb_platform;
 typedef struct jb_instance jb_instance;
 
 /* Strings are copied by jb_platform_open; NULL or "" means the default
- * (so core/config.h's fixed-size strings can be passed as they are). */
+ * (so config/config.h's fixed-size strings can be passed as they are). */
 typedef struct jb_platform_config {
     const char *driver; /* "process", "docker" or "libvirt" */
     const char *run_id; /* names instances jungbench-<run>-<service>-<n>; default "dev" */

@@ -10,7 +10,7 @@
  * readiness detection follows. */
 #include "platforms/internal.h"
 
-#include "core/cli.h"
+#include "cli/cli.h"
 #include "platforms/images.h"
 
 #include <errno.h>

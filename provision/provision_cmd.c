@@ -7,8 +7,8 @@
 #include "platforms/platform.h"
 
 #include "broker/broker.h"
-#include "core/cli.h"
-#include "core/config.h"
+#include "cli/cli.h"
+#include "config/config.h"
 #include "store/store.h"
 #include "platforms/launch.h"
 

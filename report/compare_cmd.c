@@ -1,7 +1,7 @@
 /* compare_cmd.c - `jungbench compare BASE NEW`: the CI regression gate. */
 #include "report/report.h"
 #include "report/internal.h"
-#include "core/cli.h"
+#include "cli/cli.h"
 
 #include <getopt.h>
 #include <jansson.h>

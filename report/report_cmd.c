@@ -1,7 +1,7 @@
 /* report_cmd.c - `jungbench report`: one run's tables in the asked format. */
 #include "report/report.h"
 #include "report/internal.h"
-#include "core/cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -6,7 +6,7 @@
  * checked again later gives the same answer. */
 #include "report/report.h"
 #include "report/internal.h"
-#include "core/cli.h"
+#include "cli/cli.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -11,7 +11,7 @@
 #include "runner/runner.h"
 
 #include "broker/broker.h"
-#include "core/cli.h"
+#include "cli/cli.h"
 #include "store/store.h"
 #include "metrics/metrics.h"
 #include "platforms/launch.h"
@@ -504,7 +504,7 @@ static void put_kb(json_t *o, const char *key, int64_t kb)
 }
 
 /* Every figure of a summary: the controller's table must equal the runner's.
- * The CPU and RSS figures are required (core/protocol.c), the rest optional. */
+ * The CPU and RSS figures are required (bus/protocol.c), the rest optional. */
 static json_t *summary_json(const jb_metric_summary *s)
 {
     json_t *o =

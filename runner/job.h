@@ -9,8 +9,8 @@
 #ifndef JB_RUNNER_JOB_H
 #define JB_RUNNER_JOB_H
 
-#include "core/config.h"
-#include "core/protocol.h"
+#include "config/config.h"
+#include "bus/bus.h"
 #include "broker/spare.h"
 
 #include <jansson.h>

@@ -17,7 +17,7 @@ int up_main(int argc, char **argv);
  * Serves RUN/STOP from the `runner` topic until a stop signal or
  * should_stop: boots Jung on the requested platform, samples it, answers
  * READY, HEARTBEAT, RESULTS and ERROR on `controller`. */
-#include "core/config.h"
+#include "config/config.h"
 
 typedef struct jb_runner_options {
     const char *brokers;         /* bootstrap servers, for the bus and the services */

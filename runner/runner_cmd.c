@@ -17,8 +17,8 @@
  */
 #include "runner/runner.h"
 
-#include "core/cli.h"
-#include "core/kbus.h"
+#include "cli/cli.h"
+#include "bus/bus.h"
 #include "runner/job.h"
 
 #include <arpa/inet.h>

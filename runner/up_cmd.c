@@ -5,13 +5,13 @@
  * platform layer's process driver (platforms/platform.h), which keeps each
  * one's output in a log file, watches for the readiness lines and stops
  * them with SIGTERM then SIGKILL; up only decides what to start and when to
- * stop. Stop signals only set a flag (core/cli.h) that the loops here poll.
+ * stop. Stop signals only set a flag (cli/cli.h) that the loops here poll.
  */
 #include "runner/runner.h"
 
 #include "broker/broker.h"
-#include "core/cli.h"
-#include "core/config.h"
+#include "cli/cli.h"
+#include "config/config.h"
 #include "platforms/launch.h"
 #include "platforms/platform.h"
 

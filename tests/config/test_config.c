@@ -1,6 +1,6 @@
 /* test_config.c - experiment files: the shipped ones load, defaults match the
  * dissertation, and each kind of mistake gets its exact message. */
-#include "core/config.h"
+#include "config/config.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
-/* test_config_services.c - the services a config may name (core/config.h)
+/* test_config_services.c - the services a config may name (config/config.h)
  * are exactly the platforms' Jung services, in the same start order. */
-#include "core/config.h"
+#include "config/config.h"
 #include "platforms/platform.h"
 
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* fuzz_config: the experiment loader (jb_config_parse) on arbitrary text:
  * every file is either a valid experiment or an error naming
  * file:line:col. Files are not checked on disk (flags 0). */
-#include "core/config.h"
+#include "config/config.h"
 
 #include <stdint.h>
 #include <stdlib.h>

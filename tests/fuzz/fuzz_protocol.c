@@ -1,6 +1,6 @@
 /* fuzz_protocol: the controller/runner message decoder (jb_msg_decode) on
  * arbitrary bytes, as either side reads them from its Kafka topic. */
-#include "core/protocol.h"
+#include "bus/bus.h"
 
 #include <stdint.h>
 

@@ -3,7 +3,7 @@
  * Each case is one ctest test, once per transport: JB_LOADGEN_TRANSPORT=curl
  * runs it over libcurl transfers, unset or raw over the raw transport. */
 #include "tests/testlib.h"
-#include "core/cli.h"
+#include "cli/cli.h"
 #include "loadgen/loadgen.h"
 #include "tests/loadgen/fake_jung.h"
 

@@ -6,7 +6,7 @@
  * saying so; mid_close: it closes half-way through the body; same_fields:
  * the recorded fields equal the curl transport's for the same answers. */
 #include "tests/testlib.h"
-#include "core/cli.h"
+#include "cli/cli.h"
 #include "loadgen/loadgen.h"
 
 #include <netinet/tcp.h>

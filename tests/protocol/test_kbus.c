@@ -2,8 +2,8 @@
  * runner, READY the controller, a malformed message is skipped with a
  * reason, and a bus opened later does not replay older messages. */
 #include "broker/broker.h"
-#include "core/cli.h"
-#include "core/kbus.h"
+#include "cli/cli.h"
+#include "bus/bus.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>

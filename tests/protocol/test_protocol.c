@@ -1,6 +1,6 @@
 /* test_protocol.c - controller/runner messages: round trips, and every kind
  * of malformed input is refused with a message naming what is wrong. */
-#include "core/protocol.h"
+#include "bus/bus.h"
 
 #include <stdio.h>
 #include <stdlib.h>

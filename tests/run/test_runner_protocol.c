@@ -6,8 +6,8 @@
  * right behind its predecessor's STOP lets that one finish with RESULTS.
  * Usage: test_runner_protocol JUNGBENCH CONFIG_YAML */
 #include "broker/broker.h"
-#include "core/cli.h"
-#include "core/kbus.h"
+#include "cli/cli.h"
+#include "bus/bus.h"
 
 #include <signal.h>
 #include <stdio.h>

@@ -13,8 +13,8 @@
  * and can be copied with =. It is ~100 KB: allocate it, don't put it on a
  * small thread stack.
  */
-#ifndef JB_CORE_CONFIG_H
-#define JB_CORE_CONFIG_H
+#ifndef JB_CONFIG_H
+#define JB_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -5,8 +5,8 @@
  * could not decide, below). A usage
  * error always names the offending argument and points at --help.
  */
-#ifndef JB_CORE_CLI_H
-#define JB_CORE_CLI_H
+#ifndef JB_CLI_H
+#define JB_CLI_H
 
 #include <signal.h>
 #include <stdbool.h>

@@ -1,7 +1,7 @@
-/* test_cli.c - core/cli.c: strict number parsing, --help detection, exit
+/* test_cli.c - cli/cli.c: strict number parsing, --help detection, exit
  * codes of the error helpers, stop signals, clocks. */
 #include "tests/testlib.h"
-#include "core/cli.h"
+#include "cli/cli.h"
 
 #include <math.h>
 #include <signal.h>

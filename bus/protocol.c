@@ -1,7 +1,7 @@
 /* protocol.c - encoding and validating controller/runner messages. */
-#include "core/protocol.h"
+#include "bus/bus.h"
 
-#include "core/cli.h"
+#include "cli/cli.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
-/* kbus.c - controller/runner messages over librdkafka (kbus.h). */
-#include "core/kbus.h"
+/* kbus.c - controller/runner messages over librdkafka (bus.h). */
+#include "bus/bus.h"
 
-#include "core/cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* cli.c - shared command-line plumbing: errors, number parsing, stop signals. */
-#include "core/cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <math.h>
