@@ -10,19 +10,45 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int failures;
+__attribute__((unused)) static int failures;
 
-/* CHECK(condition, printf-format, ...): the format says what was expected. */
-#define CHECK(cond, ...)                                                                           \
+/* CHECK(condition) or CHECK(condition, printf-format, ...): on failure
+ * prints the place, the condition and what was expected, counts it in
+ * `failures` and goes on. REQUIRE(condition) is the same check for what the
+ * rest of the test cannot do without (a handle, a file): it ends the test
+ * at once, exit 1. */
+#define CHECK(...)                                                                                 \
+    JB_CHECK_PICK_(__VA_ARGS__, JB_CHECK_FMT_, JB_CHECK_FMT_, JB_CHECK_FMT_, JB_CHECK_FMT_,        \
+                   JB_CHECK_FMT_, JB_CHECK_FMT_, JB_CHECK_FMT_, JB_CHECK_FMT_, JB_CHECK_BARE_,     \
+                   unused)                                                                         \
+    (__VA_ARGS__)
+#define JB_CHECK_PICK_(_1, _2, _3, _4, _5, _6, _7, _8, _9, name, ...) name
+#define JB_CHECK_BARE_(cond)                                                                       \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                        \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+#define JB_CHECK_FMT_(cond, ...)                                                                   \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
             fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
             fprintf(stderr, __VA_ARGS__);                                                          \
             fputc('\n', stderr);                                                                   \
             failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "FAIL %s:%d: %s (the test cannot go on)\n", __FILE__, __LINE__,        \
+                    #cond);                                                                        \
+            exit(1);                                                                               \
         }                                                                                          \
     } while (0)
 

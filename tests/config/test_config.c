@@ -1,21 +1,12 @@
 /* test_config.c - experiment files: the shipped ones load, defaults match the
  * dissertation, and each kind of mistake gets its exact message. */
 #include "config/config.h"
+#include "../testlib.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static jb_config *cfg;
 

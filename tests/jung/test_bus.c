@@ -5,7 +5,7 @@
  * service stopped with tasks still queued closes at once. */
 #include "jung/lib/jung.h"
 #include "jung/lib/jung_internal.h"
-#include "check.h"
+#include "../testlib.h"
 #include "mock_broker.h"
 
 #include <librdkafka/rdkafka.h>
@@ -81,7 +81,7 @@ static double now_ms(void)
 static void produce_raw(jung_bus *bus, const char *topic, const char *text)
 {
     jung_error err = {0};
-    CHECK(jung_bus_publish_raw(bus, topic, text, strlen(text), &err));
+    REQUIRE(jung_bus_publish_raw(bus, topic, text, strlen(text), &err));
 }
 
 static void *close_thread(void *arg)
@@ -99,7 +99,7 @@ static void stop_with_tasks_queued(echo_service *svc, pthread_t server, jung_bus
 {
     jung_error err = {0};
     for (int i = 0; i < 12; i++)
-        CHECK(jung_bus_send(caller, "test_echo", "HOLD", json_object(), &err));
+        REQUIRE(jung_bus_send(caller, "test_echo", "HOLD", json_object(), &err));
     bool queued = false;
     for (int i = 0; i < 1000 && !queued; i++) {
         pthread_mutex_lock(&svc->hold_lock);
@@ -108,17 +108,17 @@ static void stop_with_tasks_queued(echo_service *svc, pthread_t server, jung_bus
         if (!queued)
             usleep(10 * 1000);
     }
-    CHECK(queued);
+    REQUIRE(queued);
     jung_bus_stop(svc->bus);
     pthread_mutex_lock(&svc->hold_lock);
     svc->released = true;
     pthread_cond_broadcast(&svc->hold_cond);
     pthread_mutex_unlock(&svc->hold_lock);
     pthread_join(server, NULL);
-    CHECK(jung_bus_queued(svc->bus) == 10);
+    REQUIRE(jung_bus_queued(svc->bus) == 10);
     pthread_t closer;
     double t0 = now_ms();
-    CHECK(pthread_create(&closer, NULL, close_thread, svc->bus) == 0);
+    REQUIRE(pthread_create(&closer, NULL, close_thread, svc->bus) == 0);
     for (;;) {
         if (pthread_tryjoin_np(closer, NULL) == 0)
             break;
@@ -137,17 +137,17 @@ static rd_kafka_t *tail_topic(const char *brokers, const char *topic)
 {
     char errstr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    CHECK(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr) == 0);
-    CHECK(rd_kafka_conf_set(conf, "group.id", "test-tail", errstr, sizeof errstr) == 0);
+    REQUIRE(rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof errstr) == 0);
+    REQUIRE(rd_kafka_conf_set(conf, "group.id", "test-tail", errstr, sizeof errstr) == 0);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    CHECK(rk);
+    REQUIRE(rk);
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
     for (int p = 0; p < 2; p++) {
         int64_t low, high;
-        CHECK(rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high, 5000) == 0);
+        REQUIRE(rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high, 5000) == 0);
         rd_kafka_topic_partition_list_add(parts, topic, p)->offset = high;
     }
-    CHECK(rd_kafka_assign(rk, parts) == 0);
+    REQUIRE(rd_kafka_assign(rk, parts) == 0);
     rd_kafka_topic_partition_list_destroy(parts);
     return rk;
 }
@@ -168,14 +168,14 @@ static void reply_only_to_own_results(const char *brokers, jung_bus *caller)
         if (m)
             rd_kafka_message_destroy(m);
     }
-    CHECK(answered);
+    REQUIRE(answered);
     /* All topics, not that one by name: the mock creates any topic a
      * metadata request names. */
     const struct rd_kafka_metadata *md = NULL;
-    CHECK(rd_kafka_metadata(tail, 1, NULL, &md, 5000) == 0);
+    REQUIRE(rd_kafka_metadata(tail, 1, NULL, &md, 5000) == 0);
     for (int t = 0; t < md->topic_cnt; t++)
-        CHECK(strcmp(md->topics[t].topic, "../../etc/passwd") != 0);
-    CHECK(md->topic_cnt >= 2); /* the listing itself worked */
+        REQUIRE(strcmp(md->topics[t].topic, "../../etc/passwd") != 0);
+    REQUIRE(md->topic_cnt >= 2); /* the listing itself worked */
     rd_kafka_metadata_destroy(md);
     rd_kafka_consumer_close(tail);
     rd_kafka_destroy(tail);
@@ -202,20 +202,20 @@ int main(void)
     pthread_mutex_init(&svc.hold_lock, NULL);
     pthread_cond_init(&svc.hold_cond, NULL);
     svc.bus = jung_bus_open(&scfg, &err);
-    CHECK(svc.bus);
+    REQUIRE(svc.bus);
     jung_bus_on_ready(svc.bus, mark_ready, &svc);
     pthread_t server;
-    CHECK(pthread_create(&server, NULL, serve_thread, &svc) == 0);
+    REQUIRE(pthread_create(&server, NULL, serve_thread, &svc) == 0);
     for (int i = 0; i < 3000 && !atomic_load(&svc.ready); i++)
         usleep(10 * 1000);
-    CHECK(atomic_load(&svc.ready));
+    REQUIRE(atomic_load(&svc.ready));
 
     jung_bus_config ccfg = {.service = "api_gateway",
                             .instance = "caller-1",
                             .brokers = mb.bootstrap,
                             .call_timeout_ms = 3000};
     jung_bus *caller = jung_bus_open(&ccfg, &err);
-    CHECK(caller);
+    REQUIRE(caller);
 
     /* Malformed messages first: the service must skip them and keep serving. */
     produce_raw(caller, "test_echo_tasks", "[1,2,3]");
@@ -238,10 +238,10 @@ int main(void)
     for (int i = 0; i < 40; i++) {
         json_t *data = NULL;
         double t0 = now_ms();
-        CHECK(
+        REQUIRE(
             jung_bus_call(caller, "test_echo", "ECHO", json_pack("{s:i}", "n", i), 0, &data, &err));
         lat[i] = now_ms() - t0;
-        CHECK(json_integer_value(json_object_get(data, "n")) == i);
+        REQUIRE(json_integer_value(json_object_get(data, "n")) == i);
         json_decref(data);
     }
     qsort(lat, 40, sizeof lat[0], cmp_double);
@@ -254,39 +254,39 @@ int main(void)
     produce_raw(caller, "test_echo_results", "{\"v\":1,\"task_id\":\"nobody\",\"status\":\"ok\"}");
     produce_raw(caller, "test_echo_results", "{\"v\":1,\"task_id\":");
     json_t *again = NULL;
-    CHECK(jung_bus_call(caller, "test_echo", "ECHO", json_object(), 0, &again, &err));
+    REQUIRE(jung_bus_call(caller, "test_echo", "ECHO", json_object(), 0, &again, &err));
     json_decref(again);
 
     json_t *data = NULL;
     /* A task the service cannot parse but that says where to answer gets a
      * 400 at once (here: payload not an object), not a 504 later. */
     double t_bad = now_ms();
-    CHECK(!jung_bus_call(caller, "test_echo", "ECHO", json_integer(7), 3000, &data, &err));
-    CHECK(err.code == 400 && strstr(err.message, "payload"));
-    CHECK(now_ms() - t_bad < 2500);
+    REQUIRE(!jung_bus_call(caller, "test_echo", "ECHO", json_integer(7), 3000, &data, &err));
+    REQUIRE(err.code == 400 && strstr(err.message, "payload"));
+    REQUIRE(now_ms() - t_bad < 2500);
 
     /* An error result keeps its code and message. */
-    CHECK(!jung_bus_call(caller, "test_echo", "MISSING", json_object(), 0, &data, &err));
-    CHECK(err.code == 404 && strstr(err.message, "MISSING"));
-    CHECK(data == NULL);
+    REQUIRE(!jung_bus_call(caller, "test_echo", "MISSING", json_object(), 0, &data, &err));
+    REQUIRE(err.code == 404 && strstr(err.message, "MISSING"));
+    REQUIRE(data == NULL);
 
     /* A service that does not answer in time: 504, without waiting much longer. */
     double t0 = now_ms();
-    CHECK(!jung_bus_call(caller, "test_echo", "SLOW", json_object(), 500, &data, &err));
+    REQUIRE(!jung_bus_call(caller, "test_echo", "SLOW", json_object(), 500, &data, &err));
     double waited = now_ms() - t0;
-    CHECK(err.code == 504);
-    CHECK(waited >= 450 && waited < 1400);
+    REQUIRE(err.code == 504);
+    REQUIRE(waited >= 450 && waited < 1400);
 
     /* Fire-and-forget tasks arrive. */
     for (int i = 0; i < 5; i++)
-        CHECK(jung_bus_send(caller, "test_echo", "NOTE", json_object(), &err));
+        REQUIRE(jung_bus_send(caller, "test_echo", "NOTE", json_object(), &err));
     for (int i = 0; i < 500 && atomic_load(&svc.sends_seen) < 5; i++)
         usleep(10 * 1000);
-    CHECK(atomic_load(&svc.sends_seen) == 5);
+    REQUIRE(atomic_load(&svc.sends_seen) == 5);
 
     /* A call to a service whose topics do not exist fails cleanly. */
-    CHECK(!jung_bus_call(caller, "no_such_service", "GET", json_object(), 300, &data, &err));
-    CHECK(err.code == 503 || err.code == 504);
+    REQUIRE(!jung_bus_call(caller, "no_such_service", "GET", json_object(), 300, &data, &err));
+    REQUIRE(err.code == 503 || err.code == 504);
 
     reply_only_to_own_results(mb.bootstrap, caller);
     stop_with_tasks_queued(&svc, server, caller);

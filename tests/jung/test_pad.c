@@ -5,7 +5,7 @@
  * 400 from jung_bus_open that names the property. */
 #include "jung/lib/jung.h"
 #include "jung/lib/jung_internal.h"
-#include "check.h"
+#include "../testlib.h"
 #include "mock_broker.h"
 
 #include <stdio.h>
@@ -33,12 +33,12 @@ static rd_kafka_message_t *first_message(const mock_broker *mb, const char *topi
     rd_kafka_conf_set(conf, "group.id", "pad-reader", errstr, sizeof errstr);
     rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, sizeof errstr);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    CHECK(rk);
+    REQUIRE(rk);
     rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
     for (int p = 0; p < 2; p++)
         rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    CHECK(rd_kafka_assign(rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    REQUIRE(rd_kafka_assign(rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_topic_partition_list_destroy(parts);
     rd_kafka_message_t *m = NULL;
     for (int i = 0; i < 100 && !m; i++) {
@@ -58,7 +58,7 @@ static rd_kafka_message_t *first_message(const mock_broker *mb, const char *topi
                        rd_kafka_header_get_last(hdrs, "jung-pad", &pad, &pad_len) ==
                            RD_KAFKA_RESP_ERR_NO_ERROR;
         copy = calloc(1, sizeof *copy);
-        CHECK(copy);
+        REQUIRE(copy);
         copy->payload = strndup(m->payload, m->len);
         copy->len = m->len;
         copy->offset = has_pad ? (int64_t)pad_len : -1; /* header size, -1 when absent */
@@ -82,12 +82,12 @@ static int64_t pad_seen(const mock_broker *mb, const char *prop, const char *top
 {
     jung_error err = {0};
     jung_bus *bus = open_with(mb, prop, &err);
-    CHECK(bus);
-    CHECK(jung_bus_publish_raw(bus, topic, text, strlen(text), &err));
+    REQUIRE(bus);
+    REQUIRE(jung_bus_publish_raw(bus, topic, text, strlen(text), &err));
     jung_bus_close(bus); /* flushes */
     rd_kafka_message_t *m = first_message(mb, topic);
-    CHECK(m);
-    CHECK(m->len == strlen(text) && memcmp(m->payload, text, m->len) == 0);
+    REQUIRE(m);
+    REQUIRE(m->len == strlen(text) && memcmp(m->payload, text, m->len) == 0);
     int64_t pad = m->offset;
     free_copy(m);
     return pad;
@@ -100,8 +100,8 @@ int main(void)
         printf("SKIP: cannot start librdkafka's mock cluster\n");
         return 77;
     }
-    CHECK(pad_seen(&mb, "jung.mock.pad.bytes=1000", "test_echo_results", "{\"a\":1}") == 1000);
-    CHECK(pad_seen(&mb, "jung.mock.pad.bytes=0", "device_gateway_tasks", "{\"b\":2}") == -1);
+    REQUIRE(pad_seen(&mb, "jung.mock.pad.bytes=1000", "test_echo_results", "{\"a\":1}") == 1000);
+    REQUIRE(pad_seen(&mb, "jung.mock.pad.bytes=0", "device_gateway_tasks", "{\"b\":2}") == -1);
 
     const char *bad[] = {"jung.mock.pad.bytes=abc", "jung.mock.pad.bytes=-1",
                          "jung.mock.pad.bytes=99999999", "jung.mock.pad.bytes=", "jung.nosuch=1"};
@@ -110,9 +110,9 @@ int main(void)
         jung_bus *bus = open_with(&mb, bad[i], &err);
         if (bus)
             fprintf(stderr, "FAIL: '%s' was accepted\n", bad[i]);
-        CHECK(!bus);
-        CHECK(err.code == 400);
-        CHECK(strstr(err.message, "jung.") != NULL);
+        REQUIRE(!bus);
+        REQUIRE(err.code == 400);
+        REQUIRE(strstr(err.message, "jung.") != NULL);
     }
     mock_broker_stop(&mb);
     printf("ok: pad header sizes and property errors\n");

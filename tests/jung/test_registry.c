@@ -1,5 +1,5 @@
 /* test_registry: the thread-safe in-memory registry. */
-#include "check.h"
+#include "../testlib.h"
 #include "jung/lib/jung.h"
 
 #include <pthread.h>
@@ -27,7 +27,7 @@ static void *inserter(void *arg)
         jung_registry_insert(reg, key, v);
         json_decref(v);
         json_t *got = jung_registry_get(reg, key);
-        CHECK(got && json_integer_value(json_object_get(got, "n")) == i);
+        REQUIRE(got && json_integer_value(json_object_get(got, "n")) == i);
         json_decref(got);
     }
     return NULL;
@@ -36,51 +36,51 @@ static void *inserter(void *arg)
 int main(void)
 {
     jung_registry *reg = jung_registry_new();
-    CHECK(reg && jung_registry_size(reg) == 0);
-    CHECK(jung_registry_get(reg, "ana") == NULL);
+    REQUIRE(reg && jung_registry_size(reg) == 0);
+    REQUIRE(jung_registry_get(reg, "ana") == NULL);
 
     json_t *ana = json_pack("{s:s, s:[]}", "username", "ana", "devices");
-    CHECK(jung_registry_insert(reg, "ana", ana));
-    CHECK(!jung_registry_insert(reg, "ana", ana)); /* duplicate: 409 */
-    CHECK(jung_registry_size(reg) == 1);
+    REQUIRE(jung_registry_insert(reg, "ana", ana));
+    REQUIRE(!jung_registry_insert(reg, "ana", ana)); /* duplicate: 409 */
+    REQUIRE(jung_registry_size(reg) == 1);
 
     /* Values are copied in: changing the caller's object changes nothing. */
     json_object_set_new(ana, "username", json_string("mallory"));
     json_t *got = jung_registry_get(reg, "ana");
-    CHECK(strcmp(json_string_value(json_object_get(got, "username")), "ana") == 0);
+    REQUIRE(strcmp(json_string_value(json_object_get(got, "username")), "ana") == 0);
     /* ... and out. */
     json_object_set_new(got, "username", json_string("eve"));
     json_decref(got);
     got = jung_registry_get(reg, "ana");
-    CHECK(strcmp(json_string_value(json_object_get(got, "username")), "ana") == 0);
+    REQUIRE(strcmp(json_string_value(json_object_get(got, "username")), "ana") == 0);
     json_decref(got);
     json_decref(ana);
 
-    CHECK(jung_registry_update(reg, "ana", add_device, "dev-1"));
-    CHECK(!jung_registry_update(reg, "bob", add_device, "dev-1"));
+    REQUIRE(jung_registry_update(reg, "ana", add_device, "dev-1"));
+    REQUIRE(!jung_registry_update(reg, "bob", add_device, "dev-1"));
     got = jung_registry_get(reg, "ana");
-    CHECK(json_array_size(json_object_get(got, "devices")) == 1);
+    REQUIRE(json_array_size(json_object_get(got, "devices")) == 1);
     json_decref(got);
 
     /* Concurrent inserts of the same keys: each key once, no lost entries. */
     pthread_t t[4];
     for (int i = 0; i < 4; i++)
-        CHECK(pthread_create(&t[i], NULL, inserter, reg) == 0);
+        REQUIRE(pthread_create(&t[i], NULL, inserter, reg) == 0);
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
-    CHECK(jung_registry_size(reg) == 501);
+    REQUIRE(jung_registry_size(reg) == 501);
     int seen = 0;
     jung_registry_each(reg, count_entry, &seen);
-    CHECK(seen == 501);
+    REQUIRE(seen == 501);
 
-    CHECK(!jung_registry_insert(reg, NULL, json_null()));
+    REQUIRE(!jung_registry_insert(reg, NULL, json_null()));
 
     /* Removing rolls back a half-done CREATE: the key can be inserted again. */
-    CHECK(jung_registry_remove(reg, "ana"));
-    CHECK(!jung_registry_remove(reg, "ana"));
-    CHECK(jung_registry_get(reg, "ana") == NULL);
+    REQUIRE(jung_registry_remove(reg, "ana"));
+    REQUIRE(!jung_registry_remove(reg, "ana"));
+    REQUIRE(jung_registry_get(reg, "ana") == NULL);
     json_t *again = json_pack("{s:s}", "username", "ana");
-    CHECK(jung_registry_insert(reg, "ana", again));
+    REQUIRE(jung_registry_insert(reg, "ana", again));
     json_decref(again);
     jung_registry_free(reg);
     printf("ok\n");

@@ -1,5 +1,5 @@
 /* test_task: parsing of task and result messages, malformed input included. */
-#include "check.h"
+#include "../testlib.h"
 #include "jung/lib/jung.h"
 #include "jung/lib/jung_internal.h"
 
@@ -16,9 +16,9 @@ static void expect_rejected(const char *text, const char *reason_part)
     jung_task task;
     json_t *root = (json_t *)1;
     jung_error err;
-    CHECK(!parse(text, &task, &root, &err));
-    CHECK(root == NULL);
-    CHECK(err.code == 400);
+    REQUIRE(!parse(text, &task, &root, &err));
+    REQUIRE(root == NULL);
+    REQUIRE(err.code == 400);
     if (!strstr(err.message, reason_part)) {
         fprintf(stderr, "input %s: message '%s' lacks '%s'\n", text, err.message, reason_part);
         exit(1);
@@ -30,18 +30,18 @@ static void test_valid_task(void)
     jung_task task;
     json_t *root;
     jung_error err;
-    CHECK(parse("{\"v\":1,\"id\":\"8c1b5e0e-0000-4000-8000-000000000001\",\"type\":\"GET\","
-                "\"reply_to\":\"user_registry_results\",\"payload\":{\"username\":\"ana\"}}",
-                &task, &root, &err));
-    CHECK(strcmp(task.id, "8c1b5e0e-0000-4000-8000-000000000001") == 0);
-    CHECK(strcmp(task.type, "GET") == 0);
-    CHECK(strcmp(task.reply_to, "user_registry_results") == 0);
-    CHECK(strcmp(json_string_value(json_object_get(task.payload, "username")), "ana") == 0);
+    REQUIRE(parse("{\"v\":1,\"id\":\"8c1b5e0e-0000-4000-8000-000000000001\",\"type\":\"GET\","
+                  "\"reply_to\":\"user_registry_results\",\"payload\":{\"username\":\"ana\"}}",
+                  &task, &root, &err));
+    REQUIRE(strcmp(task.id, "8c1b5e0e-0000-4000-8000-000000000001") == 0);
+    REQUIRE(strcmp(task.type, "GET") == 0);
+    REQUIRE(strcmp(task.reply_to, "user_registry_results") == 0);
+    REQUIRE(strcmp(json_string_value(json_object_get(task.payload, "username")), "ana") == 0);
     json_decref(root);
 
     /* reply_to is optional: fire-and-forget. */
-    CHECK(parse("{\"v\":1,\"id\":\"a\",\"type\":\"WRITE\",\"payload\":{}}", &task, &root, &err));
-    CHECK(task.reply_to[0] == '\0');
+    REQUIRE(parse("{\"v\":1,\"id\":\"a\",\"type\":\"WRITE\",\"payload\":{}}", &task, &root, &err));
+    REQUIRE(task.reply_to[0] == '\0');
     json_decref(root);
 }
 
@@ -82,9 +82,9 @@ static void test_deep_nesting(void)
     strcpy(p + 2 * n, "}}");
     expect_rejected(doc, "nests deeper");
     free(doc);
-    CHECK(jung_json_depth_ok("{\"a\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"}", 44, 2));
-    CHECK(!jung_json_depth_ok("[[[]]]", 6, 2));
-    CHECK(jung_json_depth_ok("{\"a\\\"[[[\":1}", 12, 1));
+    REQUIRE(jung_json_depth_ok("{\"a\":\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\"}", 44, 2));
+    REQUIRE(!jung_json_depth_ok("[[[]]]", 6, 2));
+    REQUIRE(jung_json_depth_ok("{\"a\\\"[[[\":1}", 12, 1));
 }
 
 static void test_build_and_results(void)
@@ -94,8 +94,8 @@ static void test_build_and_results(void)
     jung_task task;
     json_t *root;
     jung_error err;
-    CHECK(parse(text, &task, &root, &err));
-    CHECK(strcmp(task.type, "READ") == 0 && strcmp(task.reply_to, "device_monitor_results") == 0);
+    REQUIRE(parse(text, &task, &root, &err));
+    REQUIRE(strcmp(task.type, "READ") == 0 && strcmp(task.reply_to, "device_monitor_results") == 0);
     json_decref(root);
     free(text);
     json_decref(t);
@@ -105,15 +105,16 @@ static void test_build_and_results(void)
     json_t *r = jung_result_build("id-1", false, NULL, &e404);
     text = json_dumps(r, JSON_COMPACT);
     jung_result res;
-    CHECK(jung_result_parse(text, strlen(text), &res, &err));
-    CHECK(!res.ok && res.error.code == 404 && strcmp(res.error.message, "unknown user 'bob'") == 0);
+    REQUIRE(jung_result_parse(text, strlen(text), &res, &err));
+    REQUIRE(!res.ok && res.error.code == 404 &&
+            strcmp(res.error.message, "unknown user 'bob'") == 0);
     free(text);
     json_decref(r);
 
     r = jung_result_build("id-2", true, json_pack("{s:i}", "n", 3), NULL);
     text = json_dumps(r, JSON_COMPACT);
-    CHECK(jung_result_parse(text, strlen(text), &res, &err));
-    CHECK(res.ok && json_integer_value(json_object_get(res.data, "n")) == 3);
+    REQUIRE(jung_result_parse(text, strlen(text), &res, &err));
+    REQUIRE(res.ok && json_integer_value(json_object_get(res.data, "n")) == 3);
     json_decref(res.data);
     free(text);
     json_decref(r);
@@ -121,7 +122,7 @@ static void test_build_and_results(void)
     const char *bad[] = {"{}", "{\"v\":1,\"task_id\":\"a\"}",
                          "{\"v\":1,\"task_id\":\"a\",\"status\":\"maybe\"}", "nope"};
     for (int i = 0; i < 4; i++)
-        CHECK(!jung_result_parse(bad[i], strlen(bad[i]), &res, &err));
+        REQUIRE(!jung_result_parse(bad[i], strlen(bad[i]), &res, &err));
 }
 
 int main(void)

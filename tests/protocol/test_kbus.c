@@ -2,6 +2,7 @@
  * runner, READY the controller, a malformed message is skipped with a
  * reason, and a bus opened later does not replay older messages. */
 #include "broker/broker.h"
+#include "../testlib.h"
 #include "cli/cli.h"
 #include "bus/bus.h"
 
@@ -9,16 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 /* Waits (generously: a loaded 2-core box) for the next valid or malformed message. */
 static int recv_within(jb_kbus *bus, jb_msg *msg, double ms, char *err, size_t errlen)

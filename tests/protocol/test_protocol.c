@@ -1,20 +1,11 @@
 /* test_protocol.c - controller/runner messages: round trips, and every kind
  * of malformed input is refused with a message naming what is wrong. */
 #include "bus/bus.h"
+#include "../testlib.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 static void expect_refused(const char *text, const char *message)
 {

@@ -6,15 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 
-static int check_failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            check_failures++;                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "../testlib.h"
 
 #define CHECK_NEAR(got, want, tol)                                                                 \
     do {                                                                                           \
@@ -22,7 +14,7 @@ static int check_failures;
         if (!(fabs(g_ - w_) <= (tol))) {                                                           \
             fprintf(stderr, "%s:%d: %s = %.10g, want %.10g (+/- %g)\n", __FILE__, __LINE__, #got,  \
                     g_, w_, (double)(tol));                                                        \
-            check_failures++;                                                                      \
+            failures++;                                                                            \
         }                                                                                          \
     } while (0)
 

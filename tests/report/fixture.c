@@ -127,7 +127,8 @@ static void docker_iteration(fixture *f, int it)
     platform(f, "docker", it, 0);
     execf(f,
           "INSERT INTO boot_times(run_id, platform, iteration, service, instance,"
-          " boot_ms, ready_ms, accel, process_ready_ms) VALUES('%s','docker',%d,'user_registry','user_registry-1',"
+          " boot_ms, ready_ms, accel, process_ready_ms) "
+          "VALUES('%s','docker',%d,'user_registry','user_registry-1',"
           "%d,%d,'native',%d),('%s','docker',%d,'auth_manager','auth_manager-1',110,210,"
           "'native',160)",
           f->run_id, it, 100 + it, 200 + it, 150 + it, f->run_id, it);
@@ -142,7 +143,8 @@ static void osv_iteration(fixture *f, int it)
     platform(f, "osv", it, 100);
     execf(f,
           "INSERT INTO boot_times(run_id, platform, iteration, service, instance,"
-          " boot_ms, ready_ms, accel, process_ready_ms) VALUES('%s','osv',%d,'user_registry','user_registry-1',"
+          " boot_ms, ready_ms, accel, process_ready_ms) "
+          "VALUES('%s','osv',%d,'user_registry','user_registry-1',"
           "%d,%d,'emulated',%d),('%s','osv',%d,'auth_manager','auth_manager-1',1100,2100,"
           "'emulated',1600)",
           f->run_id, it, 1000 + 10 * it, 2000 + 10 * it, 1500 + 10 * it, f->run_id, it);

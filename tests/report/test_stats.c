@@ -79,7 +79,7 @@ int main(void)
     test_summary();
     test_t_and_percentiles();
     test_mann_whitney();
-    if (check_failures)
-        fprintf(stderr, "%d check(s) failed\n", check_failures);
-    return check_failures ? 1 : 0;
+    if (failures)
+        fprintf(stderr, "%d check(s) failed\n", failures);
+    return failures ? 1 : 0;
 }

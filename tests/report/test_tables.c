@@ -13,7 +13,7 @@ static const rp_table *table(const rp_report *rep, const char *id)
         if (strcmp(rep->data[i]->id, id) == 0)
             return rep->data[i];
     fprintf(stderr, "no data table '%s'\n", id);
-    check_failures++;
+    failures++;
     return NULL;
 }
 
@@ -23,7 +23,7 @@ static int col(const rp_table *t, const char *name)
         if (strcmp(t->cols[c], name) == 0)
             return c;
     fprintf(stderr, "table %s: no column %s\n", t ? t->id : "?", name);
-    check_failures++;
+    failures++;
     return -1;
 }
 
@@ -43,7 +43,7 @@ static int row_of(const rp_table *t, const char *key0, const char *key1)
             return r;
     }
     fprintf(stderr, "table %s: no row %s/%s\n", t ? t->id : "?", key0, key1 ? key1 : "");
-    check_failures++;
+    failures++;
     return -1;
 }
 
@@ -211,7 +211,7 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
-    if (check_failures)
-        fprintf(stderr, "%d check(s) failed\n", check_failures);
-    return check_failures ? 1 : 0;
+    if (failures)
+        fprintf(stderr, "%d check(s) failed\n", failures);
+    return failures ? 1 : 0;
 }

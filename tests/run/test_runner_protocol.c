@@ -6,6 +6,7 @@
  * right behind its predecessor's STOP lets that one finish with RESULTS.
  * Usage: test_runner_protocol JUNGBENCH CONFIG_YAML */
 #include "broker/broker.h"
+#include "../testlib.h"
 #include "cli/cli.h"
 #include "bus/bus.h"
 
@@ -15,16 +16,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
 
 typedef struct t {
     jb_kbus *bus;
@@ -88,7 +79,7 @@ static bool quiet_for(t *s, double ms)
     return true;
 }
 
-static void send(t *s, jb_msg_type type, const char *runner, long it, const char *config,
+static void send_msg(t *s, jb_msg_type type, const char *runner, long it, const char *config,
                  jb_msg *keep)
 {
     jb_msg m;
@@ -155,17 +146,17 @@ static void scenario(t *s)
 {
     jb_msg got, run;
     /* Not addressed to us, and a STOP for a run nobody knows: silence. */
-    send(s, JB_MSG_RUN, "someone-else", 1, s->config, NULL);
-    send(s, JB_MSG_STOP, "t1", 7, NULL, NULL);
+    send_msg(s, JB_MSG_RUN, "someone-else", 1, s->config, NULL);
+    send_msg(s, JB_MSG_STOP, "t1", 7, NULL, NULL);
     CHECK(quiet_for(s, 1500));
     /* An invalid config: ERROR naming file, line and column. */
-    send(s, JB_MSG_RUN, "t1", 1, "name: x\nplatforms: [{name: native, driver: dokker}]\n", NULL);
+    send_msg(s, JB_MSG_RUN, "t1", 1, "name: x\nplatforms: [{name: native, driver: dokker}]\n", NULL);
     CHECK(expect(s, JB_MSG_ERROR, 1, 10000, &got));
     CHECK(strcmp(jb_msg_str(&got, "phase"), "boot") == 0);
     CHECK(strstr(jb_msg_str(&got, "message"), "RUN config:2:36: 'driver' is 'dokker'") != NULL);
     jb_msg_clear(&got);
     /* A real boot; the RUN delivered twice gets READY twice. */
-    send(s, JB_MSG_RUN, "t1", 2, s->config, &run);
+    send_msg(s, JB_MSG_RUN, "t1", 2, s->config, &run);
     CHECK(expect(s, JB_MSG_READY, 2, 60000, &got));
     char endpoint[256];
     snprintf(endpoint, sizeof endpoint, "%s", jb_msg_str(&got, "endpoint"));
@@ -182,14 +173,14 @@ static void scenario(t *s)
      * it: on a busy machine a STOP right after READY can beat its first
      * sample, and then there are no summaries to check. */
     sleep(1);
-    send(s, JB_MSG_STOP, "t1", 2, NULL, NULL);
+    send_msg(s, JB_MSG_STOP, "t1", 2, NULL, NULL);
     CHECK(expect(s, JB_MSG_RESULTS, 2, 30000, &got));
     CHECK(json_array_size(json_object_get(got.body, "metrics")) == 8);
     CHECK(json_integer_value(json_object_get(got.body, "metric_samples")) > 0);
     char results_id[40];
     snprintf(results_id, sizeof results_id, "%s", got.msg_id);
     jb_msg_clear(&got);
-    send(s, JB_MSG_STOP, "t1", 2, NULL, NULL);
+    send_msg(s, JB_MSG_STOP, "t1", 2, NULL, NULL);
     CHECK(expect(s, JB_MSG_RESULTS, 2, 10000, &got));
     CHECK(strcmp(got.msg_id, results_id) == 0);
     jb_msg_clear(&got);
@@ -200,16 +191,16 @@ static void scenario(t *s)
     /* STOP and the next RUN back to back (a controller that moved on while
      * the teardown runs, as after a partition): the stopped iteration ends
      * with its RESULTS, not as "superseded", then the next one boots. */
-    send(s, JB_MSG_RUN, "t1", 3, s->config, NULL);
+    send_msg(s, JB_MSG_RUN, "t1", 3, s->config, NULL);
     CHECK(expect(s, JB_MSG_READY, 3, 60000, &got));
     jb_msg_clear(&got);
-    send(s, JB_MSG_STOP, "t1", 3, NULL, NULL);
-    send(s, JB_MSG_RUN, "t1", 4, s->config, NULL);
+    send_msg(s, JB_MSG_STOP, "t1", 3, NULL, NULL);
+    send_msg(s, JB_MSG_RUN, "t1", 4, s->config, NULL);
     CHECK(expect(s, JB_MSG_RESULTS, 3, 30000, &got));
     jb_msg_clear(&got);
     CHECK(expect(s, JB_MSG_READY, 4, 60000, &got));
     jb_msg_clear(&got);
-    send(s, JB_MSG_STOP, "t1", 4, NULL, NULL);
+    send_msg(s, JB_MSG_STOP, "t1", 4, NULL, NULL);
     CHECK(expect(s, JB_MSG_RESULTS, 4, 30000, &got));
     jb_msg_clear(&got);
 }
