@@ -1,5 +1,6 @@
 /* kbus.c - controller/runner messages over librdkafka (bus.h). */
 #include "bus/bus.h"
+#include "jung/lib/kafka_roles.h"
 
 #include "cli/cli.h"
 
@@ -90,33 +91,6 @@ static const char *const consumer_props[][2] = {
     {NULL, NULL},
 };
 
-/* User properties that belong to one role only; librdkafka warns when a
- * client gets the other role's properties. */
-static bool prop_applies(rd_kafka_type_t type, const char *key)
-{
-    static const char *const consumer_only[] = {
-        "fetch.", "group.",  "session.timeout.ms",   "heartbeat.", "enable.auto.",
-        "auto.",  "queued.", "max.poll.interval.ms", "isolation.", "enable.partition.eof",
-        NULL};
-    static const char *const producer_only[] = {"linger.ms",
-                                                "queue.buffering.",
-                                                "batch.",
-                                                "acks",
-                                                "request.required.acks",
-                                                "message.timeout.ms",
-                                                "enable.idempotence",
-                                                "compression.",
-                                                "retries",
-                                                "retry.backoff.ms",
-                                                "delivery.",
-                                                NULL};
-    const char *const *other = type == RD_KAFKA_PRODUCER ? consumer_only : producer_only;
-    for (int i = 0; other[i]; i++)
-        if (strncmp(key, other[i], strlen(other[i])) == 0)
-            return false;
-    return true;
-}
-
 static bool conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
                      size_t errlen)
 {
@@ -148,7 +122,7 @@ static rd_kafka_t *make_client(jb_kbus *bus, rd_kafka_type_t type, const char *b
               conf_set_table(conf, type == RD_KAFKA_PRODUCER ? producer_props : consumer_props, err,
                              errlen);
     for (size_t i = 0; ok && i < nprops; i++)
-        if (prop_applies(type, props[i].key))
+        if (jung_kafka_prop_applies(type, props[i].key))
             ok = conf_set(conf, props[i].key, props[i].value, err, errlen);
     if (!ok) {
         rd_kafka_conf_destroy(conf);

@@ -3,6 +3,7 @@
 
 #include "platforms/internal.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,24 @@ void jb_buf_free(jb_buf *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+}
+
+bool jb_buf_read_file(const char *path, jb_buf *out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return false;
+    }
+    char chunk[65536];
+    size_t got;
+    bool ok = true;
+    while (ok && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
+        ok = jb_buf_append(out, chunk, got);
+    fclose(f);
+    if (!ok)
+        snprintf(err, errlen, "out of memory reading %s", path);
+    return ok;
 }
 
 /* "1.41" -> 141; -1 when not MAJOR.MINOR. */

@@ -20,6 +20,9 @@ typedef struct jb_buf {
 } jb_buf;
 bool jb_buf_append(jb_buf *b, const void *data, size_t len);
 void jb_buf_free(jb_buf *b);
+/* Appends the whole file at path to out; false with "cannot read PATH: why"
+ * or "out of memory reading PATH". */
+bool jb_buf_read_file(const char *path, jb_buf *out, char *err, size_t errlen);
 
 typedef struct jb_docker {
     char socket[256];

@@ -91,28 +91,10 @@ static bool add_entry(struct archive *a, const char *name, const void *data, siz
     return ok;
 }
 
-static bool read_file(const char *path, jb_buf *out, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-        return false;
-    }
-    char chunk[65536];
-    size_t got;
-    bool ok = true;
-    while (ok && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        ok = jb_buf_append(out, chunk, got);
-    fclose(f);
-    if (!ok)
-        snprintf(err, errlen, "out of memory reading %s", path);
-    return ok;
-}
-
 bool jb_executable_sha256(const char *path, char hex[65], char *err, size_t errlen)
 {
     jb_buf bin = {0};
-    if (!read_file(path, &bin, err, errlen))
+    if (!jb_buf_read_file(path, &bin, err, errlen))
         return false;
     unsigned char digest[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(digest, (const unsigned char *)bin.data, bin.len);
@@ -152,7 +134,7 @@ bool jb_docker_context(const char *service, const char *exe, const char *base, j
              "ENTRYPOINT [\"/%s\"]\n",
              base ? base : "scratch", name, name, service, sha, name);
     jb_buf bin = {0};
-    if (!read_file(exe, &bin, err, errlen))
+    if (!jb_buf_read_file(exe, &bin, err, errlen))
         return false;
     struct archive *a = archive_write_new();
     archive_write_set_format_pax_restricted(a);
@@ -234,7 +216,7 @@ bool jb_docker_build_base(jb_docker *d, const char *image, const jb_runtime_file
         char name[600];
         snprintf(name, sizeof name, "rootfs%s", files->paths[i]);
         content.len = 0;
-        ok = read_file(files->paths[i], &content, err, errlen) &&
+        ok = jb_buf_read_file(files->paths[i], &content, err, errlen) &&
              add_entry(a, name, content.data ? content.data : "", content.len, 0755);
     }
     ok = ok && archive_write_close(a) == ARCHIVE_OK;

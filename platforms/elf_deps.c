@@ -28,17 +28,11 @@ typedef struct elf_image {
 static bool load(const char *path, elf_image *img, char *err, size_t errlen)
 {
     jb_buf b = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    if (!jb_buf_read_file(path, &b, err, errlen)) {
+        jb_buf_free(&b);
         return false;
     }
-    char chunk[65536];
-    size_t got;
     bool ok = true;
-    while (ok && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        ok = jb_buf_append(&b, chunk, got);
-    fclose(f);
     img->data = (unsigned char *)b.data;
     img->size = b.len;
     const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img->data;

@@ -86,18 +86,12 @@ static bool add_node(struct archive *a, const char *name, unsigned type, int mod
 static bool add_file(struct archive *a, const char *name, const char *path, int mode, char *err,
                      size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    jb_buf b = {0};
+    if (!jb_buf_read_file(path, &b, err, errlen)) {
+        jb_buf_free(&b);
         return false;
     }
-    jb_buf b = {0};
-    char chunk[65536];
-    size_t got;
     bool ok = true;
-    while (ok && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-        ok = jb_buf_append(&b, chunk, got);
-    fclose(f);
     ok = ok && add_file_bytes(a, name, b.data, b.len, mode);
     if (!ok)
         snprintf(err, errlen, "cannot add %s to the initramfs: %s", path,

@@ -13,6 +13,7 @@
  * timeout). Malformed messages are logged and skipped.
  */
 #include "jung/lib/jung.h"
+#include "jung/lib/kafka_roles.h"
 #include "jung/lib/jung_internal.h"
 
 #include <arpa/inet.h>
@@ -277,46 +278,6 @@ static bool conf_set_list(rd_kafka_conf_t *conf, const char *const *pairs, jung_
     return true;
 }
 
-/* True when a user-supplied property concerns this client's role. Every
- * client gets the same list; librdkafka would accept a consumer property on
- * a producer but log a warning, so the role-specific ones are routed. */
-static bool user_prop_applies(rd_kafka_type_t type, const char *pair)
-{
-    static const char *const consumer_only[] = {"fetch.",
-                                                "group.",
-                                                "session.timeout.ms",
-                                                "heartbeat.",
-                                                "enable.auto.",
-                                                "auto.",
-                                                "queued.",
-                                                "max.poll.interval.ms",
-                                                "isolation.",
-                                                "partition.assignment.strategy",
-                                                "check.crcs",
-                                                "enable.partition.eof",
-                                                "allow.auto.create.topics",
-                                                NULL};
-    static const char *const producer_only[] = {"linger.ms",
-                                                "queue.buffering.",
-                                                "batch.",
-                                                "acks",
-                                                "request.required.acks",
-                                                "message.timeout.ms",
-                                                "enable.idempotence",
-                                                "compression.",
-                                                "retries",
-                                                "retry.backoff.ms",
-                                                "transactional.",
-                                                "delivery.",
-                                                "sticky.",
-                                                NULL};
-    const char *const *other = type == RD_KAFKA_PRODUCER ? consumer_only : producer_only;
-    for (int i = 0; other[i]; i++)
-        if (strncmp(pair, other[i], strlen(other[i])) == 0)
-            return false;
-    return true;
-}
-
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque);
 
@@ -381,7 +342,8 @@ static rd_kafka_t *make_client(jung_bus *bus, rd_kafka_type_t type, const char *
     if (ok && replies)
         ok = conf_set(conf, "enable.auto.commit", "false", err);
     for (size_t i = 0; ok && cfg->kafka_props && cfg->kafka_props[i]; i++)
-        if (!is_jung_prop(cfg->kafka_props[i]) && user_prop_applies(type, cfg->kafka_props[i]))
+        if (!is_jung_prop(cfg->kafka_props[i]) &&
+            jung_kafka_prop_applies(type, cfg->kafka_props[i]))
             ok = conf_set_pair(conf, cfg->kafka_props[i], err);
     if (!ok) {
         rd_kafka_conf_destroy(conf);
