@@ -11,10 +11,15 @@
  *     task id is in its table of pending calls.
  * A call waits on its own condition variable with a deadline (504 on
  * timeout). Malformed messages are logged and skipped.
+ *
+ * This file builds the clients, opens and closes the bus and produces;
+ * bus_calls.c holds the calls and their results, bus_serve.c the serving of
+ * tasks; bus_internal.h the state all three share.
  */
 #include "jung/lib/jung.h"
 #include "jung/lib/kafka_roles.h"
 #include "jung/lib/jung_internal.h"
+#include "jung/lib/bus_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,15 +36,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#define BUS_MAX_LISTENERS 8
-#define BUS_MAX_CALLEES 16
-#define BUS_PENDING_BUCKETS 256
-#define BUS_DEFAULT_WORKERS 8
-#define BUS_DEFAULT_TIMEOUT_MS 5000
-#define BUS_QUEUE_CAP 20000
-#define BUS_POLL_MS 100
-#define BUS_WORKER_STACK (256 * 1024)
 
 const char *const jung_kafka_common_defaults[] = {
     "socket.nagle.disable=true",
@@ -105,69 +101,6 @@ const char *const jung_kafka_consumer_defaults[] = {
      * to 2 s. 250 ms costs four small requests a second per service. */
     "heartbeat.interval.ms=250",
     NULL,
-};
-
-typedef struct listener {
-    char topic[192];
-    jung_task_handler handler;
-    void *ctx;
-} listener;
-
-typedef struct pending_call {
-    struct pending_call *next;
-    char id[JUNG_UUID_LEN + 1];
-    pthread_cond_t cond;
-    bool done;
-    jung_result result;
-} pending_call;
-
-typedef struct work_item {
-    struct work_item *next;
-    rd_kafka_message_t *msg;
-} work_item;
-
-struct jung_bus {
-    char service[64];
-    char prefix[49]; /* jung_bus_config.topic_prefix, "" for none */
-    char group[176]; /* prefix + the task group */
-    char instance[128];
-    char broker_from[64], broker_to[64]; /* broker_map, empty when unused */
-    int workers;
-    int call_timeout_ms;
-    atomic_bool stopping;
-
-    rd_kafka_t *producer;
-    rd_kafka_t *tasks;   /* group consumer, subscribed in jung_bus_serve */
-    rd_kafka_t *replies; /* manual assignment of results topics */
-
-    listener listeners[BUS_MAX_LISTENERS];
-    int n_listeners;
-
-    pthread_mutex_t calls_lock;
-    pending_call *pending[BUS_PENDING_BUCKETS];
-
-    pthread_mutex_t assign_lock;
-    char callees[BUS_MAX_CALLEES][160]; /* results topics assigned so far */
-    int n_callees;
-
-    pthread_t reply_thread;
-    bool reply_thread_started;
-
-    pthread_mutex_t queue_lock;
-    pthread_cond_t queue_nonempty, queue_nonfull;
-    work_item *head, *tail;
-    size_t queued;
-
-    /* Called once, from the poll loop, when the task consumer got its first
-     * assignment: a readiness line printed earlier could let a task be sent
-     * before this process reads its topic. */
-    void (*on_ready)(void *arg);
-    void *on_ready_arg;
-    bool ready_announced;
-
-    bool mock_broker; /* librdkafka's mock cluster: see FETCH_WAIT_MOCK */
-    size_t pad_bytes; /* record header padding on the mock: see MOCK_PAD_PROP */
-    char *pad;        /* pad_bytes zero bytes, shared by every message */
 };
 
 /* ---- logging ------------------------------------------------------------ */
@@ -426,7 +359,7 @@ static bool copy_name(char *out, size_t cap, const char *in, const char *what, j
     return true;
 }
 
-static void *reply_loop(void *arg);
+void *bus_reply_loop(void *arg);
 
 /* librdkafka's mock cluster names itself "mockCluster<hex>". An unreachable
  * broker reads as a real one: the long-poll defaults are the safe side. */
@@ -456,8 +389,8 @@ static bool copy_prefix(jung_bus *bus, const char *prefix, jung_error *err)
 }
 
 /* "<prefix><service>_<kind>", kind "tasks" or "results". */
-static void topic_of(const jung_bus *bus, const char *service, const char *kind, char *out,
-                     size_t outlen)
+void bus_topic_of(const jung_bus *bus, const char *service, const char *kind, char *out,
+                  size_t outlen)
 {
     snprintf(out, outlen, "%s%s_%s", bus->prefix, service, kind);
 }
@@ -519,7 +452,7 @@ jung_bus *jung_bus_open(const jung_bus_config *cfg, jung_error *err)
         jung_bus_close(bus);
         return NULL;
     }
-    if (pthread_create(&bus->reply_thread, NULL, reply_loop, bus) != 0) {
+    if (pthread_create(&bus->reply_thread, NULL, bus_reply_loop, bus) != 0) {
         jung_error_set(err, 500, "cannot start the reply thread");
         jung_bus_close(bus);
         return NULL;
@@ -534,7 +467,7 @@ void jung_bus_stop(jung_bus *bus)
         atomic_store(&bus->stopping, true);
 }
 
-static void fail_all_pending(jung_bus *bus)
+void bus_fail_all_pending(jung_bus *bus)
 {
     pthread_mutex_lock(&bus->calls_lock);
     for (int b = 0; b < BUS_PENDING_BUCKETS; b++)
@@ -607,7 +540,7 @@ void jung_bus_close(jung_bus *bus)
     if (!bus)
         return;
     jung_bus_stop(bus);
-    fail_all_pending(bus);
+    bus_fail_all_pending(bus);
     jung_stop_phase("joining the reply thread");
     if (bus->reply_thread_started)
         pthread_join(bus->reply_thread, NULL);
@@ -703,11 +636,11 @@ static bool publish_owned(jung_bus *bus, const char *topic, const char *key, cha
     return true;
 }
 
-static bool send_task(jung_bus *bus, const char *service, const char *id, const char *type,
-                      const char *reply_to, json_t *payload, jung_error *err)
+bool bus_send_task(jung_bus *bus, const char *service, const char *id, const char *type,
+                   const char *reply_to, json_t *payload, jung_error *err)
 {
     char topic[192];
-    topic_of(bus, service, "tasks", topic, sizeof topic);
+    bus_topic_of(bus, service, "tasks", topic, sizeof topic);
     json_t *task = jung_task_build(id, type, reply_to, payload);
     if (!task) {
         jung_error_set(err, 500, "cannot build a %s task", type);
@@ -723,498 +656,5 @@ bool jung_bus_send(jung_bus *bus, const char *service, const char *type, json_t 
 {
     char id[JUNG_UUID_LEN + 1];
     jung_uuid(id);
-    return send_task(bus, service, id, type, NULL, payload, err);
-}
-
-/* ---- calls: pending table and results assignment ------------------------------ */
-
-static unsigned bucket_of(const char *id)
-{
-    unsigned h = 2166136261u; /* FNV-1a */
-    for (; *id; id++)
-        h = (h ^ (unsigned char)*id) * 16777619u;
-    return h % BUS_PENDING_BUCKETS;
-}
-
-static void pending_add(jung_bus *bus, pending_call *p)
-{
-    unsigned b = bucket_of(p->id);
-    p->next = bus->pending[b];
-    bus->pending[b] = p;
-}
-
-static void pending_remove(jung_bus *bus, pending_call *p)
-{
-    for (pending_call **pp = &bus->pending[bucket_of(p->id)]; *pp; pp = &(*pp)->next)
-        if (*pp == p) {
-            *pp = p->next;
-            return;
-        }
-}
-
-/* Hands a result to its waiting call; results of other replicas' calls (or
- * of calls that already timed out) are dropped. */
-static void deliver_result(jung_bus *bus, jung_result *res)
-{
-    pthread_mutex_lock(&bus->calls_lock);
-    pending_call *p = bus->pending[bucket_of(res->task_id)];
-    while (p && strcmp(p->id, res->task_id) != 0)
-        p = p->next;
-    if (p && !p->done) {
-        p->result = *res;
-        res->data = NULL;
-        p->done = true;
-        pthread_cond_signal(&p->cond);
-    }
-    pthread_mutex_unlock(&bus->calls_lock);
-    json_decref(res->data);
-}
-
-static int partition_count(jung_bus *bus, const char *topic, jung_error *err)
-{
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(bus->replies, topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(bus->replies, 0, rkt, &md, 5000);
-    int n = -1;
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1) {
-        e = md->topics[0].err;
-        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-            n = md->topics[0].partition_cnt;
-    }
-    if (n <= 0)
-        jung_error_set(err, 503, "topic %s is not available: %s", topic,
-                       e ? rd_kafka_err2str(e) : "no partitions");
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(rkt);
-    return n;
-}
-
-/* The end offset of one partition. A broker that has just started, or a
- * topic just created, answers "not leader" or "leader not available" until
- * its leader is elected, so errors are retried for about 15 s. */
-static rd_kafka_resp_err_t query_end_offset(rd_kafka_t *rk, const char *topic, int partition,
-                                            int64_t *high)
-{
-    const struct timespec backoff = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    int64_t low;
-    rd_kafka_resp_err_t e;
-    while ((e = rd_kafka_query_watermark_offsets(rk, topic, partition, &low, high, 5000)) !=
-           RD_KAFKA_RESP_ERR_NO_ERROR) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - start.tv_sec >= 15)
-            break;
-        nanosleep(&backoff, NULL);
-    }
-    return e;
-}
-
-/* Starts reading `topic` (every partition, from its current end) unless this
- * process already does. The end offsets are read synchronously, so a result
- * produced after this returns is never skipped. */
-static bool assign_results_topic(jung_bus *bus, const char *topic, jung_error *err)
-{
-    pthread_mutex_lock(&bus->assign_lock);
-    for (int i = 0; i < bus->n_callees; i++)
-        if (strcmp(bus->callees[i], topic) == 0) {
-            pthread_mutex_unlock(&bus->assign_lock);
-            return true;
-        }
-    bool ok = false;
-    int n = bus->n_callees < BUS_MAX_CALLEES ? partition_count(bus, topic, err) : -1;
-    if (bus->n_callees >= BUS_MAX_CALLEES)
-        jung_error_set(err, 500, "more than %d callee topics", BUS_MAX_CALLEES);
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
-    for (int p = 0; p < n; p++) {
-        int64_t high;
-        rd_kafka_resp_err_t e = query_end_offset(bus->replies, topic, p, &high);
-        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            jung_error_set(err, 503, "cannot read the end of %s [%d]: %s", topic, p,
-                           rd_kafka_err2str(e));
-            n = -1;
-            break;
-        }
-        rd_kafka_topic_partition_list_add(parts, topic, p)->offset = high;
-    }
-    if (n > 0) {
-        rd_kafka_error_t *e = rd_kafka_incremental_assign(bus->replies, parts);
-        if (e) {
-            jung_error_set(err, 500, "cannot read %s: %s", topic, rd_kafka_error_string(e));
-            rd_kafka_error_destroy(e);
-        } else {
-            snprintf(bus->callees[bus->n_callees++], sizeof bus->callees[0], "%s", topic);
-            ok = true;
-        }
-    }
-    rd_kafka_topic_partition_list_destroy(parts);
-    pthread_mutex_unlock(&bus->assign_lock);
-    return ok;
-}
-
-/* Makes the producer look the topic up now: its first message to an
- * unknown topic otherwise waits for a metadata round (hundreds of ms). */
-static void warm_producer(jung_bus *bus, const char *topic)
-{
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(bus->producer, topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    if (rkt && rd_kafka_metadata(bus->producer, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        rd_kafka_metadata_destroy(md);
-    if (rkt)
-        rd_kafka_topic_destroy(rkt);
-}
-
-void jung_bus_prepare_send(jung_bus *bus, const char *service)
-{
-    char topic[192];
-    topic_of(bus, service, "tasks", topic, sizeof topic);
-    warm_producer(bus, topic);
-}
-
-bool jung_bus_prepare_call(jung_bus *bus, const char *service, jung_error *err)
-{
-    char topic[192];
-    topic_of(bus, service, "tasks", topic, sizeof topic);
-    warm_producer(bus, topic);
-    topic_of(bus, service, "results", topic, sizeof topic);
-    return assign_results_topic(bus, topic, err);
-}
-
-static void deadline_after(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
-static void wait_for_result(jung_bus *bus, pending_call *p, int timeout_ms)
-{
-    struct timespec deadline;
-    deadline_after(&deadline, timeout_ms);
-    pthread_mutex_lock(&bus->calls_lock);
-    while (!p->done)
-        if (pthread_cond_timedwait(&p->cond, &bus->calls_lock, &deadline) == ETIMEDOUT)
-            break;
-    pending_remove(bus, p);
-    pthread_mutex_unlock(&bus->calls_lock);
-}
-
-bool jung_bus_call(jung_bus *bus, const char *service, const char *type, json_t *payload,
-                   int timeout_ms, json_t **data, jung_error *err)
-{
-    *data = NULL;
-    char reply_to[192];
-    topic_of(bus, service, "results", reply_to, sizeof reply_to);
-    if (atomic_load(&bus->stopping)) {
-        json_decref(payload);
-        jung_error_set(err, 503, "the bus is shutting down");
-        return false;
-    }
-    if (!assign_results_topic(bus, reply_to, err)) {
-        json_decref(payload);
-        return false;
-    }
-    pending_call p = {.done = false};
-    jung_uuid(p.id);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&p.cond, &attr);
-    pthread_condattr_destroy(&attr);
-    pthread_mutex_lock(&bus->calls_lock);
-    pending_add(bus, &p);
-    pthread_mutex_unlock(&bus->calls_lock);
-
-    bool sent = send_task(bus, service, p.id, type, reply_to, payload, err);
-    if (sent)
-        wait_for_result(bus, &p, timeout_ms > 0 ? timeout_ms : bus->call_timeout_ms);
-    else {
-        pthread_mutex_lock(&bus->calls_lock);
-        pending_remove(bus, &p);
-        pthread_mutex_unlock(&bus->calls_lock);
-    }
-    pthread_cond_destroy(&p.cond);
-    if (!sent)
-        return false;
-    if (!p.done) {
-        jung_error_set(err, 504, "%s did not answer %s within %d ms", service, type,
-                       timeout_ms > 0 ? timeout_ms : bus->call_timeout_ms);
-        return false;
-    }
-    if (!p.result.ok) {
-        *err = p.result.error;
-        return false;
-    }
-    *data = p.result.data;
-    return true;
-}
-
-static void *reply_loop(void *arg)
-{
-    jung_bus *bus = arg;
-    while (!atomic_load(&bus->stopping)) {
-        rd_kafka_poll(bus->producer, 0); /* producer errors and delivery events */
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(bus->replies, BUS_POLL_MS);
-        if (!m)
-            continue;
-        if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                jung_log("%s: reply consumer: %s", bus->instance, rd_kafka_message_errstr(m));
-        } else {
-            jung_result res;
-            jung_error perr = {0};
-            if (jung_result_parse(m->payload, m->len, &res, &perr))
-                deliver_result(bus, &res);
-            else
-                jung_log("%s: skipped a malformed result on %s: %s", bus->instance,
-                         rd_kafka_topic_name(m->rkt), perr.message);
-        }
-        rd_kafka_message_destroy(m);
-    }
-    return NULL;
-}
-
-/* ---- serving tasks ------------------------------------------------------------ */
-
-bool jung_bus_listen(jung_bus *bus, const char *topic, jung_task_handler handler, void *ctx,
-                     jung_error *err)
-{
-    if (bus->n_listeners >= BUS_MAX_LISTENERS || !topic ||
-        strlen(topic) >= sizeof bus->listeners[0].topic) {
-        jung_error_set(err, 400, "cannot listen to '%s': at most %d topics, names under %zu",
-                       topic ? topic : "(null)", BUS_MAX_LISTENERS, sizeof bus->listeners[0].topic);
-        return false;
-    }
-    listener *l = &bus->listeners[bus->n_listeners++];
-    snprintf(l->topic, sizeof l->topic, "%s", topic);
-    l->handler = handler;
-    l->ctx = ctx;
-    return true;
-}
-
-static const listener *listener_for(const jung_bus *bus, const char *topic)
-{
-    for (int i = 0; i < bus->n_listeners; i++)
-        if (strcmp(bus->listeners[i].topic, topic) == 0)
-            return &bus->listeners[i];
-    return NULL;
-}
-
-static void enqueue(jung_bus *bus, rd_kafka_message_t *m)
-{
-    work_item *w = malloc(sizeof *w);
-    if (!w) {
-        jung_log("%s: out of memory, dropped a task", bus->instance);
-        rd_kafka_message_destroy(m);
-        return;
-    }
-    w->msg = m;
-    w->next = NULL;
-    pthread_mutex_lock(&bus->queue_lock);
-    /* Backpressure: stop polling while the workers are this far behind. */
-    while (bus->queued >= BUS_QUEUE_CAP && !atomic_load(&bus->stopping)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&bus->queue_nonfull, &bus->queue_lock, &ts);
-    }
-    if (bus->tail)
-        bus->tail->next = w;
-    else
-        bus->head = w;
-    bus->tail = w;
-    bus->queued++;
-    pthread_cond_signal(&bus->queue_nonempty);
-    pthread_mutex_unlock(&bus->queue_lock);
-}
-
-/* Blocks for the next message; NULL once the bus stops. */
-static rd_kafka_message_t *dequeue(jung_bus *bus)
-{
-    pthread_mutex_lock(&bus->queue_lock);
-    while (!bus->head && !atomic_load(&bus->stopping))
-        pthread_cond_wait(&bus->queue_nonempty, &bus->queue_lock);
-    work_item *w = atomic_load(&bus->stopping) ? NULL : bus->head;
-    if (w) {
-        bus->head = w->next;
-        if (!bus->head)
-            bus->tail = NULL;
-        bus->queued--;
-        pthread_cond_signal(&bus->queue_nonfull);
-    }
-    pthread_mutex_unlock(&bus->queue_lock);
-    if (!w)
-        return NULL;
-    rd_kafka_message_t *m = w->msg;
-    free(w);
-    return m;
-}
-
-/* Results go to this service's own `<service>_results`, whatever the
- * task's reply_to says: a task must not make a service write to (or, on a
- * broker that auto-creates, create) a topic of the sender's choosing. A
- * task naming another topic is logged and answered on ours, where a
- * legitimate caller reads. */
-static void reply(jung_bus *bus, const jung_task *task, bool ok, json_t *data,
-                  const jung_error *herr)
-{
-    char own_results[192];
-    topic_of(bus, bus->service, "results", own_results, sizeof own_results);
-    if (strcmp(task->reply_to, own_results) != 0)
-        jung_log("%s: task %s asked for its answer on '%.64s': answered on %s (results go only "
-                 "to the callee's topic)",
-                 bus->instance, task->id, task->reply_to, own_results);
-    json_t *result = jung_result_build(task->id, ok, data, herr);
-    jung_error err = {0};
-    if (!result || !jung_bus_publish(bus, own_results, task->id, result, &err))
-        jung_log("%s: cannot answer task %s on %s: %s", bus->instance, task->id, own_results,
-                 err.message);
-    json_decref(result);
-}
-
-/* A task that fails to parse but still names its id and asks for an answer
- * on this service's results topic gets its 400 at once instead of making
- * the caller wait for its timeout. Answers go nowhere else: a malformed
- * message must not make a service write to arbitrary topics. */
-static void answer_malformed(jung_bus *bus, const rd_kafka_message_t *m, const jung_error *why)
-{
-    char own_results[192];
-    topic_of(bus, bus->service, "results", own_results, sizeof own_results);
-    if (!m->payload || !jung_json_depth_ok(m->payload, m->len, JUNG_MAX_JSON_DEPTH))
-        return;
-    json_t *root = json_loadb(m->payload, m->len, 0, NULL);
-    const char *id = json_string_value(json_object_get(root, "id"));
-    const char *reply_to = json_string_value(json_object_get(root, "reply_to"));
-    if (id && *id && strlen(id) <= JUNG_UUID_LEN && reply_to &&
-        strcmp(reply_to, own_results) == 0) {
-        jung_task task;
-        memset(&task, 0, sizeof task);
-        memcpy(task.id, id, strlen(id) + 1);
-        memcpy(task.reply_to, own_results, strlen(own_results) + 1);
-        reply(bus, &task, false, NULL, why);
-    }
-    json_decref(root);
-}
-
-static void handle_message(jung_bus *bus, const rd_kafka_message_t *m)
-{
-    const char *topic = rd_kafka_topic_name(m->rkt);
-    const listener *l = listener_for(bus, topic);
-    if (!l) {
-        jung_log("%s: no handler for topic %s", bus->instance, topic);
-        return;
-    }
-    jung_task task;
-    json_t *root = NULL;
-    jung_error err = {0};
-    if (!jung_task_parse(m->payload, m->len, &task, &root, &err)) {
-        jung_log("%s: skipped a malformed task on %s at offset %lld: %s", bus->instance, topic,
-                 (long long)m->offset, err.message);
-        answer_malformed(bus, m, &err);
-        return;
-    }
-    json_t *data = NULL;
-    bool ok = l->handler(l->ctx, bus, &task, &data, &err);
-    if (!ok && !err.code)
-        jung_error_set(&err, 500, "%s failed without saying why", task.type);
-    if (task.reply_to[0])
-        reply(bus, &task, ok, data, &err);
-    else {
-        if (!ok)
-            jung_log("%s: %s task %s failed: %d %s", bus->instance, task.type, task.id, err.code,
-                     err.message);
-        json_decref(data);
-    }
-    json_decref(root);
-}
-
-static void *worker_loop(void *arg)
-{
-    jung_bus *bus = arg;
-    rd_kafka_message_t *m;
-    while ((m = dequeue(bus))) {
-        handle_message(bus, m);
-        rd_kafka_message_destroy(m);
-    }
-    return NULL;
-}
-
-static bool subscribe_tasks(jung_bus *bus, jung_error *err)
-{
-    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(bus->n_listeners);
-    for (int i = 0; i < bus->n_listeners; i++)
-        rd_kafka_topic_partition_list_add(topics, bus->listeners[i].topic, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t e = rd_kafka_subscribe(bus->tasks, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        jung_error_set(err, 500, "cannot subscribe to the task topics: %s", rd_kafka_err2str(e));
-        return false;
-    }
-    return true;
-}
-
-static void poll_tasks(jung_bus *bus)
-{
-    while (!atomic_load(&bus->stopping)) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(bus->tasks, BUS_POLL_MS);
-        if (!m)
-            continue;
-        if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                jung_log("%s: task consumer: %s", bus->instance, rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        enqueue(bus, m);
-    }
-}
-
-bool jung_bus_serve(jung_bus *bus, jung_task_handler handler, void *ctx, jung_error *err)
-{
-    char topic[192];
-    topic_of(bus, bus->service, "tasks", topic, sizeof topic);
-    if (!listener_for(bus, topic) && !jung_bus_listen(bus, topic, handler, ctx, err))
-        return false;
-    if (!subscribe_tasks(bus, err))
-        return false;
-    topic_of(bus, bus->service, "results", topic, sizeof topic);
-    warm_producer(bus, topic); /* where this service's answers go */
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, BUS_WORKER_STACK);
-    pthread_t *threads = calloc((size_t)bus->workers, sizeof *threads);
-    int started = 0;
-    while (threads && started < bus->workers &&
-           pthread_create(&threads[started], &attr, worker_loop, bus) == 0)
-        started++;
-    pthread_attr_destroy(&attr);
-    bool ok = started > 0;
-    if (ok)
-        poll_tasks(bus);
-    else
-        jung_error_set(err, 500, "cannot start worker threads");
-    atomic_store(&bus->stopping, true);
-    pthread_mutex_lock(&bus->queue_lock);
-    pthread_cond_broadcast(&bus->queue_nonempty);
-    pthread_mutex_unlock(&bus->queue_lock);
-    fail_all_pending(bus); /* workers blocked in calls return at once */
-    for (int i = 0; i < started; i++)
-        pthread_join(threads[i], NULL);
-    free(threads);
-    return ok;
-}
-
-void jung_bus_on_ready(jung_bus *bus, void (*fn)(void *arg), void *arg)
-{
-    bus->on_ready = fn;
-    bus->on_ready_arg = arg;
+    return bus_send_task(bus, service, id, type, NULL, payload, err);
 }

@@ -33,8 +33,6 @@ extern const char *const jung_kafka_common_defaults[];
 extern const char *const jung_kafka_producer_defaults[];
 extern const char *const jung_kafka_consumer_defaults[];
 
-#endif
-
 /* ---- rule evaluation (rule engine, section 4.1.7) ------------------------ */
 
 /* True when op is one of ==, !=, >, <. */
@@ -72,3 +70,5 @@ json_t *jung_history_page(const jung_history *h, long page, long size);
 
 /* Reading values go on the wire as JSON numbers: integers stay integers. */
 json_t *jung_number(double v);
+
+#endif
