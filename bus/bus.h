@@ -20,6 +20,7 @@
  */
 
 #include "config/config.h"
+#include "cli/cli.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -43,7 +44,7 @@ typedef enum {
 typedef struct jb_msg {
     int version;
     jb_msg_type type;
-    char run_id[64];
+    char run_id[JB_RUN_ID_SIZE];
     char platform[64];
     long iteration;  /* 1-based */
     char runner[64]; /* the runner's --id: addressee of RUN/STOP, sender of the rest */

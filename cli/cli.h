@@ -17,6 +17,12 @@ enum { JB_EXIT_OK = 0, JB_EXIT_FAIL = 1, JB_EXIT_USAGE = 2 };
  * and never 1, so a CI job can tell a broken pipeline from a regression. */
 enum { JB_EXIT_UNDECIDED = 3 };
 
+/* A run's id, NUL included: "<name, at most 40>-<YYYYmmdd-HHMMSS>" (the
+ * controller's), "loadgen-<stamp>" or "provision-<time>-<pid>". Messages,
+ * the controller and the commands that make one hold it in this size; ids
+ * derived from it (an iteration's "<run>-<platform>-<n>") need more. */
+#define JB_RUN_ID_SIZE 64
+
 /* One subcommand: `jungbench NAME ARGS...` calls run(argc, argv) with
  * argv[0] == NAME, so getopt_long works on it unchanged. */
 typedef struct jb_command {

@@ -58,7 +58,7 @@ typedef struct ctl_shared {
 typedef struct ctl {
     const jb_controller_options *o;
     const jb_config *cfg;
-    char run_id[64];
+    char run_id[JB_RUN_ID_SIZE];
     char dir[PATH_MAX];
     char db_path[PATH_MAX + 16];
     jb_store store;

@@ -19,7 +19,7 @@ typedef struct loadgen_cli {
     jb_loadgen_config cfg;
     const char *db_path;
     const char *run_name;
-    char run_id[128];
+    char run_id[JB_RUN_ID_SIZE];
     char default_db[512];
     bool quiet;
     const char *shown_phase; /* the phase the progress line shows */

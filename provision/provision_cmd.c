@@ -32,7 +32,7 @@ typedef struct provision {
     long repeat;
     double timeout_ms;
     const char *brokers;
-    char run_id[64];
+    char run_id[JB_RUN_ID_SIZE];
     jb_store store;
     bool have_store;
 } provision;
