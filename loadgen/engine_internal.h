@@ -5,7 +5,7 @@
 #ifndef JB_LOADGEN_ENGINE_INTERNAL_H
 #define JB_LOADGEN_ENGINE_INTERNAL_H
 
-#include "core/cli.h" /* jb_now_ms: the loops' monotonic clock */
+#include "cli/cli.h" /* jb_now_ms: the loops' monotonic clock */
 #include "loadgen/loadgen.h"
 #include "loadgen/raw.h"
 #include "loadgen/recorder.h"
