@@ -1,6 +1,9 @@
 /* controller.c - the experiment loop: platforms x iterations over the
- * controller/runner protocol (controller.h, docs/protocol.md). */
+ * controller/runner protocol (controller.h, docs/protocol.md), in one lane
+ * or, with runner.parallel, one lane per runner. The run's record is
+ * run_record.c's, the import of a remote runner's figures results_import.c's. */
 #include "controller/controller.h"
+#include "controller/ctl.h"
 #include "runner/runner.h"
 #include "controller/identity.h"
 #include "platforms/launch.h"
@@ -28,82 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CTL_CMD "run"
 #define RUN_RESEND_MS 3000.0     /* RUN again while the runner has said nothing */
 #define ROW_PARTS_WAIT_MS 5000.0 /* for ROWS parts read after their RESULTS */
-
-typedef enum { IT_DONE, IT_FAILED, IT_PLATFORM_FAILED, IT_INTERRUPTED } it_result;
-
-/* The run's progress, over all its lanes: the [k/N] counter and the ETA. */
-typedef struct run_progress {
-    long planned, finished;
-    double iter_ms_sum; /* finished iterations' wall time, for the ETA */
-    long iter_ms_n;
-    double run_t0; /* jb_now_ms() at the run's start */
-    size_t nlanes; /* lanes running at the same time */
-} run_progress;
-
-/* What the lanes of one run share. A lane is the platforms one controller
- * loop drives in turn: every platform, or with runner.parallel those of one
- * runner, so platforms on different runners (hosts) run at the same time,
- * each lane on its own thread with its own bus client, database connection
- * and Jung topic prefix, and only these counters and the end flag in common. */
-typedef struct ctl_shared {
-    pthread_mutex_t mu; /* guards progress */
-    run_progress progress;
-    atomic_bool end; /* a lane ended the run (on_failure: stop): the others end
-                        after their iteration in flight */
-} ctl_shared;
-
-typedef struct ctl {
-    const jb_controller_options *o;
-    const jb_config *cfg;
-    char run_id[JB_RUN_ID_SIZE];
-    char dir[PATH_MAX];
-    char db_path[PATH_MAX + 16];
-    jb_store store;
-    jb_kbus *bus;
-    int lock_fd; /* flock on <dir>/lock: one controller per run at a time */
-    ctl_shared *sh;
-    /* this lane's platforms, in config order, and how they went */
-    const jb_config_platform *lane[JB_CFG_MAX_PLATFORMS];
-    size_t nlane;
-    bool any_failed;
-    bool go_on;     /* false: the whole run must end */
-    double iter_t0; /* jb_now_ms() at the iteration's start */
-    /* the iteration in flight */
-    const char *runner_id; /* the runner of its platform (platform.runner, else runner.id) */
-    char topic_prefix[32]; /* this run's Jung topics on a shared cluster (launch.h) */
-    jb_msg run;
-    double sent_ms, last_heard_ms;
-    /* runner_liveness: messages from our runner since RUN, the longest gap */
-    double liveness_last_ms, max_gap_ms;
-    long messages;
-    bool heard;
-    /* the platform's runner answered in an earlier iteration of this run:
-     * an unanswered RUN then waits for it (a partition, a restart) up to
-     * runner.ready_timeout_ms instead of failing after the silence timeout */
-    bool runner_known;
-    json_t *ready, *results;
-    json_t *row_parts; /* ROWS bodies of the iteration: table -> {"<part>": rows} */
-    bool runner_failed;
-    bool bus_lost; /* the broker was unreachable: nothing more will arrive */
-    char error[2048];
-    char import_warning[256]; /* what the import of a remote runner's rows lost */
-    bool load_stopped_for_error;
-} ctl;
-
-static void say(const ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const ctl *c, const char *fmt, ...)
-{
-    if (c->o->quiet)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    fflush(stdout);
-}
 
 static run_progress progress_now(const ctl *c)
 {
@@ -125,6 +54,17 @@ static void progress_finished(ctl *c, double took_ms)
         p->iter_ms_n++;
     }
     pthread_mutex_unlock(&c->sh->mu);
+}
+
+void ctl_say(const ctl *c, const char *fmt, ...)
+{
+    if (c->o->quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
 }
 
 /* JB_TRACE=1: time-stamped phase lines on stderr (see runner/job.c). */
@@ -194,169 +134,10 @@ static void record_iteration(ctl *c, const char *platform, long iteration, doubl
                 jb_store_errmsg(&c->store));
 }
 
-static void set_run_status(ctl *c, const char *status)
+void ctl_set_run_status(ctl *c, const char *status)
 {
     jb_store_set_run_status(&c->store, c->run_id, status,
                             strcmp(status, "running") == 0 ? -1 : jb_wall_ms());
-}
-
-/* When the runner wrote to another database (a runner on another machine
- * with --results), its summaries and boot times come from the messages. */
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
-/* A figure the runner did not measure is absent from its message: NAN or
- * -1, stored NULL as the runner's own database has it. */
-static double number_or_nan(const json_t *o, const char *key)
-{
-    const json_t *v = json_object_get(o, key);
-    return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-static long long kb_or_none(const json_t *o, const char *key)
-{
-    const json_t *v = json_object_get(o, key);
-    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
-}
-
-/* Every field of a RESULTS metrics entry (runner/job.c summary_json). */
-static jb_store_metric_summary summary_from_json(const json_t *m)
-{
-    return (jb_store_metric_summary){.grp = json_string_value(json_object_get(m, "grp")),
-                                     .kind = json_string_value(json_object_get(m, "kind")),
-                                     .source = json_string_value(json_object_get(m, "source")),
-                                     .samples =
-                                         (long)json_integer_value(json_object_get(m, "samples")),
-                                     .cpu_mean = number_or_nan(m, "cpu_mean"),
-                                     .cpu_sd = number_or_nan(m, "cpu_sd"),
-                                     .cpu_seconds = number_or_nan(m, "cpu_seconds"),
-                                     .rss_mean_kb = number_or_nan(m, "rss_mean_kb"),
-                                     .pss_mean_kb = number_or_nan(m, "pss_mean_kb"),
-                                     .cgroup_mem_mean_kb = number_or_nan(m, "cgroup_mem_mean_kb"),
-                                     .cgroup_cpu_mean = number_or_nan(m, "cgroup_cpu_mean"),
-                                     .rss_peak_kb = kb_or_none(m, "rss_peak_kb"),
-                                     .pss_peak_kb = kb_or_none(m, "pss_peak_kb"),
-                                     .cgroup_mem_peak_kb = kb_or_none(m, "cgroup_mem_peak_kb")};
-}
-
-/* A ROWS part, kept by table and part number: a duplicate replaces its
- * copy, so each part is stored once. */
-static void keep_row_part(ctl *c, const jb_msg *m)
-{
-    if (!c->row_parts)
-        c->row_parts = json_object();
-    const char *table = jb_msg_str(m, "table");
-    json_t *parts = json_object_get(c->row_parts, table);
-    if (!parts) {
-        parts = json_object();
-        json_object_set_new(c->row_parts, table, parts);
-    }
-    char key[24];
-    snprintf(key, sizeof key, "%lld",
-             (long long)json_integer_value(json_object_get(m->body, "part")));
-    json_object_set(parts, key, json_object_get(m->body, "rows"));
-}
-
-/* The ROWS parts RESULTS announced that have not arrived (0: complete). */
-static long missing_row_parts(const ctl *c)
-{
-    long missing = 0;
-    const char *table;
-    json_t *n;
-    json_object_foreach(json_object_get(c->results, "parts"), table, n)
-    {
-        json_t *got = json_object_get(c->row_parts, table);
-        for (json_int_t k = 1; k <= json_integer_value(n); k++) {
-            char key[24];
-            snprintf(key, sizeof key, "%lld", (long long)k);
-            missing += json_object_get(got, key) == NULL;
-        }
-    }
-    return missing;
-}
-
-/* The ROWS parts (metric_samples) in part order; a part that never came is
- * said in the iteration's warning, the parts that did are kept. */
-static void import_row_parts(ctl *c, const char *platform, long iteration)
-{
-    const char *table;
-    json_t *n;
-    json_object_foreach(json_object_get(c->results, "parts"), table, n)
-    {
-        json_t *got = json_object_get(c->row_parts, table);
-        for (json_int_t k = 1; k <= json_integer_value(n); k++) {
-            char key[24];
-            snprintf(key, sizeof key, "%lld", (long long)k);
-            json_t *rows = json_object_get(got, key);
-            if (rows)
-                jb_store_insert_rows_json(&c->store, table, rows, c->run_id, platform, iteration);
-        }
-    }
-    long missing = missing_row_parts(c);
-    if (missing > 0)
-        snprintf(c->import_warning, sizeof c->import_warning,
-                 "%ld ROWS part(s) of the runner's metric_samples never arrived: the time "
-                 "series of this iteration is incomplete (its summaries are whole)",
-                 missing);
-}
-
-/* The runner's own machine (its RESULTS environment), in runner_hosts. */
-static void import_runner_host(ctl *c)
-{
-    json_t *env = json_object_get(c->results, "environment");
-    if (!json_is_object(env))
-        return;
-    char *text = json_dumps(env, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    jb_store_put_runner_host(&c->store, c->run_id, c->runner_id,
-                             json_string_value(json_object_get(env, "hostname")), text);
-    free(text);
-}
-
-static void import_from_messages(ctl *c, const char *platform, long iteration)
-{
-    const char *runner_db = json_string_value(json_object_get(c->results, "results_db"));
-    if (!runner_db || same_file(runner_db, c->db_path))
-        return;
-    size_t i;
-    json_t *m;
-    const json_t *rows = json_object_get(c->results, "rows");
-    for (const char *const *t = jb_store_forwarded_tables; *t; t++)
-        if (json_object_get(rows, *t))
-            jb_store_insert_rows_json(&c->store, *t, json_object_get(rows, *t), c->run_id, platform,
-                                      iteration);
-    import_row_parts(c, platform, iteration);
-    import_runner_host(c);
-    json_array_foreach(json_object_get(c->results, "metrics"), i, m)
-    {
-        jb_store_metric_summary ms = summary_from_json(m);
-        ms.run_id = c->run_id;
-        ms.platform = platform;
-        ms.iteration = iteration;
-        jb_store_put_metric_summary(&c->store, &ms);
-    }
-    json_array_foreach(json_object_get(c->ready, "services"), i, m)
-    {
-        const json_t *pr = json_object_get(m, "process_ready_ms");
-        jb_store_boot_time bt = {.run_id = c->run_id,
-                                 .platform = platform,
-                                 .iteration = iteration,
-                                 .service = json_string_value(json_object_get(m, "service")),
-                                 .instance = json_string_value(json_object_get(m, "instance")),
-                                 .boot_ms = json_number_value(json_object_get(m, "boot_ms")),
-                                 .ready_ms = json_number_value(json_object_get(m, "ready_ms")),
-                                 .process_ready_ms =
-                                     json_is_number(pr) ? json_number_value(pr) : -1,
-                                 .accel = json_string_value(json_object_get(c->ready, "accel")),
-                                 .log_path = json_string_value(json_object_get(m, "log"))};
-        jb_store_add_boot_time(&c->store, &bt);
-    }
-    const char *build = json_string_value(json_object_get(c->ready, "build"));
-    if (build)
-        jb_store_set_platform_build(&c->store, c->run_id, platform, build);
 }
 
 /* ---- messages -------------------------------------------------------------- */
@@ -387,7 +168,7 @@ static void on_message(ctl *c, jb_msg *m)
     else if (m->type == JB_MSG_RESULTS && !c->results)
         c->results = json_incref(m->body);
     else if (m->type == JB_MSG_ROWS)
-        keep_row_part(c, m);
+        ctl_keep_row_part(c, m);
     else if (m->type == JB_MSG_ERROR && !c->runner_failed) {
         c->runner_failed = true;
         const char *svc = jb_msg_str(m, "service");
@@ -537,7 +318,8 @@ static void wait_final(ctl *c)
     /* The runner sent its ROWS parts before RESULTS, but on a topic of
      * several partitions they may be read after it. */
     double results_at = jb_now_ms();
-    while (c->results && missing_row_parts(c) > 0 && jb_now_ms() - results_at < ROW_PARTS_WAIT_MS)
+    while (c->results && ctl_missing_row_parts(c) > 0 &&
+           jb_now_ms() - results_at < ROW_PARTS_WAIT_MS)
         pump(c, 100);
 }
 
@@ -802,7 +584,7 @@ static it_result run_iteration(ctl *c, const jb_config_platform *pl, long it, jb
         snprintf(c->error, sizeof c->error, "interrupted by signal %d", jb_stop_signal());
     }
     if (r == IT_DONE && c->results) {
-        import_from_messages(c, pl->name, it);
+        ctl_import_from_messages(c, pl->name, it);
         const char *warning = json_string_value(json_object_get(c->results, "warning"));
         if (!warning && c->import_warning[0])
             warning = c->import_warning;
@@ -830,18 +612,18 @@ static void print_result(ctl *c, const jb_config_platform *pl, long it, it_resul
         snprintf(eta, sizeof eta, "; run %s, ETA %s", elapsed, d);
     }
     if (r == IT_DONE && c->error[0])
-        say(c, "  %s #%ld %s\n", pl->name, it, c->error);
+        ctl_say(c, "  %s #%ld %s\n", pl->name, it, c->error);
     if (r == IT_INTERRUPTED)
         eta[0] = '\0'; /* the run ends here */
     if (r == IT_DONE)
-        say(c,
-            "[%ld/%ld] %s #%ld done in %s: %ld requests, %ld errors, %.0f req/s, p50 %.2f ms, "
-            "p99 %.2f ms%s\n",
-            p.finished, p.planned, pl->name, it, took, sum->samples, sum->errors, sum->throughput,
-            sum->p50_ms, sum->p99_ms, eta);
+        ctl_say(c,
+                "[%ld/%ld] %s #%ld done in %s: %ld requests, %ld errors, %.0f req/s, p50 %.2f ms, "
+                "p99 %.2f ms%s\n",
+                p.finished, p.planned, pl->name, it, took, sum->samples, sum->errors,
+                sum->throughput, sum->p50_ms, sum->p99_ms, eta);
     else
-        say(c, "[%ld/%ld] %s #%ld %s after %s: %s%s\n", p.finished, p.planned, pl->name, it,
-            r == IT_INTERRUPTED ? "interrupted" : "FAILED", took, c->error, eta);
+        ctl_say(c, "[%ld/%ld] %s #%ld %s after %s: %s%s\n", p.finished, p.planned, pl->name, it,
+                r == IT_INTERRUPTED ? "interrupted" : "FAILED", took, c->error, eta);
 }
 
 /* Runs one platform's iterations; false when the whole run must end. */
@@ -887,224 +669,12 @@ static bool run_platform(ctl *c, const jb_config_platform *pl, bool *any_failed)
                 record_iteration(c, pl->name, rest, jb_wall_ms(), "skipped", NULL, why);
                 progress_finished(c, -1);
             }
-            say(c, "  %s: remaining iterations skipped; going on with the next platform\n",
-                pl->name);
+            ctl_say(c, "  %s: remaining iterations skipped; going on with the next platform\n",
+                    pl->name);
             return true;
         }
     }
     return true;
-}
-
-static bool write_file(const char *dir, const char *name, const char *text)
-{
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return false;
-    bool ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-    return fclose(f) == 0 && ok;
-}
-
-static bool mkdirs(const char *path)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return false;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) == 0 || errno == EEXIST;
-}
-
-/* A config differs from the run's when anything but its file name does. */
-static bool same_config(const char *stored, const char *current)
-{
-    json_t *a = json_loads(stored ? stored : "", 0, NULL), *b = json_loads(current, 0, NULL);
-    if (a)
-        json_object_del(a, "file");
-    if (b)
-        json_object_del(b, "file");
-    bool same = a && b && json_equal(a, b);
-    json_decref(a);
-    json_decref(b);
-    return same;
-}
-
-/* One platforms row per configured platform, from the config as run. */
-static bool record_platforms(ctl *c, const char *config_json)
-{
-    json_t *cfg = json_loads(config_json, 0, NULL);
-    bool ok = cfg != NULL;
-    size_t i;
-    json_t *pl;
-    json_array_foreach(json_object_get(cfg, "platforms"), i, pl)
-    {
-        if (!ok)
-            break;
-        char *settings = json_dumps(pl, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        ok = settings && jb_store_put_platform(
-                             &c->store, c->run_id, json_string_value(json_object_get(pl, "name")),
-                             json_string_value(json_object_get(pl, "driver")), settings);
-        free(settings);
-    }
-    json_decref(cfg);
-    return ok;
-}
-
-static bool start_new_run(ctl *c, const char *config_json)
-{
-    char *env = jb_host_environment(c->o->broker_desc);
-    const jb_store_run run = {.run_id = c->run_id,
-                              .name = c->cfg->name,
-                              .config = config_json,
-                              .environment = env,
-                              .started_ms = jb_wall_ms()};
-    bool ok = env && write_file(c->dir, "config.json", config_json) &&
-              write_file(c->dir, "environment.json", env) &&
-              jb_store_add_run(&c->store, &run, NULL) && record_platforms(c, config_json);
-    if (!ok)
-        jb_fail(CTL_CMD, "cannot record the run in %s: %s", c->db_path,
-                env ? jb_store_errmsg(&c->store) : "out of memory");
-    free(env);
-    return ok;
-}
-
-/* --resume: the run must exist and have been started with this config. */
-static bool continue_run(ctl *c, const char *config_json)
-{
-    sqlite3_stmt *st = NULL;
-    char stored_status[32] = "";
-    char *stored = NULL;
-    if (sqlite3_prepare_v2(c->store.db, "SELECT config, status FROM runs WHERE run_id=?", -1, &st,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_text(st, 1, c->run_id, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            const unsigned char *text = sqlite3_column_text(st, 0);
-            stored = strdup(text ? (const char *)text : "");
-            const unsigned char *status = sqlite3_column_text(st, 1);
-            snprintf(stored_status, sizeof stored_status, "%s", status ? (const char *)status : "");
-        }
-    }
-    sqlite3_finalize(st);
-    if (!stored)
-        return jb_fail(CTL_CMD, "--resume %s: %s has no run %s", c->run_id, c->db_path, c->run_id),
-               false;
-    bool same = same_config(stored, config_json);
-    free(stored);
-    if (!same)
-        return jb_fail(CTL_CMD,
-                       "--resume %s: the config differs from the one the run started with (%s/"
-                       "config.json); resume with that config",
-                       c->run_id, c->dir),
-               false;
-    set_run_status(c, "running");
-    say(c, "resuming run %s (was %s)\n", c->run_id, stored_status);
-    return true;
-}
-
-/* A second controller on the same run (a --resume while the run still
- * goes) would interleave iterations; the kernel drops the lock when its
- * holder dies, even by SIGKILL, so a crashed run stays resumable. */
-static bool lock_run(ctl *c)
-{
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/lock", c->dir);
-    c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (c->lock_fd < 0)
-        return jb_fail(CTL_CMD, "cannot create %s: %s", path, strerror(errno)), false;
-    if (flock(c->lock_fd, LOCK_EX | LOCK_NB) == 0)
-        return true;
-    return jb_fail(CTL_CMD,
-                   "run %s is in use by another jungbench (%s is locked); wait for it "
-                   "or stop it first",
-                   c->run_id, path),
-           false;
-}
-
-bool jb_controller_run_in_use(const char *out_root, const char *run_id)
-{
-    char path[PATH_MAX + 80];
-    snprintf(path, sizeof path, "%s/%s/lock", out_root, run_id);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false; /* no such run yet: open_run says so */
-    bool busy = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-    close(fd); /* releases the lock when we got it */
-    return busy;
-}
-
-static bool open_run(ctl *c)
-{
-    const jb_config *cfg = c->cfg;
-    if (c->o->resume_run_id) {
-        snprintf(c->run_id, sizeof c->run_id, "%s", c->o->resume_run_id);
-    } else {
-        time_t now = time(NULL);
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        char stamp[20];
-        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-        snprintf(c->run_id, sizeof c->run_id, "%.40s-%s", cfg->name, stamp);
-    }
-    snprintf(c->dir, sizeof c->dir, "%s/%s", c->o->out_root, c->run_id);
-    snprintf(c->db_path, sizeof c->db_path, "%s/results.db", c->dir);
-    if (c->o->resume_run_id && access(c->db_path, F_OK) != 0)
-        return jb_fail(CTL_CMD, "--resume %s: no %s (is --out the same as the run's?)", c->run_id,
-                       c->db_path),
-               false;
-    if (!c->o->resume_run_id && access(c->dir, F_OK) == 0)
-        return jb_fail(CTL_CMD, "%s already exists: wait a second or use --out", c->dir), false;
-    if (!mkdirs(c->dir))
-        return jb_fail(CTL_CMD, "cannot create %s: %s", c->dir, strerror(errno)), false;
-    if (!lock_run(c))
-        return false;
-    char err[1024];
-    if (!jb_store_open(&c->store, c->db_path, err, sizeof err))
-        return jb_fail(CTL_CMD, "%s", err), false;
-    char *config_json = jb_config_to_json(cfg);
-    bool ok = config_json &&
-              (c->o->resume_run_id ? continue_run(c, config_json) : start_new_run(c, config_json));
-    free(config_json);
-    return ok;
-}
-
-/* The config's thresholds over the finished run; false when one is breached
- * (named on stderr) or the run cannot be read back to check them. */
-static bool thresholds_hold(ctl *c)
-{
-    if (c->cfg->nthresholds == 0)
-        return true;
-    char err[1024];
-    int checked = 0;
-    int breached = jb_report_check_thresholds(
-        c->dir, c->run_id, CTL_CMD, c->o->quiet ? NULL : stdout, &checked, err, sizeof err);
-    if (breached < 0)
-        fprintf(stderr, "jungbench %s: cannot check the thresholds: %s\n", CTL_CMD, err);
-    return breached == 0;
-}
-
-static int finish_run(ctl *c, bool interrupted, bool any_failed)
-{
-    const char *status = interrupted ? "interrupted" : any_failed ? "failed" : "done";
-    set_run_status(c, status);
-    if (interrupted) {
-        say(c,
-            "\nInterrupted: every finished iteration is kept in %s\nResume with:\n"
-            "  jungbench run %s --out %s --resume %s\n",
-            c->db_path, c->cfg->path, c->o->out_root, c->run_id);
-        return JB_EXIT_FAIL;
-    }
-    say(c, "\nrun %s %s: %s\n\n", c->run_id, status, c->dir);
-    char err[1024];
-    if (!c->o->quiet && !jb_report_print_text(c->dir, c->run_id, stdout, err, sizeof err))
-        fprintf(stderr, "jungbench %s: no summary tables: %s\n", CTL_CMD, err);
-    bool breached = !thresholds_hold(c);
-    return any_failed || breached ? JB_EXIT_FAIL : JB_EXIT_OK;
 }
 
 /* ---- lanes ---------------------------------------------------------------- */
@@ -1239,27 +809,27 @@ int jb_controller_run(const jb_controller_options *o)
     int rc = JB_EXIT_FAIL;
     ctl *lanes[JB_CFG_MAX_PLATFORMS] = {NULL};
     size_t nlanes = 0;
-    if (!open_run(c))
+    if (!ctl_open_run(c))
         goto out;
     char err[1024];
     if (!(c->bus = open_bus(c, err, sizeof err))) {
         jb_fail(CTL_CMD, "%s", err);
-        set_run_status(c, "failed");
+        ctl_set_run_status(c, "failed");
         goto out;
     }
     if (!(nlanes = plan_lanes(c, lanes))) {
-        set_run_status(c, "failed");
+        ctl_set_run_status(c, "failed");
         goto out;
     }
     sh->progress = (run_progress){.planned = (long)c->cfg->nplatforms * c->cfg->iterations,
                                   .run_t0 = jb_now_ms(),
                                   .nlanes = nlanes};
-    say(c, "run %s: %zu platform(s) x %ld iteration(s), results in %s\n", c->run_id,
-        c->cfg->nplatforms, c->cfg->iterations, c->dir);
+    ctl_say(c, "run %s: %zu platform(s) x %ld iteration(s), results in %s\n", c->run_id,
+            c->cfg->nplatforms, c->cfg->iterations, c->dir);
     if (nlanes > 1)
-        say(c, "runner.parallel: the platforms of %zu runners run at the same time\n", nlanes);
+        ctl_say(c, "runner.parallel: the platforms of %zu runners run at the same time\n", nlanes);
     bool any_failed = run_lanes(lanes, nlanes);
-    rc = finish_run(c, jb_stop_requested(), any_failed);
+    rc = ctl_finish_run(c, jb_stop_requested(), any_failed);
 out:
     for (size_t k = 1; k < nlanes; k++)
         close_lane(lanes[k]);
