@@ -79,6 +79,14 @@ void ctl_keep_row_part(ctl *c, const jb_msg *m)
     json_object_set(parts, key, json_object_get(m->body, "rows"));
 }
 
+/* Part K (from 1) of TABLE's ROWS, as it arrived; NULL if it has not. */
+static json_t *row_part(const ctl *c, const char *table, json_int_t k)
+{
+    char key[24];
+    snprintf(key, sizeof key, "%lld", (long long)k);
+    return json_object_get(json_object_get(c->row_parts, table), key);
+}
+
 /* The ROWS parts RESULTS announced that have not arrived (0: complete). */
 long ctl_missing_row_parts(const ctl *c)
 {
@@ -87,12 +95,8 @@ long ctl_missing_row_parts(const ctl *c)
     json_t *n;
     json_object_foreach(json_object_get(c->results, "parts"), table, n)
     {
-        json_t *got = json_object_get(c->row_parts, table);
-        for (json_int_t k = 1; k <= json_integer_value(n); k++) {
-            char key[24];
-            snprintf(key, sizeof key, "%lld", (long long)k);
-            missing += json_object_get(got, key) == NULL;
-        }
+        for (json_int_t k = 1; k <= json_integer_value(n); k++)
+            missing += row_part(c, table, k) == NULL;
     }
     return missing;
 }
@@ -105,11 +109,8 @@ static void import_row_parts(ctl *c, const char *platform, long iteration)
     json_t *n;
     json_object_foreach(json_object_get(c->results, "parts"), table, n)
     {
-        json_t *got = json_object_get(c->row_parts, table);
         for (json_int_t k = 1; k <= json_integer_value(n); k++) {
-            char key[24];
-            snprintf(key, sizeof key, "%lld", (long long)k);
-            json_t *rows = json_object_get(got, key);
+            json_t *rows = row_part(c, table, k);
             if (rows)
                 jb_store_insert_rows_json(&c->store, table, rows, c->run_id, platform, iteration);
         }
