@@ -61,6 +61,13 @@ static jb_store_metric_summary summary_from_json(const json_t *m)
                                      .cgroup_mem_peak_kb = kb_or_none(m, "cgroup_mem_peak_kb")};
 }
 
+/* The key a ROWS part is kept under in row_parts[table]: its number. */
+enum { PART_KEY_SIZE = 24 };
+static void part_key(char key[PART_KEY_SIZE], json_int_t part)
+{
+    snprintf(key, PART_KEY_SIZE, "%lld", (long long)part);
+}
+
 /* A ROWS part, kept by table and part number: a duplicate replaces its
  * copy, so each part is stored once. */
 void ctl_keep_row_part(ctl *c, const jb_msg *m)
@@ -73,17 +80,16 @@ void ctl_keep_row_part(ctl *c, const jb_msg *m)
         parts = json_object();
         json_object_set_new(c->row_parts, table, parts);
     }
-    char key[24];
-    snprintf(key, sizeof key, "%lld",
-             (long long)json_integer_value(json_object_get(m->body, "part")));
+    char key[PART_KEY_SIZE];
+    part_key(key, json_integer_value(json_object_get(m->body, "part")));
     json_object_set(parts, key, json_object_get(m->body, "rows"));
 }
 
 /* Part K (from 1) of TABLE's ROWS, as it arrived; NULL if it has not. */
 static json_t *row_part(const ctl *c, const char *table, json_int_t k)
 {
-    char key[24];
-    snprintf(key, sizeof key, "%lld", (long long)k);
+    char key[PART_KEY_SIZE];
+    part_key(key, k);
     return json_object_get(json_object_get(c->row_parts, table), key);
 }
 

@@ -6,8 +6,7 @@
 # goal is < 2 s, and a round takes about 1 s; but when one container's
 # JoinGroup comes after the group has formed, the group rebalances once
 # more, and librdkafka rejoins at most once a second, so that round takes
-# about 2.4 s (seen in 1 of 36 rounds on a loaded machine, and once in CI).
-# So the test fails at 4 s, below the fault it guards against (one 5 s
+# about 2.4 s (how often: docs/benchmarks.md). So the test fails at 4 s, below the fault it guards against (one 5 s
 # rebalance wait per replica: over 10 s), and warns between 2 and 4 s;
 # bench/fair-comparisons measures the goal (docs/benchmarks.md).
 # provision starts the containers concurrently, as the process driver
